@@ -1,0 +1,36 @@
+import type { Tensor } from './tensor.js';
+
+/**
+ * Which keys a query may see inside one block. Indices are local to the block (query i, key j), except for
+ * `positions`, which compares explicit global token positions (decode, uneven layouts):
+ *  - none:             every key
+ *  - causal-inclusive: j <= i
+ *  - causal-strict:    j <  i
+ *  - positions:        keyPositions[j] <= queryPositions[i]
+ */
+export type MaskSpec =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'causal-inclusive' }
+  | { readonly kind: 'causal-strict' }
+  | { readonly kind: 'positions'; readonly queryPositions: Int32Array; readonly keyPositions: Int32Array };
+
+export type MaskKind = MaskSpec['kind'];
+
+/** Attention of a query block over one key/value block: out [Sq, Hq, D] and lse [Hq, Sq] (natural log). */
+export interface PartialAttention {
+  readonly out: Tensor;
+  readonly lse: Tensor;
+}
+
+/**
+ * Computes one block of attention with scale 1/sqrt(D). q [Sq, Hq, D]; k, v [Sk, Hkv, D]; GQA: query head h
+ * reads kv head floor(h / (Hq / Hkv)). Masked scores use -1e30 (not -Infinity) so fully masked rows merge away.
+ * Implementations: the ONNX Runtime kernel in @seqpar/kernels, the fp64 reference in this package.
+ */
+export interface BlockAttentionKernel {
+  attend(q: Tensor, k: Tensor, v: Tensor, mask: MaskSpec): Promise<PartialAttention>;
+  close(): Promise<void>;
+}
+
+/** The large negative that stands in for -Infinity in masked scores and empty log-sum-exps. */
+export const MASKED_SCORE = -1e30;

@@ -1,0 +1,4 @@
+export * from './attention-types.js';
+export * from './errors.js';
+export * from './reference-attention.js';
+export * from './tensor.js';

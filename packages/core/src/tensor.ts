@@ -1,0 +1,20 @@
+/** A dense float32 tensor in C (row-major) order. Views share `data`; nothing here copies unless it says so. */
+export interface Tensor {
+  readonly data: Float32Array;
+  readonly shape: readonly number[];
+}
+
+export function elementCount(shape: readonly number[]): number {
+  return shape.reduce((product, size) => product * size, 1);
+}
+
+export function tensor(data: Float32Array, shape: readonly number[]): Tensor {
+  if (data.length !== elementCount(shape)) {
+    throw new RangeError(`tensor data has ${data.length} elements but shape [${shape.join(', ')}] needs ${elementCount(shape)}`);
+  }
+  return { data, shape: [...shape] };
+}
+
+export function zeros(shape: readonly number[]): Tensor {
+  return { data: new Float32Array(elementCount(shape)), shape: [...shape] };
+}
