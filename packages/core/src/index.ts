@@ -1,4 +1,5 @@
 export * from './attention-types.js';
 export * from './errors.js';
 export * from './reference-attention.js';
+export * from './runnable-entry.js';
 export * from './tensor.js';
