@@ -1,5 +1,6 @@
 export * from './attention-types.js';
 export * from './errors.js';
+export * from './random.js';
 export * from './reference-attention.js';
 export * from './runnable-entry.js';
 export * from './tensor.js';
