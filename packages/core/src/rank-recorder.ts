@@ -1,0 +1,79 @@
+/** What `--json` reports for each rank of a request. */
+export interface RankStats {
+  readonly rank: number;
+  readonly computeMs: number;
+  /** Time blocked on communication that compute did not hide. */
+  readonly commMs: number;
+  /** The rest of the rank's wall time: waiting on peers, bookkeeping. */
+  readonly idleMs: number;
+  readonly bytesSent: number;
+  readonly bytesRecv: number;
+  readonly peakRssMb: number;
+}
+
+export type TraceTrack = 'compute' | 'send' | 'recv';
+
+/** One timed span on a rank; times are epoch milliseconds so spans from different processes line up. */
+export interface TraceSpan {
+  readonly name: string;
+  readonly track: TraceTrack;
+  readonly startMs: number;
+  readonly durationMs: number;
+  /** A hop between ranks: the send and the matching receive carry the same flow id. */
+  readonly flowId?: string;
+  readonly args?: Readonly<Record<string, number | string>>;
+}
+
+export const epochNow = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * Times what one rank does during a request: compute (kernel calls, merges), exposed communication, and the
+ * spans of a trace. Wall time minus compute minus communication is idle.
+ */
+export class RankRecorder {
+  readonly spans: TraceSpan[] = [];
+  private readonly startedMs = epochNow();
+  private computeMs = 0;
+  private commMs = 0;
+
+  constructor(
+    readonly rank: number,
+    private readonly traced = false,
+  ) {}
+
+  /** Runs `work` and charges its duration to `track` (send and recv count as communication). */
+  async time<T>(track: TraceTrack, name: string, work: () => Promise<T> | T, extra?: Pick<TraceSpan, 'flowId' | 'args'>): Promise<T> {
+    const startMs = epochNow();
+    try {
+      return await work();
+    } finally {
+      const durationMs = epochNow() - startMs;
+      if (track === 'compute') this.computeMs += durationMs;
+      else this.commMs += durationMs;
+      if (this.traced) this.spans.push({ name, track, startMs, durationMs, ...extra });
+    }
+  }
+
+  /** Records a span without charging time, e.g. an asynchronous send that overlapped compute. */
+  mark(span: TraceSpan): void {
+    if (this.traced) this.spans.push(span);
+  }
+
+  stats(traffic: { bytesSent: number; bytesRecv: number }): RankStats {
+    const wallMs = epochNow() - this.startedMs;
+    return {
+      rank: this.rank,
+      computeMs: this.computeMs,
+      commMs: this.commMs,
+      idleMs: Math.max(0, wallMs - this.computeMs - this.commMs),
+      bytesSent: traffic.bytesSent,
+      bytesRecv: traffic.bytesRecv,
+      peakRssMb: peakRssMb(),
+    };
+  }
+}
+
+/** Peak resident set of this process (Linux reports maxRSS in KiB). */
+export function peakRssMb(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
