@@ -24,6 +24,12 @@ export interface Frame {
   readonly tag: string;
   readonly header: FrameHeader;
   readonly payload: Uint8Array;
+  /**
+   * Present on `shm` frames whose payload lives in a shared-memory slot: hands the slot back to the sender.
+   * Do not touch `payload` afterwards. Optional: an unreleased slot stays the caller's (valid until the
+   * process exits) and the sender routes later frames through the socket once its ring has no free slot.
+   */
+  release?(): void;
 }
 
 export interface SendOptions {

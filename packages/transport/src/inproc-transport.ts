@@ -1,0 +1,39 @@
+import { SeqparError } from '@seqpar/core';
+import { resolveLimits, TransportBase, type TransportLimits } from './transport-base.js';
+import { DEFAULT_MAX_QUEUED_BYTES, type FrameHeader, type Transport } from './transport.js';
+
+export interface InprocGroupOptions {
+  maxPayload?: number;
+  maxQueuedBytes?: number;
+}
+
+/**
+ * All `n` endpoints of a group that lives in one thread (tests, single-process runs). `send` copies the
+ * payload (so the caller may reuse its buffer at once, as with every transport) and the receiver owns the copy.
+ */
+export function createInprocGroup(n: number, options: InprocGroupOptions = {}): Transport[] {
+  const limits = resolveLimits(options, DEFAULT_MAX_QUEUED_BYTES);
+  const group: InprocTransport[] = [];
+  for (let rank = 0; rank < n; rank += 1) group.push(new InprocTransport(rank, n, limits, group));
+  return group;
+}
+
+class InprocTransport extends TransportBase {
+  constructor(rank: number, worldSize: number, limits: TransportLimits, private readonly group: InprocTransport[]) {
+    super(rank, worldSize, 'inproc', limits);
+  }
+
+  protected async transmit(to: number, tag: string, header: FrameHeader, payload: Uint8Array): Promise<void> {
+    this.group[to]!.mailbox.deliver(this.rank, { tag, header: structuredClone(header), payload: payload.slice() });
+  }
+
+  protected returnCredit(from: number, cost: number): void {
+    this.group[from]!.credit[this.rank]!.release(cost);
+  }
+
+  protected async shutdown(): Promise<void> {
+    for (const peer of this.group) {
+      if (peer !== this) peer.failPeer(this.rank, new SeqparError('ERR_CLOSED', `rank ${this.rank} closed its transport`));
+    }
+  }
+}

@@ -1,0 +1,109 @@
+import { unlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
+import { SeqparError } from '@seqpar/core';
+
+/**
+ * One directed ring (sender -> receiver) of fixed-size slots in a POSIX shared-memory segment. The sender
+ * creates it; the receiver maps it on the first doorbell and unlinks the name at once, so nothing is left in
+ * /dev/shm even if both later crash (a sender killed before that moment leaves its segment behind).
+ *
+ *   segment /seqpar-<random>-<from>-<to>           (slots x slotBytes, mapped by both processes)
+ *   +------------------+------------------+-----+------------------+
+ *   | slot 0           | slot 1           | ... | slot S-1         |
+ *   | payload bytes    | payload bytes    |     | payload bytes    |
+ *   +------------------+------------------+-----+------------------+
+ *
+ *   doorbell  sender -> receiver, a ws DATA frame without payload:
+ *             meta [tag, caller header, [segment name, slot, byte offset, byteLength]]
+ *   release   receiver -> sender, a ws CONTROL frame { release: slot }
+ *
+ *   slot life (sender's view): free -> written, doorbell sent -> in the receiver's queue -> handed to a recv
+ *   caller (payload is a view of the slot) -> caller calls frame.release() -> free.
+ *
+ * The ring itself holds no indices or flags: the socket orders doorbells and carries releases, so the memory is
+ * pure payload and a receiver's view needs no copy. Payload views are plain (non-shared) Buffers over the mapping,
+ * which ONNX Runtime accepts. Mappings are never unmapped while a view may be alive: a receiver keeps its mapping
+ * until process exit; a sender unmaps its own on close (it never hands views out).
+ */
+
+interface ShmModule {
+  create(count: number, typeKey: 'Buffer', key: string): Buffer | null;
+  get(key: string, typeKey: 'Buffer'): Buffer | null;
+  detach(key: string, forceDestroy?: boolean): number;
+}
+
+let shmModule: ShmModule | undefined;
+
+/** The native shm-typed-array binding, loaded on first use; ERR_TRANSPORT_UNAVAILABLE where it cannot load. */
+export function loadShm(): ShmModule {
+  if (shmModule) return shmModule;
+  try {
+    shmModule = createRequire(import.meta.url)('shm-typed-array') as ShmModule;
+    return shmModule;
+  } catch (error) {
+    throw new SeqparError(
+      'ERR_TRANSPORT_UNAVAILABLE',
+      `the shm transport needs the optional native module shm-typed-array, which did not load (${(error as Error).message}); use --transport ws or inproc`,
+      { cause: error },
+    );
+  }
+}
+
+export class SendRing {
+  readonly name: string;
+  private readonly memory: Buffer;
+  private readonly free: number[];
+
+  constructor(from: number, to: number, readonly slots: number, readonly slotBytes: number) {
+    this.name = `/seqpar-${randomBytes(6).toString('hex')}-${from}-${to}`;
+    const memory = loadShm().create(slots * slotBytes, 'Buffer', this.name);
+    if (!memory) throw new SeqparError('ERR_TRANSPORT_UNAVAILABLE', `cannot create shared memory segment ${this.name}`);
+    this.memory = memory;
+    this.free = [...Array(slots).keys()];
+  }
+
+  /** Copy `payload` into a free slot and return its index, or undefined when every slot is taken. */
+  tryWrite(payload: Uint8Array): number | undefined {
+    if (payload.byteLength > this.slotBytes) return undefined;
+    const slot = this.free.shift();
+    if (slot !== undefined) this.memory.set(payload, slot * this.slotBytes);
+    return slot;
+  }
+
+  release(slot: number): void {
+    if (Number.isInteger(slot) && slot >= 0 && slot < this.slots && !this.free.includes(slot)) this.free.push(slot);
+  }
+
+  close(): void {
+    unlinkQuietly(this.name);
+    loadShm().detach(this.name, false);
+  }
+}
+
+export class ReceiveRing {
+  private readonly memory: Buffer;
+
+  constructor(readonly name: string) {
+    if (!/^\/seqpar-[0-9a-f]{12}-\d+-\d+$/.test(name)) throw new SeqparError('ERR_BAD_FRAME', `not a seqpar segment name: ${name}`);
+    const memory = loadShm().get(name, 'Buffer');
+    if (!memory) throw new SeqparError('ERR_BAD_FRAME', `shared memory segment ${name} does not exist`);
+    unlinkQuietly(name);
+    this.memory = memory;
+  }
+
+  view(start: number, byteLength: number): Buffer {
+    if (!Number.isInteger(start) || start < 0 || !Number.isInteger(byteLength) || byteLength < 0 || start + byteLength > this.memory.byteLength) {
+      throw new SeqparError('ERR_BAD_FRAME', `bytes ${start}+${byteLength} are outside segment ${this.name}`);
+    }
+    return this.memory.subarray(start, start + byteLength);
+  }
+}
+
+function unlinkQuietly(name: string): void {
+  try {
+    unlinkSync(`/dev/shm${name}`);
+  } catch {
+    // already unlinked by the other side
+  }
+}

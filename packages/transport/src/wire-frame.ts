@@ -1,0 +1,96 @@
+import { SeqparError } from '@seqpar/core';
+import { pack, unpack } from 'msgpackr';
+import type { FrameHeader } from './transport.js';
+
+/**
+ * One WebSocket binary message per frame; only the small meta part is msgpack, bulk payload bytes are copied
+ * in raw and start on an 8-byte boundary so a receiver can view them as Float32Array/Float64Array directly.
+ *
+ *   0      1    4             8                8+H       align8(8+H)
+ *   +------+----+-------------+----------------+---------+------------------+
+ *   | kind | 0  | H (u32 LE)  | msgpack meta   | 0 pad   | payload bytes    |
+ *   +------+----+-------------+----------------+---------+------------------+
+ *   kind 1 DATA: meta [tag, header, ref?]  (ref: transport-private, e.g. an shm slot)
+ *   kind 2 CREDIT: meta bytes consumed
+ *   kind 3 CONTROL: meta transport-private object (shm slot release)
+ */
+export const enum WireKind {
+  Data = 1,
+  Credit = 2,
+  Control = 3,
+}
+
+export type WireMessage =
+  | { kind: WireKind.Data; tag: string; header: FrameHeader; payload: Uint8Array; ref?: unknown[] }
+  | { kind: WireKind.Credit; bytes: number }
+  | { kind: WireKind.Control; control: Record<string, unknown> };
+
+const PREFIX = 8;
+const align8 = (n: number) => (n + 7) & ~7;
+
+export function encodeData(tag: string, header: FrameHeader, payload: Uint8Array, ref?: unknown[]): Buffer {
+  return encode(WireKind.Data, ref ? [tag, header, ref] : [tag, header], payload);
+}
+
+export function encodeCredit(bytes: number): Buffer {
+  return encode(WireKind.Credit, bytes);
+}
+
+export function encodeControl(control: Record<string, unknown>): Buffer {
+  return encode(WireKind.Control, control);
+}
+
+function encode(kind: WireKind, meta: unknown, payload?: Uint8Array): Buffer {
+  const packed = pack(meta);
+  const offset = align8(PREFIX + packed.byteLength);
+  const message = Buffer.allocUnsafe(offset + (payload?.byteLength ?? 0));
+  message.writeUInt32LE(kind, 0);
+  message.writeUInt32LE(packed.byteLength, 4);
+  packed.copy(message, PREFIX);
+  message.fill(0, PREFIX + packed.byteLength, offset);
+  if (payload) message.set(payload, offset);
+  return message;
+}
+
+/** Parse one message; anything malformed is ERR_BAD_FRAME. The payload is a view of `message` (copied only if misaligned). */
+export function decodeMessage(message: Buffer): WireMessage {
+  if (message.byteLength < PREFIX) throw badFrame(`message of ${message.byteLength} bytes is shorter than the prefix`);
+  const kind = message.readUInt32LE(0);
+  const metaLength = message.readUInt32LE(4);
+  if (PREFIX + metaLength > message.byteLength) throw badFrame(`meta length ${metaLength} runs past the message`);
+  let meta: unknown;
+  try {
+    meta = unpack(message.subarray(PREFIX, PREFIX + metaLength));
+  } catch (error) {
+    throw badFrame(`meta is not msgpack (${(error as Error).message})`);
+  }
+  switch (kind) {
+    case WireKind.Data: {
+      const offset = align8(PREFIX + metaLength);
+      const parts = Array.isArray(meta) ? (meta as unknown[]) : [];
+      const shapeOk = parts.length === 2 || (parts.length === 3 && Array.isArray(parts[2]));
+      if (!shapeOk || typeof parts[0] !== 'string' || !isPlainObject(parts[1]) || offset > message.byteLength) {
+        throw badFrame('data meta must be [tag, header, ref?]');
+      }
+      let payload: Uint8Array = message.subarray(offset);
+      if (payload.byteOffset % 8 !== 0) payload = payload.slice();
+      return { kind, tag: parts[0], header: parts[1], payload, ...(parts.length === 3 ? { ref: parts[2] as unknown[] } : {}) };
+    }
+    case WireKind.Credit:
+      if (typeof meta !== 'number' || !(meta >= 0)) throw badFrame('credit meta must be a non-negative number');
+      return { kind, bytes: meta };
+    case WireKind.Control:
+      if (!isPlainObject(meta)) throw badFrame('control meta must be an object');
+      return { kind, control: meta };
+    default:
+      throw badFrame(`unknown message kind ${kind}`);
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+function badFrame(message: string): SeqparError {
+  return new SeqparError('ERR_BAD_FRAME', message);
+}

@@ -1,0 +1,212 @@
+import { SeqparError } from '@seqpar/core';
+import { WebSocketServer, type AddressInfo, type RawData, type WebSocket } from 'ws';
+import { joinRendezvous } from './rendezvous.js';
+import { resolveLimits, TransportBase } from './transport-base.js';
+import { DEFAULT_MAX_QUEUED_BYTES, type FrameHeader, type Transport, type TransportKind } from './transport.js';
+import { decodeMessage, encodeControl, encodeCredit, encodeData, WireKind } from './wire-frame.js';
+import { connectWithRetry } from './ws-connect.js';
+import { acceptHandshake, AUTH_FAILED_CLOSE_CODE, dialHandshake, type Token } from './ws-handshake.js';
+
+export interface WsTransportOptions {
+  rank: number;
+  worldSize: number;
+  /** Shared secret; proven by HMAC challenge, never sent. */
+  token: Token;
+  /** host:port of the rendezvous server (rendezvous.ts). */
+  rendezvous: string;
+  /** Interface this rank listens on for its peers. Default 127.0.0.1. */
+  listenHost?: string;
+  maxPayload?: number;
+  maxQueuedBytes?: number;
+  /** Ping every this many ms; a peer silent for two intervals is lost. Default 2000. */
+  heartbeatMs?: number;
+  /** Bound on rendezvous plus connecting to every peer. Default 30 s. */
+  connectTimeoutMs?: number;
+}
+
+/** Connect rank `options.rank` to all its peers over authenticated WebSockets (one per pair; higher rank dials). */
+export async function createWsTransport(options: WsTransportOptions): Promise<Transport> {
+  const transport = new WsTransport(options, 'ws');
+  await transport.connect();
+  return transport;
+}
+
+const META_ALLOWANCE = 64 * 1024;
+
+export class WsTransport extends TransportBase {
+  private readonly links: (WebSocket | undefined)[];
+  private readonly linkErrors = new Map<number, SeqparError>();
+  private readonly pendingCredit: number[];
+  private readonly silentBeats: number[];
+  private creditFlush: NodeJS.Immediate | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private server: WebSocketServer | undefined;
+  private linked: (() => void) | undefined;
+
+  constructor(private readonly options: WsTransportOptions, kind: TransportKind) {
+    super(options.rank, options.worldSize, kind, resolveLimits(options, DEFAULT_MAX_QUEUED_BYTES));
+    this.links = new Array(options.worldSize).fill(undefined);
+    this.pendingCredit = new Array(options.worldSize).fill(0);
+    this.silentBeats = new Array(options.worldSize).fill(0);
+  }
+
+  async connect(): Promise<void> {
+    const { rank, worldSize, token } = this.options;
+    const deadline = Date.now() + (this.options.connectTimeoutMs ?? 30_000);
+    const host = this.options.listenHost ?? '127.0.0.1';
+    const server = new WebSocketServer({ host, port: 0, maxPayload: this.limits.maxPayload + META_ALLOWANCE, perMessageDeflate: false });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+    server.on('connection', (ws) => {
+      ws.on('error', () => {});
+      acceptHandshake(ws, token, rank, (peer) => peer > rank && peer < worldSize && !this.links[peer] && !this.isClosed)
+        .then(({ peer, early }) => this.attach(peer, ws, early))
+        .catch(() => ws.close(AUTH_FAILED_CLOSE_CODE, 'authentication failed'));
+    });
+    const all = new Promise<void>((resolve) => (this.linked = resolve));
+    try {
+      const address = `${host.includes(':') ? `[${host}]` : host}:${(server.address() as AddressInfo).port}`;
+      const addresses = await joinRendezvous({ ...this.options, address, timeoutMs: deadline - Date.now() });
+      await Promise.all(addresses.slice(0, rank).map((peerAddress, peer) => this.dial(peer, peerAddress, deadline)));
+      this.checkLinked();
+      await Promise.race([all, sleepUntil(deadline)]);
+      const missing = this.links.flatMap((link, peer) => (!link && peer !== rank ? [peer] : []));
+      if (missing.length) throw new SeqparError('ERR_TIMEOUT', `rank ${rank}: ranks ${missing.join(', ')} did not connect in time`);
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+    const beatMs = this.options.heartbeatMs ?? 2000;
+    this.heartbeat = setInterval(() => this.beat(), beatMs).unref();
+  }
+
+  protected sendControl(to: number, control: Record<string, unknown>): void {
+    this.links[to]?.send(encodeControl(control));
+  }
+
+  /** A decoded DATA frame from `from`; shm overrides it to map slot references (`ref`). */
+  protected onData(from: number, tag: string, header: FrameHeader, payload: Uint8Array, ref: unknown[] | undefined): void {
+    if (ref) throw new SeqparError('ERR_BAD_FRAME', 'unexpected frame reference');
+    this.mailbox.deliver(from, { tag, header, payload });
+  }
+
+  protected onControl(from: number, _control: Record<string, unknown>): void {
+    this.dropLink(from, new SeqparError('ERR_BAD_FRAME', `rank ${from} sent an unexpected control message`));
+  }
+
+  protected async transmit(to: number, tag: string, header: FrameHeader, payload: Uint8Array, ref?: unknown[]): Promise<void> {
+    const link = this.links[to];
+    if (!link || link.readyState !== link.OPEN) throw this.linkErrors.get(to) ?? new SeqparError('ERR_PEER_LOST', `no open link to rank ${to}`);
+    // The encoded message owns a copy of the payload, so the caller's buffer is free as soon as this returns;
+    // the credit window bounds how much the socket may buffer.
+    link.send(encodeData(tag, header, payload, ref));
+  }
+
+  protected returnCredit(from: number, cost: number): void {
+    this.pendingCredit[from]! += cost;
+    this.creditFlush ??= setImmediate(() => {
+      this.creditFlush = undefined;
+      this.pendingCredit.forEach((bytes, peer) => {
+        if (bytes > 0) this.links[peer]?.send(encodeCredit(bytes));
+        this.pendingCredit[peer] = 0;
+      });
+    });
+  }
+
+  protected async shutdown(): Promise<void> {
+    clearInterval(this.heartbeat);
+    if (this.creditFlush) clearImmediate(this.creditFlush);
+    const closing = this.links.map((link) =>
+      link && link.readyState !== link.CLOSED
+        ? new Promise<void>((resolve) => {
+            const timer = setTimeout(() => (link.terminate(), resolve()), 1000);
+            link.once('close', () => (clearTimeout(timer), resolve()));
+            link.close(1000);
+          })
+        : undefined,
+    );
+    await Promise.all(closing);
+    const server = this.server;
+    if (server) {
+      for (const client of server.clients) client.terminate();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+
+  private async dial(peer: number, address: string, deadline: number): Promise<void> {
+    const ws = await connectWithRetry(address, deadline, { maxPayload: this.limits.maxPayload + META_ALLOWANCE });
+    ws.on('error', () => {});
+    try {
+      const { peer: acceptor, early } = await dialHandshake(ws, this.options.token, this.rank);
+      if (acceptor !== peer) throw new SeqparError('ERR_AUTH', `expected rank ${peer} at ${address}, found rank ${acceptor}`);
+      this.attach(peer, ws, early);
+    } catch (error) {
+      ws.terminate();
+      throw error;
+    }
+  }
+
+  private attach(peer: number, ws: WebSocket, early: RawData[]): void {
+    if (this.isClosed) return void ws.terminate();
+    this.links[peer] = ws;
+    ws.on('message', (data, isBinary) => this.onMessage(peer, data, isBinary));
+    ws.on('pong', () => (this.silentBeats[peer] = 0));
+    ws.on('error', (error: Error & { code?: string }) => {
+      const tooLarge = error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
+      this.linkErrors.set(peer, new SeqparError(tooLarge ? 'ERR_FRAME_TOO_LARGE' : 'ERR_BAD_FRAME', `rank ${peer}: ${error.message}`));
+    });
+    ws.on('close', (code) => {
+      const error =
+        this.linkErrors.get(peer) ??
+        (code === 1000
+          ? new SeqparError('ERR_CLOSED', `rank ${peer} closed its transport`)
+          : new SeqparError('ERR_PEER_LOST', `lost rank ${peer}: connection closed (code ${code})`));
+      this.linkErrors.set(peer, error);
+      this.failPeer(peer, error);
+    });
+    for (const data of early) this.onMessage(peer, data, true);
+    this.checkLinked();
+  }
+
+  private onMessage(peer: number, data: RawData, isBinary: boolean): void {
+    this.silentBeats[peer] = 0;
+    if (this.linkErrors.has(peer)) return;
+    try {
+      if (!isBinary || !Buffer.isBuffer(data)) throw new SeqparError('ERR_BAD_FRAME', 'expected one binary message per frame');
+      const message = decodeMessage(data);
+      if (message.kind === WireKind.Data) this.onData(peer, message.tag, message.header, message.payload, message.ref);
+      else if (message.kind === WireKind.Credit) this.credit[peer]!.release(message.bytes);
+      else this.onControl(peer, message.control);
+    } catch (error) {
+      const reason = error instanceof SeqparError ? error : new SeqparError('ERR_BAD_FRAME', String(error));
+      this.dropLink(peer, new SeqparError(reason.code, `rank ${peer} sent a bad frame: ${reason.message}`));
+    }
+  }
+
+  /** Close one peer's connection because of what it sent; the other links and the listener carry on. */
+  protected dropLink(peer: number, error: SeqparError): void {
+    this.linkErrors.set(peer, error);
+    this.failPeer(peer, error);
+    this.links[peer]?.terminate();
+  }
+
+  private beat(): void {
+    this.links.forEach((link, peer) => {
+      if (!link || this.linkErrors.has(peer)) return;
+      if (this.silentBeats[peer]! >= 2) {
+        this.dropLink(peer, new SeqparError('ERR_PEER_LOST', `lost rank ${peer}: no heartbeat for ${2 * (this.options.heartbeatMs ?? 2000)} ms`));
+        return;
+      }
+      this.silentBeats[peer]! += 1;
+      link.ping();
+    });
+  }
+
+  private checkLinked(): void {
+    if (this.links.every((link, peer) => link || peer === this.rank)) this.linked?.();
+  }
+}
+
+function sleepUntil(deadline: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref());
+}
