@@ -22,6 +22,10 @@ export type ErrorCode =
   | 'ERR_BAD_FRAME'
   | 'ERR_TRANSPORT_UNAVAILABLE'
   | 'ERR_BUSY'
+  | 'ERR_MODEL_CONFIG'
+  | 'ERR_MODEL_FORMAT'
+  | 'ERR_UNSUPPORTED_MODEL'
+  | 'ERR_PROMPT'
   | 'ERR_INTERNAL';
 
 export class SeqparError extends Error {
