@@ -1,0 +1,88 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SeqparError } from '@seqpar/core';
+
+export const MODEL_TYPES = ['llama', 'mistral', 'qwen2'] as const;
+export type ModelType = (typeof MODEL_TYPES)[number];
+
+/** The parts of Hugging Face's config.json that LlamaForCausalLM semantics need, in our names. */
+export interface ModelConfig {
+  readonly modelType: ModelType;
+  readonly hiddenSize: number;
+  readonly intermediateSize: number;
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  readonly numLayers: number;
+  readonly headDim: number;
+  readonly rmsNormEps: number;
+  readonly ropeTheta: number;
+  readonly vocabSize: number;
+  readonly tieWordEmbeddings: boolean;
+  readonly maxPositionEmbeddings: number;
+  /** qwen2 puts biases on the q, k and v projections. */
+  readonly attentionBias: boolean;
+  readonly bosTokenId?: number;
+  readonly eosTokenIds: readonly number[];
+}
+
+/** Parses a config.json object; `source` names it in errors. */
+export function parseModelConfig(raw: Record<string, unknown>, source: string): ModelConfig {
+  const fail = (why: string): never => {
+    throw new SeqparError('ERR_MODEL_CONFIG', `${source}: ${why}`);
+  };
+  const modelType = raw['model_type'];
+  if (!MODEL_TYPES.includes(modelType as ModelType)) {
+    throw new SeqparError('ERR_UNSUPPORTED_MODEL', `${source}: model_type ${JSON.stringify(modelType)} is not supported (supported: ${MODEL_TYPES.join(', ')})`);
+  }
+  const int = (key: string, fallback?: number): number => {
+    const value = raw[key] ?? fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) return fail(`${key} must be a positive integer, got ${JSON.stringify(value)}`);
+    return value;
+  };
+  const num = (key: string, fallback: number): number => {
+    const value = raw[key] ?? fallback;
+    if (typeof value !== 'number' || !(value > 0)) return fail(`${key} must be a positive number`);
+    return value;
+  };
+  const hiddenSize = int('hidden_size');
+  const numHeads = int('num_attention_heads');
+  const numKvHeads = int('num_key_value_heads', numHeads);
+  if (numHeads % numKvHeads !== 0) fail(`num_attention_heads (${numHeads}) must be a multiple of num_key_value_heads (${numKvHeads})`);
+  const eos = raw['eos_token_id'];
+  const bos = raw['bos_token_id'];
+  return {
+    modelType: modelType as ModelType,
+    hiddenSize,
+    intermediateSize: int('intermediate_size'),
+    numHeads,
+    numKvHeads,
+    numLayers: int('num_hidden_layers'),
+    headDim: int('head_dim', hiddenSize / numHeads),
+    rmsNormEps: num('rms_norm_eps', 1e-6),
+    ropeTheta: num('rope_theta', 10000),
+    vocabSize: int('vocab_size'),
+    tieWordEmbeddings: raw['tie_word_embeddings'] === true,
+    maxPositionEmbeddings: int('max_position_embeddings', 2048),
+    attentionBias: modelType === 'qwen2' || raw['attention_bias'] === true,
+    ...(typeof bos === 'number' ? { bosTokenId: bos } : {}),
+    eosTokenIds: typeof eos === 'number' ? [eos] : Array.isArray(eos) ? eos.filter((id): id is number => typeof id === 'number') : [],
+  };
+}
+
+export async function readModelConfig(dir: string): Promise<ModelConfig> {
+  const path = join(dir, 'config.json');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new SeqparError('ERR_FILE_NOT_FOUND', `no model at ${dir}: cannot read config.json`, { cause: error });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new SeqparError('ERR_MODEL_CONFIG', `${path} is not valid JSON`);
+  }
+  if (typeof raw !== 'object' || raw === null) throw new SeqparError('ERR_MODEL_CONFIG', `${path} must hold a JSON object`);
+  return parseModelConfig(raw as Record<string, unknown>, path);
+}
