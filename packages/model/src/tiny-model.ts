@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomTensor, seededRandom, type Tensor } from '@seqpar/core';
+import { randomTensor, seededRandom, UsageError, type Tensor } from '@seqpar/core';
 import type { ModelType } from './config.js';
 import { encodeSafetensors, type WeightDtype } from './safetensors.js';
 import { byteLevelTokenizerJson } from './tokenizer.js';
@@ -35,6 +35,8 @@ export async function makeTinyModel(dir: string, options: TinyModelOptions = {})
   const intermediate = options.intermediate ?? hidden * 2;
   const modelType = options.modelType ?? 'llama';
   const tie = options.tieWordEmbeddings ?? false;
+  if (hidden % heads !== 0) throw new UsageError(`hidden size (${hidden}) must be a multiple of heads (${heads})`);
+  if (heads % kvHeads !== 0) throw new UsageError(`heads (${heads}) must be a multiple of kv heads (${kvHeads})`);
   const headDim = hidden / heads;
   const random = seededRandom(options.seed ?? 0);
   const matrix = (rows: number, cols: number): Tensor => randomTensor([rows, cols], random, 1 / Math.sqrt(cols));
