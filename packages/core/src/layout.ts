@@ -1,0 +1,89 @@
+import { UsageError } from './errors.js';
+import type { Tensor } from './tensor.js';
+
+/**
+ * How a sequence of S tokens is spread over N ranks (DESIGN §4):
+ *  - contiguous (ring, Ulysses): rank r owns [floor(r·S/N), floor((r+1)·S/N))
+ *  - striped (Striped Attention): rank r owns tokens r, r+N, r+2N, ...
+ *  - zigzag: S is cut into 2N chunks at floor(c·S/2N); rank r owns chunk r, then chunk 2N-1-r
+ * Every layout lists a rank's tokens in ascending global order, works for any S >= 0 (S < N leaves some ranks
+ * empty) and partitions 0..S-1 over the ranks.
+ */
+export type LayoutKind = 'contiguous' | 'striped' | 'zigzag';
+
+export const LAYOUTS: readonly LayoutKind[] = ['contiguous', 'striped', 'zigzag'];
+
+export interface Span {
+  readonly start: number;
+  readonly end: number;
+}
+
+const boundary = (index: number, parts: number, seq: number): number => Math.floor((index * seq) / parts);
+
+/** Global token span of zigzag chunk c (of 2N). */
+export function zigzagChunk(seq: number, n: number, chunk: number): Span {
+  return { start: boundary(chunk, 2 * n, seq), end: boundary(chunk + 1, 2 * n, seq) };
+}
+
+/** A rank's two zigzag chunks: its early one (chunk r) and its late one (chunk 2N-1-r). */
+export function zigzagChunks(seq: number, n: number, rank: number): { first: Span; second: Span } {
+  return { first: zigzagChunk(seq, n, rank), second: zigzagChunk(seq, n, 2 * n - 1 - rank) };
+}
+
+/** Global positions owned by `rank`, ascending. */
+export function layoutPositions(kind: LayoutKind, seq: number, n: number, rank: number): Int32Array {
+  checkRank(n, rank);
+  switch (kind) {
+    case 'contiguous': {
+      const start = boundary(rank, n, seq);
+      return Int32Array.from({ length: boundary(rank + 1, n, seq) - start }, (_, i) => start + i);
+    }
+    case 'striped':
+      return Int32Array.from({ length: Math.max(0, Math.ceil((seq - rank) / n)) }, (_, i) => i * n + rank);
+    case 'zigzag': {
+      const { first, second } = zigzagChunks(seq, n, rank);
+      const positions = new Int32Array(first.end - first.start + second.end - second.start);
+      let at = 0;
+      for (const span of [first, second]) for (let p = span.start; p < span.end; p++) positions[at++] = p;
+      return positions;
+    }
+  }
+}
+
+/** Splits the rows (leading dimension) of `t` over N ranks; each shard is a copy. */
+export function shardRows(t: Tensor, kind: LayoutKind, n: number): Tensor[] {
+  const seq = t.shape[0]!;
+  const rowSize = rowSizeOf(t);
+  return Array.from({ length: n }, (_, rank) => {
+    const positions = layoutPositions(kind, seq, n, rank);
+    const data = new Float32Array(positions.length * rowSize);
+    positions.forEach((p, i) => data.set(t.data.subarray(p * rowSize, (p + 1) * rowSize), i * rowSize));
+    return { data, shape: [positions.length, ...t.shape.slice(1)] };
+  });
+}
+
+/** Inverse of `shardRows`: puts every rank's rows back at their global positions. */
+export function unshardRows(shards: readonly Tensor[], kind: LayoutKind, seq: number): Tensor {
+  const n = shards.length;
+  const rowShape = shards[0]?.shape.slice(1) ?? [];
+  const rowSize = rowShape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(seq * rowSize);
+  shards.forEach((shard, rank) => {
+    const positions = layoutPositions(kind, seq, n, rank);
+    if (shard.shape[0] !== positions.length) {
+      throw new UsageError(`rank ${rank} returned ${shard.shape[0]} rows but owns ${positions.length} under the ${kind} layout`, 'ERR_SHAPE_MISMATCH');
+    }
+    positions.forEach((p, i) => data.set(shard.data.subarray(i * rowSize, (i + 1) * rowSize), p * rowSize));
+  });
+  return { data, shape: [seq, ...rowShape] };
+}
+
+function rowSizeOf(t: Tensor): number {
+  return t.shape.slice(1).reduce((a, b) => a * b, 1);
+}
+
+function checkRank(n: number, rank: number): void {
+  if (!Number.isInteger(n) || n < 1 || !Number.isInteger(rank) || rank < 0 || rank >= n) {
+    throw new RangeError(`rank ${rank} is not in 0..${n - 1}`);
+  }
+}

@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import {
+  createPartial,
+  LAYOUTS,
+  layoutPositions,
+  mergeInto,
+  planBlocks,
+  planRank,
+  randomTensor,
+  referenceAttention,
+  seededRandom,
+  shardRows,
+  type LayoutKind,
+  type PartialAttention,
+  type Tensor,
+} from '../src/index.js';
+
+const [HQ, HKV, D] = [4, 2, 4];
+
+/** A block computed by the fp64 reference and rounded to float32, like a kernel's output. */
+function referenceBlock(q: Tensor, k: Tensor, v: Tensor, mask: 'none' | 'causal-inclusive' | 'causal-strict'): PartialAttention {
+  const { out, lse } = referenceAttention(q, k, v, { kind: mask });
+  return { out: { data: Float32Array.from(out), shape: [q.shape[0]!, HQ, D] }, lse: { data: Float32Array.from(lse), shape: [HQ, q.shape[0]!] } };
+}
+
+const rows = (t: Tensor, start: number, end: number): Tensor => {
+  const size = t.data.length / t.shape[0]!;
+  return { data: t.data.subarray(start * size, end * size), shape: [end - start, ...t.shape.slice(1)] };
+};
+
+/** Runs every rank's planned blocks (in `order`) and scatters the merged rows back to global positions. */
+function runPlans(layout: LayoutKind, causal: boolean, seq: number, n: number, q: Tensor, k: Tensor, v: Tensor, order = (steps: number[]) => steps) {
+  const [qs, ks, vs] = [q, k, v].map((t) => shardRows(t, layout, n)) as [Tensor[], Tensor[], Tensor[]];
+  const out = new Float64Array(seq * HQ * D);
+  const lse = new Float64Array(HQ * seq);
+  for (let rank = 0; rank < n; rank++) {
+    const acc = createPartial(qs[rank]!.shape[0]!, HQ, D);
+    const plan = planRank(layout, causal, seq, n, rank);
+    for (const step of order(plan.map((_, i) => i))) {
+      for (const block of plan[step]!) {
+        const partial = referenceBlock(rows(qs[rank]!, block.query.start, block.query.end), rows(ks[block.source]!, block.key.start, block.key.end), rows(vs[block.source]!, block.key.start, block.key.end), block.mask);
+        mergeInto(acc, partial, block.query);
+      }
+    }
+    const positions = layoutPositions(layout, seq, n, rank);
+    positions.forEach((p, i) => {
+      out.set(acc.out.data.subarray(i * HQ * D, (i + 1) * HQ * D), p * HQ * D);
+      for (let h = 0; h < HQ; h++) lse[h * seq + p] = acc.lse.data[h * positions.length + i]!;
+    });
+  }
+  return { out, lse };
+}
+
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
+
+describe.each(LAYOUTS)('%s block plans with the merge', (layout) => {
+  it.each([1, 2, 3, 4, 5, 8])('reproduce full attention, causal and not, for N = %i and uneven S', (n) => {
+    for (const seq of [n - 1 || 1, 2 * n + 1, 37]) {
+      const random = seededRandom(seq * 10 + n);
+      const q = randomTensor([seq, HQ, D], random);
+      const k = randomTensor([seq, HKV, D], random);
+      const v = randomTensor([seq, HKV, D], random);
+      for (const causal of [false, true]) {
+        const expected = referenceAttention(q, k, v, { kind: causal ? 'causal-inclusive' : 'none' });
+        const got = runPlans(layout, causal, seq, n, q, k, v);
+        expect(maxDiff(got.out, expected.out)).toBeLessThanOrEqual(1e-5);
+        expect(maxDiff(got.lse, expected.lse)).toBeLessThanOrEqual(1e-5);
+      }
+    }
+  });
+});
+
+describe('merge order', () => {
+  it('does not change results beyond 1e-6', () => {
+    const [seq, n] = [29, 4];
+    const random = seededRandom(9);
+    const q = randomTensor([seq, HQ, D], random);
+    const k = randomTensor([seq, HKV, D], random);
+    const v = randomTensor([seq, HKV, D], random);
+    const forward = runPlans('striped', true, seq, n, q, k, v);
+    for (const shuffle of [(s: number[]) => [...s].reverse(), (s: number[]) => [...s].sort((a, b) => ((a * 7) % 5) - ((b * 7) % 5))]) {
+      const other = runPlans('striped', true, seq, n, q, k, v, shuffle);
+      expect(maxDiff(other.out, forward.out)).toBeLessThanOrEqual(1e-6);
+      expect(maxDiff(other.lse, forward.lse)).toBeLessThanOrEqual(1e-6);
+    }
+  });
+});
+
+describe('schedule shapes', () => {
+  it('ring skips blocks above the diagonal; striped never skips; zigzag halves every off-diagonal block', () => {
+    const ringWork = Array.from({ length: 4 }, (_, rank) => planRank('contiguous', true, 64, 4, rank).flat().length);
+    expect(ringWork).toEqual([1, 2, 3, 4]);
+    for (let rank = 0; rank < 4; rank++) {
+      expect(planRank('striped', true, 64, 4, rank).every((blocks) => blocks.length === 1)).toBe(true);
+      for (const [step, blocks] of planRank('zigzag', true, 64, 4, rank).entries()) {
+        const area = blocks.reduce((sum, b) => sum + (b.query.end - b.query.start) * (b.key.end - b.key.start), 0);
+        expect(area).toBe(step === 0 ? 16 * 16 : 16 * 8);
+      }
+    }
+    expect(planBlocks('striped', true, 10, 4, 1, 3)).toEqual([{ source: 2, query: { start: 0, end: 3 }, key: { start: 0, end: 2 }, mask: 'causal-strict' }]);
+  });
+});
