@@ -18,3 +18,17 @@ export function runnableEntry(callerUrl: string, name: string): URL {
   }
   return url;
 }
+
+/**
+ * This process's Node options minus the `@seqpar/source` export condition (which test runners add), for worker
+ * threads and child processes: they run compiled JavaScript and must resolve packages to `dist/`.
+ */
+export function compiledExecArgv(): string[] {
+  const args = process.execArgv;
+  return args.filter((arg, i) => {
+    if (arg === '--conditions=@seqpar/source' || arg === '-C=@seqpar/source') return false;
+    if (arg === '@seqpar/source' && (args[i - 1] === '--conditions' || args[i - 1] === '-C')) return false;
+    if ((arg === '--conditions' || arg === '-C') && args[i + 1] === '@seqpar/source') return false;
+    return true;
+  });
+}

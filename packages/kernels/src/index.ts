@@ -1,1 +1,5 @@
-export {};
+export * from './attention-graph.js';
+export * from './attention-kernel.js';
+export * from './graph-builder.js';
+export * from './onnx-schema.js';
+export * from './session-options.js';

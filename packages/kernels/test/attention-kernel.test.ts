@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MASKED_SCORE, randomTensor, referenceAttention, seededRandom, type MaskSpec } from '@seqpar/core';
+import { createAttentionKernel, type AttentionKernel } from '../src/index.js';
+
+let kernel: AttentionKernel;
+beforeAll(async () => {
+  kernel = await createAttentionKernel({ threads: 1 });
+});
+afterAll(async () => kernel?.close());
+
+/** Max abs difference; two masked lse values (both ≈ -1e30) count as equal. */
+function maxError(got: Float32Array, expected: Float64Array): number {
+  let max = 0;
+  for (let i = 0; i < got.length; i++) {
+    if (got[i]! < MASKED_SCORE / 10 && expected[i]! < MASKED_SCORE / 10) continue;
+    max = Math.max(max, Math.abs(got[i]! - expected[i]!));
+  }
+  return max;
+}
+
+function maskFor(kind: MaskSpec['kind'], sq: number, sk: number): MaskSpec {
+  if (kind !== 'positions') return { kind };
+  // Keys at positions 0, 2, 4, ...; queries at positions from -1 upward, so the first query sees nothing.
+  return { kind, queryPositions: Int32Array.from({ length: sq }, (_, i) => i - 1), keyPositions: Int32Array.from({ length: sk }, (_, j) => 2 * j) };
+}
+
+// Every value of Sq, Sk in {1, 3, 257, 1000} appears, with each head layout and head dim, without the full product.
+const CASES: Array<[number, number, number, number, number]> = [
+  [1, 1, 5, 5, 8],
+  [3, 257, 5, 5, 64],
+  [257, 3, 6, 2, 128],
+  [1000, 257, 6, 3, 8],
+  [257, 1000, 6, 2, 64],
+  [1, 1000, 6, 3, 128],
+  [1000, 1, 5, 5, 64],
+  [3, 3, 6, 3, 8],
+];
+const MASKS: Array<MaskSpec['kind']> = ['none', 'causal-inclusive', 'causal-strict', 'positions'];
+
+describe('block attention kernel against the fp64 reference', () => {
+  it.each(CASES)('Sq %i, Sk %i, Hq %i, Hkv %i, D %i, every mask', async (sq, sk, hq, hkv, d) => {
+    const random = seededRandom(sq * 7 + sk * 13 + hq + d);
+    const q = randomTensor([sq, hq, d], random, 2);
+    const k = randomTensor([sk, hkv, d], random, 2);
+    const v = randomTensor([sk, hkv, d], random);
+    for (const kind of MASKS) {
+      const mask = maskFor(kind, sq, sk);
+      const got = await kernel.attend(q, k, v, mask);
+      const expected = referenceAttention(q, k, v, mask);
+      expect(got.out.shape).toEqual([sq, hq, d]);
+      expect(got.lse.shape).toEqual([hq, sq]);
+      expect(maxError(got.out.data, expected.out)).toBeLessThanOrEqual(1e-5);
+      expect(maxError(got.lse.data, expected.lse)).toBeLessThanOrEqual(1e-4);
+    }
+  });
+
+  it('gives a fully masked row out 0 and lse ≈ -1e30', async () => {
+    const random = seededRandom(2);
+    const q = randomTensor([4, 2, 8], random);
+    const k = randomTensor([4, 1, 8], random);
+    const { out, lse } = await kernel.attend(q, k, k, { kind: 'causal-strict' });
+    expect(out.data.subarray(0, 16).every((x) => x === 0)).toBe(true); // row 0, both heads (±0)
+    expect(lse.data[0]).toBeLessThan(-1e29);
+    expect(lse.data[4]).toBeLessThan(-1e29);
+    expect(lse.data[1]).toBeGreaterThan(-100);
+  });
+});
+
+describe('kernel behaviour', () => {
+  it('rejects shapes that do not fit together with typed errors', async () => {
+    const random = seededRandom(3);
+    const q = randomTensor([4, 6, 8], random);
+    await expect(kernel.attend(q, randomTensor([4, 4, 8], random), randomTensor([4, 4, 8], random), { kind: 'none' })).rejects.toMatchObject({ code: 'ERR_SHAPE_MISMATCH' });
+    await expect(kernel.attend(q, randomTensor([4, 3, 4], random), randomTensor([4, 3, 4], random), { kind: 'none' })).rejects.toMatchObject({ code: 'ERR_SHAPE_MISMATCH' });
+    await expect(kernel.attend(q, randomTensor([4, 3, 8], random), randomTensor([5, 3, 8], random), { kind: 'none' })).rejects.toMatchObject({ code: 'ERR_SHAPE_MISMATCH' });
+  });
+
+  it('leaves the caller’s buffers intact and its event loop free while computing', async () => {
+    const random = seededRandom(4);
+    const q = randomTensor([1024, 8, 64], random);
+    const k = randomTensor([1024, 8, 64], random);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    const started = performance.now();
+    await kernel.attend(q, k, k, { kind: 'none' });
+    const elapsed = performance.now() - started;
+    clearInterval(timer);
+    expect(q.data.length).toBe(1024 * 8 * 64);
+    expect(ticks).toBeGreaterThanOrEqual(Math.floor(elapsed / 5 / 3));
+  });
+
+  it('fails with ERR_DEVICE_UNAVAILABLE and install advice where the CUDA provider is missing', async () => {
+    await expect(createAttentionKernel({ device: 'cuda', deviceIndex: 0 })).rejects.toMatchObject({
+      code: 'ERR_DEVICE_UNAVAILABLE',
+      message: expect.stringMatching(/onnxruntime-node-install=cuda12/),
+    });
+  });
+});
