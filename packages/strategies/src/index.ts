@@ -1,1 +1,4 @@
-export {};
+export * from './decode.js';
+export * from './rank-context.js';
+export * from './registry.js';
+export * from './shard-request.js';

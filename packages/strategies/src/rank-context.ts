@@ -1,0 +1,28 @@
+import type { BlockAttentionKernel, RankRecorder, Tensor } from '@seqpar/core';
+import type { Transport } from '@seqpar/transport';
+
+/** What one rank runs a strategy with: its peers, its compute, and where it books time. */
+export interface RankContext {
+  readonly rank: number;
+  readonly worldSize: number;
+  /** Data plane among the strategy's ranks 0..worldSize-1. */
+  readonly transport: Transport;
+  readonly kernel: BlockAttentionKernel;
+  readonly recorder: RankRecorder;
+  /** Prefix that makes this request's tags unique when requests share a transport. */
+  readonly tagPrefix: string;
+  /** Bound on every receive. */
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal;
+}
+
+/** One rank's share of a self-attention request, already laid out as the strategy's layout asks. */
+export interface RankInput {
+  /** Local queries [Sr, Hq, D]; for Ulysses the contiguous shard. */
+  readonly q: Tensor;
+  readonly k: Tensor;
+  readonly v: Tensor;
+  /** Global sequence length S. */
+  readonly seq: number;
+  readonly causal: boolean;
+}
