@@ -9,6 +9,7 @@ import { sessionOptions } from './session-options.js';
  * runs here and the owner's event loop stays free for transport I/O. Sessions are cached per shape and mask.
  */
 const { options } = workerData as KernelWorkerData;
+ort.env.logLevel = 'fatal';
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 const MAX_SESSIONS = 64;
 

@@ -20,6 +20,8 @@ export function sessionOptions(options: ExecutionOptions): InferenceSession.Sess
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    // ORT logs a missing provider at error level itself; we report it as a typed error instead.
+    logSeverityLevel: 4,
   };
 }
 

@@ -1,0 +1,28 @@
+import { InvalidArgumentError } from 'commander';
+
+/** Commander argument parsers: a bad value is a usage error (exit 2) with the option named by commander. */
+export function positiveInt(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1) throw new InvalidArgumentError('expected a positive integer');
+  return parsed;
+}
+
+export function nonNegativeInt(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return parsed;
+}
+
+export function oneOf<T extends string>(choices: readonly T[]): (value: string) => T {
+  return (value) => {
+    if (!(choices as readonly string[]).includes(value)) {
+      throw new InvalidArgumentError(`expected one of ${choices.join(', ')}`);
+    }
+    return value as T;
+  };
+}
+
+export function commaList<T extends string>(choices: readonly T[]): (value: string) => T[] {
+  const parseOne = oneOf(choices);
+  return (value) => value.split(',').map((item) => parseOne(item.trim()));
+}

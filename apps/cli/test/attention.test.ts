@@ -1,0 +1,68 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { randomTensor, readFloat32NpyFile, referenceAttention, seededRandom, writeNpyFile } from '@seqpar/core';
+import { runCli } from './run-cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'seqpar-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const at = (name: string) => join(dir, name);
+
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
+
+describe('seqpar attention', () => {
+  it.each(['single', 'ring', 'striped', 'zigzag', 'token-ring', 'ulysses'])('--strategy %s matches the fp64 reference on .npy files', async (strategy) => {
+    const [seq, hq, hkv, d] = [67, 6, 2, 16];
+    const random = seededRandom(11);
+    const [q, k, v] = [randomTensor([seq, hq, d], random), randomTensor([seq, hkv, d], random), randomTensor([seq, hkv, d], random)];
+    await Promise.all([writeNpyFile(at('q.npy'), q), writeNpyFile(at('k.npy'), k), writeNpyFile(at('v.npy'), v)]);
+    const out = at(`out-${strategy}.npy`);
+    const lse = at(`lse-${strategy}.npy`);
+    const run = await runCli(['attention', '--q', at('q.npy'), '--k', at('k.npy'), '--v', at('v.npy'), '--causal', '--out', out, '--lse', lse, '--strategy', strategy, '--workers', '2', '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    expect(summary).toMatchObject({ strategy, workers: strategy === 'single' ? 1 : 2, transport: 'inproc', seq });
+    expect(summary.ranks).toHaveLength(summary.workers);
+    for (const rank of summary.ranks) expect(Object.keys(rank).sort()).toEqual(['bytesRecv', 'bytesSent', 'commMs', 'computeMs', 'idleMs', 'peakRssMb', 'rank']);
+    const expected = referenceAttention(q, k, v, { kind: 'causal-inclusive' });
+    const gotOut = await readFloat32NpyFile(out);
+    const gotLse = await readFloat32NpyFile(lse);
+    expect(gotOut.shape).toEqual([seq, hq, d]);
+    expect(gotLse.shape).toEqual([hq, seq]);
+    expect(maxDiff(gotOut.data, expected.out)).toBeLessThanOrEqual(1e-5);
+    expect(maxDiff(gotLse.data, expected.lse)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('--random runs without files and --trace writes a Chrome trace with one pid per rank', async () => {
+    const trace = at('trace.json');
+    const run = await runCli(['attention', '--random', '--seq', '300', '--heads', '4', '--kv-heads', '4', '--head-dim', '8', '--strategy', 'striped', '--workers', '3', '--causal', '--json', '--trace', trace]);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ strategy: 'striped', workers: 3, seq: 300 });
+    const { traceEvents } = JSON.parse(await import('node:fs/promises').then((fs) => fs.readFile(trace, 'utf8')));
+    const pids = new Set(traceEvents.filter((event: { ph: string }) => event.ph === 'X').map((event: { pid: number }) => event.pid));
+    expect([...pids].sort()).toEqual([0, 1, 2]);
+    expect(traceEvents.some((event: { ph: string }) => event.ph === 's')).toBe(true);
+  });
+
+  it('bad input exits 2 or 1 with one typed line, never a stack trace', async () => {
+    writeFileSync(at('garbage.npy'), 'not numpy');
+    const cases: Array<[string[], number, RegExp]> = [
+      [['attention', '--q', at('missing.npy'), '--k', at('k.npy'), '--v', at('v.npy'), '--out', at('o.npy')], 2, /ERR_FILE_NOT_FOUND/],
+      [['attention', '--q', at('garbage.npy'), '--k', at('k.npy'), '--v', at('v.npy'), '--out', at('o.npy')], 1, /ERR_NPY_FORMAT/],
+      [['attention', '--q', at('k.npy'), '--k', at('q.npy'), '--v', at('q.npy'), '--out', at('o.npy')], 2, /ERR_SHAPE_MISMATCH: query heads \(2\) must be a multiple of kv heads \(6\)/],
+      [['attention', '--random', '--seq', '8', '--heads', '4', '--kv-heads', '2', '--head-dim', '8', '--strategy', 'ulysses', '--workers', '3'], 2, /ERR_USAGE: ulysses/],
+      [['attention', '--random', '--seq', '8'], 2, /ERR_USAGE/],
+      [['attention', '--workers', '0'], 2, /positive integer/],
+      [['attention', '--random', '--seq', '8', '--heads', '2', '--kv-heads', '2', '--head-dim', '4', '--device', 'cuda'], 1, /ERR_DEVICE_UNAVAILABLE/],
+    ];
+    for (const [args, code, message] of cases) {
+      const run = await runCli(args);
+      expect(run.code, args.join(' ')).toBe(code);
+      expect(run.stderr).toMatch(message);
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+});

@@ -1,0 +1,61 @@
+import { RankRecorder, type BlockAttentionKernel, type PartialAttention, type RankStats, type Tensor, type TraceSpan } from '@seqpar/core';
+import { createInprocGroup } from '@seqpar/transport';
+import { STRATEGIES, type StrategyName } from './registry.js';
+import { gatherResults, shardRequest } from './shard-request.js';
+
+export interface InprocRunOptions {
+  readonly causal: boolean;
+  readonly degree: number;
+  /** One kernel per rank, or one shared by all (calls then queue on its thread). */
+  readonly kernels: readonly BlockAttentionKernel[];
+  readonly timeoutMs?: number;
+  readonly traced?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+export interface InprocRunResult {
+  readonly result: PartialAttention;
+  readonly ranks: RankStats[];
+  readonly spans: TraceSpan[][];
+  readonly framesSent: number[];
+}
+
+/**
+ * Runs a strategy with all its ranks in this process, connected by the inproc transport: the NULL-device way to
+ * run the whole distributed schedule (tests, `--transport inproc`). Shards the request, runs every rank, gathers.
+ */
+export async function runStrategyInproc(name: StrategyName, q: Tensor, k: Tensor, v: Tensor, options: InprocRunOptions): Promise<InprocRunResult> {
+  const strategy = STRATEGIES[name];
+  const degree = name === 'single' ? 1 : options.degree;
+  strategy.check(q.shape[1]!, k.shape[1]!, degree);
+  const transports = createInprocGroup(degree);
+  const inputs = shardRequest(strategy, q, k, v, options.causal, degree);
+  const recorders = inputs.map((_, rank) => new RankRecorder(rank, options.traced ?? false));
+  try {
+    const parts = await Promise.all(
+      inputs.map((input, rank) =>
+        strategy.run(
+          {
+            rank,
+            worldSize: degree,
+            transport: transports[rank]!,
+            kernel: options.kernels[rank % options.kernels.length]!,
+            recorder: recorders[rank]!,
+            tagPrefix: '',
+            timeoutMs: options.timeoutMs ?? 60_000,
+            ...(options.signal ? { signal: options.signal } : {}),
+          },
+          input,
+        ),
+      ),
+    );
+    return {
+      result: gatherResults(strategy, parts, q.shape[0]!),
+      ranks: recorders.map((recorder, rank) => recorder.stats(transports[rank]!.stats())),
+      spans: recorders.map((recorder) => recorder.spans),
+      framesSent: transports.map((transport) => transport.stats().framesSent),
+    };
+  } finally {
+    await Promise.all(transports.map((transport) => transport.close()));
+  }
+}
