@@ -1,0 +1,177 @@
+import { epochNow, UsageError, type RankStats, type Tensor, type TraceSpan } from '@seqpar/core';
+import { createAttentionKernel, type Device } from '@seqpar/kernels';
+import { gatherResults, shardRequest, STRATEGIES, type StrategyName } from '@seqpar/strategies';
+import type { Token, TransportKind } from '@seqpar/transport';
+import { Coordinator } from './coordinator.js';
+import type { Executor } from './executor.js';
+import { ExternalExecutor } from './external-executor.js';
+import { InprocExecutor } from './inproc-executor.js';
+import { createLogger } from './logger.js';
+import { ProcessExecutor } from './process-executor.js';
+import type { RankReply } from './request-job.js';
+
+export interface ClusterOptions {
+  /** Number of workers (one per device). */
+  readonly workers: number;
+  readonly device?: Device;
+  /** inproc: ranks in this process; ws or shm: one process per worker. Default inproc. */
+  readonly transport?: TransportKind;
+  /** ONNX Runtime intra-op threads per worker. Default 1. */
+  readonly threads?: number;
+  /** Bound on a request from submission to answer. Default 60 s. */
+  readonly requestTimeoutMs?: number;
+  /** Requests that may wait for the cluster; more are refused with ERR_BUSY. Default 64. */
+  readonly maxQueue?: number;
+  /** A dead or silent worker fails the request within about this long. Default 2000 ms. */
+  readonly healthTimeoutMs?: number;
+  /** Bound on workers joining a world. Default 30 s (local) or 120 s (external). */
+  readonly connectTimeoutMs?: number;
+  /** host:port to listen on for externally launched workers (`runWorker`) instead of starting local ones. */
+  readonly coordinator?: string;
+  /** Shared secret of externally launched workers (required with `coordinator`). */
+  readonly token?: Token;
+}
+
+export interface AttentionOptions {
+  readonly causal?: boolean;
+  /** Default 'ring' (or 'single' with one worker). */
+  readonly strategy?: StrategyName;
+  readonly signal?: AbortSignal;
+  readonly timeoutMs?: number;
+  /** Record per-rank trace spans (returned in stats.spans). */
+  readonly trace?: boolean;
+}
+
+/** What `--json` reports about a request. */
+export interface RequestStats {
+  readonly strategy: StrategyName;
+  /** Ranks that took part. */
+  readonly workers: number;
+  readonly transport: TransportKind;
+  readonly seq: number;
+  readonly wallMs: number;
+  readonly ranks: RankStats[];
+  readonly spans?: TraceSpan[][];
+}
+
+export interface AttentionResult {
+  /** [S, Hq, D] */
+  readonly out: Tensor;
+  /** [Hq, S] */
+  readonly lse: Tensor;
+  readonly stats: RequestStats;
+}
+
+/** A running set of workers and the coordinator that drives them. Create with {@link createCluster}. */
+export class Cluster {
+  constructor(
+    private readonly coordinator: Coordinator,
+    private readonly executor: Executor,
+    readonly transport: TransportKind,
+    private readonly requestTimeoutMs: number,
+  ) {}
+
+  get workers(): number {
+    return this.coordinator.workers;
+  }
+
+  /** host:port external workers connect to (with `coordinator`), with the port resolved. */
+  get address(): string | undefined {
+    return this.executor.address;
+  }
+
+  /** Process ids of local worker processes, index = rank (empty for inproc and external workers). */
+  pids(): number[] {
+    return this.executor.pids();
+  }
+
+  /** Exact attention of q [S, Hq, D] over k, v [S, Hkv, D], sharded over the workers by `strategy`. */
+  async attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Promise<AttentionResult> {
+    const name = options.strategy ?? (this.workers === 1 ? 'single' : 'ring');
+    const strategy = STRATEGIES[name];
+    if (!strategy) throw new UsageError(`unknown strategy '${String(name)}'`);
+    const degree = name === 'single' ? 1 : this.workers;
+    strategy.check(q.shape[1]!, k.shape[1]!, degree);
+    const seq = q.shape[0]!;
+    const causal = options.causal ?? false;
+    const inputs = shardRequest(strategy, q, k, v, causal, degree);
+    const calls = inputs.map((input) => ({ args: { strategy: name, causal, seq }, tensors: [input.q, input.k, input.v] }));
+    const started = epochNow();
+    const replies = await this.coordinator.submit('attention', calls, this.jobOptions(options));
+    const wallMs = epochNow() - started;
+    const parts = replies.map((reply) => ({ out: reply.tensors[0]!, lse: reply.tensors[1]! }));
+    const { out, lse } = gatherResults(strategy, parts, seq);
+    return { out, lse, stats: { strategy: name, workers: degree, transport: this.transport, seq, wallMs, ...rankStats(replies) } };
+  }
+
+  /**
+   * Collective smoke test: rank r sums `parts[r]`, the ranks all-gather their sums over the data plane, and each
+   * answers with the list it gathered (index = rank of the reply).
+   */
+  async allGatherChecksum(parts: readonly Float32Array[], options: Pick<AttentionOptions, 'signal' | 'timeoutMs'> = {}): Promise<number[][]> {
+    if (parts.length !== this.workers) throw new UsageError(`allGatherChecksum needs one part per worker (${this.workers}), got ${parts.length}`);
+    const calls = parts.map((data) => ({ args: {}, tensors: [{ data, shape: [data.length] }] }));
+    const replies = await this.coordinator.submit('all-gather-checksum', calls, this.jobOptions(options));
+    return replies.map((reply) => reply.header.sums as number[]);
+  }
+
+  close(): Promise<void> {
+    return this.coordinator.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private jobOptions(options: AttentionOptions) {
+    return { timeoutMs: options.timeoutMs ?? this.requestTimeoutMs, traced: options.trace ?? false, ...(options.signal ? { signal: options.signal } : {}) };
+  }
+}
+
+function rankStats(replies: RankReply[]): Pick<RequestStats, 'ranks' | 'spans'> {
+  const ranks = replies.map((reply) => reply.stats);
+  return replies.some((reply) => reply.spans) ? { ranks, spans: replies.map((reply) => reply.spans ?? []) } : { ranks };
+}
+
+/** Starts the workers (or waits for external ones to join) and returns the cluster once every rank is up. */
+export async function createCluster(options: ClusterOptions): Promise<Cluster> {
+  const { cluster, connected } = await launchCluster(options);
+  await connected;
+  return cluster;
+}
+
+/**
+ * Launches the workers (or starts listening for external ones) and returns at once; `connected` settles when
+ * every rank has joined. On a failed launch or join, everything started is stopped again.
+ */
+export async function launchCluster(options: ClusterOptions): Promise<{ cluster: Cluster; connected: Promise<void> }> {
+  if (!Number.isInteger(options.workers) || options.workers < 1) throw new UsageError(`workers must be a positive integer, got ${options.workers}`);
+  const transport = options.transport ?? (options.coordinator ? 'ws' : 'inproc');
+  const healthTimeoutMs = options.healthTimeoutMs ?? 2000;
+  const log = createLogger('coordinator');
+  const executor = chooseExecutor(options, transport, healthTimeoutMs, log);
+  const coordinator = new Coordinator(executor, { maxQueue: options.maxQueue ?? 64, healthTimeoutMs, log });
+  const cluster = new Cluster(coordinator, executor, transport, options.requestTimeoutMs ?? 60_000);
+  const failed = async (error: unknown): Promise<never> => {
+    await coordinator.close();
+    throw error;
+  };
+  await coordinator.launch().catch(failed);
+  const connected = coordinator.connect().catch(failed);
+  connected.catch(() => undefined);
+  return { cluster, connected };
+}
+
+function chooseExecutor(options: ClusterOptions, transport: TransportKind, healthTimeoutMs: number, log: ReturnType<typeof createLogger>): Executor {
+  const device = options.device ?? 'cpu';
+  const threads = options.threads ?? 1;
+  if (options.coordinator !== undefined) {
+    if (transport === 'inproc') throw new UsageError('external workers need the ws or shm transport');
+    if (options.token === undefined || options.token.length === 0) throw new UsageError('a coordinator for external workers needs a token');
+    const connectTimeoutMs = options.connectTimeoutMs ?? 120_000;
+    return new ExternalExecutor({ workers: options.workers, listen: options.coordinator, token: options.token, transport, healthTimeoutMs, connectTimeoutMs, log });
+  }
+  if (transport === 'inproc') return new InprocExecutor(options.workers, (rank) => createAttentionKernel({ device, deviceIndex: rank, threads }));
+  if (transport !== 'ws' && transport !== 'shm') throw new UsageError(`unknown transport '${String(transport)}' (inproc, ws or shm)`);
+  return new ProcessExecutor({ workers: options.workers, transport, device, threads, healthTimeoutMs, connectTimeoutMs: options.connectTimeoutMs ?? 30_000 });
+}

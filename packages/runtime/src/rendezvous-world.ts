@@ -1,0 +1,66 @@
+import { createTransport, startRendezvous, type RendezvousServer, type Token, type Transport } from '@seqpar/transport';
+import { heartbeatFor } from './executor.js';
+
+export type ProcessTransportKind = 'ws' | 'shm';
+
+export interface RendezvousWorldOptions {
+  readonly workers: number;
+  readonly kind: ProcessTransportKind;
+  readonly token: Token;
+  readonly healthTimeoutMs: number;
+  /** Bound on one join (every worker connecting). */
+  readonly connectTimeoutMs: number;
+  /** Where the rendezvous listens: host and port (0 = any free port). */
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * The coordinator's side of a multi-process world: the rendezvous server workers register with (its address is
+ * what they are given as `coordinator`), and the coordinator's own endpoint as the world's last rank.
+ */
+export class RendezvousWorld {
+  private server: RendezvousServer | undefined;
+
+  constructor(private readonly options: RendezvousWorldOptions) {}
+
+  get address(): string {
+    return this.server!.address;
+  }
+
+  async listen(): Promise<string> {
+    const { workers, token, host, port } = this.options;
+    this.server = await startRendezvous({ worldSize: workers + 1, token, host, port });
+    return this.server.address;
+  }
+
+  join(): Promise<Transport> {
+    return joinWorld({ ...this.options, rank: this.options.workers, coordinator: this.address });
+  }
+
+  async close(): Promise<void> {
+    await this.server?.close();
+  }
+}
+
+/** One endpoint (worker `rank`, or the coordinator as rank `workers`) of the world behind `coordinator`. */
+export function joinWorld(options: {
+  rank: number;
+  workers: number;
+  kind: ProcessTransportKind;
+  token: Token;
+  coordinator: string;
+  healthTimeoutMs: number;
+  connectTimeoutMs: number;
+  listenHost?: string;
+}): Promise<Transport> {
+  return createTransport(options.kind, {
+    rank: options.rank,
+    worldSize: options.workers + 1,
+    token: options.token,
+    rendezvous: options.coordinator,
+    heartbeatMs: heartbeatFor(options.healthTimeoutMs),
+    connectTimeoutMs: options.connectTimeoutMs,
+    ...(options.listenHost ? { listenHost: options.listenHost } : {}),
+  });
+}

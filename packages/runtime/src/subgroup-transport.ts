@@ -1,0 +1,51 @@
+import { UsageError } from '@seqpar/core';
+import type { Frame, FrameHeader, RecvOptions, SendOptions, Transport, TransportStats } from '@seqpar/transport';
+
+/**
+ * The data plane one request runs on: ranks 0..size-1 of the cluster's world (which also holds the coordinator
+ * as its last rank), with counters of its own so each request reports only its own traffic. Closing the view
+ * leaves the world open: the worker owns that.
+ */
+export class SubgroupTransport implements Transport {
+  readonly rank: number;
+  readonly kind: Transport['kind'];
+  private readonly counters: TransportStats = { bytesSent: 0, bytesRecv: 0, framesSent: 0, framesRecv: 0 };
+
+  constructor(
+    private readonly world: Transport,
+    readonly worldSize: number,
+  ) {
+    if (world.rank >= worldSize || worldSize > world.worldSize) {
+      throw new UsageError(`rank ${world.rank} cannot join a subgroup of ${worldSize} ranks out of ${world.worldSize}`);
+    }
+    this.rank = world.rank;
+    this.kind = world.kind;
+  }
+
+  async send(to: number, tag: string, header: FrameHeader, payload?: ArrayBufferView, options?: SendOptions): Promise<void> {
+    this.checkPeer(to);
+    await this.world.send(to, tag, header, payload, options);
+    this.counters.framesSent += 1;
+    this.counters.bytesSent += payload?.byteLength ?? 0;
+  }
+
+  async recv(from: number, tag: string, options?: RecvOptions): Promise<Frame> {
+    this.checkPeer(from);
+    const frame = await this.world.recv(from, tag, options);
+    this.counters.framesRecv += 1;
+    this.counters.bytesRecv += frame.payload.byteLength;
+    return frame;
+  }
+
+  stats(): TransportStats {
+    return { ...this.counters };
+  }
+
+  async close(): Promise<void> {}
+
+  private checkPeer(peer: number): void {
+    if (!Number.isInteger(peer) || peer < 0 || peer >= this.worldSize) {
+      throw new UsageError(`rank ${peer} is outside this request's ranks 0..${this.worldSize - 1}`);
+    }
+  }
+}

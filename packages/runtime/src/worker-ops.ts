@@ -1,0 +1,45 @@
+import { SeqparError, UsageError, type Tensor } from '@seqpar/core';
+import { STRATEGIES, type RankContext, type StrategyName } from '@seqpar/strategies';
+import { allGather } from '@seqpar/transport';
+
+/** What the coordinator asks one rank to do: arguments plus this rank's tensors. */
+export interface OpCall {
+  readonly args: Readonly<Record<string, unknown>>;
+  readonly tensors: Tensor[];
+}
+
+export interface OpReply {
+  readonly header: Record<string, unknown>;
+  readonly tensors: Tensor[];
+}
+
+/** An operation every participating worker runs on its share; `ctx.transport` reaches the other participants. */
+export type WorkerOp = (ctx: RankContext, call: OpCall) => Promise<OpReply>;
+
+/** Distributed attention by any registered strategy: tensors [q, k, v] of this rank, reply [out, lse]. */
+const attentionOp: WorkerOp = async (ctx, { args, tensors }) => {
+  const strategy = STRATEGIES[args.strategy as StrategyName];
+  if (!strategy) throw new UsageError(`unknown strategy '${String(args.strategy)}'`);
+  const [q, k, v] = tensors;
+  if (!q || !k || !v) throw new SeqparError('ERR_BAD_FRAME', 'attention needs q, k and v');
+  const part = await strategy.run(ctx, { q, k, v, seq: Number(args.seq), causal: args.causal === true });
+  return { header: {}, tensors: [part.out, part.lse] };
+};
+
+/**
+ * A collective smoke test of the whole path: each rank sums its tensor (fp64), all-gathers the sums over the
+ * data plane, and replies with every rank's sum, which must agree across ranks.
+ */
+const allGatherChecksumOp: WorkerOp = async (ctx, { tensors }) => {
+  const sum = ctx.recorder.time('compute', 'sum', () => (tensors[0]?.data ?? []).reduce((a, b) => a + b, 0));
+  const frames = await ctx.recorder.time('recv', 'all-gather', async () =>
+    allGather(ctx.transport, `${ctx.tagPrefix}checksum`, { header: { sum: await sum } }, { timeoutMs: ctx.timeoutMs, signal: ctx.signal }),
+  );
+  return { header: { sums: frames.map((frame) => frame.header.sum) }, tensors: [] };
+};
+
+/** Operations a worker serves, by name. A new kind of request is one entry here. */
+export const WORKER_OPS: Readonly<Record<string, WorkerOp>> = {
+  attention: attentionOp,
+  'all-gather-checksum': allGatherChecksumOp,
+};
