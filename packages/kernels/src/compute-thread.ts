@@ -1,0 +1,101 @@
+import { Worker } from 'node:worker_threads';
+import { compiledExecArgv, runnableEntry, SeqparError } from '@seqpar/core';
+import { GraphBuilder } from './graph-builder.js';
+import type { ComputeReply, ComputeRequest, ComputeWorkerData, WireTensor } from './compute-protocol.js';
+import { CUDA_INSTALL_HINT, type ExecutionOptions } from './session-options.js';
+
+type RequestBody = ComputeRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
+
+/**
+ * One device's compute: a worker thread that owns ONNX Runtime sessions (loaded by key) and runs them in the
+ * order asked. Feeds are copied into fresh buffers and transferred, so callers keep their arrays; outputs come
+ * back transferred. The attention kernel and the model's layer graphs of a rank share one ComputeThread.
+ */
+export class ComputeThread {
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (reply: ComputeReply) => void; reject: (error: Error) => void }>();
+  private readonly loaded = new Map<string, Promise<void>>();
+  private failure: SeqparError | undefined;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly options: ExecutionOptions,
+  ) {
+    worker.on('message', (reply: ComputeReply) => {
+      const waiter = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
+      waiter?.resolve(reply);
+    });
+    worker.on('error', (error) => this.fail(new SeqparError('ERR_KERNEL', `compute thread crashed: ${error.message}`, { cause: error })));
+    worker.on('exit', (code) => this.fail(new SeqparError('ERR_CLOSED', `compute thread exited (code ${code})`)));
+  }
+
+  /** Starts the thread and proves the execution provider loads (a missing CUDA provider fails here). */
+  static async start(options: ExecutionOptions = {}): Promise<ComputeThread> {
+    const workerData: ComputeWorkerData = { options };
+    const worker = new Worker(runnableEntry(import.meta.url, 'compute-worker'), { workerData, execArgv: compiledExecArgv() });
+    const thread = new ComputeThread(worker, options);
+    try {
+      await thread.load('probe', probeModel);
+    } catch (error) {
+      await thread.close();
+      const hint = options.device === 'cuda' ? CUDA_INSTALL_HINT : 'ONNX Runtime could not create a session';
+      throw new SeqparError('ERR_DEVICE_UNAVAILABLE', `device ${options.device ?? 'cpu'}:${options.deviceIndex ?? 0} is unavailable (${(error as Error).message}). ${hint}`);
+    }
+    return thread;
+  }
+
+  /** Loads the model under `key` once; `build` runs only the first time a key is seen. */
+  load(key: string, build: () => Uint8Array): Promise<void> {
+    let loading = this.loaded.get(key);
+    if (!loading) {
+      const model = build();
+      loading = this.request({ kind: 'load', key, model }, [model.buffer as ArrayBuffer]).then(() => undefined);
+      loading.catch(() => this.loaded.delete(key));
+      this.loaded.set(key, loading);
+    }
+    return loading;
+  }
+
+  async run(key: string, feeds: Record<string, WireTensor>): Promise<Record<string, Float32Array>> {
+    const copies: Record<string, WireTensor> = {};
+    const transfer: ArrayBuffer[] = [];
+    for (const [name, t] of Object.entries(feeds)) {
+      const data = t.data.slice();
+      copies[name] = { type: t.type, data, dims: t.dims };
+      transfer.push(data.buffer as ArrayBuffer);
+    }
+    const reply = await this.request({ kind: 'run', key, feeds: copies }, transfer);
+    return reply.outputs;
+  }
+
+  async close(): Promise<void> {
+    this.fail(new SeqparError('ERR_CLOSED', 'compute thread closed'));
+    await this.worker.terminate();
+  }
+
+  private async request(body: RequestBody, transfer: ArrayBuffer[]): Promise<Extract<ComputeReply, { ok: true }>> {
+    if (this.failure) throw this.failure;
+    const id = this.nextId++;
+    const reply = await new Promise<ComputeReply>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...body, id }, transfer);
+    });
+    if (!reply.ok) throw new SeqparError(reply.code, reply.message);
+    return reply;
+  }
+
+  private fail(error: SeqparError): void {
+    this.failure ??= error;
+    for (const waiter of this.pending.values()) waiter.reject(error);
+    this.pending.clear();
+  }
+}
+
+/** The smallest model there is, y = Identity(x), to check that sessions can be created on the device at all. */
+function probeModel(): Uint8Array {
+  const g = new GraphBuilder('probe');
+  g.op('Identity', [g.input('x', 'float', [1])], {}, { outputName: 'y' });
+  g.output('y', 'float', [1]);
+  return g.toModelBytes();
+}
