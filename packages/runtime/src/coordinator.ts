@@ -61,7 +61,10 @@ export class Coordinator {
   /** Waits for every worker to join the first world; requests submitted meanwhile queue. */
   async connect(): Promise<void> {
     const world = await this.executor.join();
-    if (this.closed) return void (await world.close());
+    if (this.closed) {
+      await this.tellWorkers(world, { kind: 'shutdown' });
+      return void (await world.close());
+    }
     this.enter(world);
     this.pump();
   }

@@ -54,8 +54,7 @@ export async function serveWorker(options: WorkerLoopOptions): Promise<void> {
 }
 
 async function serveWorld(world: Transport, options: WorkerLoopOptions): Promise<WorldOutcome> {
-  const active = new Map<number, AbortController>();
-  const dropAll = () => active.forEach((controller) => controller.abort());
+  const active = new Map<number, { controller: AbortController; done: Promise<void> }>();
   try {
     for (;;) {
       let frame: Frame;
@@ -70,11 +69,14 @@ async function serveWorld(world: Transport, options: WorkerLoopOptions): Promise
       const message = frame.header as DownMessage;
       if (message.kind !== 'call') return message.kind === 'shutdown' ? 'shutdown' : 'reset';
       const controller = new AbortController();
-      active.set(message.id, controller);
-      void runCall(world, message, frame, controller.signal, options).finally(() => active.delete(message.id));
+      const done = runCall(world, message, frame, controller.signal, options).finally(() => active.delete(message.id));
+      active.set(message.id, { controller, done });
     }
   } finally {
-    dropAll();
+    // Dropped requests unwind at their next receive; a kernel call already running finishes first (the
+    // kernel thread must not be torn down mid-run), then their buffers are garbage.
+    for (const call of active.values()) call.controller.abort();
+    await Promise.all([...active.values()].map((call) => call.done));
   }
 }
 
