@@ -1,0 +1,128 @@
+import { epochNow, RankRecorder, SeqparError, seededRandom, UsageError, type RankStats, type Tensor } from '@seqpar/core';
+import { ComputeThread, createAttentionKernel, type ExecutionOptions } from '@seqpar/kernels';
+import { STRATEGIES, type RankContext, type StrategyName } from '@seqpar/strategies';
+import { createInprocGroup } from '@seqpar/transport';
+import type { LoadedModel } from './load-model.js';
+import { decodeRank, prefillRank, type RankState } from './rank-inference.js';
+import { RankModel } from './rank-model.js';
+import { sampleToken, type SamplingOptions } from './sampling.js';
+
+export interface GenerateOptions extends SamplingOptions {
+  readonly strategy: StrategyName;
+  readonly workers: number;
+  readonly maxNewTokens: number;
+  readonly seed?: number;
+  readonly execution?: ExecutionOptions;
+  /** Keep the prefill logits of every prompt position (for --dump-logits). */
+  readonly allLogits?: boolean;
+  readonly signal?: AbortSignal;
+  readonly timeoutMs?: number;
+  /** Called with (tokens done, total) as prefill layers finish. */
+  readonly onPrefillProgress?: (done: number, total: number) => void;
+}
+
+export interface GenerateEvent {
+  readonly token: number;
+  readonly index: number;
+}
+
+export interface GenerateSummary {
+  readonly tokens: number[];
+  readonly ttftMs: number;
+  readonly prefillTokensPerSec: number;
+  readonly decodeTokensPerSec: number;
+  readonly decodeMsPerToken: number;
+  readonly strategy: StrategyName;
+  readonly workers: number;
+  readonly ranks: RankStats[];
+  /** [S, V] when `allLogits` was asked for. */
+  readonly promptLogits?: Tensor;
+}
+
+/**
+ * Runs a model across `workers` in-process ranks (each with its own compute thread, joined by the inproc
+ * transport): sequence-parallel prefill with the chosen strategy, then decoding with the KV cache kept sharded
+ * (each new token's K/V go to rank position mod N; attention over the cache is pass-Q). Yields tokens as they come.
+ */
+export async function* generateTokens(model: LoadedModel, prompt: readonly number[], options: GenerateOptions): AsyncGenerator<GenerateEvent, GenerateSummary> {
+  checkPrompt(model, prompt, options.maxNewTokens);
+  const degree = options.strategy === 'single' ? 1 : options.workers;
+  STRATEGIES[options.strategy].check(model.config.numHeads, model.config.numKvHeads, degree);
+  const threads = await Promise.all(Array.from({ length: degree }, () => ComputeThread.start(options.execution)));
+  const transports = createInprocGroup(degree);
+  try {
+    const started = epochNow();
+    const ranks = await Promise.all(threads.map(async (thread, rank) => ({
+      model: await RankModel.load(model.config, model.weights, thread, model.dir),
+      kernel: await createAttentionKernel(options.execution, thread),
+      recorder: new RankRecorder(rank),
+    })));
+    const contexts: RankContext[] = ranks.map(({ kernel, recorder }, rank) => ({
+      rank, worldSize: degree, transport: transports[rank]!, kernel, recorder, tagPrefix: '', timeoutMs: options.timeoutMs ?? 600_000,
+      ...(options.signal ? { signal: options.signal } : {}),
+    }));
+    const ids = Int32Array.from(prompt);
+    const prefills = await Promise.all(contexts.map((ctx, rank) => prefillRank(ctx, ranks[rank]!.model, options.strategy, ids, options.allLogits ?? false)));
+    const states: RankState[] = prefills;
+    const lastOwner = prefills.findIndex((p) => p.positions.length > 0 && p.positions[p.positions.length - 1] === prompt.length - 1);
+    const lastLogits = prefills[lastOwner]!.logits;
+    const random = seededRandom(options.seed ?? 0);
+    let token = sampleToken(lastLogits.data.subarray(lastLogits.data.length - model.config.vocabSize), options, random);
+    const ttftMs = epochNow() - started;
+    const tokens = [token];
+    yield { token, index: 0 };
+    const decodeStarted = epochNow();
+    const eos = new Set(model.config.eosTokenIds);
+    for (let step = 0; tokens.length < options.maxNewTokens && !eos.has(token); step++) {
+      if (options.signal?.aborted) throw new SeqparError('ERR_ABORTED', 'generation aborted');
+      const position = prompt.length + step;
+      const owner = position % degree;
+      const results = await Promise.all(contexts.map((ctx, rank) => decodeRank(ctx, ranks[rank]!.model, states[rank]!, step, token, position, owner)));
+      token = sampleToken(results[owner]!.data, options, random);
+      tokens.push(token);
+      yield { token, index: tokens.length - 1 };
+    }
+    const decodeMs = epochNow() - decodeStarted;
+    const decoded = tokens.length - 1;
+    return {
+      tokens,
+      ttftMs,
+      prefillTokensPerSec: prompt.length / (ttftMs / 1000),
+      decodeTokensPerSec: decoded > 0 ? decoded / (decodeMs / 1000) : 0,
+      decodeMsPerToken: decoded > 0 ? decodeMs / decoded : 0,
+      strategy: options.strategy,
+      workers: degree,
+      ranks: contexts.map((ctx) => ctx.recorder.stats(ctx.transport.stats())),
+      ...(options.allLogits ? { promptLogits: gatherLogits(prefills, prompt.length, model.config.vocabSize) } : {}),
+    };
+  } finally {
+    await Promise.all(transports.map((transport) => transport.close()));
+    await Promise.all(threads.map((thread) => thread.close()));
+  }
+}
+
+/** Runs `generateTokens` to the end and returns its summary. */
+export async function generate(model: LoadedModel, prompt: readonly number[], options: GenerateOptions, onToken?: (event: GenerateEvent) => void): Promise<GenerateSummary> {
+  const run = generateTokens(model, prompt, options);
+  for (;;) {
+    const next = await run.next();
+    if (next.done) return next.value;
+    onToken?.(next.value);
+  }
+}
+
+function checkPrompt(model: LoadedModel, prompt: readonly number[], maxNewTokens: number): void {
+  const { vocabSize, maxPositionEmbeddings } = model.config;
+  if (prompt.length === 0) throw new UsageError('the prompt is empty: give at least one token', 'ERR_PROMPT');
+  const bad = prompt.find((id) => !Number.isInteger(id) || id < 0 || id >= vocabSize);
+  if (bad !== undefined) throw new UsageError(`token id ${bad} is outside the vocabulary (0..${vocabSize - 1})`, 'ERR_PROMPT');
+  if (prompt.length + maxNewTokens > maxPositionEmbeddings) {
+    throw new UsageError(`the prompt (${prompt.length} tokens) plus ${maxNewTokens} new tokens exceeds max_position_embeddings (${maxPositionEmbeddings})`, 'ERR_PROMPT');
+  }
+}
+
+function gatherLogits(prefills: ReadonlyArray<{ positions: Int32Array; logits: Tensor }>, seq: number, vocab: number): Tensor {
+  const data = new Float32Array(seq * vocab);
+  for (const { positions, logits } of prefills) positions.forEach((p, i) => data.set(logits.data.subarray(i * vocab, (i + 1) * vocab), p * vocab));
+  return { data, shape: [seq, vocab] };
+}

@@ -1,0 +1,79 @@
+import type { Tensor } from '@seqpar/core';
+import type { ComputeThread } from '@seqpar/kernels';
+import type { ModelConfig } from './config.js';
+import { buildHeadGraph, buildPostAttentionGraph, buildPreAttentionGraph, ropeTables } from './layer-graphs.js';
+import type { ModelWeights } from './weights.js';
+
+export interface QKV {
+  readonly q: Tensor;
+  readonly k: Tensor;
+  readonly v: Tensor;
+}
+
+/** A model's token-local graphs loaded on one rank's compute thread, plus the embedding lookup (plain JS). */
+export class RankModel {
+  private constructor(
+    readonly config: ModelConfig,
+    private readonly weights: ModelWeights,
+    private readonly thread: ComputeThread,
+    private readonly keyPrefix: string,
+  ) {}
+
+  /** Loads every layer's graphs on `thread` (once per model and thread). */
+  static async load(config: ModelConfig, weights: ModelWeights, thread: ComputeThread, modelKey: string): Promise<RankModel> {
+    const model = new RankModel(config, weights, thread, modelKey);
+    const loads = weights.layers.flatMap((layer, i) => [
+      thread.load(model.key('pre', i), () => buildPreAttentionGraph(config, layer)),
+      thread.load(model.key('post', i), () => buildPostAttentionGraph(config, layer)),
+    ]);
+    await Promise.all([...loads, thread.load(model.key('head'), () => buildHeadGraph(config, weights))]);
+    return model;
+  }
+
+  /** Rows of the embedding matrix for `ids`: x [t, H]. */
+  embed(ids: ArrayLike<number>): Tensor {
+    const h = this.config.hiddenSize;
+    const data = new Float32Array(ids.length * h);
+    for (let t = 0; t < ids.length; t++) data.set(this.weights.embedTokens.data.subarray(ids[t]! * h, (ids[t]! + 1) * h), t * h);
+    return { data, shape: [ids.length, h] };
+  }
+
+  async preAttention(layer: number, x: Tensor, positions: ArrayLike<number>): Promise<QKV> {
+    const { headDim, numHeads, numKvHeads, ropeTheta } = this.config;
+    const t = x.shape[0]!;
+    if (t === 0) return { q: empty([0, numHeads, headDim]), k: empty([0, numKvHeads, headDim]), v: empty([0, numKvHeads, headDim]) };
+    const { cos, sin } = ropeTables(positions, headDim, ropeTheta);
+    const out = await this.thread.run(this.key('pre', layer), {
+      x: { type: 'float32', data: x.data, dims: x.shape },
+      cos: { type: 'float32', data: cos, dims: [t, headDim] },
+      sin: { type: 'float32', data: sin, dims: [t, headDim] },
+    });
+    return {
+      q: { data: out['q']!, shape: [t, numHeads, headDim] },
+      k: { data: out['k']!, shape: [t, numKvHeads, headDim] },
+      v: { data: out['v']!, shape: [t, numKvHeads, headDim] },
+    };
+  }
+
+  async postAttention(layer: number, x: Tensor, attention: Tensor): Promise<Tensor> {
+    if (x.shape[0] === 0) return x;
+    const out = await this.thread.run(this.key('post', layer), {
+      x: { type: 'float32', data: x.data, dims: x.shape },
+      attn: { type: 'float32', data: attention.data, dims: attention.shape },
+    });
+    return { data: out['y']!, shape: x.shape };
+  }
+
+  async logits(x: Tensor): Promise<Tensor> {
+    if (x.shape[0] === 0) return empty([0, this.config.vocabSize]);
+    const out = await this.thread.run(this.key('head'), { x: { type: 'float32', data: x.data, dims: x.shape } });
+    return { data: out['logits']!, shape: [x.shape[0]!, this.config.vocabSize] };
+  }
+
+  private key(part: string, layer?: number): string {
+    return `${this.keyPrefix}:${part}${layer === undefined ? '' : `:${layer}`}`;
+  }
+}
+
+/** A rank with no tokens (S < N) skips its graphs: ONNX Runtime is never asked to run zero rows. */
+const empty = (shape: number[]): Tensor => ({ data: new Float32Array(0), shape });
