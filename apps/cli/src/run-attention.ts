@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
-import { epochNow, SeqparError, toChromeTrace, UsageError, type RankStats, type Tensor } from '@seqpar/core';
-import { createAttentionKernel, type Device } from '@seqpar/kernels';
-import { runStrategyInproc, STRATEGY_NAMES, type StrategyName } from '@seqpar/strategies';
+import { toChromeTrace, UsageError, type RankStats, type Tensor } from '@seqpar/core';
+import type { Device } from '@seqpar/kernels';
+import { createCluster } from '@seqpar/runtime';
+import { STRATEGY_NAMES, type StrategyName } from '@seqpar/strategies';
 
 export const STRATEGIES = [...STRATEGY_NAMES, 'auto'] as const;
 export const TRANSPORTS = ['inproc', 'shm', 'ws'] as const;
@@ -31,22 +32,21 @@ export interface AttentionRun {
   readonly ranks: RankStats[];
 }
 
-/** Runs one attention request the way the options ask and writes the trace if requested. */
+/**
+ * Runs one attention request on a cluster of `workers` (ranks in this process for inproc, worker processes for
+ * ws and shm) and writes the trace if asked. The cluster lives for this one request.
+ */
 export async function runAttention(request: AttentionRequest): Promise<AttentionRun> {
   if (request.strategy === 'auto') throw new UsageError('--strategy auto needs the planner, which is not wired yet');
+  if (request.coordinator) throw new UsageError('--coordinator is not supported by `attention` yet: run without it to fork local workers');
   const strategy = request.strategy;
-  const degree = strategy === 'single' ? 1 : request.workers;
-  if (request.transport !== 'inproc' || request.coordinator) {
-    throw new SeqparError('ERR_TRANSPORT_UNAVAILABLE', `--transport ${request.transport} with worker processes is not available yet; use --transport inproc`);
-  }
-  const kernels = await Promise.all(Array.from({ length: degree }, () => createAttentionKernel({ device: request.device, threads: request.threads ?? 1 })));
+  const workers = strategy === 'single' ? 1 : request.workers;
+  const cluster = await createCluster({ workers, transport: request.transport, device: request.device, threads: request.threads ?? 1 });
   try {
-    const started = epochNow();
-    const run = await runStrategyInproc(strategy, request.q, request.k, request.v, { causal: request.causal, degree, kernels, traced: request.trace !== undefined });
-    const wallMs = epochNow() - started;
-    if (request.trace) await writeFile(request.trace, JSON.stringify(toChromeTrace(run.spans)));
-    return { out: run.result.out, lse: run.result.lse, strategy, workers: degree, transport: 'inproc', wallMs, ranks: run.ranks };
+    const { out, lse, stats } = await cluster.attention(request.q, request.k, request.v, { causal: request.causal, strategy, trace: request.trace !== undefined });
+    if (request.trace) await writeFile(request.trace, JSON.stringify(toChromeTrace(stats.spans ?? [])));
+    return { out, lse, strategy, workers: stats.workers, transport: stats.transport, wallMs: stats.wallMs, ranks: stats.ranks };
   } finally {
-    await Promise.all(kernels.map((kernel) => kernel.close()));
+    await cluster.close();
   }
 }
