@@ -17,7 +17,7 @@ export interface GenerateOptions extends SamplingOptions {
   readonly allLogits?: boolean;
   readonly signal?: AbortSignal;
   readonly timeoutMs?: number;
-  /** Called with (tokens done, total) as prefill layers finish. */
+  /** Called as prefill layers finish, with the prompt tokens done (all ranks advance layer by layer) and the total. */
   readonly onPrefillProgress?: (done: number, total: number) => void;
 }
 
@@ -62,7 +62,11 @@ export async function* generateTokens(model: LoadedModel, prompt: readonly numbe
       ...(options.signal ? { signal: options.signal } : {}),
     }));
     const ids = Int32Array.from(prompt);
-    const prefills = await Promise.all(contexts.map((ctx, rank) => prefillRank(ctx, ranks[rank]!.model, options.strategy, ids, options.allLogits ?? false)));
+    const layers = model.config.numLayers;
+    const progress = (layer: number) => options.onPrefillProgress?.(Math.round((prompt.length * (layer + 1)) / layers), prompt.length);
+    const prefills = await Promise.all(
+      contexts.map((ctx, rank) => prefillRank(ctx, ranks[rank]!.model, options.strategy, ids, options.allLogits ?? false, rank === 0 ? progress : undefined)),
+    );
     const states: RankState[] = prefills;
     const lastOwner = prefills.findIndex((p) => p.positions.length > 0 && p.positions[p.positions.length - 1] === prompt.length - 1);
     const lastLogits = prefills[lastOwner]!.logits;

@@ -21,7 +21,7 @@ const layerContext = (ctx: RankContext, tag: string): RankContext => ({ ...ctx, 
  * Sequence-parallel prefill on one rank: the rank embeds and transforms its tokens (in the strategy's layout)
  * through every layer, with attention between ranks done by the strategy, and keeps its K/V for decoding.
  */
-export async function prefillRank(ctx: RankContext, model: RankModel, strategyName: StrategyName, prompt: Int32Array, allLogits: boolean): Promise<PrefillResult & RankState> {
+export async function prefillRank(ctx: RankContext, model: RankModel, strategyName: StrategyName, prompt: Int32Array, allLogits: boolean, onLayerDone?: (layer: number) => void): Promise<PrefillResult & RankState> {
   const strategy = STRATEGIES[strategyName];
   const { numKvHeads, headDim } = model.config;
   const positions = layoutPositions(strategy.layout, prompt.length, ctx.worldSize, ctx.rank);
@@ -34,6 +34,7 @@ export async function prefillRank(ctx: RankContext, model: RankModel, strategyNa
     caches.push(cache);
     const attention = await strategy.run(layerContext(ctx, `p${layer}`), { q, k, v, seq: prompt.length, causal: true });
     x = await ctx.recorder.time('compute', `layer ${layer} mlp`, () => model.postAttention(layer, x, attention.out));
+    onLayerDone?.(layer);
   }
   const rows = allLogits ? x : lastRow(x);
   const logits = await ctx.recorder.time('compute', 'lm head', () => model.logits(rows));

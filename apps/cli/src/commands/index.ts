@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { register as attention } from './attention.js';
+import { register as generate } from './generate.js';
 import { register as makeTinyModel } from './make-tiny-model.js';
 
 /** Every `seqpar` subcommand, in the order `--help` lists them. */
-export const commands: ReadonlyArray<(program: Command) => void> = [attention, makeTinyModel];
+export const commands: ReadonlyArray<(program: Command) => void> = [attention, generate, makeTinyModel];

@@ -1,0 +1,148 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { SingleBar } from 'cli-progress';
+import { UsageError, writeNpyFile } from '@seqpar/core';
+import type { Device } from '@seqpar/kernels';
+import { generateTokens, loadModel, makeTinyModel, type GenerateSummary, type TextTokenizer } from '@seqpar/model';
+import { STRATEGY_NAMES, type StrategyName } from '@seqpar/strategies';
+import { log, printJson } from '../output.js';
+import { nonNegativeInt, positiveInt } from '../options.js';
+import { readPrompt } from '../prompt-input.js';
+
+interface GenerateCommandOptions {
+  model?: string;
+  prompt?: string;
+  promptFile?: string;
+  promptTokens?: string;
+  maxNewTokens: number;
+  workers: number;
+  strategy: StrategyName;
+  transport: 'inproc';
+  greedy: boolean;
+  temperature?: number;
+  topP?: number;
+  seed: number;
+  dumpLogits?: string;
+  json: boolean;
+  threads?: number;
+  device: Device;
+  demo: boolean;
+}
+
+const positiveNumber = (value: string): number => {
+  const parsed = Number(value);
+  if (!(parsed > 0)) throw new UsageError(`expected a positive number, got ${value}`);
+  return parsed;
+};
+
+export function register(program: Command): void {
+  program
+    .command('generate')
+    .summary('long-context generation: sequence-parallel prefill, then decoding over a sharded KV cache')
+    .description(
+      'Runs a Hugging Face Llama-family model directory (llama, mistral, qwen2; F32/F16/BF16 safetensors).\n' +
+        'The prompt is sharded across workers by --strategy for prefill; each worker keeps its share of the KV\n' +
+        'cache and decoding uses pass-Q attention. Tokens stream to stdout; progress and metrics go to stderr.\n' +
+        'Try `seqpar generate --demo`: it makes a tiny model and a long prompt, no files needed.',
+    )
+    .option('--model <dir>', 'model directory (config.json, model.safetensors, tokenizer.json)')
+    .option('--prompt <text>', 'prompt text (needs tokenizer.json)')
+    .option('--prompt-file <file>', 'read the prompt text from a file')
+    .option('--prompt-tokens <file>', 'a JSON array of token ids')
+    .option('--max-new-tokens <n>', 'tokens to generate (stops early at eos)', positiveInt, 32)
+    .option('--workers <n>', 'workers to shard the sequence over', positiveInt, 2)
+    .addOption(new Option('--strategy <name>', 'prefill strategy').choices(STRATEGY_NAMES).default('zigzag'))
+    .addOption(new Option('--transport <kind>', 'how workers exchange data (in-process threads)').choices(['inproc']).default('inproc'))
+    .option('--greedy', 'always take the most likely token (the default without --temperature)', false)
+    .option('--temperature <t>', 'sample with this temperature', positiveNumber)
+    .option('--top-p <p>', 'nucleus sampling threshold in (0, 1]', positiveNumber)
+    .option('--seed <k>', 'sampling seed', nonNegativeInt, 0)
+    .option('--dump-logits <file>', 'write the prefill logits of every prompt position, [S, vocab] float32 .npy')
+    .option('--json', 'print one JSON object (tokens, timings) instead of streaming text', false)
+    .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', positiveInt)
+    .addOption(new Option('--device <device>', 'execution provider').choices(['cpu', 'cuda']).default('cpu'))
+    .option('--demo', 'make a tiny model and a long synthetic prompt in a temp folder and run them', false)
+    .action(async (options: GenerateCommandOptions) => (options.demo ? runDemo(options) : generateCommand(options)));
+}
+
+async function runDemo(options: GenerateCommandOptions): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'seqpar-demo-'));
+  try {
+    log(`demo: writing a tiny 4-layer model to ${dir}`);
+    await makeTinyModel(dir, { layers: 4, hidden: 256, heads: 8, kvHeads: 2, vocab: 512, seed: 1 });
+    const sentence = 'Sequence parallelism shards a long context across workers, and exact attention stitches it back together. ';
+    await generateCommand({ ...options, model: dir, prompt: options.prompt ?? sentence.repeat(40), promptFile: undefined, promptTokens: undefined });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function generateCommand(options: GenerateCommandOptions): Promise<void> {
+  if (!options.model) throw new UsageError('--model is required (or use --demo)');
+  const model = await loadModel(options.model);
+  const { ids, tokenizer } = await readPrompt(options.model, options);
+  const live = !options.json && process.stderr.isTTY;
+  const bar = live ? new SingleBar({ format: 'prefill [{bar}] {value}/{total} tokens | {speed} tok/s | ETA {eta_formatted}', hideCursor: true }) : undefined;
+  log(`prefill: ${ids.length} tokens across ${options.workers} worker(s) with ${options.strategy}`);
+  const started = performance.now();
+  const run = generateTokens(model, ids, {
+    strategy: options.strategy,
+    workers: options.workers,
+    maxNewTokens: options.maxNewTokens,
+    greedy: options.greedy,
+    seed: options.seed,
+    execution: { device: options.device, threads: options.threads ?? 1 },
+    allLogits: options.dumpLogits !== undefined,
+    ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
+    ...(options.topP === undefined ? {} : { topP: options.topP }),
+    onPrefillProgress: (done, total) => {
+      if (!bar) return log(`prefill: ${done}/${total} tokens`);
+      if (!bar.isActive) bar.start(total, 0, { speed: '0' });
+      bar.update(done, { speed: (done / ((performance.now() - started) / 1000)).toFixed(0) });
+    },
+  });
+  const streamed = new TextStream(tokenizer);
+  let summary: GenerateSummary;
+  for (;;) {
+    const next = await run.next();
+    if (next.done) {
+      summary = next.value;
+      break;
+    }
+    bar?.stop();
+    if (!options.json) process.stdout.write(streamed.push(next.value.token));
+  }
+  if (!options.json) process.stdout.write('\n');
+  if (options.dumpLogits) await writeNpyFile(options.dumpLogits, summary.promptLogits!);
+  const text = tokenizer?.decode(summary.tokens);
+  if (options.json) {
+    const { promptLogits: _, ...fields } = summary;
+    printJson({ ...fields, promptTokens: ids.length, ...(text === undefined ? {} : { text }) });
+  } else {
+    log(
+      `TTFT ${summary.ttftMs.toFixed(0)} ms · prefill ${summary.prefillTokensPerSec.toFixed(0)} tok/s · ` +
+        `decode ${summary.decodeTokensPerSec.toFixed(1)} tok/s (${summary.decodeMsPerToken.toFixed(1)} ms/token) · ` +
+        `peak RSS ${Math.max(...summary.ranks.map((rank) => rank.peakRssMb)).toFixed(0)} MiB`,
+    );
+  }
+}
+
+/** Decodes a growing token list and hands out only the new text, so multi-byte characters print whole. */
+class TextStream {
+  private readonly ids: number[] = [];
+  private printed = '';
+
+  constructor(private readonly tokenizer?: TextTokenizer) {}
+
+  push(token: number): string {
+    if (!this.tokenizer) return `${token} `;
+    this.ids.push(token);
+    const text = this.tokenizer.decode(this.ids);
+    if (text.endsWith('\uFFFD')) return '';
+    const fresh = text.slice(this.printed.length);
+    this.printed = text;
+    return fresh;
+  }
+}
