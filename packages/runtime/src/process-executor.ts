@@ -97,7 +97,7 @@ export class ProcessExecutor implements Executor {
     const child = fork(runnableEntry(import.meta.url, 'worker-process'), [JSON.stringify(config)], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       env: { ...process.env, SEQPAR_WORKER_TOKEN: this.token },
-      execArgv: compiledExecArgv(),
+      execArgv: workerExecArgv(),
     });
     this.children[rank] = child;
     let failure: SeqparError | undefined;
@@ -132,3 +132,11 @@ export class ProcessExecutor implements Executor {
     clearTimeout(timer);
   }
 }
+
+/** Node options for a worker: ours minus the source condition and minus an inline script (`node -e`) we run from. */
+function workerExecArgv(): string[] {
+  const args = compiledExecArgv();
+  return args.filter((arg, i) => !INLINE_SCRIPT_FLAGS.has(arg) && !INLINE_SCRIPT_FLAGS.has(args[i - 1] ?? '') && !arg.startsWith('--input-type'));
+}
+
+const INLINE_SCRIPT_FLAGS = new Set(['-e', '--eval', '-p', '--print']);

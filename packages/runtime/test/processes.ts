@@ -1,3 +1,7 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'vitest';
 
@@ -28,4 +32,17 @@ export function killAll(pids: readonly number[]): void {
       }
     }
   }
+}
+
+/**
+ * Writes an ES module that uses the built runtime (as `runtime`) to a temporary file and returns its path: the
+ * way an outside launcher or a user's program would start one. (A `node -e` script would leak `--input-type`
+ * into the kernel's worker thread.)
+ */
+export function runtimeScript(body: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'seqpar-runtime-test-'));
+  const path = join(dir, 'script.mjs');
+  const runtimeUrl = pathToFileURL(join(import.meta.dirname, '..', 'dist', 'index.js')).href;
+  writeFileSync(path, `import * as runtime from '${runtimeUrl}';\n${body}\n`);
+  return path;
 }
