@@ -1,3 +1,9 @@
+/**
+ * The cluster runtime, cut like vLLM's: an executor decides how workers come to exist (inproc-executor.ts,
+ * process-executor.ts, external-executor.ts), a worker (worker-loop.ts) owns one kernel and serves the ops in
+ * worker-ops.ts, and the coordinator (coordinator.ts) sends every worker the same call shape over one transport
+ * world in which it is the last rank (control-messages.ts). cluster.ts is the library API on top.
+ */
 export { createCluster, launchCluster, Cluster, type AttentionOptions, type AttentionResult, type ClusterOptions, type RequestStats } from './cluster.js';
 export { runCoordinator, type CoordinatorHandle, type RunCoordinatorOptions } from './run-coordinator.js';
 export { runWorker, type RunWorkerOptions, type WorkerHandle } from './run-worker.js';
