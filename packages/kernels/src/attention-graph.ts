@@ -13,7 +13,7 @@ export interface AttentionGraphShape {
 /** Query rows per tile; measured here: 256-row tiles of one head beat untiled by ~20-30% at S = 2k-4k. */
 const TILE_ROWS = 256;
 /** Caps the number of tiles (and so graph size and session-creation time) for very long blocks. */
-const MAX_TILES = 128;
+const MAX_TILES = 512;
 /** Blocks smaller than this many scores per head run as one batched matmul: tiling would only add op overhead. */
 const TILING_THRESHOLD = 256 * 256;
 
@@ -55,29 +55,42 @@ function batched(g: GraphBuilder, shape: AttentionGraphShape, qHeads: string, kT
   return [g.op('Reshape', [out, g.ints([hq, sq, d])]), lse];
 }
 
-/** One chain per (query head, row tile); outputs are concatenated back to [Hq, Sq, D] and [Hq, Sq, 1]. */
+/**
+ * One chain per (query head, row tile); outputs are concatenated back to [Hq, Sq, D] and [Hq, Sq, 1]. Under a
+ * causal mask, tile rows [a, b) see only keys [0, b) (or [0, b-1) when strict), so the tile's matmuls stop there:
+ * a causal block costs about half a full one.
+ */
 function tiled(g: GraphBuilder, shape: AttentionGraphShape, qHeads: string, kT: string, vHeads: string, bias?: string): [string, string] {
-  const { sq, hq, hkv } = shape;
+  const { sq, sk, hq, hkv, mask } = shape;
   const group = hq / hkv;
   const rows = Math.max(TILE_ROWS, Math.ceil(sq / Math.max(1, Math.floor(MAX_TILES / hq))));
-  const tileSizes = Array.from({ length: Math.ceil(sq / rows) }, (_, i) => Math.min(rows, sq - i * rows));
+  const tiles = Array.from({ length: Math.ceil(sq / rows) }, (_, i) => {
+    const [start, end] = [i * rows, Math.min(sq, (i + 1) * rows)];
+    const keys = mask === 'causal-inclusive' ? Math.min(sk, end) : mask === 'causal-strict' ? Math.max(1, Math.min(sk, end - 1)) : sk;
+    return { start, end, keys };
+  });
   const split = (x: string, sizes: number[], axis: number) => (sizes.length === 1 ? [x] : g.opMulti('Split', [x, g.ints(sizes)], sizes.length, { axis }));
   const perHead = (x: string, count: number) => split(x, new Array(count).fill(1), 0);
+  const slice = (x: string, axis: number, start: number, end: number, length: number) =>
+    start === 0 && end === length ? x : g.op('Slice', [x, g.ints([start]), g.ints([end]), g.ints([axis])]);
   const [kHeads, vs, qs] = [perHead(kT, hkv), perHead(vHeads, hkv), perHead(qHeads, hq)];
-  const biasTiles = bias ? split(bias, tileSizes, 0) : [];
+  // Key prefixes and bias tiles depend only on the tile, not the head: build them once.
+  const keyPrefixes = kHeads.map((kHead, h) => tiles.map((tile) => ({ k: slice(kHead, 2, 0, tile.keys, sk), v: slice(vs[h]!, 1, 0, tile.keys, sk) })));
+  const biasTiles = bias ? tiles.map((tile) => slice(slice(bias, 0, tile.start, tile.end, sq), 1, 0, tile.keys, sk)) : [];
   const outs: string[] = [];
   const lses: string[] = [];
   for (let h = 0; h < hq; h++) {
     const kvHead = Math.floor(h / group);
-    split(qs[h]!, tileSizes, 1).forEach((tile, t) => {
-      const [out, lse] = softmaxBlock(g, shape, g.op('MatMul', [tile, kHeads[kvHead]!]), vs[kvHead]!, biasTiles[t]);
+    split(qs[h]!, tiles.map((tile) => tile.end - tile.start), 1).forEach((qTile, t) => {
+      const { k, v } = keyPrefixes[kvHead]![t]!;
+      const [out, lse] = softmaxBlock(g, shape, g.op('MatMul', [qTile, k]), v, biasTiles[t]);
       outs.push(out);
       lses.push(lse);
     });
   }
   const concat = (parts: string[]) => (parts.length === 1 ? parts[0]! : g.op('Concat', parts, { axis: 1 }));
   // Tiles are ordered (head, rows): concatenate rows within a head, then heads.
-  const byHead = (parts: string[]) => Array.from({ length: hq }, (_, h) => concat(parts.slice(h * tileSizes.length, (h + 1) * tileSizes.length)));
+  const byHead = (parts: string[]) => Array.from({ length: hq }, (_, h) => concat(parts.slice(h * tiles.length, (h + 1) * tiles.length)));
   const stack = (parts: string[]) => (parts.length === 1 ? parts[0]! : g.op('Concat', parts, { axis: 0 }));
   return [stack(byHead(outs)), stack(byHead(lses))];
 }
