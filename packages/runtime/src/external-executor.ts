@@ -1,6 +1,6 @@
-import { SeqparError } from '@seqpar/core';
 import type { Token, Transport } from '@seqpar/transport';
 import type { Executor } from './executor.js';
+import { splitListen } from './listen-address.js';
 import type { Logger } from './logger.js';
 import { RendezvousWorld, type ProcessTransportKind } from './rendezvous-world.js';
 
@@ -57,10 +57,4 @@ export class ExternalExecutor implements Executor {
   close(): Promise<void> {
     return this.world.close();
   }
-}
-
-function splitListen(listen: string): { host: string; port: number } {
-  const match = /^\[?([^\]]*?)\]?:(\d+)$/.exec(listen);
-  if (!match) throw new SeqparError('ERR_USAGE', `expected HOST:PORT to listen on, got '${listen}'`, { exitCode: 2 });
-  return { host: match[1]!, port: Number(match[2]) };
 }

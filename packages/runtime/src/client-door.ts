@@ -1,0 +1,94 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SeqparError } from '@seqpar/core';
+import { createTransport, startRendezvous, type RendezvousServer, type Token, type Transport } from '@seqpar/transport';
+import { COORDINATOR_SESSION_RANK } from './client-protocol.js';
+import { ClientSession } from './client-session.js';
+import type { Cluster } from './cluster.js';
+import { heartbeatFor } from './executor.js';
+import { splitListen } from './listen-address.js';
+import type { Logger } from './logger.js';
+
+export interface ClientDoorOptions {
+  /** host:port clients connect to. */
+  readonly listen: string;
+  readonly token: Token;
+  readonly healthTimeoutMs: number;
+  readonly log: Logger;
+}
+
+/**
+ * How long one open slot for the next client waits before it is opened afresh. Short, because closing the door
+ * can only cut the slot's wait, not its timer (which keeps a process alive until it fires).
+ */
+const SLOT_WINDOW_MS = 3000;
+
+/**
+ * Where client processes reach a running coordinator: a rendezvous of world size 2 at which the coordinator
+ * always keeps one slot (rank 0) open. A client that registers as rank 1 completes the round, the two ends
+ * connect as a 2-rank ws world (authenticated by the shared token), and that world becomes a client session
+ * while the next slot opens. Sessions run side by side; their requests meet in the cluster's queue.
+ */
+export class ClientDoor {
+  private readonly sessions = new Set<ClientSession>();
+  private closed = false;
+  private readonly accepting: Promise<void>;
+
+  private constructor(
+    private readonly server: RendezvousServer,
+    private readonly host: string,
+    private readonly cluster: Cluster,
+    private readonly options: ClientDoorOptions,
+  ) {
+    this.accepting = this.acceptLoop();
+  }
+
+  static async open(cluster: Cluster, options: ClientDoorOptions): Promise<ClientDoor> {
+    const { host, port } = splitListen(options.listen);
+    const server = await startRendezvous({ worldSize: 2, token: options.token, host, port });
+    return new ClientDoor(server, host, cluster, options);
+  }
+
+  /** host:port to give `connectCluster`, with the port resolved. */
+  get address(): string {
+    return this.server.address;
+  }
+
+  /** Stops accepting and ends every session (their pending requests fail on the client's side). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.server.close();
+    await this.accepting;
+    await Promise.all([...this.sessions].map((session) => session.close()));
+  }
+
+  private async acceptLoop(): Promise<void> {
+    while (!this.closed) {
+      const transport = await this.nextClient();
+      if (!transport) continue;
+      if (this.closed) return void (await transport.close());
+      const session = new ClientSession(transport, this.cluster, this.options.log);
+      this.sessions.add(session);
+      void session.done.then(() => this.sessions.delete(session));
+    }
+  }
+
+  /** The next client's session world, or undefined when this slot passed without one (or the client failed to join). */
+  private async nextClient(): Promise<Transport | undefined> {
+    try {
+      return await createTransport('ws', {
+        rank: COORDINATOR_SESSION_RANK,
+        worldSize: 2,
+        token: this.options.token,
+        rendezvous: this.address,
+        listenHost: this.host,
+        heartbeatMs: heartbeatFor(this.options.healthTimeoutMs),
+        connectTimeoutMs: SLOT_WINDOW_MS,
+      });
+    } catch (error) {
+      if (this.closed || (error as SeqparError).code === 'ERR_TIMEOUT') return undefined;
+      this.options.log.warn({ err: error }, 'a client failed to join');
+      await sleep(100); // not a hot loop if the door itself is broken
+      return undefined;
+    }
+  }
+}

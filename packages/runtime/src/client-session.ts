@@ -1,0 +1,97 @@
+import { attentionShape, SeqparError } from '@seqpar/core';
+import type { Frame, Transport } from '@seqpar/transport';
+import { errorReply, CLIENT_SESSION_RANK, REPLY_TAG, REQUEST_TAG, type ClientReply, type ClientRequest } from './client-protocol.js';
+import type { Cluster } from './cluster.js';
+import { CONTROL_POLL_MS } from './control-messages.js';
+import type { Logger } from './logger.js';
+import { bytesOf, packTensors, unpackTensors } from './tensor-payload.js';
+
+/**
+ * The coordinator's side of one client: every request the client sends goes to the cluster (so through its
+ * bounded queue, timeouts and failure handling) and its answer goes back. When the client leaves, whatever it
+ * still had queued or running is aborted, so the workers drop it.
+ */
+export class ClientSession {
+  /** Settles when the client has gone (or the session was closed). */
+  readonly done: Promise<void>;
+  private readonly running = new Map<number, AbortController>();
+  private closed = false;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly cluster: Cluster,
+    private readonly log: Logger,
+  ) {
+    this.done = this.serve();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.transport.close();
+    await this.done;
+  }
+
+  private async serve(): Promise<void> {
+    try {
+      await this.reply({ kind: 'hello', workers: this.cluster.workers, transport: this.cluster.transport });
+      while (!this.closed) {
+        let frame: Frame;
+        try {
+          frame = await this.transport.recv(CLIENT_SESSION_RANK, REQUEST_TAG, { timeoutMs: CONTROL_POLL_MS });
+        } catch (error) {
+          if ((error as SeqparError).code === 'ERR_TIMEOUT') continue;
+          throw error;
+        }
+        this.onRequest(frame);
+      }
+    } catch (error) {
+      if (!this.closed) this.log.info({ err: error }, 'client session ended');
+    } finally {
+      for (const controller of this.running.values()) controller.abort();
+      this.running.clear();
+      await this.transport.close();
+    }
+  }
+
+  private onRequest(frame: Frame): void {
+    const request = frame.header as ClientRequest;
+    if (!Number.isInteger(request.id)) throw new SeqparError('ERR_BAD_FRAME', 'client request without an integer id');
+    if (request.kind === 'cancel') return this.running.get(request.id)?.abort();
+    if (request.kind !== 'attention') {
+      const { id, kind } = request as { id: number; kind: unknown };
+      return void this.reply(errorReply(id, new SeqparError('ERR_BAD_FRAME', `unknown client request '${String(kind)}'`)));
+    }
+    const controller = new AbortController();
+    this.running.set(request.id, controller);
+    void this.attention(request, frame.payload, controller.signal)
+      .then(
+        (reply) => this.reply(reply.reply, reply.payload),
+        (error: unknown) => this.reply(errorReply(request.id, error)),
+      )
+      .finally(() => this.running.delete(request.id));
+  }
+
+  private async attention(request: Extract<ClientRequest, { kind: 'attention' }>, payload: Uint8Array, signal: AbortSignal) {
+    const [q, k, v, ...extra] = unpackTensors(request.shapes, payload);
+    if (!q || !k || !v || extra.length) throw new SeqparError('ERR_BAD_FRAME', 'an attention request carries exactly q, k and v');
+    attentionShape(q, k, v);
+    if (!(Number.isFinite(request.timeoutMs) && request.timeoutMs > 0)) throw new SeqparError('ERR_BAD_FRAME', 'an attention request needs a positive timeoutMs');
+    const { out, lse, stats } = await this.cluster.attention(q, k, v, {
+      causal: request.causal === true,
+      trace: request.trace === true,
+      timeoutMs: request.timeoutMs,
+      signal,
+      ...(request.strategy ? { strategy: request.strategy } : {}),
+    });
+    const packed = packTensors([out, lse]);
+    const reply: ClientReply = { kind: 'result', id: request.id, stats, shapes: packed.shapes };
+    return { reply, payload: bytesOf(packed.payload) };
+  }
+
+  /** Best effort: a client that has gone cannot be answered, and its session is ending anyway. */
+  private async reply(reply: ClientReply, payload?: Uint8Array): Promise<void> {
+    await this.transport.send(CLIENT_SESSION_RANK, REPLY_TAG, reply, payload).catch((error: unknown) => {
+      if (!this.closed) this.log.info({ err: error }, 'could not answer a client');
+    });
+  }
+}

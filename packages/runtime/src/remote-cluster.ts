@@ -1,0 +1,166 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { attentionShape, SeqparError, UsageError, type Tensor } from '@seqpar/core';
+import { createTransport, type Frame, type Token, type Transport } from '@seqpar/transport';
+import { CLIENT_SESSION_RANK, COORDINATOR_SESSION_RANK, replyError, REPLY_TAG, REQUEST_TAG, type ClientReply, type ClientRequest } from './client-protocol.js';
+import type { AttentionOptions, AttentionResult } from './cluster.js';
+import { CONTROL_POLL_MS } from './control-messages.js';
+import { heartbeatFor } from './executor.js';
+import { splitListen } from './listen-address.js';
+import { bytesOf, packTensors, unpackTensors } from './tensor-payload.js';
+
+export interface ConnectClusterOptions {
+  /** host:port where the coordinator takes clients (`CoordinatorHandle.clientAddress`, printed by `seqpar coordinator`). */
+  readonly coordinator: string;
+  /** The cluster's shared secret. */
+  readonly token: Token;
+  /** Bound on connecting. Default 30 s. */
+  readonly timeoutMs?: number;
+  /** Bound on a request whose call gives none. Default 60 s. */
+  readonly requestTimeoutMs?: number;
+  /** A coordinator that goes silent fails the pending requests within about this long. Default 2000 ms. */
+  readonly healthTimeoutMs?: number;
+}
+
+type ResultReply = Extract<ClientReply, { kind: 'result' }>;
+
+interface PendingRequest {
+  resolve(answer: { reply: ResultReply; payload: Uint8Array }): void;
+  reject(error: Error): void;
+}
+
+/** Two clients arriving together can find the door's one slot taken, which reads like a wrong token: retry a little. */
+const AUTH_ATTEMPTS = 3;
+const RETRY_DELAY_MS = 200;
+
+/** A cluster that runs in another process (`seqpar coordinator`, `runCoordinator`), driven over its client channel. */
+export class RemoteCluster {
+  private nextId = 0;
+  private readonly pending = new Map<number, PendingRequest>();
+  private ended: SeqparError | undefined;
+
+  constructor(
+    private readonly session: Transport,
+    /** Where the coordinator takes clients. */
+    readonly address: string,
+    /** Workers in the cluster. */
+    readonly workers: number,
+    /** How the cluster's workers exchange blocks. */
+    readonly transport: string,
+    private readonly options: Required<Pick<ConnectClusterOptions, 'requestTimeoutMs' | 'healthTimeoutMs'>>,
+  ) {
+    void this.readLoop();
+  }
+
+  /** Exact attention of q [S, Hq, D] over k, v [S, Hkv, D] on the remote cluster; the same contract as `Cluster.attention`. */
+  async attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Promise<AttentionResult> {
+    if (this.ended) throw this.ended;
+    attentionShape(q, k, v);
+    if (options.signal?.aborted) throw new SeqparError('ERR_ABORTED', 'attention request was aborted before it started');
+    const id = this.nextId++;
+    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
+    const packed = packTensors([q, k, v]);
+    const request: ClientRequest = { kind: 'attention', id, causal: options.causal ?? false, trace: options.trace ?? false, timeoutMs, shapes: packed.shapes, ...(options.strategy ? { strategy: options.strategy } : {}) };
+    const answer = new Promise<{ reply: ResultReply; payload: Uint8Array }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    // The coordinator enforces timeoutMs itself; this deadline adds the health bound so that even a coordinator
+    // that stops answering cannot leave the caller waiting.
+    const timer = setTimeout(() => this.settle(id, new SeqparError('ERR_TIMEOUT', `attention request got no answer from ${this.address} within ${timeoutMs} ms`)), timeoutMs + this.options.healthTimeoutMs);
+    const onAbort = () => {
+      this.settle(id, new SeqparError('ERR_ABORTED', 'attention request was aborted'));
+      void this.session.send(COORDINATOR_SESSION_RANK, REQUEST_TAG, { kind: 'cancel', id }).catch(() => undefined);
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      this.session.send(COORDINATOR_SESSION_RANK, REQUEST_TAG, request, bytesOf(packed.payload)).catch((error: SeqparError) => this.settle(id, this.goneError(error)));
+      const { reply, payload } = await answer;
+      const [out, lse] = unpackTensors(reply.shapes, payload);
+      if (!out || !lse) throw new SeqparError('ERR_BAD_FRAME', 'an attention result carries out and lse');
+      return { out, lse, stats: reply.stats };
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Leaves the cluster (it keeps running for others); requests still pending fail with ERR_CLOSED. */
+  async close(): Promise<void> {
+    this.end(new SeqparError('ERR_CLOSED', 'the remote cluster connection is closed'));
+    await this.session.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private async readLoop(): Promise<void> {
+    while (!this.ended) {
+      let frame: Frame;
+      try {
+        frame = await this.session.recv(COORDINATOR_SESSION_RANK, REPLY_TAG, { timeoutMs: CONTROL_POLL_MS });
+      } catch (error) {
+        if ((error as SeqparError).code !== 'ERR_TIMEOUT') this.end(this.goneError(error as SeqparError));
+        continue;
+      }
+      const reply = frame.header as ClientReply;
+      if (reply.kind === 'result') this.take(reply.id)?.resolve({ reply, payload: frame.payload });
+      else if (reply.kind === 'error') this.settle(reply.id, replyError(reply));
+    }
+  }
+
+  private settle(id: number, error: SeqparError): void {
+    this.take(id)?.reject(error);
+  }
+
+  private take(id: number): PendingRequest | undefined {
+    const request = this.pending.get(id);
+    this.pending.delete(id);
+    return request;
+  }
+
+  private end(error: SeqparError): void {
+    this.ended ??= error;
+    for (const id of [...this.pending.keys()]) this.settle(id, this.ended);
+  }
+
+  private goneError(error: SeqparError): SeqparError {
+    if (this.ended) return this.ended;
+    const code = error.code === 'ERR_CLOSED' ? 'ERR_CLOSED' : 'ERR_PEER_LOST';
+    return new SeqparError(code, `the coordinator at ${this.address} went away: ${error.message}`, { cause: error });
+  }
+}
+
+/** Connects to a running coordinator's client channel; resolves once the coordinator greeted this session. */
+export async function connectCluster(options: ConnectClusterOptions): Promise<RemoteCluster> {
+  splitListen(options.coordinator);
+  if (options.token === undefined || options.token.length === 0) throw new UsageError('connecting to a coordinator needs its token');
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openSession(options, deadline);
+    } catch (error) {
+      const code = (error as SeqparError).code;
+      const retry = code === 'ERR_AUTH' ? attempt < AUTH_ATTEMPTS : code === 'ERR_PEER_LOST' || code === 'ERR_CLOSED';
+      if (!retry || Date.now() + RETRY_DELAY_MS >= deadline) throw error;
+      await sleep(RETRY_DELAY_MS);
+    }
+  }
+}
+
+async function openSession(options: ConnectClusterOptions, deadline: number): Promise<RemoteCluster> {
+  const healthTimeoutMs = options.healthTimeoutMs ?? 2000;
+  const session = await createTransport('ws', {
+    rank: CLIENT_SESSION_RANK,
+    worldSize: 2,
+    token: options.token,
+    rendezvous: options.coordinator,
+    heartbeatMs: heartbeatFor(healthTimeoutMs),
+    connectTimeoutMs: Math.max(1, deadline - Date.now()),
+  });
+  try {
+    const hello = (await session.recv(COORDINATOR_SESSION_RANK, REPLY_TAG, { timeoutMs: Math.max(1, deadline - Date.now()) })).header as ClientReply;
+    if (hello.kind !== 'hello') throw new SeqparError('ERR_BAD_FRAME', `${options.coordinator} did not greet the session`);
+    return new RemoteCluster(session, options.coordinator, hello.workers, hello.transport, { requestTimeoutMs: options.requestTimeoutMs ?? 60_000, healthTimeoutMs });
+  } catch (error) {
+    await session.close();
+    throw error;
+  }
+}
