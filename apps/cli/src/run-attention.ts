@@ -1,8 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { toChromeTrace, UsageError, type RankStats, type Tensor } from '@seqpar/core';
 import type { Device } from '@seqpar/kernels';
-import { createCluster } from '@seqpar/runtime';
+import { connectCluster, createCluster } from '@seqpar/runtime';
 import { STRATEGY_NAMES, type StrategyName } from '@seqpar/strategies';
+import { readTokenFile } from './token-file.js';
 
 export const STRATEGIES = [...STRATEGY_NAMES, 'auto'] as const;
 export const TRANSPORTS = ['inproc', 'shm', 'ws'] as const;
@@ -38,10 +39,12 @@ export interface AttentionRun {
  */
 export async function runAttention(request: AttentionRequest): Promise<AttentionRun> {
   if (request.strategy === 'auto') throw new UsageError('--strategy auto needs the planner, which is not wired yet');
-  if (request.coordinator) throw new UsageError('--coordinator is not supported by `attention` yet: run without it to fork local workers');
   const strategy = request.strategy;
   const workers = strategy === 'single' ? 1 : request.workers;
-  const cluster = await createCluster({ workers, transport: request.transport, device: request.device, threads: request.threads ?? 1 });
+  // With --coordinator the cluster is already up elsewhere: this process only connects to it (and leaves it running).
+  const cluster = request.coordinator
+    ? await connectCluster({ coordinator: request.coordinator, token: await readTokenFile(request.tokenFile) })
+    : await createCluster({ workers, transport: request.transport, device: request.device, threads: request.threads ?? 1 });
   try {
     const { out, lse, stats } = await cluster.attention(request.q, request.k, request.v, { causal: request.causal, strategy, trace: request.trace !== undefined });
     if (request.trace) await writeFile(request.trace, JSON.stringify(toChromeTrace(stats.spans ?? [])));

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const SEQPAR = fileURLToPath(new URL('../bin/seqpar.js', import.meta.url));
+export const SEQPAR = fileURLToPath(new URL('../bin/seqpar.js', import.meta.url));
 
 export interface CliResult {
   readonly code: number;

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { register as attention } from './attention.js';
+import { register as coordinator } from './coordinator.js';
 import { register as generate } from './generate.js';
 import { register as makeTinyModel } from './make-tiny-model.js';
+import { register as worker } from './worker.js';
 
 /** Every `seqpar` subcommand, in the order `--help` lists them. */
-export const commands: ReadonlyArray<(program: Command) => void> = [attention, generate, makeTinyModel];
+export const commands: ReadonlyArray<(program: Command) => void> = [attention, generate, makeTinyModel, coordinator, worker];
