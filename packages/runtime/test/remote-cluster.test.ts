@@ -1,10 +1,22 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { connectCluster, type RemoteCluster } from '../src/remote-cluster.js';
 import { runCoordinator, type CoordinatorHandle } from '../src/run-coordinator.js';
 import { runWorker, type WorkerHandle } from '../src/run-worker.js';
 import { expectExact, problem } from './attention-check.js';
+import { killAll, runtimeScript } from './processes.js';
 
 const TOKEN = 'remote-test-token';
+// A coordinator in its own process whose worker never comes, so client requests wait in its queue.
+const COORDINATOR_SCRIPT = runtimeScript(`
+const handle = await runtime.runCoordinator({ listen: '127.0.0.1:0', worldSize: 1, token: '${TOKEN}' });
+handle.ready.catch(() => undefined);
+process.stdout.write(handle.clientAddress + '\\n');
+setInterval(() => {}, 1000);`);
+afterAll(() => rmSync(dirname(COORDINATOR_SCRIPT), { recursive: true, force: true }));
 
 describe('connectCluster: a client process drives a running coordinator', () => {
   let coordinator: CoordinatorHandle | undefined;
@@ -92,5 +104,22 @@ describe('connectCluster: a client process drives a running coordinator', () => 
     const pending = client.attention(p.q, p.k, p.v, { signal: controller.signal });
     setTimeout(() => controller.abort(), 100);
     await expect(pending).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+  });
+
+  it.each(['SIGKILL', 'SIGSTOP'] as const)('fails a pending request with ERR_PEER_LOST, not a hang, when the coordinator process gets %s', async (signal) => {
+    const child = spawn(process.execPath, [COORDINATOR_SCRIPT], { env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+      const client = await connect(line.toString().trim());
+      const p = problem(16);
+      const failed = expect(client.attention(p.q, p.k, p.v, { timeoutMs: 30_000 })).rejects.toMatchObject({ code: 'ERR_PEER_LOST' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const killed = Date.now();
+      child.kill(signal);
+      await failed;
+      expect(Date.now() - killed).toBeLessThan(3000);
+    } finally {
+      killAll([child.pid!]);
+    }
   });
 });
