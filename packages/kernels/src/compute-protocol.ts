@@ -14,7 +14,7 @@ export type ComputeRequest =
   | { readonly id: number; readonly kind: 'unload'; readonly key: string };
 
 export type ComputeReply =
-  | { readonly id: number; readonly ok: true; readonly outputs: Record<string, Float32Array> }
+  | { readonly id: number; readonly ok: true; readonly outputs: Record<string, Float32Array>; readonly spentFeeds: ArrayBuffer[] }
   | { readonly id: number; readonly ok: false; readonly code: 'ERR_KERNEL' | 'ERR_DEVICE_UNAVAILABLE'; readonly message: string };
 
 export interface ComputeWorkerData {

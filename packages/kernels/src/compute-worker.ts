@@ -34,8 +34,10 @@ async function handle(request: ComputeRequest): Promise<Record<string, Float32Ar
 parentPort!.on('message', (request: ComputeRequest) => {
   handle(request).then(
     (outputs) => {
-      const reply: ComputeReply = { id: request.id, ok: true, outputs };
-      parentPort!.postMessage(reply, Object.values(outputs).map((data) => data.buffer as ArrayBuffer));
+      // Feed buffers go back too, so the owner refills warm pages next time instead of faulting in fresh ones.
+      const spentFeeds = request.kind === 'run' ? Object.values(request.feeds).map((t) => t.data.buffer as ArrayBuffer) : [];
+      const reply: ComputeReply = { id: request.id, ok: true, outputs, spentFeeds };
+      parentPort!.postMessage(reply, [...Object.values(outputs).map((data) => data.buffer as ArrayBuffer), ...spentFeeds]);
     },
     (error: Error) => {
       const code = request.kind === 'load' && /provider|CUDA|shared library/i.test(error.message) ? 'ERR_DEVICE_UNAVAILABLE' : 'ERR_KERNEL';

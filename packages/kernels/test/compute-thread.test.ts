@@ -1,0 +1,54 @@
+import type { Worker } from 'node:worker_threads';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ComputeThread, GraphBuilder } from '../src/index.js';
+
+/** y = x·2 over a vector of n floats. */
+function doubler(n: number): Uint8Array {
+  const g = new GraphBuilder('doubler');
+  g.op('Mul', [g.input('x', 'float', [n]), g.scalar(2)], {}, { outputName: 'y' });
+  g.output('y', 'float', [n]);
+  return g.toModelBytes();
+}
+
+/** A model whose run takes a while: a chain of large matmuls. */
+function slowModel(): Uint8Array {
+  const g = new GraphBuilder('slow');
+  let x = g.input('x', 'float', [512, 512]);
+  for (let i = 0; i < 64; i++) x = g.op('MatMul', [x, x]);
+  g.op('Identity', [x], {}, { outputName: 'y' });
+  g.output('y', 'float', [512, 512]);
+  return g.toModelBytes();
+}
+
+let thread: ComputeThread | undefined;
+afterEach(async () => thread?.close());
+
+describe('ComputeThread', () => {
+  it('runs a loaded model repeatedly on reused feed buffers, leaving the caller’s arrays alone', async () => {
+    thread = await ComputeThread.start({ threads: 1 });
+    await thread.load('doubler', () => doubler(1 << 20));
+    const backing = new Float32Array((1 << 20) + 3).map((_, i) => i);
+    const x = backing.subarray(3); // a view with an offset, as strategies slice blocks out of larger tensors
+    for (let round = 0; round < 3; round++) {
+      const { y } = await thread.run('doubler', { x: { type: 'float32', data: x, dims: [1 << 20] } });
+      expect(y![0]).toBe(6);
+      expect(y![(1 << 20) - 1]).toBe(2 * ((1 << 20) + 2));
+    }
+    expect(backing[3]).toBe(3);
+    expect(x.length).toBe(1 << 20);
+  });
+
+  it('reports a run of a model that was never loaded as ERR_KERNEL', async () => {
+    thread = await ComputeThread.start({ threads: 1 });
+    await expect(thread.run('missing', {})).rejects.toMatchObject({ code: 'ERR_KERNEL' });
+  });
+
+  it('rejects pending and later calls with a typed error when its thread dies', async () => {
+    thread = await ComputeThread.start({ threads: 1 });
+    await thread.load('slow', slowModel);
+    const pending = thread.run('slow', { x: { type: 'float32', data: new Float32Array(512 * 512).fill(1e-3), dims: [512, 512] } });
+    await (thread as unknown as { worker: Worker }).worker.terminate(); // stands in for a crash
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+    await expect(thread.run('slow', {})).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+  });
+});
