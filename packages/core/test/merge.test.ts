@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createPartial, mergeInto, MASKED_SCORE, type PartialAttention } from '../src/index.js';
+import { createPartial, isMaskedLse, mergeInto, MASKED_SCORE, type PartialAttention } from '../src/index.js';
 
 const partial = (out: number[], lse: number[]): PartialAttention => ({
   out: { data: Float32Array.from(out), shape: [lse.length, 1, out.length / lse.length] },
@@ -25,6 +25,18 @@ describe('mergeInto', () => {
     expect(acc.lse.data[0]).toBe(1.5);
   });
 
+  it('ignores whatever a masked side holds in out (a kernel may leave mean(V) there)', () => {
+    const acc = partial([9, 9, 1, 2], [MASKED_SCORE, 0.25]);
+    mergeInto(acc, partial([0.1, 0.3, 5, 5], [0.5, MASKED_SCORE + 1e23]));
+    expect(Array.from(acc.out.data)).toEqual([Math.fround(0.1), Math.fround(0.3), 1, 2]);
+    expect(Array.from(acc.lse.data)).toEqual([0.5, 0.25]);
+    const masked = partial([3, 4], [MASKED_SCORE]);
+    mergeInto(masked, partial([5, 6], [MASKED_SCORE]));
+    expect(Array.from(masked.out.data)).toEqual([3, 4]);
+    expect(isMaskedLse(masked.lse.data[0]!)).toBe(true);
+    expect(isMaskedLse(-1e20)).toBe(false);
+  });
+
   it('stays finite and exact for large lse gaps', () => {
     const acc = partial([1, 1], [0]);
     mergeInto(acc, partial([5, 5], [200]));
@@ -33,6 +45,15 @@ describe('mergeInto', () => {
     mergeInto(acc, partial([9, 9], [-300]));
     expect(Array.from(acc.out.data)).toEqual([5, 5]);
     expect(acc.lse.data[0]).toBe(200);
+    const small = partial([0.1, -0.7], [1e4]);
+    mergeInto(small, partial([3, 3], [-1e4]));
+    mergeInto(small, partial([0.2, 0.4], [1e4 + 100]));
+    expect(Array.from(small.out.data)).toEqual([Math.fround(0.2), Math.fround(0.4)]);
+    expect(small.lse.data[0]).toBe(1e4 + 100);
+    const even = partial([1, 3], [1e4]);
+    mergeInto(even, partial([3, 5], [1e4]));
+    expect(Array.from(even.out.data)).toEqual([2, 4]);
+    expect(even.lse.data[0]).toBe(Math.fround(1e4 + Math.log(2)));
   });
 
   it('merges a block into a sub-range of rows', () => {
@@ -40,5 +61,6 @@ describe('mergeInto', () => {
     mergeInto(acc, partial([4], [0]), { start: 1, end: 2 });
     expect(Array.from(acc.out.data)).toEqual([0, 4, 0]);
     expect(() => mergeInto(acc, partial([4, 5], [0, 0]), { start: 2, end: 3 })).toThrow(RangeError);
+    expect(() => mergeInto(acc, partial([4, 5], [0, 0]), { start: 2, end: 4 })).toThrow(RangeError);
   });
 });
