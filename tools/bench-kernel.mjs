@@ -12,15 +12,28 @@ const SEQS = [1024, 2048, 4096];
 const THREADS = [1, 2];
 const REPEATS = 5;
 
-async function median(run) {
-  await run(); // warm-up: session creation, first allocation
-  const times = [];
-  for (let i = 0; i < REPEATS; i++) {
-    const started = performance.now();
-    await run();
-    times.push(performance.now() - started);
+const ROUNDS = 2;
+
+/**
+ * Medians of several contenders, each timed in blocks of REPEATS runs after a warm-up, blocks alternating over
+ * ROUNDS rounds: a burst of load from other processes on the shared cores hits every contender alike, while a
+ * pause before each block lets the previous contender's ORT pool threads stop spinning (they would steal a core).
+ */
+async function alternatingMedians(contenders) {
+  const names = Object.keys(contenders);
+  const times = Object.fromEntries(names.map((name) => [name, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const name of names) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await contenders[name]();
+      for (let i = 0; i < REPEATS; i++) {
+        const started = performance.now();
+        await contenders[name]();
+        times[name].push(performance.now() - started);
+      }
+    }
   }
-  return times.sort((a, b) => a - b)[Math.floor(REPEATS / 2)];
+  return Object.fromEntries(names.map((name) => [name, times[name].sort((a, b) => a - b)[Math.floor(times[name].length / 2)]]));
 }
 
 async function session(build, threads) {
@@ -40,9 +53,6 @@ export async function run() {
       const v = randomTensor([seq, HEADS, DIM], random);
       const flops = 4 * seq * seq * HEADS * DIM;
 
-      const oursMs = await median(() => kernel.attend(q, k, v, { kind: 'none' }));
-      const oursCausalMs = await median(() => kernel.attend(q, k, v, { kind: 'causal-inclusive' }));
-
       // Two batched matmuls with the attention's shapes: [H,S,D]x[H,D,S] then [H,S,S]x[H,S,D].
       const matmul = await session((g) => {
         const a = g.input('a', 'float', [HEADS, seq, DIM]);
@@ -52,16 +62,20 @@ export async function run() {
         g.output('y', 'float', [HEADS, seq, DIM]);
       }, threads);
       const matmulFeeds = { a: new ort.Tensor('float32', q.data, [HEADS, seq, DIM]), b: new ort.Tensor('float32', k.data, [HEADS, DIM, seq]) };
-      const matmulMs = await median(() => matmul.run(matmulFeeds));
 
+      const shape = [1, seq, HEADS * DIM];
       const fused = await session((g) => {
-        const shape = [1, seq, HEADS * DIM];
         g.op('MultiHeadAttention', [g.input('q', 'float', shape), g.input('k', 'float', shape), g.input('v', 'float', shape)], { num_heads: HEADS }, { outputName: 'y', domain: 'com.microsoft' });
         g.output('y', 'float', shape);
       }, threads);
-      const shape = [1, seq, HEADS * DIM];
       const fusedFeeds = { q: new ort.Tensor('float32', q.data, shape), k: new ort.Tensor('float32', k.data, shape), v: new ort.Tensor('float32', v.data, shape) };
-      const fusedMs = await median(() => fused.run(fusedFeeds));
+
+      const { oursMs, oursCausalMs, matmulMs, fusedMs } = await alternatingMedians({
+        oursMs: () => kernel.attend(q, k, v, { kind: 'none' }),
+        oursCausalMs: () => kernel.attend(q, k, v, { kind: 'causal-inclusive' }),
+        matmulMs: () => matmul.run(matmulFeeds),
+        fusedMs: () => fused.run(fusedFeeds),
+      });
       await Promise.all([matmul.release(), fused.release()]);
 
       rows.push({
@@ -70,6 +84,7 @@ export async function run() {
         oursMs,
         oursGflops: flops / oursMs / 1e6,
         oursCausalMs,
+        matmulMs,
         matmulGflops: flops / matmulMs / 1e6,
         fusedMhaMs: fusedMs,
         oursOverFused: oursMs / fusedMs,
@@ -80,13 +95,16 @@ export async function run() {
     await kernel.close();
   }
   writeReport('kernel', {
-    title: `Block attention kernel (H=${HEADS}, D=${DIM}, non-causal unless noted; median of ${REPEATS})`,
-    columns: ['threads', 'seq', 'oursMs', 'oursGflops', 'oursCausalMs', 'matmulGflops', 'fusedMhaMs', 'oursOverFused', 'oursOverMatmul'],
+    title: `Block attention kernel (H=${HEADS}, D=${DIM}, non-causal unless noted; median of ${ROUNDS}x${REPEATS})`,
+    columns: ['threads', 'seq', 'oursMs', 'oursGflops', 'oursCausalMs', 'matmulMs', 'matmulGflops', 'fusedMhaMs', 'oursOverFused', 'oursOverMatmul'],
     rows,
     notes: [
       'oursMs: AttentionKernel.attend (out + lse) including the copy to and from its worker thread, as strategies call it.',
       'matmulGflops: ORT MatMul of the same two products; fusedMhaMs: com.microsoft MultiHeadAttention (no lse).',
-      'Target: oursOverFused <= 1.1.',
+      `Target: oursOverFused <= 1.1. Each contender timed in blocks of ${REPEATS} runs (after a warm-up and a 100 ms pause), blocks alternating over ${ROUNDS} rounds.`,
+      'Unmasked blocks (oursMs) run ORT\'s fused MultiHeadAttention with one extra reference key and V widened by two channels, from which out and lse are exact (packages/kernels/src/fused-attention-graph.ts).',
+      'What is left over the fused op: the wider V (measured alone: V head 66, 72 or 80 all cost the fused op 12-15% over 64), O(S·H·D) glue around the op (Concat/Split/Div, ~8% at S 1024, ~4% at 4096), and the worker-thread round trip with its copies (~1-2 ms).',
+      'oursCausalMs runs the exact tiled graph (256-row tiles per head, keys stopping at the diagonal), whose max / exp / sum passes are separate ORT ops: unmasked it measured 1.2-1.4x the fused op.',
     ],
   });
 }
