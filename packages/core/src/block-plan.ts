@@ -1,4 +1,4 @@
-import { layoutPositions, zigzagChunks, type LayoutKind, type Span } from './layout.js';
+import { shardLength, zigzagChunks, type LayoutKind, type Span } from './layout.js';
 
 export type BlockMask = 'none' | 'causal-inclusive' | 'causal-strict';
 
@@ -22,8 +22,8 @@ export interface PlannedBlock {
  */
 export function planBlocks(layout: LayoutKind, causal: boolean, seq: number, n: number, rank: number, step: number): PlannedBlock[] {
   const source = (((rank - step) % n) + n) % n;
-  const queryRows = layoutPositions(layout, seq, n, rank).length;
-  const keyRows = layoutPositions(layout, seq, n, source).length;
+  const queryRows = shardLength(layout, seq, n, rank);
+  const keyRows = shardLength(layout, seq, n, source);
   const all = (length: number): Span => ({ start: 0, end: length });
   const block = (query: Span, key: Span, mask: BlockMask): PlannedBlock[] =>
     query.end > query.start && key.end > key.start ? [{ source, query, key, mask }] : [];

@@ -30,22 +30,35 @@ export function zigzagChunks(seq: number, n: number, rank: number): { first: Spa
   return { first: zigzagChunk(seq, n, rank), second: zigzagChunk(seq, n, 2 * n - 1 - rank) };
 }
 
+/** How many tokens `rank` owns, without listing them. */
+export function shardLength(kind: LayoutKind, seq: number, n: number, rank: number): number {
+  checkWorld(seq, n, rank);
+  switch (kind) {
+    case 'contiguous':
+      return boundary(rank + 1, n, seq) - boundary(rank, n, seq);
+    case 'striped':
+      return Math.max(0, Math.ceil((seq - rank) / n));
+    case 'zigzag': {
+      const { first, second } = zigzagChunks(seq, n, rank);
+      return first.end - first.start + second.end - second.start;
+    }
+  }
+}
+
 /** Global positions owned by `rank`, ascending. */
 export function layoutPositions(kind: LayoutKind, seq: number, n: number, rank: number): Int32Array {
-  checkRank(n, rank);
+  const positions = new Int32Array(shardLength(kind, seq, n, rank));
   switch (kind) {
     case 'contiguous': {
       const start = boundary(rank, n, seq);
-      return Int32Array.from({ length: boundary(rank + 1, n, seq) - start }, (_, i) => start + i);
+      return positions.map((_, i) => start + i);
     }
     case 'striped':
-      return Int32Array.from({ length: Math.max(0, Math.ceil((seq - rank) / n)) }, (_, i) => i * n + rank);
+      return positions.map((_, i) => i * n + rank);
     case 'zigzag': {
       const { first, second } = zigzagChunks(seq, n, rank);
-      const positions = new Int32Array(first.end - first.start + second.end - second.start);
-      let at = 0;
-      for (const span of [first, second]) for (let p = span.start; p < span.end; p++) positions[at++] = p;
-      return positions;
+      const firstLength = first.end - first.start;
+      return positions.map((_, i) => (i < firstLength ? first.start + i : second.start + i - firstLength));
     }
   }
 }
@@ -82,7 +95,8 @@ function rowSizeOf(t: Tensor): number {
   return t.shape.slice(1).reduce((a, b) => a * b, 1);
 }
 
-function checkRank(n: number, rank: number): void {
+function checkWorld(seq: number, n: number, rank: number): void {
+  if (!Number.isInteger(seq) || seq < 0) throw new RangeError(`sequence length ${seq} is not a whole number >= 0`);
   if (!Number.isInteger(n) || n < 1 || !Number.isInteger(rank) || rank < 0 || rank >= n) {
     throw new RangeError(`rank ${rank} is not in 0..${n - 1}`);
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   createPartial,
+  isVisible,
   LAYOUTS,
   layoutPositions,
   mergeInto,
@@ -12,6 +13,7 @@ import {
   shardRows,
   type LayoutKind,
   type PartialAttention,
+  type PlannedBlock,
   type Tensor,
 } from '../src/index.js';
 
@@ -28,19 +30,18 @@ const rows = (t: Tensor, start: number, end: number): Tensor => {
   return { data: t.data.subarray(start * size, end * size), shape: [end - start, ...t.shape.slice(1)] };
 };
 
-/** Runs every rank's planned blocks (in `order`) and scatters the merged rows back to global positions. */
-function runPlans(layout: LayoutKind, causal: boolean, seq: number, n: number, q: Tensor, k: Tensor, v: Tensor, order = (steps: number[]) => steps) {
+type BlockOrder = (blocks: PlannedBlock[]) => PlannedBlock[];
+
+/** Runs every rank's planned blocks (all steps, in `order`) and scatters the merged rows back to global positions. */
+function runPlans(layout: LayoutKind, causal: boolean, seq: number, n: number, q: Tensor, k: Tensor, v: Tensor, order: BlockOrder = (blocks) => blocks) {
   const [qs, ks, vs] = [q, k, v].map((t) => shardRows(t, layout, n)) as [Tensor[], Tensor[], Tensor[]];
   const out = new Float64Array(seq * HQ * D);
   const lse = new Float64Array(HQ * seq);
   for (let rank = 0; rank < n; rank++) {
     const acc = createPartial(qs[rank]!.shape[0]!, HQ, D);
-    const plan = planRank(layout, causal, seq, n, rank);
-    for (const step of order(plan.map((_, i) => i))) {
-      for (const block of plan[step]!) {
-        const partial = referenceBlock(rows(qs[rank]!, block.query.start, block.query.end), rows(ks[block.source]!, block.key.start, block.key.end), rows(vs[block.source]!, block.key.start, block.key.end), block.mask);
-        mergeInto(acc, partial, block.query);
-      }
+    for (const block of order(planRank(layout, causal, seq, n, rank).flat())) {
+      const partial = referenceBlock(rows(qs[rank]!, block.query.start, block.query.end), rows(ks[block.source]!, block.key.start, block.key.end), rows(vs[block.source]!, block.key.start, block.key.end), block.mask);
+      mergeInto(acc, partial, block.query);
     }
     const positions = layoutPositions(layout, seq, n, rank);
     positions.forEach((p, i) => {
@@ -51,11 +52,21 @@ function runPlans(layout: LayoutKind, causal: boolean, seq: number, n: number, q
   return { out, lse };
 }
 
+/** A seeded Fisher-Yates shuffle. */
+const shuffled = (random: () => number): BlockOrder => (blocks) => {
+  const copy = [...blocks];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+  }
+  return copy;
+};
+
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
 
 describe.each(LAYOUTS)('%s block plans with the merge', (layout) => {
-  it.each([1, 2, 3, 4, 5, 8])('reproduce full attention, causal and not, for N = %i and uneven S', (n) => {
-    for (const seq of [n - 1 || 1, 2 * n + 1, 37]) {
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])('reproduce full attention, causal and not, for N = %i and uneven S (and S < N)', (n) => {
+    for (const seq of new Set([0, 1, n - 1, n, 2 * n + 1, 37])) {
       const random = seededRandom(seq * 10 + n);
       const q = randomTensor([seq, HQ, D], random);
       const k = randomTensor([seq, HKV, D], random);
@@ -71,17 +82,49 @@ describe.each(LAYOUTS)('%s block plans with the merge', (layout) => {
 });
 
 describe('merge order', () => {
-  it('does not change results beyond 1e-6', () => {
+  it.each(LAYOUTS)('does not change %s results beyond 1e-6 under random permutations of the blocks', (layout) => {
     const [seq, n] = [29, 4];
     const random = seededRandom(9);
-    const q = randomTensor([seq, HQ, D], random);
-    const k = randomTensor([seq, HKV, D], random);
+    const q = randomTensor([seq, HQ, D], random, 3);
+    const k = randomTensor([seq, HKV, D], random, 3);
     const v = randomTensor([seq, HKV, D], random);
-    const forward = runPlans('striped', true, seq, n, q, k, v);
-    for (const shuffle of [(s: number[]) => [...s].reverse(), (s: number[]) => [...s].sort((a, b) => ((a * 7) % 5) - ((b * 7) % 5))]) {
-      const other = runPlans('striped', true, seq, n, q, k, v, shuffle);
-      expect(maxDiff(other.out, forward.out)).toBeLessThanOrEqual(1e-6);
-      expect(maxDiff(other.lse, forward.lse)).toBeLessThanOrEqual(1e-6);
+    for (const causal of [false, true]) {
+      const forward = runPlans(layout, causal, seq, n, q, k, v);
+      for (let trial = 0; trial < 5; trial++) {
+        const other = runPlans(layout, causal, seq, n, q, k, v, shuffled(random));
+        expect(maxDiff(other.out, forward.out)).toBeLessThanOrEqual(1e-6);
+        expect(maxDiff(other.lse, forward.lse)).toBeLessThanOrEqual(1e-6);
+      }
+    }
+  });
+});
+
+describe.each(LAYOUTS)('%s block plans as sets of (query, key) pairs', (layout) => {
+  // Exact, no floating point: over all ranks and steps, the planned blocks under their masks (block-local
+  // indices) must cover every causally visible global pair once and nothing else. For striped with uneven S this
+  // is the proof that local j <= i (s <= r) and j < i (s > r) match global kPos <= qPos: with q = i·N + r and
+  // k = j·N + s, k <= q  <=>  j·N + s <= i·N + r  <=>  j < i, or j = i and s <= r.
+  it.each([false, true])('covers every visible pair exactly once (causal: %s), S = 0..40, N = 1..8', (causal) => {
+    for (let n = 1; n <= 8; n++) {
+      for (let seq = 0; seq <= 40; seq++) {
+        const seen = new Uint8Array(seq * seq);
+        for (let rank = 0; rank < n; rank++) {
+          const queryPositions = layoutPositions(layout, seq, n, rank);
+          for (const block of planRank(layout, causal, seq, n, rank).flat()) {
+            expect(block.query.end).toBeGreaterThan(block.query.start);
+            expect(block.key.end).toBeGreaterThan(block.key.start);
+            const keyPositions = layoutPositions(layout, seq, n, block.source);
+            for (let i = block.query.start; i < block.query.end; i++) {
+              for (let j = block.key.start; j < block.key.end; j++) {
+                if (!isVisible({ kind: block.mask }, i - block.query.start, j - block.key.start)) continue;
+                seen[queryPositions[i]! * seq + keyPositions[j]!]! += 1;
+              }
+            }
+          }
+        }
+        const expected = Array.from({ length: seq * seq }, (_, pair) => (!causal || pair % seq <= Math.floor(pair / seq) ? 1 : 0));
+        expect(Array.from(seen), `${layout} S=${seq} N=${n}`).toEqual(expected);
+      }
     }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LAYOUTS, layoutPositions, shardRows, unshardRows, zigzagChunks } from '../src/index.js';
+import { LAYOUTS, layoutPositions, shardLength, shardRows, unshardRows, zigzagChunks } from '../src/index.js';
 
 const SEQS = [0, 1, 7, 100, 1023, 4096];
 const RANKS = [1, 2, 3, 4, 5, 6, 7, 8];
@@ -9,6 +9,7 @@ describe.each(LAYOUTS)('%s layout', (kind) => {
     for (const n of RANKS) {
       const owned = Array.from({ length: n }, (_, rank) => Array.from(layoutPositions(kind, seq, n, rank)));
       for (const positions of owned) expect(positions).toEqual([...positions].sort((a, b) => a - b));
+      expect(owned.map((positions) => positions.length)).toEqual(owned.map((_, rank) => shardLength(kind, seq, n, rank)));
       expect(owned.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: seq }, (_, i) => i));
       const rows = { data: Float32Array.from({ length: seq * 3 }, (_, i) => i * 0.5), shape: [seq, 3] };
       const shards = shardRows(rows, kind, n);
@@ -35,6 +36,8 @@ describe('layout specifics', () => {
 
   it('rejects a rank outside the world and a shard of the wrong size', () => {
     expect(() => layoutPositions('striped', 10, 4, 4)).toThrow(RangeError);
+    expect(() => layoutPositions('zigzag', -1, 4, 0)).toThrow(RangeError);
+    expect(() => shardLength('contiguous', 2.5, 4, 0)).toThrow(RangeError);
     const shards = shardRows({ data: new Float32Array(8), shape: [4, 2] }, 'contiguous', 2);
     expect(() => unshardRows([shards[0]!, shards[0]!, shards[1]!], 'contiguous', 4)).toThrow(expect.objectContaining({ code: 'ERR_SHAPE_MISMATCH' }));
   });
