@@ -1,14 +1,9 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { SeqparError, UsageError } from './errors.js';
+import { formatFloat32NpyHeader, NPY_ITEM_BYTES, NPY_PREAMBLE_BYTES, npyDataStart, parseNpyHeader, type NpyDtype, type NpyHeader } from './npy-header.js';
 import type { Tensor } from './tensor.js';
 
-/**
- * NumPy's .npy format (https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html):
- *   "\x93NUMPY" | major | minor | header length (u16 LE for v1, u32 LE for v2/v3) | header | data
- * The header is a Python dict literal such as {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }
- * padded with spaces and a newline so that the data starts on a 64-byte boundary.
- */
-export type NpyDtype = 'float32' | 'float64' | 'int32' | 'int64';
+export type { NpyDtype } from './npy-header.js';
 
 export interface NpyArray {
   readonly dtype: NpyDtype;
@@ -16,61 +11,45 @@ export interface NpyArray {
   readonly data: Float32Array | Float64Array | Int32Array | BigInt64Array;
 }
 
-const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
-const DESCR: Record<string, NpyDtype> = { '<f4': 'float32', '<f8': 'float64', '<i4': 'int32', '<i8': 'int64' };
-const ITEM_BYTES: Record<NpyDtype, number> = { float32: 4, float64: 8, int32: 4, int64: 8 };
+type NpyData = NpyArray['data'];
+const TYPED: Record<NpyDtype, new (length: number) => NpyData> = { float32: Float32Array, float64: Float64Array, int32: Int32Array, int64: BigInt64Array };
 
-/** Parses .npy bytes; `source` names the file in errors. */
+/** Parses .npy bytes (C order, little-endian f4/f8/i4/i8); `source` names the data in errors. Copies the data once. */
 export function readNpy(bytes: Uint8Array, source = '.npy data'): NpyArray {
-  if (bytes.length < 10 || MAGIC.some((byte, i) => bytes[i] !== byte)) {
-    throw new SeqparError('ERR_NPY_FORMAT', `${source} is not a .npy file (bad magic)`);
-  }
-  const major = bytes[6]!;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (major < 1 || major > 3) throw new SeqparError('ERR_NPY_FORMAT', `${source}: unsupported .npy version ${major}.${bytes[7]}`);
-  const headerStart = major === 1 ? 10 : 12;
-  if (bytes.length < headerStart) throw new SeqparError('ERR_NPY_TRUNCATED', `${source}: truncated header`);
-  const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
-  const dataStart = headerStart + headerLength;
-  if (bytes.length < dataStart) throw new SeqparError('ERR_NPY_TRUNCATED', `${source}: truncated header`);
-  const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(headerStart, dataStart));
-  const { descr, fortranOrder, shape } = parseHeader(header, source);
-  if (fortranOrder) throw new SeqparError('ERR_NPY_FORTRAN_ORDER', `${source} is in Fortran order; save it C-contiguous (np.ascontiguousarray)`);
-  // '|' (not applicable) and '=' (native, little-endian on every platform we run on) read as '<'.
-  const dtype = DESCR[descr.replace(/^[|=]/, '<')];
-  if (!dtype) throw new SeqparError('ERR_NPY_DTYPE', `${source} has dtype '${descr}'; supported: little-endian float32, float64, int32, int64`);
-  const count = shape.reduce((a, b) => a * b, 1);
-  const byteLength = count * ITEM_BYTES[dtype];
-  if (bytes.length - dataStart < byteLength) {
-    throw new SeqparError('ERR_NPY_TRUNCATED', `${source} is truncated: shape (${shape.join(', ')}) needs ${byteLength} bytes of data, found ${bytes.length - dataStart}`);
-  }
-  // One copy: aligned for the typed array, and independent of the (possibly pooled) file buffer.
-  const data = new Uint8Array(bytes.subarray(dataStart, dataStart + byteLength)).buffer;
-  const typed = { float32: Float32Array, float64: Float64Array, int32: Int32Array, int64: BigInt64Array }[dtype];
-  return { dtype, shape, data: new typed(data) };
+  const header = parseNpyHeader(bytes, source);
+  checkComplete(header, bytes.length - header.dataStart, source);
+  const data = new TYPED[header.dtype](header.dataBytes / NPY_ITEM_BYTES[header.dtype]);
+  // The copy gives the typed array an aligned buffer of its own, whatever the offset of `bytes`.
+  bytesOf(data).set(bytes.subarray(header.dataStart, header.dataStart + header.dataBytes));
+  return { dtype: header.dtype, shape: header.shape, data };
 }
 
-function parseHeader(header: string, source: string): { descr: string; fortranOrder: boolean; shape: number[] } {
-  const descr = /'descr'\s*:\s*'([^']+)'/.exec(header)?.[1];
-  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
-  const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (descr === undefined || fortran === undefined || shapeText === undefined) {
-    throw new SeqparError('ERR_NPY_FORMAT', `${source}: malformed .npy header ${JSON.stringify(header.trim())}`);
-  }
-  const shape = shapeText.split(',').map((part) => part.trim()).filter((part) => part !== '').map(Number);
-  if (shape.some((size) => !Number.isInteger(size) || size < 0)) throw new SeqparError('ERR_NPY_FORMAT', `${source}: bad shape (${shapeText})`);
-  return { descr, fortranOrder: fortran === 'True', shape };
-}
-
+/**
+ * Reads a .npy file: the header first, then the data straight into a typed array of its own (no staging copy, so
+ * a multi-GiB file costs its size once, and the result's buffer can be transferred to a worker thread).
+ */
 export async function readNpyFile(path: string): Promise<NpyArray> {
-  let bytes: Buffer;
+  let file: FileHandle;
   try {
-    bytes = await readFile(path);
+    file = await open(path, 'r');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new UsageError(code === 'ENOENT' ? `no such file: ${path}` : `cannot read ${path}: ${(error as Error).message}`, 'ERR_FILE_NOT_FOUND');
   }
-  return readNpy(bytes, path);
+  try {
+    const stats = await file.stat();
+    if (!stats.isFile()) throw new UsageError(`${path} is not a file`, 'ERR_FILE_NOT_FOUND');
+    const size = stats.size;
+    const dataStart = npyDataStart(await readAt(file, new Uint8Array(Math.min(size, NPY_PREAMBLE_BYTES)), 0), path);
+    const header = parseNpyHeader(await readAt(file, new Uint8Array(Math.min(size, dataStart)), 0), path);
+    checkComplete(header, size - header.dataStart, path);
+    const data = new TYPED[header.dtype](header.dataBytes / NPY_ITEM_BYTES[header.dtype]);
+    const read = await readAt(file, bytesOf(data), header.dataStart);
+    if (read.length < header.dataBytes) checkComplete(header, read.length, path);
+    return { dtype: header.dtype, shape: header.shape, data };
+  } finally {
+    await file.close();
+  }
 }
 
 /** Reads a float32 .npy as a Tensor; any other dtype is ERR_NPY_DTYPE (the CLI contract takes float32 only). */
@@ -82,23 +61,44 @@ export async function readFloat32NpyFile(path: string): Promise<Tensor> {
 
 /** Encodes a float32 tensor as a version 1.0 .npy with the header padded to 64 bytes. */
 export function encodeNpy(t: Tensor): Uint8Array {
-  const shape = t.shape.length === 1 ? `(${t.shape[0]},)` : `(${t.shape.join(', ')})`;
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': ${shape}, }`;
-  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
-  const out = new Uint8Array(10 + header.length + t.data.byteLength);
-  out.set(MAGIC, 0);
-  out[6] = 1;
-  out[7] = 0;
-  new DataView(out.buffer).setUint16(8, header.length, true);
-  out.set(new TextEncoder().encode(header), 10);
-  out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), 10 + header.length);
+  const header = formatFloat32NpyHeader(t.shape);
+  const out = new Uint8Array(header.length + t.data.byteLength);
+  out.set(header, 0);
+  out.set(bytesOf(t.data), header.length);
   return out;
 }
 
+/** Writes a float32 tensor as .npy; the data goes out from the tensor's own memory, not through a joined copy. */
 export async function writeNpyFile(path: string, t: Tensor): Promise<void> {
+  let file: FileHandle | undefined;
   try {
-    await writeFile(path, encodeNpy(t));
+    file = await open(path, 'w');
+    await file.writev([formatFloat32NpyHeader(t.shape), bytesOf(t.data)]);
   } catch (error) {
     throw new SeqparError('ERR_FILE_NOT_FOUND', `cannot write ${path}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    await file?.close();
   }
+}
+
+function checkComplete(header: NpyHeader, available: number, source: string): void {
+  if (available < header.dataBytes) {
+    throw new SeqparError('ERR_NPY_TRUNCATED', `${source} is truncated: shape (${header.shape.join(', ')}) needs ${header.dataBytes} bytes of data, found ${available}`);
+  }
+}
+
+/** Fills `target` from `position` on (short only at end of file); returns the filled part. */
+async function readAt(file: FileHandle, target: Uint8Array, position: number): Promise<Uint8Array> {
+  let filled = 0;
+  while (filled < target.length) {
+    // Reads of more than 2 GiB are refused by Node, so large arrays come in pieces.
+    const { bytesRead } = await file.read(target, filled, Math.min(target.length - filled, 1 << 30), position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return target.subarray(0, filled);
+}
+
+function bytesOf(array: ArrayBufferView): Uint8Array {
+  return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 }
