@@ -26,6 +26,9 @@ export type ErrorCode =
   | 'ERR_MODEL_FORMAT'
   | 'ERR_UNSUPPORTED_MODEL'
   | 'ERR_PROMPT'
+  | 'ERR_UNKNOWN_PROFILE'
+  | 'ERR_PROFILE_FORMAT'
+  | 'ERR_NO_FEASIBLE_PLAN'
   | 'ERR_INTERNAL';
 
 export class SeqparError extends Error {
