@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { compiledExecArgv, runnableEntry, SeqparError } from '@seqpar/core';
+import { BufferPool } from './buffer-pool.js';
 import { GraphBuilder } from './graph-builder.js';
 import type { ComputeReply, ComputeRequest, ComputeWorkerData, WireTensor } from './compute-protocol.js';
 import { CUDA_INSTALL_HINT, type ExecutionOptions } from './session-options.js';
@@ -96,32 +97,6 @@ export class ComputeThread {
 
 /** Bytes of returned feed buffers kept for reuse: a few blocks' q, k and v at long sequence lengths. */
 const FEED_POOL_BYTES = 128 * 2 ** 20;
-
-/**
- * ArrayBuffers by exact size, for feeds that are copied every call. A fresh multi-MiB buffer costs ~0.4 ms per MiB
- * in page faults on first touch; a reused one is only the memcpy. Holds at most `capacity` bytes.
- */
-class BufferPool {
-  private readonly free = new Map<number, ArrayBuffer[]>();
-  private bytes = 0;
-
-  constructor(private readonly capacity: number) {}
-
-  take(byteLength: number): ArrayBuffer {
-    const buffer = this.free.get(byteLength)?.pop();
-    if (!buffer) return new ArrayBuffer(byteLength);
-    this.bytes -= byteLength;
-    return buffer;
-  }
-
-  give(buffer: ArrayBuffer): void {
-    if (this.bytes + buffer.byteLength > this.capacity) return;
-    this.bytes += buffer.byteLength;
-    const sameSize = this.free.get(buffer.byteLength) ?? [];
-    sameSize.push(buffer);
-    this.free.set(buffer.byteLength, sameSize);
-  }
-}
 
 function copyInto(buffer: ArrayBuffer, source: WireTensor['data']): WireTensor['data'] {
   new Uint8Array(buffer).set(new Uint8Array(source.buffer, source.byteOffset, source.byteLength));
