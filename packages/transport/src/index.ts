@@ -6,3 +6,5 @@ export { createShmTransport, type ShmTransportOptions } from './shm-transport.js
 export { createTransport } from './create-transport.js';
 export { startRendezvous, joinRendezvous, type RendezvousServer } from './rendezvous.js';
 export { acceptHandshake, dialHandshake, AUTH_FAILED_CLOSE_CODE, type Token } from './ws-handshake.js';
+export { spawnPeerProcess, type PeerProcess } from './peer-process.js';
+export { runPeerCommand, patternPayload, patternMismatch, type PeerCommand } from './conformance-commands.js';

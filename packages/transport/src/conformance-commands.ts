@@ -1,0 +1,60 @@
+import type { Transport } from './transport.js';
+
+/**
+ * What a conformance peer does on request (the same code drives an in-process endpoint and a child process).
+ * Payload bytes follow `patternByte(seq, i)` so the other side can verify content without shipping a copy.
+ */
+export type PeerCommand =
+  | { op: 'echo'; tag: string; count: number }
+  | { op: 'stream'; tag: string; count: number; bytes: number }
+  | { op: 'drain'; tag: string; count: number }
+  | { op: 'close' };
+
+export function patternByte(seq: number, index: number): number {
+  return (seq * 31 + index * 7) & 255;
+}
+
+export function patternPayload(seq: number, bytes: number): Uint8Array {
+  const payload = new Uint8Array(bytes);
+  for (let i = 0; i < bytes; i += 1) payload[i] = patternByte(seq, i);
+  return payload;
+}
+
+/** Index of the first byte that breaks the pattern, or -1. Checks every 4099th byte plus the ends for big payloads. */
+export function patternMismatch(seq: number, payload: Uint8Array): number {
+  const step = payload.byteLength > 1 << 20 ? 4099 : 1;
+  for (let i = 0; i < payload.byteLength; i += step) if (payload[i] !== patternByte(seq, i)) return i;
+  const last = payload.byteLength - 1;
+  return last >= 0 && payload[last] !== patternByte(seq, last) ? last : -1;
+}
+
+/** Runs one command against rank 0 and returns a small result (for drain: the sequence numbers seen). */
+export async function runPeerCommand(transport: Transport, command: PeerCommand): Promise<unknown> {
+  switch (command.op) {
+    case 'echo':
+      for (let i = 0; i < command.count; i += 1) {
+        const frame = await transport.recv(0, command.tag);
+        await transport.send(0, command.tag, frame.header, frame.payload);
+        frame.release?.();
+      }
+      return command.count;
+    case 'stream':
+      for (let seq = 0; seq < command.count; seq += 1) {
+        await transport.send(0, command.tag, { seq }, patternPayload(seq, command.bytes));
+      }
+      return command.count;
+    case 'drain': {
+      const seen: number[] = [];
+      for (let i = 0; i < command.count; i += 1) {
+        const frame = await transport.recv(0, command.tag);
+        const seq = frame.header.seq as number;
+        seen.push(patternMismatch(seq, frame.payload) === -1 ? seq : -1);
+        frame.release?.();
+      }
+      return seen;
+    }
+    case 'close':
+      await transport.close();
+      return true;
+  }
+}
