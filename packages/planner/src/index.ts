@@ -1,1 +1,10 @@
-export {};
+export * from './choose-plan.js';
+export * from './cost-model.js';
+export * from './describe-schedule.js';
+export * from './pass-rule.js';
+export * from './profile-file.js';
+export * from './profiles.js';
+export * from './schedule.js';
+export * from './shard-work.js';
+export * from './ulysses-schedule.js';
+export * from './workload.js';

@@ -1,0 +1,131 @@
+import { SeqparError, UsageError, type LayoutKind } from '@seqpar/core';
+import { estimateCost } from './cost-model.js';
+import { describeSchedule, STRATEGY_LAYOUT } from './describe-schedule.js';
+import { choosePassMode } from './pass-rule.js';
+import type { HardwareProfile } from './profiles.js';
+import { PLAN_STRATEGIES, type PassMode, type PlanStrategy } from './schedule.js';
+import { ulyssesRefusal } from './ulysses-schedule.js';
+import { checkWorkload, DEFAULT_HEADS, type AttentionWorkload } from './workload.js';
+
+export interface PlanRequest {
+  readonly seq: number;
+  readonly prefix?: number;
+  readonly causal?: boolean;
+  readonly heads?: number;
+  readonly kvHeads?: number;
+  readonly headDim?: number;
+  /** Defaults to the profile's wire element size. */
+  readonly bytesPerElement?: number;
+}
+
+export interface PlanOptions {
+  readonly maxWorkers: number;
+  /** Bytes one rank may hold; defaults to the profile's device memory. */
+  readonly memoryBudget?: number;
+  /** Strategies to consider; all by default. */
+  readonly strategies?: readonly PlanStrategy[];
+}
+
+export interface PlanAlternative {
+  readonly strategy: PlanStrategy;
+  readonly degree: number;
+  readonly predictedMs: number;
+  readonly peakMemoryBytes: number;
+  readonly feasible: boolean;
+  readonly reason?: string;
+}
+
+export interface Plan {
+  readonly strategy: PlanStrategy;
+  readonly degree: number;
+  readonly layout: LayoutKind;
+  readonly passKvOrQ: PassMode;
+  readonly predictedMs: number;
+  readonly peakMemoryBytes: number;
+  readonly profile: string;
+  /** Each strategy at its best degree (or why it cannot run), fastest first. */
+  readonly alternatives: readonly PlanAlternative[];
+}
+
+/** Among equal predictions prefer no sharding, then balanced layouts; plain ring last (it is dominated when causal). */
+const PREFERENCE: readonly PlanStrategy[] = ['single', 'zigzag', 'striped', 'token-ring', 'ulysses', 'ring'];
+
+const PASS_OF: Readonly<Record<PlanStrategy, PassMode>> = {
+  single: 'none',
+  ring: 'pass-kv',
+  striped: 'pass-kv',
+  zigzag: 'pass-kv',
+  'token-ring': 'pass-q',
+  ulysses: 'none',
+};
+
+export function workloadOf(request: PlanRequest, profile: HardwareProfile): AttentionWorkload {
+  const w: AttentionWorkload = {
+    seq: request.seq,
+    prefix: request.prefix ?? 0,
+    causal: request.causal ?? false,
+    heads: request.heads ?? DEFAULT_HEADS.heads,
+    kvHeads: request.kvHeads ?? DEFAULT_HEADS.kvHeads,
+    headDim: request.headDim ?? DEFAULT_HEADS.headDim,
+    bytesPerElement: request.bytesPerElement ?? profile.bytesPerElement,
+  };
+  checkWorkload(w);
+  return w;
+}
+
+/**
+ * Picks the strategy and degree (<= maxWorkers) with the lowest predicted time that fits the memory budget.
+ * Sharding must pay for its communication, so short requests stay on one rank. With a cached prefix the
+ * pass-KV/pass-Q rule (pass-rule.ts) decides which ring family may run.
+ */
+export function choosePlan(request: PlanRequest, profile: HardwareProfile, options: PlanOptions): Plan {
+  if (!Number.isInteger(options.maxWorkers) || options.maxWorkers < 1) throw new UsageError(`workers must be a positive integer (got ${options.maxWorkers})`);
+  const w = workloadOf(request, profile);
+  const budget = options.memoryBudget ?? profile.deviceMemoryBytes;
+  const rulePass = w.prefix > 0 && options.maxWorkers > 1 ? choosePassMode(w, options.maxWorkers, profile) : undefined;
+  const alternatives = (options.strategies ?? PLAN_STRATEGIES).map((strategy) => bestDegree(strategy, w, profile, options.maxWorkers, budget, rulePass));
+  alternatives.sort((a, b) => Number(b.feasible) - Number(a.feasible) || a.predictedMs - b.predictedMs || PREFERENCE.indexOf(a.strategy) - PREFERENCE.indexOf(b.strategy));
+  const best = alternatives[0];
+  if (!best?.feasible) {
+    throw new SeqparError('ERR_NO_FEASIBLE_PLAN', `no strategy fits: ${alternatives.map((a) => `${a.strategy} (${a.reason})`).join('; ')}`);
+  }
+  return {
+    strategy: best.strategy,
+    degree: best.degree,
+    layout: STRATEGY_LAYOUT[best.strategy],
+    passKvOrQ: PASS_OF[best.strategy],
+    predictedMs: best.predictedMs,
+    peakMemoryBytes: best.peakMemoryBytes,
+    profile: profile.name,
+    alternatives,
+  };
+}
+
+/** Degrees worth trying: powers of two up to the worker count, and the worker count itself. */
+export function candidateDegrees(maxWorkers: number): number[] {
+  const degrees = new Set<number>();
+  for (let d = 2; d <= maxWorkers; d *= 2) degrees.add(d);
+  if (maxWorkers > 1) degrees.add(maxWorkers);
+  return [...degrees];
+}
+
+function bestDegree(strategy: PlanStrategy, w: AttentionWorkload, profile: HardwareProfile, maxWorkers: number, budget: number, rulePass: PassMode | undefined): PlanAlternative {
+  const degrees = strategy === 'single' ? [1] : candidateDegrees(maxWorkers);
+  if (degrees.length === 0) return { strategy, degree: 2, predictedMs: Infinity, peakMemoryBytes: 0, feasible: false, reason: 'needs at least 2 workers' };
+  const options = degrees.map((degree) => evaluate(strategy, w, profile, degree, budget, rulePass));
+  const feasible = options.filter((o) => o.feasible).sort((a, b) => a.predictedMs - b.predictedMs);
+  return feasible[0] ?? options[options.length - 1]!;
+}
+
+function evaluate(strategy: PlanStrategy, w: AttentionWorkload, profile: HardwareProfile, degree: number, budget: number, rulePass: PassMode | undefined): PlanAlternative {
+  const refusal = strategy === 'ulysses' ? ulyssesRefusal(w, degree) : undefined;
+  if (refusal) return { strategy, degree, predictedMs: Infinity, peakMemoryBytes: 0, feasible: false, reason: refusal };
+  const cost = estimateCost(describeSchedule(strategy, w, degree), profile);
+  const base = { strategy, degree, predictedMs: cost.predictedMs, peakMemoryBytes: cost.peakMemoryBytes };
+  if (cost.peakMemoryBytes > budget) {
+    return { ...base, feasible: false, reason: `needs ${(cost.peakMemoryBytes / 2 ** 30).toFixed(2)} GiB per rank, over the ${(budget / 2 ** 30).toFixed(2)} GiB budget` };
+  }
+  const pass = PASS_OF[strategy];
+  if (rulePass && pass !== 'none' && pass !== rulePass) return { ...base, feasible: false, reason: `the cached prefix calls for ${rulePass} (DESIGN §4 rule)` };
+  return { ...base, feasible: true };
+}

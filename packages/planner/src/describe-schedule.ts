@@ -1,0 +1,45 @@
+import type { LayoutKind } from '@seqpar/core';
+import { floatPartialBytes, passKvSchedule } from './pass-kv-schedule.js';
+import { passQSchedule } from './pass-q-schedule.js';
+import { ScheduleBuilder, type PlanStrategy, type Schedule } from './schedule.js';
+import { balancedShardWork, plannedShardWork } from './shard-work.js';
+import { ulyssesSchedule } from './ulysses-schedule.js';
+import { attentionFlops, blockBytes, kvBytes, qBytes, totalPairs, type AttentionWorkload } from './workload.js';
+
+/** The token layout each strategy runs on (as @seqpar/strategies' registry: TokenRing keeps zigzag's balance). */
+export const STRATEGY_LAYOUT: Readonly<Record<PlanStrategy, LayoutKind>> = {
+  single: 'contiguous',
+  ring: 'contiguous',
+  striped: 'striped',
+  zigzag: 'zigzag',
+  'token-ring': 'zigzag',
+  ulysses: 'contiguous',
+};
+
+/**
+ * The schedule of `strategy` on `degree` ranks. Without a cached prefix the ring family and TokenRing follow the
+ * real block plans; with one, every sharded strategy sees a balanced 1/N² share per (owner, holder) pair.
+ */
+export function describeSchedule(strategy: PlanStrategy, w: AttentionWorkload, degree: number): Schedule {
+  if (strategy === 'single' || degree === 1) return singleSchedule(strategy, w);
+  const layout = STRATEGY_LAYOUT[strategy];
+  const shards = w.prefix > 0 ? balancedShardWork(w, degree) : plannedShardWork(layout, w, degree);
+  switch (strategy) {
+    case 'ring':
+    case 'striped':
+    case 'zigzag':
+      return passKvSchedule(strategy, layout, shards, w, degree);
+    case 'token-ring':
+      return passQSchedule(layout, shards, w, degree);
+    case 'ulysses':
+      return ulyssesSchedule(shards, w, degree);
+  }
+}
+
+/** Everything on one rank: one kernel call over the whole request. */
+function singleSchedule(strategy: PlanStrategy, w: AttentionWorkload): Schedule {
+  const b = new ScheduleBuilder(1);
+  b.step(0, { label: 'attend', flops: attentionFlops(totalPairs(w), w), kernelCalls: 1, kernelBytes: blockBytes(w.seq, w.seq + w.prefix, w) });
+  const peakMemoryBytes = qBytes(w.seq, w) + kvBytes(w.seq + w.prefix, w) + floatPartialBytes(w.seq, w);
+  return b.build({ strategy, layout: STRATEGY_LAYOUT[strategy], pass: 'none', peakMemoryBytes });
+}

@@ -1,0 +1,92 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { SeqparError, UsageError } from '@seqpar/core';
+import { DECLARED_PROFILES, PROFILE_ALIASES, type HardwareProfile } from './profiles.js';
+
+/**
+ * A profile on disk is one JSON object, the HardwareProfile fields plus a schema tag:
+ *
+ *   { "schema": "seqpar-profile/1", "name": "my-host", "source": "calibrated on my-host 2025-01-01",
+ *     "attentionFlops": 9.1e10, "kernelLaunchMs": 0.05, "stepOverheadMs": 0.1, "memoryBandwidth": 1.5e10,
+ *     "linkBandwidth": 2.5e9, "linkLatencyMs": 0.05, "deviceMemoryBytes": 8589934592, "bytesPerElement": 4,
+ *     "computeUnits": 2 }
+ *
+ * Every field is one number a calibration run can measure: time a large block kernel (attentionFlops), a tiny
+ * one (kernelLaunchMs), an empty ring step (stepOverheadMs), a large memcpy (memoryBandwidth), a large and a tiny
+ * transport frame (linkBandwidth, linkLatencyMs). `seqpar plan --calibrate` writes it to CALIBRATED_PROFILE_PATH.
+ */
+export const PROFILE_SCHEMA = 'seqpar-profile/1';
+
+const NUMERIC_FIELDS = [
+  'attentionFlops',
+  'kernelLaunchMs',
+  'stepOverheadMs',
+  'memoryBandwidth',
+  'linkBandwidth',
+  'linkLatencyMs',
+  'deviceMemoryBytes',
+  'bytesPerElement',
+] as const satisfies ReadonlyArray<keyof HardwareProfile>;
+
+/** Where a calibration run saves its profile (SEQPAR_PROFILE overrides). */
+export function calibratedProfilePath(): string {
+  return process.env['SEQPAR_PROFILE'] ?? join(homedir(), '.config', 'seqpar', 'profile.json');
+}
+
+export function profileNames(): string[] {
+  return [...Object.keys(DECLARED_PROFILES), 'calibrated'];
+}
+
+/** A declared profile by name or alias, `calibrated`, or a path to a profile JSON file. */
+export function loadProfile(nameOrPath: string): HardwareProfile {
+  const declared = DECLARED_PROFILES[PROFILE_ALIASES[nameOrPath] ?? nameOrPath];
+  if (declared) return declared;
+  if (nameOrPath === 'calibrated') {
+    const path = calibratedProfilePath();
+    if (!existsSync(path)) {
+      throw new UsageError(`no calibrated profile at ${path}: run \`seqpar plan --calibrate\` or name a declared profile`, 'ERR_UNKNOWN_PROFILE');
+    }
+    return readProfileFile(path);
+  }
+  if (nameOrPath.endsWith('.json')) return readProfileFile(nameOrPath);
+  throw new UsageError(`unknown profile "${nameOrPath}"; expected one of ${profileNames().join(', ')} or a .json file`, 'ERR_UNKNOWN_PROFILE');
+}
+
+function readProfileFile(path: string): HardwareProfile {
+  if (!existsSync(path)) throw new SeqparError('ERR_FILE_NOT_FOUND', `profile file ${path} does not exist`);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new SeqparError('ERR_PROFILE_FORMAT', `profile file ${path} is not JSON: ${(error as Error).message}`, { cause: error });
+  }
+  return parseProfile(json, path);
+}
+
+/** Checks a parsed profile object against the schema above. */
+export function parseProfile(json: unknown, origin = 'profile'): HardwareProfile {
+  const fail = (why: string): never => {
+    throw new SeqparError('ERR_PROFILE_FORMAT', `${origin}: ${why}`);
+  };
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return fail('expected a JSON object');
+  const record = json as Record<string, unknown>;
+  if (record['schema'] !== PROFILE_SCHEMA) fail(`"schema" must be "${PROFILE_SCHEMA}"`);
+  if (typeof record['name'] !== 'string' || record['name'] === '') fail('"name" must be a non-empty string');
+  for (const field of NUMERIC_FIELDS) {
+    const value = record[field];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail(`"${field}" must be a finite number >= 0`);
+  }
+  for (const field of ['attentionFlops', 'memoryBandwidth', 'linkBandwidth', 'bytesPerElement'] as const) {
+    if (record[field] === 0) fail(`"${field}" must be positive`);
+  }
+  const units = record['computeUnits'];
+  if (units !== undefined && (typeof units !== 'number' || !Number.isInteger(units) || units < 1)) fail('"computeUnits" must be a positive integer');
+  const numbers = Object.fromEntries(NUMERIC_FIELDS.map((field) => [field, record[field] as number])) as Pick<HardwareProfile, (typeof NUMERIC_FIELDS)[number]>;
+  return {
+    name: record['name'] as string,
+    source: typeof record['source'] === 'string' ? record['source'] : origin,
+    ...numbers,
+    ...(units === undefined ? {} : { computeUnits: units as number }),
+  };
+}

@@ -1,0 +1,75 @@
+import type { LayoutKind } from '@seqpar/core';
+
+/**
+ * A strategy's schedule as data: what every rank computes at each step and which messages it sends. The planner's
+ * cost model evaluates it step-synchronously; the simulator (@seqpar/sim) replays it event by event. Both read the
+ * same description, built once per strategy in the *-schedule.ts files.
+ */
+export const PLAN_STRATEGIES = ['single', 'ring', 'striped', 'zigzag', 'token-ring', 'ulysses'] as const;
+export type PlanStrategy = (typeof PLAN_STRATEGIES)[number];
+
+/** Which tensor travels around the ring: KV to the queries (ring family) or queries to the KV (TokenRing). */
+export type PassMode = 'pass-kv' | 'pass-q' | 'none';
+
+export interface ScheduledMessage {
+  readonly id: number;
+  readonly from: number;
+  readonly to: number;
+  readonly bytes: number;
+  readonly label: string;
+}
+
+export interface ScheduleStep {
+  readonly label: string;
+  /** Attention FLOPs of the step's kernel calls. */
+  readonly flops: number;
+  readonly kernelCalls: number;
+  /** Bytes the kernels stream from memory (q, k, v of their blocks): what bounds decode-sized blocks. */
+  readonly kernelBytes: number;
+  /** Bytes read and written merging partial results. */
+  readonly mergeBytes: number;
+  /** Messages that must have arrived before the step's compute starts. */
+  readonly needs: readonly number[];
+  /** Messages issued when the step starts (forwarding what the rank already holds). */
+  readonly sendsAtStart: readonly number[];
+  /** Messages issued when the step's compute ends (its results). */
+  readonly sendsAtEnd: readonly number[];
+}
+
+export interface Schedule {
+  readonly strategy: PlanStrategy;
+  readonly degree: number;
+  readonly layout: LayoutKind;
+  readonly pass: PassMode;
+  /** ranks[r][t]: rank r's step t. */
+  readonly ranks: ReadonlyArray<readonly ScheduleStep[]>;
+  readonly messages: readonly ScheduledMessage[];
+  /** Largest memory any rank holds at once, bytes. */
+  readonly peakMemoryBytes: number;
+}
+
+/** Collects messages and steps while a schedule is built. */
+export class ScheduleBuilder {
+  readonly messages: ScheduledMessage[] = [];
+  readonly ranks: ScheduleStep[][];
+
+  constructor(readonly degree: number) {
+    this.ranks = Array.from({ length: degree }, () => []);
+  }
+
+  message(from: number, to: number, bytes: number, label: string): number {
+    const id = this.messages.length;
+    this.messages.push({ id, from, to, bytes, label });
+    return id;
+  }
+
+  step(rank: number, step: Partial<ScheduleStep> & Pick<ScheduleStep, 'label'>): void {
+    this.ranks[rank]!.push({ flops: 0, kernelCalls: 0, kernelBytes: 0, mergeBytes: 0, needs: [], sendsAtStart: [], sendsAtEnd: [], ...step });
+  }
+
+  build(meta: Pick<Schedule, 'strategy' | 'layout' | 'pass' | 'peakMemoryBytes'>): Schedule {
+    return { ...meta, degree: this.degree, ranks: this.ranks, messages: this.messages };
+  }
+}
+
+export const mod = (a: number, n: number): number => ((a % n) + n) % n;

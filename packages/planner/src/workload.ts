@@ -1,0 +1,55 @@
+import { UsageError, type PlannedBlock } from '@seqpar/core';
+
+/** One attention request as the planner sees it: `seq` new tokens attending to `prefix` cached ones and themselves. */
+export interface AttentionWorkload {
+  readonly seq: number;
+  readonly prefix: number;
+  readonly causal: boolean;
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  /** Bytes per element of q, k, v and out on the wire; lse always travels as float32. */
+  readonly bytesPerElement: number;
+}
+
+export const DEFAULT_HEADS = { heads: 8, kvHeads: 8, headDim: 64 } as const;
+
+export function checkWorkload(w: AttentionWorkload): void {
+  const counts = { seq: w.seq, heads: w.heads, kvHeads: w.kvHeads, headDim: w.headDim, bytesPerElement: w.bytesPerElement };
+  for (const [name, value] of Object.entries(counts)) {
+    if (!Number.isInteger(value) || value < 1) throw new UsageError(`${name} must be a positive integer (got ${value})`);
+  }
+  if (!Number.isInteger(w.prefix) || w.prefix < 0) throw new UsageError(`prefix must be a non-negative integer (got ${w.prefix})`);
+  if (w.heads % w.kvHeads !== 0) throw new UsageError(`heads (${w.heads}) must be a multiple of kv heads (${w.kvHeads})`);
+}
+
+/**
+ * Visible (query, key) pairs of a block of `q` query rows and `k` key rows. Causal masks are block-local:
+ * inclusive keeps j <= i, strict keeps j < i, so row i sees min(i + 1, k) or min(i, k) keys.
+ */
+export function visiblePairs(q: number, k: number, mask: PlannedBlock['mask']): number {
+  if (mask === 'none') return q * k;
+  const shift = mask === 'causal-inclusive' ? 1 : 0;
+  // Rows i < k - shift see i + shift keys; the rest see all k.
+  const rising = Math.max(0, Math.min(q, k - shift));
+  const risingPairs = (rising * (rising - 1)) / 2 + rising * shift;
+  return risingPairs + (q - rising) * k;
+}
+
+/** FLOPs of attention over `pairs` visible pairs: QK^T and PV are each 2·D per pair and query head. */
+export const attentionFlops = (pairs: number, w: AttentionWorkload): number => 4 * pairs * w.headDim * w.heads;
+
+/** Visible pairs of the whole request: `seq` queries after `prefix` cached keys. */
+export function totalPairs(w: AttentionWorkload): number {
+  const keys = w.prefix + w.seq;
+  return w.causal ? w.seq * w.prefix + visiblePairs(w.seq, w.seq, 'causal-inclusive') : w.seq * keys;
+}
+
+/** Bytes of `rows` tokens of q (or out) / of k and v together / of a partial result (out plus float32 lse). */
+export const qBytes = (rows: number, w: AttentionWorkload): number => rows * w.heads * w.headDim * w.bytesPerElement;
+export const kvBytes = (rows: number, w: AttentionWorkload): number => 2 * rows * w.kvHeads * w.headDim * w.bytesPerElement;
+export const partialBytes = (rows: number, w: AttentionWorkload): number => qBytes(rows, w) + rows * w.heads * 4;
+/** What a kernel call over `queryRows` x `keyRows` streams from memory: q, k, v in, out back. */
+export const blockBytes = (queryRows: number, keyRows: number, w: AttentionWorkload): number => 2 * qBytes(queryRows, w) + kvBytes(keyRows, w);
+/** A merge reads the accumulator and the block result and writes the accumulator, in float32. */
+export const mergeBytes = (rows: number, w: AttentionWorkload): number => 3 * rows * w.heads * (w.headDim + 1) * 4;
