@@ -54,6 +54,9 @@ export class SendRing {
   readonly name: string;
   private readonly memory: Buffer;
   private readonly free: number[];
+  private readonly waiters: (() => void)[] = [];
+  /** Set when a wait for a slot timed out (the receiver keeps its slots); cleared by the next release. */
+  private starved = false;
 
   constructor(from: number, to: number, readonly slots: number, readonly slotBytes: number) {
     this.name = `/seqpar-${randomBytes(6).toString('hex')}-${from}-${to}`;
@@ -63,16 +66,34 @@ export class SendRing {
     this.free = [...Array(slots).keys()];
   }
 
-  /** Copy `payload` into a free slot and return its index, or undefined when every slot is taken. */
-  tryWrite(payload: Uint8Array): number | undefined {
+  /**
+   * Copy `payload` into a slot and return its index; undefined when it does not fit or no slot came free within
+   * `waitMs` (then later frames skip the wait until a release arrives, so a receiver that keeps its slots costs
+   * one wait, not one per frame).
+   */
+  async write(payload: Uint8Array, waitMs: number): Promise<number | undefined> {
     if (payload.byteLength > this.slotBytes) return undefined;
+    if (!this.free.length && !this.starved) {
+      await new Promise<void>((resolve) => {
+        const wake = () => (clearTimeout(timer), resolve());
+        const timer = setTimeout(() => {
+          this.starved = true;
+          this.waiters.splice(this.waiters.indexOf(wake), 1);
+          resolve();
+        }, waitMs);
+        this.waiters.push(wake);
+      });
+    }
     const slot = this.free.shift();
     if (slot !== undefined) this.memory.set(payload, slot * this.slotBytes);
     return slot;
   }
 
   release(slot: number): void {
-    if (Number.isInteger(slot) && slot >= 0 && slot < this.slots && !this.free.includes(slot)) this.free.push(slot);
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots || this.free.includes(slot)) return;
+    this.free.push(slot);
+    this.starved = false;
+    this.waiters.shift()?.();
   }
 
   close(): void {

@@ -10,13 +10,15 @@ export interface ShmTransportOptions extends WsTransportOptions {
   slotBytes?: number;
   /** Payloads smaller than this go over the socket (a doorbell costs as much as the bytes). Default 16 KiB. */
   inlineBelow?: number;
+  /** How long a send waits for a released slot before it goes over the socket. Default 200 ms. */
+  slotWaitMs?: number;
 }
 
 /**
  * Same-host transport: payloads go through POSIX shared-memory slot rings (shm-ring.ts), and the authenticated
  * WebSocket link of the ws transport carries the doorbells, releases, credit and heartbeats. A received
  * payload is a view of its slot (no copy, ORT-compatible); `frame.release()` hands the slot back. When a ring
- * has no free slot (unreleased frames) or the payload exceeds a slot, the frame travels inline over the socket.
+ * has no free slot within `slotWaitMs` (unreleased frames) or the payload exceeds a slot, the frame travels inline over the socket.
  */
 export async function createShmTransport(options: ShmTransportOptions): Promise<Transport> {
   loadShm();
@@ -31,18 +33,20 @@ class ShmTransport extends WsTransport {
   private readonly slots: number;
   private readonly slotBytes: number;
   private readonly inlineBelow: number;
+  private readonly slotWaitMs: number;
 
   constructor(options: ShmTransportOptions) {
     super(options, 'shm');
     this.slots = options.slots ?? 4;
     this.slotBytes = options.slotBytes ?? 16 * 2 ** 20;
     this.inlineBelow = options.inlineBelow ?? 16 * 1024;
+    this.slotWaitMs = options.slotWaitMs ?? 200;
   }
 
   protected override async transmit(to: number, tag: string, header: FrameHeader, payload: Uint8Array): Promise<void> {
-    if (payload.byteLength >= this.inlineBelow) {
+    if (payload.byteLength >= this.inlineBelow && payload.byteLength <= this.slotBytes) {
       const ring = this.sendRing(to);
-      const slot = ring.tryWrite(payload);
+      const slot = await ring.write(payload, this.slotWaitMs);
       if (slot !== undefined) {
         return super.transmit(to, tag, header, new Uint8Array(0), [ring.name, slot, slot * ring.slotBytes, payload.byteLength]);
       }
