@@ -1,0 +1,82 @@
+import { Command } from 'commander';
+import { choosePlan, DEFAULT_HEADS, loadProfile, profileNames, type PlanRequest } from '@seqpar/planner';
+import { log, printJson } from '../output.js';
+import { nonNegativeInt, positiveInt } from '../options.js';
+
+/** The request-shape options `plan` and `simulate` share. */
+export interface WorkloadOptions {
+  seq: number;
+  causal: boolean;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  prefix: number;
+}
+
+export function addWorkloadOptions(command: Command): Command {
+  return command
+    .requiredOption('--seq <n>', 'new tokens in the request', positiveInt)
+    .option('--causal', 'causal mask: token i sees tokens j <= i', false)
+    .option('--heads <n>', `query heads (default ${DEFAULT_HEADS.heads})`, positiveInt, DEFAULT_HEADS.heads)
+    .option('--kv-heads <n>', `key/value heads (default ${DEFAULT_HEADS.kvHeads})`, positiveInt, DEFAULT_HEADS.kvHeads)
+    .option('--head-dim <n>', `head dimension (default ${DEFAULT_HEADS.headDim})`, positiveInt, DEFAULT_HEADS.headDim)
+    .option('--prefix <n>', 'cached tokens the request attends to (prefill after a prompt cache, or decode)', nonNegativeInt, 0);
+}
+
+export const requestOf = (o: WorkloadOptions): PlanRequest => ({
+  seq: o.seq,
+  prefix: o.prefix,
+  causal: o.causal,
+  heads: o.heads,
+  kvHeads: o.kvHeads,
+  headDim: o.headDim,
+});
+
+interface PlanOptions extends WorkloadOptions {
+  workers: number;
+  profile: string;
+  json: boolean;
+}
+
+export function register(program: Command): void {
+  const command = program
+    .command('plan')
+    .summary('pick a strategy, degree and pass-KV/pass-Q for a request from a hardware profile')
+    .description(
+      'Predicts every strategy at its best degree (<= --workers) with the cost model and prints the fastest that fits\n' +
+        'in device memory, with a table of the alternatives. Heads default to 8 query / 8 kv / head dim 64.',
+    )
+    .option('--workers <n>', 'workers (devices) available', positiveInt, 1)
+    .option('--profile <name|file.json>', `hardware profile: ${profileNames().join(', ')}, or a profile JSON file`, 'local')
+    .option('--json', 'print one JSON object (strategy, degree, predictedMs, alternatives, ...) on stdout', false);
+  addWorkloadOptions(command).action((options: PlanOptions) => {
+    const profile = loadProfile(options.profile);
+    const plan = choosePlan(requestOf(options), profile, { maxWorkers: options.workers });
+    if (options.json) {
+      printJson({ ...plan, seq: options.seq, prefix: options.prefix, causal: options.causal, workers: options.workers });
+      return;
+    }
+    log(`profile ${profile.name}: ${profile.source}`);
+    process.stdout.write(
+      `plan: ${plan.strategy} on ${plan.degree} worker(s), ${plan.layout} layout, ${plan.passKvOrQ}, ` +
+        `predicted ${formatMs(plan.predictedMs)}, ${formatBytes(plan.peakMemoryBytes)} per rank\n\n` +
+        table(['strategy', 'degree', 'predicted', 'memory/rank', 'note'], plan.alternatives.map((a) => [a.strategy, String(a.degree), formatMs(a.predictedMs), formatBytes(a.peakMemoryBytes), a.reason ?? ''])),
+    );
+  });
+}
+
+export function formatMs(ms: number): string {
+  if (!Number.isFinite(ms)) return '-';
+  return ms >= 100 ? `${ms.toFixed(0)} ms` : ms >= 1 ? `${ms.toFixed(2)} ms` : `${(ms * 1000).toFixed(1)} us`;
+}
+
+function formatBytes(bytes: number): string {
+  return bytes === 0 ? '-' : bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
+/** A left-aligned text table. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
