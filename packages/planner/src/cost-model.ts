@@ -20,6 +20,9 @@ export function stepComputeMs(step: ScheduleStep, profile: HardwareProfile, degr
   return profile.stepOverheadMs + step.kernelCalls * profile.kernelLaunchMs + kernelMs + (1000 * step.mergeBytes) / profile.memoryBandwidth;
 }
 
+/** The fixed price of running sharded at all. */
+export const shardingOverheadMs = (schedule: Schedule, profile: HardwareProfile): number => (schedule.degree > 1 ? (profile.shardingOverheadMs ?? 0) : 0);
+
 /** Wire time of one message on an idle link, ms. */
 export const transferMs = (bytes: number, profile: HardwareProfile): number => (1000 * bytes) / profile.linkBandwidth;
 
@@ -32,7 +35,7 @@ export const transferMs = (bytes: number, profile: HardwareProfile): number => (
 export function estimateCost(schedule: Schedule, profile: HardwareProfile): CostEstimate {
   const { ranks, degree } = schedule;
   const steps = Math.max(...ranks.map((r) => r.length));
-  let predictedMs = 0;
+  let predictedMs = shardingOverheadMs(schedule, profile);
   let exposedCommMs = 0;
   const computeByRank = ranks.map(() => 0);
   for (let t = 0; t <= steps; t++) {

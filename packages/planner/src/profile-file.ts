@@ -10,7 +10,7 @@ import { DECLARED_PROFILES, PROFILE_ALIASES, type HardwareProfile } from './prof
  *   { "schema": "seqpar-profile/1", "name": "my-host", "source": "calibrated on my-host 2025-01-01",
  *     "attentionFlops": 9.1e10, "kernelLaunchMs": 0.05, "stepOverheadMs": 0.1, "memoryBandwidth": 1.5e10,
  *     "linkBandwidth": 2.5e9, "linkLatencyMs": 0.05, "deviceMemoryBytes": 8589934592, "bytesPerElement": 4,
- *     "computeUnits": 2 }
+ *     "shardingOverheadMs": 2, "computeUnits": 2 }
  *
  * Every field is one number a calibration run can measure: time a large block kernel (attentionFlops), a tiny
  * one (kernelLaunchMs), an empty ring step (stepOverheadMs), a large memcpy (memoryBandwidth), a large and a tiny
@@ -80,6 +80,8 @@ export function parseProfile(json: unknown, origin = 'profile'): HardwareProfile
   for (const field of ['attentionFlops', 'memoryBandwidth', 'linkBandwidth', 'bytesPerElement'] as const) {
     if (record[field] === 0) fail(`"${field}" must be positive`);
   }
+  const overhead = record['shardingOverheadMs'];
+  if (overhead !== undefined && (typeof overhead !== 'number' || !Number.isFinite(overhead) || overhead < 0)) fail('"shardingOverheadMs" must be a finite number >= 0');
   const units = record['computeUnits'];
   if (units !== undefined && (typeof units !== 'number' || !Number.isInteger(units) || units < 1)) fail('"computeUnits" must be a positive integer');
   const numbers = Object.fromEntries(NUMERIC_FIELDS.map((field) => [field, record[field] as number])) as Pick<HardwareProfile, (typeof NUMERIC_FIELDS)[number]>;
@@ -87,6 +89,7 @@ export function parseProfile(json: unknown, origin = 'profile'): HardwareProfile
     name: record['name'] as string,
     source: typeof record['source'] === 'string' ? record['source'] : origin,
     ...numbers,
+    ...(overhead === undefined ? {} : { shardingOverheadMs: overhead as number }),
     ...(units === undefined ? {} : { computeUnits: units as number }),
   };
 }

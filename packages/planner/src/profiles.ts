@@ -23,6 +23,11 @@ export interface HardwareProfile {
   readonly deviceMemoryBytes: number;
   /** Bytes per element of q, k, v and out on the wire (2 for bf16 on GPUs, 4 for this CPU build's float32). */
   readonly bytesPerElement: number;
+  /**
+   * Fixed cost of running a request sharded rather than on one rank (handing shards to workers, gathering the
+   * results), ms; absent means 0, as when the tensors already live on the devices.
+   */
+  readonly shardingOverheadMs?: number;
   /** How many ranks can compute at once (cores shared by worker processes); absent means one device each. */
   readonly computeUnits?: number;
 }
@@ -112,6 +117,7 @@ export const DECLARED_PROFILES: Readonly<Record<string, HardwareProfile>> = {
     linkLatencyMs: 0.05,
     deviceMemoryBytes: 8 * GiB,
     bytesPerElement: 4,
+    shardingOverheadMs: 2,
     computeUnits: 2,
   },
   /** As `local`, over the POSIX shared-memory transport (DESIGN §6: 29 GB/s measured on 8 MiB blocks; we take 20). */
@@ -126,6 +132,7 @@ export const DECLARED_PROFILES: Readonly<Record<string, HardwareProfile>> = {
     linkLatencyMs: 0.05,
     deviceMemoryBytes: 8 * GiB,
     bytesPerElement: 4,
+    shardingOverheadMs: 2,
     computeUnits: 2,
   },
 };

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { describeSchedule } from '../src/describe-schedule.js';
+import { PLAN_STRATEGIES } from '../src/schedule.js';
+import { attentionFlops, totalPairs, type AttentionWorkload } from '../src/workload.js';
+
+const workload = (seq: number, causal: boolean, prefix = 0): AttentionWorkload => ({ seq, prefix, causal, heads: 8, kvHeads: 8, headDim: 64, bytesPerElement: 2 });
+const rankFlops = (strategy: (typeof PLAN_STRATEGIES)[number], w: AttentionWorkload, n: number): number[] =>
+  describeSchedule(strategy, w, n).ranks.map((steps) => steps.reduce((sum, s) => sum + s.flops, 0));
+
+describe('describeSchedule', () => {
+  it('covers exactly the request FLOPs for every strategy, S, N, mask and prefix', () => {
+    for (const strategy of PLAN_STRATEGIES) {
+      for (const [seq, n, causal, prefix] of [[1000, 4, true, 0], [1003, 3, false, 0], [4096, 8, true, 0], [512, 4, true, 2048]] as const) {
+        const w = workload(seq, causal, prefix);
+        const total = rankFlops(strategy, w, n).reduce((a, b) => a + b, 0);
+        expect(total / attentionFlops(totalPairs(w), w)).toBeCloseTo(1, 9);
+      }
+    }
+  });
+
+  it('leaves causal ring unbalanced and striped/zigzag/TokenRing balanced', () => {
+    const w = workload(8192, true);
+    const spread = (flops: number[]): number => Math.max(...flops) / Math.min(...flops);
+    expect(spread(rankFlops('ring', w, 8))).toBeGreaterThan(10);
+    for (const strategy of ['striped', 'zigzag', 'token-ring'] as const) expect(spread(rankFlops(strategy, w, 8))).toBeLessThan(1.01);
+  });
+
+  it('sends every message it needs, once, and sizes the ring hop as a KV shard', () => {
+    for (const strategy of PLAN_STRATEGIES) {
+      const schedule = describeSchedule(strategy, workload(4096, true), 4);
+      const sent = schedule.ranks.flat().flatMap((s) => [...s.sendsAtStart, ...s.sendsAtEnd]).sort((a, b) => a - b);
+      expect(sent).toEqual(schedule.messages.map((m) => m.id));
+      const needed = new Set(schedule.ranks.flat().flatMap((s) => s.needs));
+      expect(needed.size).toBe(schedule.messages.length);
+    }
+    const ring = describeSchedule('ring', workload(4096, false), 4);
+    expect(ring.messages[0]!.bytes).toBe(2 * 1024 * 8 * 64 * 2);
+  });
+});
