@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { loadProfile, workloadOf, type PlanRequest } from '@seqpar/planner';
+import { simulate } from '../src/simulate.js';
+
+/** Published trends the projection must reproduce; sources in packages/sim/README.md. */
+const run = (profileName: string, request: PlanRequest, degree: number, strategy: Parameters<typeof simulate>[0]) => {
+  const profile = loadProfile(profileName);
+  return simulate(strategy, workloadOf(request, profile), degree, profile);
+};
+
+describe('published trends', () => {
+  it('causal striped beats ring by >= 1.3x at S = 256k on 8 A100 NVLink (Striped Attention: up to 1.45x)', () => {
+    for (const heads of [{}, { heads: 32, kvHeads: 32, headDim: 128 }]) {
+      const request = { seq: 262144, causal: true, ...heads };
+      const ring = run('a100-nvlink', request, 8, 'ring');
+      const striped = run('a100-nvlink', request, 8, 'striped');
+      expect(ring.predictedMs / striped.predictedMs).toBeGreaterThanOrEqual(1.3);
+    }
+  });
+
+  it('zigzag reaches >= 85% of ideal at 8k tokens per device on 8 H800/H100 NVLink (ring-flash-attention: ~85%)', () => {
+    for (const profile of ['h800-nvlink', 'h100-nvlink']) {
+      const result = run(profile, { seq: 8 * 8192, causal: true, heads: 32, kvHeads: 32, headDim: 128 }, 8, 'zigzag');
+      expect(result.idealMs / result.predictedMs).toBeGreaterThanOrEqual(0.85);
+      expect(result.idealMs / result.predictedMs).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('TokenRing beats ring on PCIe with 4 devices at 24k tokens (TokenRing, causal LLM setting)', () => {
+    const request = { seq: 24000, causal: true, heads: 32, kvHeads: 32, headDim: 128 };
+    expect(run('a100-pcie', request, 4, 'token-ring').predictedMs).toBeLessThan(run('a100-pcie', request, 4, 'ring').predictedMs);
+  });
+});
+
+describe('simulate', () => {
+  it('projects N = 64, S = 1M for every strategy in well under a second each', () => {
+    for (const strategy of ['ring', 'striped', 'zigzag', 'token-ring', 'ulysses'] as const) {
+      const started = performance.now();
+      const result = run('h100-nvlink', { seq: 1 << 20, causal: true, heads: 64, kvHeads: 64, headDim: 128 }, 64, strategy);
+      expect(performance.now() - started).toBeLessThan(1000);
+      expect(result.rankUtilization).toHaveLength(64);
+      expect(result.predictedMs).toBeGreaterThanOrEqual(result.idealMs);
+    }
+  });
+
+  it('reports causal ring as badly utilised and a balanced layout as busy', () => {
+    const request = { seq: 131072, causal: true };
+    const ring = run('a100-nvlink', request, 8, 'ring');
+    const zigzag = run('a100-nvlink', request, 8, 'zigzag');
+    expect(ring.utilization).toBeLessThan(0.6);
+    expect(zigzag.utilization).toBeGreaterThan(0.95);
+    // The last rank of a causal ring computes every step; the first only its diagonal.
+    expect(ring.rankUtilization[7]!).toBeGreaterThan(0.95);
+    expect(ring.rankUtilization[0]!).toBeLessThan(0.2);
+  });
+
+  it('becomes communication-bound on a slow link: utilisation drops as bandwidth shrinks', () => {
+    const request = { seq: 16384, causal: false };
+    expect(run('a100-pcie', request, 8, 'ring').utilization).toBeLessThan(run('a100-nvlink', request, 8, 'ring').utilization);
+  });
+
+  it('runs single on one rank and refuses Ulysses beyond the kv heads with a usage error', () => {
+    expect(run('local', { seq: 1024 }, 4, 'single').degree).toBe(1);
+    expect(() => run('local', { seq: 1024, heads: 8, kvHeads: 2 }, 4, 'ulysses')).toThrow(expect.objectContaining({ code: 'ERR_USAGE' }));
+  });
+});
