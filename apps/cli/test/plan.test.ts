@@ -1,0 +1,58 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DECLARED_PROFILES, PROFILE_SCHEMA } from '@seqpar/planner';
+import { runCli } from './run-cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'seqpar-plan-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('seqpar plan', () => {
+  it('--json prints one object with the choice and its alternatives', async () => {
+    const result = await runCli(['plan', '--seq', '262144', '--workers', '8', '--causal', '--profile', 'a100-nvlink', '--json']);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const plan = JSON.parse(lines[0]!);
+    expect(plan.strategy).not.toBe('ring');
+    expect(plan.degree).toBeGreaterThan(1);
+    expect(plan.predictedMs).toBeGreaterThan(0);
+    expect(plan.alternatives).toHaveLength(6);
+    for (const a of plan.alternatives) expect(a).toEqual(expect.objectContaining({ strategy: expect.any(String), degree: expect.any(Number), feasible: expect.any(Boolean) }));
+  });
+
+  it('keeps a short request unsharded and prints a table without --json', async () => {
+    const json = JSON.parse((await runCli(['plan', '--seq', '256', '--workers', '4', '--profile', 'h100-nvlink', '--json'])).stdout);
+    expect(json.strategy).toBe('single');
+    const text = await runCli(['plan', '--seq', '256', '--workers', '4', '--profile', 'h100-nvlink']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^plan: single on 1 worker/);
+    expect(text.stdout).toMatch(/strategy\s+degree\s+predicted\s+memory\/rank/);
+  });
+
+  it('picks pass-Q for decode on a long cache and reads a profile file', async () => {
+    const { name: _n, source: _s, ...fields } = DECLARED_PROFILES['h100-nvlink']!;
+    const path = join(dir, 'slow.json');
+    writeFileSync(path, JSON.stringify({ schema: PROFILE_SCHEMA, name: 'slow-h100', source: 'test', ...fields }));
+    const result = await runCli(['plan', '--seq', '1', '--prefix', '1048576', '--workers', '8', '--causal', '--heads', '32', '--kv-heads', '8', '--head-dim', '128', '--profile', path, '--json']);
+    expect(result.code).toBe(0);
+    const plan = JSON.parse(result.stdout);
+    expect(plan.profile).toBe('slow-h100');
+    expect(['pass-q', 'none']).toContain(plan.passKvOrQ);
+    expect(plan.alternatives.find((a: { strategy: string }) => a.strategy === 'zigzag').reason).toMatch(/pass-q/);
+  });
+
+  it('exits 2 on usage errors and names the code of typed errors', async () => {
+    const unknown = await runCli(['plan', '--seq', '10', '--workers', '2', '--profile', 'tpu-v9']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/ERR_UNKNOWN_PROFILE/);
+    expect((await runCli(['plan', '--workers', '2'])).code).toBe(2);
+    expect((await runCli(['plan', '--seq', '0', '--workers', '2'])).code).toBe(2);
+    const broken = join(dir, 'broken.json');
+    writeFileSync(broken, '{"schema": "seqpar-profile/1"}');
+    const bad = await runCli(['plan', '--seq', '10', '--workers', '2', '--profile', broken]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/ERR_PROFILE_FORMAT/);
+  });
+});

@@ -1,0 +1,37 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from './run-cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'seqpar-simulate-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('seqpar simulate', () => {
+  it('--json prints one object with a result per strategy, and --trace writes a Chrome trace', async () => {
+    const trace = join(dir, 'trace.json');
+    const result = await runCli(['simulate', '--profile', 'a100-nvlink', '--workers', '8', '--seq', '262144', '--causal', '--strategy', 'ring,striped,zigzag', '--json', '--trace', trace]);
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim().split('\n')).toHaveLength(1);
+    const { results } = JSON.parse(result.stdout);
+    expect(results.map((r: { strategy: string }) => r.strategy)).toEqual(['ring', 'striped', 'zigzag']);
+    for (const r of results) {
+      expect(r.predictedMs).toBeGreaterThan(0);
+      expect(r.utilization).toBeGreaterThan(0);
+      expect(r.utilization).toBeLessThanOrEqual(1);
+    }
+    expect(results[0].predictedMs / results[1].predictedMs).toBeGreaterThanOrEqual(1.3);
+    const events = JSON.parse(readFileSync(trace, 'utf8')).traceEvents as Array<{ pid: number; ph: string }>;
+    expect(new Set(events.map((e) => e.pid)).size).toBe(8);
+    expect(events.some((e) => e.ph === 'X')).toBe(true);
+  });
+
+  it('exits 2 for an unknown strategy, a missing profile and Ulysses beyond the kv heads', async () => {
+    expect((await runCli(['simulate', '--profile', 'local', '--workers', '2', '--seq', '100', '--strategy', 'bogus'])).code).toBe(2);
+    expect((await runCli(['simulate', '--workers', '2', '--seq', '100', '--strategy', 'ring'])).code).toBe(2);
+    const ulysses = await runCli(['simulate', '--profile', 'local', '--workers', '16', '--seq', '1000', '--strategy', 'ulysses', '--json']);
+    expect(ulysses.code).toBe(2);
+    expect(ulysses.stdout).toBe('');
+    expect(ulysses.stderr).toMatch(/kv heads/);
+  });
+});
