@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DECLARED_PROFILES, PROFILE_SCHEMA } from '@seqpar/planner';
+import { DECLARED_PROFILES, loadProfile, PROFILE_SCHEMA } from '@seqpar/planner';
 import { runCli } from './run-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'seqpar-plan-'));
@@ -41,6 +41,30 @@ describe('seqpar plan', () => {
     expect(plan.profile).toBe('slow-h100');
     expect(['pass-q', 'none']).toContain(plan.passKvOrQ);
     expect(plan.alternatives.find((a: { strategy: string }) => a.strategy === 'zigzag').reason).toMatch(/pass-q/);
+  });
+
+  it('--calibrate measures this host, saves a profile that --profile calibrated reads back, and plans with it', async () => {
+    const saved = process.env['SEQPAR_PROFILE'];
+    process.env['SEQPAR_PROFILE'] = join(dir, 'calibrated', 'profile.json');
+    try {
+      const result = await runCli(['plan', '--calibrate', '--seq', '4096', '--workers', '2', '--causal', '--json']);
+      expect(result.code).toBe(0);
+      const plan = JSON.parse(result.stdout);
+      expect(plan.calibrated).toBe(process.env['SEQPAR_PROFILE']);
+      expect(plan.profile).toMatch(/^calibrated-/);
+      const again = JSON.parse((await runCli(['plan', '--seq', '4096', '--workers', '2', '--causal', '--profile', 'calibrated', '--json'])).stdout);
+      expect(again.profile).toBe(plan.profile);
+      const { attentionFlops, linkBandwidth, linkLatencyMs } = loadProfile('calibrated');
+      // A 2-core CPU host: tens of GFLOP/s per thread, a link of 0.1-100 GB/s, latency under 10 ms.
+      expect(attentionFlops).toBeGreaterThan(5e9);
+      expect(attentionFlops).toBeLessThan(1e12);
+      expect(linkBandwidth).toBeGreaterThan(1e8);
+      expect(linkLatencyMs).toBeLessThan(10);
+      expect((await runCli(['plan', '--calibrate', '--profile', 'local'])).code).toBe(2);
+    } finally {
+      if (saved === undefined) delete process.env['SEQPAR_PROFILE'];
+      else process.env['SEQPAR_PROFILE'] = saved;
+    }
   });
 
   it('exits 2 on usage errors and names the code of typed errors', async () => {

@@ -1,4 +1,4 @@
-import { rankFlops, type HardwareProfile } from './profiles.js';
+import { kernelSeconds, type HardwareProfile } from './profiles.js';
 import type { Schedule, ScheduledMessage, ScheduleStep } from './schedule.js';
 
 /** What one strategy at one degree is predicted to cost. */
@@ -16,7 +16,7 @@ export interface CostEstimate {
  * device or by the bytes they stream (decode-sized blocks), then merges.
  */
 export function stepComputeMs(step: ScheduleStep, profile: HardwareProfile, degree: number): number {
-  const kernelMs = Math.max((1000 * step.flops) / rankFlops(profile, degree), (1000 * step.kernelBytes) / profile.memoryBandwidth);
+  const kernelMs = Math.max(1000 * kernelSeconds(step.flops, step.maskedFlops, profile, degree), (1000 * step.kernelBytes) / profile.memoryBandwidth);
   return profile.stepOverheadMs + step.kernelCalls * profile.kernelLaunchMs + kernelMs + (1000 * step.mergeBytes) / profile.memoryBandwidth;
 }
 

@@ -21,6 +21,7 @@ export function passKvSchedule(strategy: PlanStrategy, layout: LayoutKind, shard
       b.step(r, {
         label: `kv of ${source}`,
         flops: attentionFlops(work.pairs, w),
+        maskedFlops: attentionFlops(work.maskedPairs, w),
         kernelCalls: work.calls,
         kernelBytes: blockBytes(work.queryRows, work.keyRows, w),
         mergeBytes: t === 0 ? 0 : mergeBytes(work.queryRows, w),

@@ -26,6 +26,7 @@ export function passQSchedule(layout: LayoutKind, shards: ShardWork, w: Attentio
       b.step(r, {
         label: `q of ${owner}`,
         flops: attentionFlops(work.pairs, w),
+        maskedFlops: attentionFlops(work.maskedPairs, w),
         kernelCalls: work.calls,
         kernelBytes: blockBytes(work.queryRows, work.keyRows, w),
         needs: t === 0 ? [] : [hops[mod(r + 1, n)]![t - 1]!],

@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { SeqparError, UsageError } from '@seqpar/core';
 import { DECLARED_PROFILES, PROFILE_ALIASES, type HardwareProfile } from './profiles.js';
 
@@ -10,11 +10,12 @@ import { DECLARED_PROFILES, PROFILE_ALIASES, type HardwareProfile } from './prof
  *   { "schema": "seqpar-profile/1", "name": "my-host", "source": "calibrated on my-host 2025-01-01",
  *     "attentionFlops": 9.1e10, "kernelLaunchMs": 0.05, "stepOverheadMs": 0.1, "memoryBandwidth": 1.5e10,
  *     "linkBandwidth": 2.5e9, "linkLatencyMs": 0.05, "deviceMemoryBytes": 8589934592, "bytesPerElement": 4,
- *     "shardingOverheadMs": 2, "computeUnits": 2 }
+ *     "shardingOverheadMs": 2, "computeUnits": 2, "causalAttentionFlops": 4.5e10 }
  *
  * Every field is one number a calibration run can measure: time a large block kernel (attentionFlops), a tiny
  * one (kernelLaunchMs), an empty ring step (stepOverheadMs), a large memcpy (memoryBandwidth), a large and a tiny
- * transport frame (linkBandwidth, linkLatencyMs). `seqpar plan --calibrate` writes it to CALIBRATED_PROFILE_PATH.
+ * transport frame (linkBandwidth, linkLatencyMs). The last three are optional. `seqpar plan --calibrate` writes
+ * it to calibratedProfilePath() (calibrate.ts).
  */
 export const PROFILE_SCHEMA = 'seqpar-profile/1';
 
@@ -82,6 +83,8 @@ export function parseProfile(json: unknown, origin = 'profile'): HardwareProfile
   }
   const overhead = record['shardingOverheadMs'];
   if (overhead !== undefined && (typeof overhead !== 'number' || !Number.isFinite(overhead) || overhead < 0)) fail('"shardingOverheadMs" must be a finite number >= 0');
+  const causal = record['causalAttentionFlops'];
+  if (causal !== undefined && (typeof causal !== 'number' || !Number.isFinite(causal) || causal <= 0)) fail('"causalAttentionFlops" must be a positive number');
   const units = record['computeUnits'];
   if (units !== undefined && (typeof units !== 'number' || !Number.isInteger(units) || units < 1)) fail('"computeUnits" must be a positive integer');
   const numbers = Object.fromEntries(NUMERIC_FIELDS.map((field) => [field, record[field] as number])) as Pick<HardwareProfile, (typeof NUMERIC_FIELDS)[number]>;
@@ -90,6 +93,17 @@ export function parseProfile(json: unknown, origin = 'profile'): HardwareProfile
     source: typeof record['source'] === 'string' ? record['source'] : origin,
     ...numbers,
     ...(overhead === undefined ? {} : { shardingOverheadMs: overhead as number }),
+    ...(causal === undefined ? {} : { causalAttentionFlops: causal as number }),
     ...(units === undefined ? {} : { computeUnits: units as number }),
   };
+}
+
+/** Saves `profile` in the schema above (creating the folder), so loadProfile(path) reads it back. */
+export function writeProfileFile(path: string, profile: HardwareProfile): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, JSON.stringify({ schema: PROFILE_SCHEMA, ...profile }, null, 2) + '\n');
+  } catch (error) {
+    throw new SeqparError('ERR_FILE_NOT_FOUND', `cannot write profile file ${path}: ${(error as Error).message}`, { cause: error });
+  }
 }

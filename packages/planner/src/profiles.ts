@@ -9,6 +9,11 @@ export interface HardwareProfile {
   readonly source: string;
   /** Achievable FLOP/s of the block-attention kernel on one device, on blocks large enough to saturate it. */
   readonly attentionFlops: number;
+  /**
+   * FLOP/s of the kernel on causally masked blocks, when it differs (this CPU build runs them on a tiled graph
+   * instead of ORT's fused op); absent means attentionFlops.
+   */
+  readonly causalAttentionFlops?: number;
   /** Fixed cost of one kernel call (launch, graph dispatch), ms. */
   readonly kernelLaunchMs: number;
   /** Fixed cost of one schedule step on a rank (stream sync, frame headers, event-loop hops), ms. */
@@ -35,6 +40,20 @@ export interface HardwareProfile {
 const GB = 1e9;
 const GiB = 2 ** 30;
 const TFLOPS = 1e12;
+
+/** What the local profiles share; they differ in the transport between workers. */
+const LOCAL_HOST = {
+  attentionFlops: 65 * GB,
+  causalAttentionFlops: 50 * GB,
+  kernelLaunchMs: 0.3,
+  stepOverheadMs: 0.1,
+  memoryBandwidth: 14 * GB,
+  linkLatencyMs: 0.05,
+  deviceMemoryBytes: 8 * GiB,
+  bytesPerElement: 4,
+  shardingOverheadMs: 2,
+  computeUnits: 2,
+} as const;
 
 /**
  * Sources:
@@ -101,40 +120,23 @@ export const DECLARED_PROFILES: Readonly<Record<string, HardwareProfile>> = {
     bytesPerElement: 2,
   },
   /**
-   * This 2-core machine (DESIGN §6): the block-attention graph runs S=2048, H=8, D=64 (8.6 GFLOP) in ~92 ms on one
-   * thread = ~90 GFLOP/s; ws frames between processes 2.4-3.2 GB/s; round trips 30-60 us; memcpy 14-17 GB/s;
-   * ORT's run floor ~20 us plus feeding a block ~30 us. Two cores: at most two ranks compute at once. Memory: a
-   * conservative 8 GiB per worker of the host's RAM.
+   * This 2-core machine, as createCluster runs it by default (inproc transport, one ORT thread per worker), from
+   * bench-results/kernel.md and transport.md: the kernel's fused unmasked path 63-76 GFLOP/s per thread at
+   * S 1k-4k (H 8, D 64; we take 65), its tiled causal path 45-58 (we take 50); inproc frames ~1.9 GB/s with a
+   * 20 us round trip (we take 50 us one way with the event-loop hops); memcpy 12-17 GB/s; a 16x16 block costs
+   * ~0.3 ms (the compute thread's round trip, measured by --calibrate). Two cores: at most two ranks compute at
+   * once. Memory: a conservative 8 GiB per worker of the host's RAM. `seqpar plan --calibrate` measures afresh.
    */
   local: {
     name: 'local',
-    source: 'DESIGN §6 measurements on this 2-core host: kernel ~90 GFLOP/s/thread, ws ~2.5 GB/s, ~50 us latency',
-    attentionFlops: 90 * GB,
-    kernelLaunchMs: 0.05,
-    stepOverheadMs: 0.1,
-    memoryBandwidth: 15 * GB,
-    linkBandwidth: 2.5 * GB,
-    linkLatencyMs: 0.05,
-    deviceMemoryBytes: 8 * GiB,
-    bytesPerElement: 4,
-    shardingOverheadMs: 2,
-    computeUnits: 2,
+    source: 'bench-results/kernel.md + transport.md on this 2-core host: kernel ~65 GFLOP/s (causal ~50) per thread, inproc ~1.9 GB/s, ~50 us latency',
+    ...LOCAL_HOST,
+    linkBandwidth: 1.9 * GB,
   },
-  /** As `local`, over the POSIX shared-memory transport (DESIGN §6: 29 GB/s measured on 8 MiB blocks; we take 20). */
-  'local-shm': {
-    name: 'local-shm',
-    source: 'DESIGN §6: as local, shm transport ~20 GB/s',
-    attentionFlops: 90 * GB,
-    kernelLaunchMs: 0.05,
-    stepOverheadMs: 0.1,
-    memoryBandwidth: 15 * GB,
-    linkBandwidth: 20 * GB,
-    linkLatencyMs: 0.05,
-    deviceMemoryBytes: 8 * GiB,
-    bytesPerElement: 4,
-    shardingOverheadMs: 2,
-    computeUnits: 2,
-  },
+  /** As `local`, over POSIX shared memory between processes (bench-results/transport.md: 10.8 GB/s at 8 MiB). */
+  'local-shm': { name: 'local-shm', source: 'as local, shm transport ~10 GB/s (bench-results/transport.md)', ...LOCAL_HOST, linkBandwidth: 10 * GB },
+  /** As `local`, over WebSocket frames between processes (bench-results/transport.md: 0.53 GB/s at 8 MiB). */
+  'local-ws': { name: 'local-ws', source: 'as local, ws transport ~0.5 GB/s (bench-results/transport.md)', ...LOCAL_HOST, linkBandwidth: 0.5 * GB },
 };
 
 /** Other names people use for a declared profile. */
@@ -144,8 +146,14 @@ export const PROFILE_ALIASES: Readonly<Record<string, string>> = {
   a100: 'a100-nvlink',
 };
 
-/** FLOP/s one rank gets when `degree` ranks compute at once on `computeUnits` shared units. */
-export function rankFlops(profile: HardwareProfile, degree: number): number {
-  const units = profile.computeUnits ?? degree;
-  return profile.attentionFlops * Math.min(1, units / degree);
+/** The share of a device one rank gets when `degree` ranks compute at once on `computeUnits` shared units. */
+export const rankShare = (profile: HardwareProfile, degree: number): number => Math.min(1, (profile.computeUnits ?? degree) / degree);
+
+/** FLOP/s one rank gets on unmasked blocks when `degree` ranks compute at once. */
+export const rankFlops = (profile: HardwareProfile, degree: number): number => profile.attentionFlops * rankShare(profile, degree);
+
+/** Seconds one rank's kernels spend on `flops`, `maskedFlops` of them under a causal mask. */
+export function kernelSeconds(flops: number, maskedFlops: number, profile: HardwareProfile, degree: number): number {
+  const causal = profile.causalAttentionFlops ?? profile.attentionFlops;
+  return ((flops - maskedFlops) / profile.attentionFlops + maskedFlops / causal) / rankShare(profile, degree);
 }

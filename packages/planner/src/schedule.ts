@@ -23,6 +23,8 @@ export interface ScheduleStep {
   readonly label: string;
   /** Attention FLOPs of the step's kernel calls. */
   readonly flops: number;
+  /** The part of `flops` in blocks under a causal mask (kernels may run those slower: HardwareProfile.causalAttentionFlops). */
+  readonly maskedFlops: number;
   readonly kernelCalls: number;
   /** Bytes the kernels stream from memory (q, k, v of their blocks): what bounds decode-sized blocks. */
   readonly kernelBytes: number;
@@ -64,7 +66,7 @@ export class ScheduleBuilder {
   }
 
   step(rank: number, step: Partial<ScheduleStep> & Pick<ScheduleStep, 'label'>): void {
-    this.ranks[rank]!.push({ flops: 0, kernelCalls: 0, kernelBytes: 0, mergeBytes: 0, needs: [], sendsAtStart: [], sendsAtEnd: [], ...step });
+    this.ranks[rank]!.push({ flops: 0, maskedFlops: 0, kernelCalls: 0, kernelBytes: 0, mergeBytes: 0, needs: [], sendsAtStart: [], sendsAtEnd: [], ...step });
   }
 
   build(meta: Pick<Schedule, 'strategy' | 'layout' | 'pass' | 'peakMemoryBytes'>): Schedule {

@@ -1,10 +1,12 @@
 import { planBlocks, shardLength, type LayoutKind } from '@seqpar/core';
 import { mod } from './schedule.js';
-import { totalPairs, visiblePairs, type AttentionWorkload } from './workload.js';
+import { maskedPairs, totalPairs, visiblePairs, type AttentionWorkload } from './workload.js';
 
 /** The work of one rank's queries against one rank's KV shard. */
 export interface BlockWork {
   readonly pairs: number;
+  /** The part of `pairs` in causally masked blocks. */
+  readonly maskedPairs: number;
   readonly calls: number;
   /** Query rows the kernel calls cover (what the merges touch). */
   readonly queryRows: number;
@@ -31,15 +33,16 @@ export function plannedShardWork(layout: LayoutKind, w: AttentionWorkload, degre
     kvRows: rows,
     work(owner, holder) {
       const blocks = planBlocks(layout, w.causal, w.seq, degree, owner, mod(owner - holder, degree));
-      return blocks.reduce(
-        (sum, b) => ({
-          pairs: sum.pairs + visiblePairs(b.query.end - b.query.start, b.key.end - b.key.start, b.mask),
+      return blocks.reduce((sum, b) => {
+        const pairs = visiblePairs(b.query.end - b.query.start, b.key.end - b.key.start, b.mask);
+        return {
+          pairs: sum.pairs + pairs,
+          maskedPairs: sum.maskedPairs + (b.mask === 'none' ? 0 : pairs),
           calls: sum.calls + 1,
           queryRows: sum.queryRows + b.query.end - b.query.start,
           keyRows: sum.keyRows + b.key.end - b.key.start,
-        }),
-        { pairs: 0, calls: 0, queryRows: 0, keyRows: 0 },
-      );
+        };
+      }, { pairs: 0, maskedPairs: 0, calls: 0, queryRows: 0, keyRows: 0 });
     },
   };
 }
@@ -51,11 +54,12 @@ export function plannedShardWork(layout: LayoutKind, w: AttentionWorkload, degre
  */
 export function balancedShardWork(w: AttentionWorkload, degree: number): ShardWork {
   const pairs = totalPairs(w) / degree ** 2;
+  const masked = maskedPairs(w) / degree ** 2;
   const queryRows = w.seq / degree;
   const keyRows = (w.seq + w.prefix) / degree;
   return {
     queryRows: () => queryRows,
     kvRows: () => keyRows,
-    work: () => ({ pairs, calls: pairs > 0 ? 1 : 0, queryRows, keyRows }),
+    work: () => ({ pairs, maskedPairs: masked, calls: pairs > 0 ? 1 : 0, queryRows, keyRows }),
   };
 }

@@ -1,7 +1,7 @@
 import { floatPartialBytes } from './pass-kv-schedule.js';
 import { ScheduleBuilder, type Schedule } from './schedule.js';
 import type { ShardWork } from './shard-work.js';
-import { attentionFlops, blockBytes, kvBytes, partialBytes, qBytes, totalPairs, type AttentionWorkload } from './workload.js';
+import { attentionFlops, blockBytes, kvBytes, maskedPairs, partialBytes, qBytes, totalPairs, type AttentionWorkload } from './workload.js';
 
 /** Why Ulysses cannot run `degree` ways on these heads, or undefined when it can. */
 export function ulyssesRefusal(w: AttentionWorkload, degree: number): string | undefined {
@@ -30,6 +30,7 @@ export function ulyssesSchedule(shards: ShardWork, w: AttentionWorkload, n: numb
     b.step(r, {
       label: 'attend own heads',
       flops: attentionFlops(totalPairs(w), headShare),
+      maskedFlops: attentionFlops(maskedPairs(w), headShare),
       kernelCalls: 1,
       kernelBytes: blockBytes(w.seq, w.seq + w.prefix, headShare),
       needs: others(r).map((p) => scatter[p]!.get(r)!),

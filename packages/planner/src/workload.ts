@@ -45,6 +45,9 @@ export function totalPairs(w: AttentionWorkload): number {
   return w.causal ? w.seq * w.prefix + visiblePairs(w.seq, w.seq, 'causal-inclusive') : w.seq * keys;
 }
 
+/** Visible pairs of the request under a causal mask: the new tokens' triangle (the cached prefix is seen whole). */
+export const maskedPairs = (w: AttentionWorkload): number => (w.causal ? visiblePairs(w.seq, w.seq, 'causal-inclusive') : 0);
+
 /** Bytes of `rows` tokens of q (or out) / of k and v together / of a partial result (out plus float32 lse). */
 export const qBytes = (rows: number, w: AttentionWorkload): number => rows * w.heads * w.headDim * w.bytesPerElement;
 export const kvBytes = (rows: number, w: AttentionWorkload): number => 2 * rows * w.kvHeads * w.headDim * w.bytesPerElement;

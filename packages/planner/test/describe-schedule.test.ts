@@ -25,6 +25,16 @@ describe('describeSchedule', () => {
     for (const strategy of ['striped', 'zigzag', 'token-ring'] as const) expect(spread(rankFlops(strategy, w, 8))).toBeLessThan(1.01);
   });
 
+  it('marks causally masked FLOPs: none when not causal, the triangle when causal', () => {
+    const masked = (strategy: (typeof PLAN_STRATEGIES)[number], w: AttentionWorkload): number =>
+      describeSchedule(strategy, w, 4).ranks.flat().reduce((sum, s) => sum + s.maskedFlops, 0);
+    for (const strategy of PLAN_STRATEGIES) expect(masked(strategy, workload(2048, false))).toBe(0);
+    const w = workload(2048, true);
+    // Ring's diagonal blocks are masked, the rest full; striped masks every block; single runs one causal block.
+    expect(masked('ring', w) / attentionFlops(totalPairs(w), w)).toBeCloseTo((4 * 513 * 256) / totalPairs(w), 9);
+    for (const strategy of ['striped', 'single', 'ulysses'] as const) expect(masked(strategy, w) / attentionFlops(totalPairs(w), w)).toBeCloseTo(1, 9);
+  });
+
   it('sends every message it needs, once, and sizes the ring hop as a KV shard', () => {
     for (const strategy of PLAN_STRATEGIES) {
       const schedule = describeSchedule(strategy, workload(4096, true), 4);

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DECLARED_PROFILES, loadProfile, PROFILE_SCHEMA } from '../src/index.js';
+import { DECLARED_PROFILES, loadProfile, PROFILE_SCHEMA, writeProfileFile } from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'seqpar-profile-'));
 const write = (name: string, value: unknown): string => {
@@ -22,6 +22,9 @@ describe('loadProfile', () => {
     const { name: _name, source: _source, ...fields } = DECLARED_PROFILES['local']!;
     const path = write('mine.json', { schema: PROFILE_SCHEMA, name: 'mine', source: 'calibrated here', ...fields });
     expect(loadProfile(path)).toEqual({ name: 'mine', source: 'calibrated here', ...fields });
+    const written = join(dir, 'nested', 'written.json');
+    writeProfileFile(written, DECLARED_PROFILES['local']!);
+    expect(loadProfile(written)).toEqual(DECLARED_PROFILES['local']);
   });
 
   it('gives typed errors for unknown names, missing files and bad contents', () => {
@@ -31,6 +34,7 @@ describe('loadProfile', () => {
     expect(() => loadProfile(write('noschema.json', { name: 'x' }))).toThrow(expect.objectContaining({ code: 'ERR_PROFILE_FORMAT' }));
     const badBandwidth = { ...DECLARED_PROFILES['local'], schema: PROFILE_SCHEMA, linkBandwidth: 0 };
     expect(() => loadProfile(write('zero.json', badBandwidth))).toThrow(/linkBandwidth/);
+    expect(() => loadProfile(write('causal.json', { ...badBandwidth, linkBandwidth: 1, causalAttentionFlops: -1 }))).toThrow(/causalAttentionFlops/);
   });
 
   it('says how to calibrate when no calibrated profile exists', () => {

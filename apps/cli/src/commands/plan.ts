@@ -1,5 +1,17 @@
-import { Command } from 'commander';
-import { choosePlan, DEFAULT_HEADS, loadProfile, profileNames, type PlanRequest } from '@seqpar/planner';
+import { Command, Option } from 'commander';
+import { UsageError } from '@seqpar/core';
+import {
+  calibratedProfilePath,
+  calibrateLocalProfile,
+  choosePlan,
+  DEFAULT_HEADS,
+  loadProfile,
+  profileNames,
+  writeProfileFile,
+  type HardwareProfile,
+  type PlanRequest,
+} from '@seqpar/planner';
+import type { TransportKind } from '@seqpar/transport';
 import { log, printJson } from '../output.js';
 import { nonNegativeInt, positiveInt } from '../options.js';
 
@@ -13,9 +25,10 @@ export interface WorkloadOptions {
   prefix: number;
 }
 
-export function addWorkloadOptions(command: Command): Command {
-  return command
-    .requiredOption('--seq <n>', 'new tokens in the request', positiveInt)
+/** `seq` may be optional where the command has something else to do without a request (`plan --calibrate`). */
+export function addWorkloadOptions(command: Command, seq: 'required' | 'optional' = 'required'): Command {
+  const seqArgs = ['--seq <n>', 'new tokens in the request', positiveInt] as const;
+  return (seq === 'required' ? command.requiredOption(...seqArgs) : command.option(...seqArgs))
     .option('--causal', 'causal mask: token i sees tokens j <= i', false)
     .option('--heads <n>', `query heads (default ${DEFAULT_HEADS.heads})`, positiveInt, DEFAULT_HEADS.heads)
     .option('--kv-heads <n>', `key/value heads (default ${DEFAULT_HEADS.kvHeads})`, positiveInt, DEFAULT_HEADS.kvHeads)
@@ -32,11 +45,17 @@ export const requestOf = (o: WorkloadOptions): PlanRequest => ({
   headDim: o.headDim,
 });
 
-interface PlanOptions extends WorkloadOptions {
+interface PlanOptions extends Omit<WorkloadOptions, 'seq'> {
+  seq?: number;
   workers: number;
-  profile: string;
+  profile?: string;
   json: boolean;
+  calibrate: boolean;
+  transport: TransportKind;
+  threads?: number;
 }
+
+const TRANSPORTS = ['inproc', 'shm', 'ws'] as const satisfies readonly TransportKind[];
 
 export function register(program: Command): void {
   const command = program
@@ -47,13 +66,24 @@ export function register(program: Command): void {
         'in device memory, with a table of the alternatives. Heads default to 8 query / 8 kv / head dim 64.',
     )
     .option('--workers <n>', 'workers (devices) available', positiveInt, 1)
-    .option('--profile <name|file.json>', `hardware profile: ${profileNames().join(', ')}, or a profile JSON file`, 'local')
+    .option('--profile <name|file.json>', `hardware profile: ${profileNames().join(', ')}, or a profile JSON file (default local)`)
+    .option('--calibrate', `measure this host's kernel, memory and transport, save the profile (${calibratedProfilePath()}; SEQPAR_PROFILE overrides) and plan --seq with it if given`, false)
+    .addOption(new Option('--transport <kind>', 'with --calibrate: the transport to measure').choices(TRANSPORTS).default('inproc'))
+    .option('--threads <n>', 'with --calibrate: ONNX Runtime intra-op threads per worker', positiveInt)
     .option('--json', 'print one JSON object (strategy, degree, predictedMs, alternatives, ...) on stdout', false);
-  addWorkloadOptions(command).action((options: PlanOptions) => {
-    const profile = loadProfile(options.profile);
-    const plan = choosePlan(requestOf(options), profile, { maxWorkers: options.workers });
+  addWorkloadOptions(command, 'optional').action(async (options: PlanOptions) => {
+    if (options.calibrate && options.profile !== undefined) throw new UsageError('--calibrate writes the calibrated profile; it takes no --profile');
+    const calibrated = options.calibrate ? await calibrate(options) : undefined;
+    if (options.seq === undefined) {
+      if (!calibrated) throw new UsageError("required option '--seq <n>' not specified");
+      if (options.json) printJson({ calibrated: calibrated.path, profile: calibrated.profile });
+      else process.stdout.write(`calibrated profile written to ${calibrated.path}\n`);
+      return;
+    }
+    const profile = calibrated?.profile ?? loadProfile(options.profile ?? 'local');
+    const plan = choosePlan(requestOf({ ...options, seq: options.seq }), profile, { maxWorkers: options.workers });
     if (options.json) {
-      printJson({ ...plan, seq: options.seq, prefix: options.prefix, causal: options.causal, workers: options.workers });
+      printJson({ ...plan, seq: options.seq, prefix: options.prefix, causal: options.causal, workers: options.workers, ...(calibrated ? { calibrated: calibrated.path } : {}) });
       return;
     }
     log(`profile ${profile.name}: ${profile.source}`);
@@ -63,6 +93,15 @@ export function register(program: Command): void {
         table(['strategy', 'degree', 'predicted', 'memory/rank', 'note'], plan.alternatives.map((a) => [a.strategy, String(a.degree), formatMs(a.predictedMs), formatBytes(a.peakMemoryBytes), a.reason ?? ''])),
     );
   });
+}
+
+async function calibrate(options: PlanOptions): Promise<{ path: string; profile: HardwareProfile }> {
+  log(`calibrating this host (${options.transport} transport)...`);
+  const profile = await calibrateLocalProfile({ transport: options.transport, ...(options.threads ? { threads: options.threads } : {}), log });
+  const path = calibratedProfilePath();
+  writeProfileFile(path, profile);
+  log(`profile written to ${path}`);
+  return { path, profile };
 }
 
 export function formatMs(ms: number): string {
