@@ -5,6 +5,7 @@
 import { randomTensor, seededRandom } from '@seqpar/core';
 import { choosePlan, describeSchedule, estimateCost, loadProfile, ulyssesRefusal, workloadOf } from '@seqpar/planner';
 import { createCluster } from '@seqpar/runtime';
+import { simulate } from '@seqpar/sim';
 import { writeReport } from './bench-report.mjs';
 
 const HEAD_CONFIGS = [
@@ -50,6 +51,8 @@ export async function run(args) {
 
   const rows = [];
   const predictionErrors = [];
+  // The simulator's projection against each strategy measured on 2 workers (issue 8: within 20%).
+  const simErrors = new Map();
   for (const heads of HEAD_CONFIGS) {
     for (const seq of seqs) {
       for (const causal of [false, true]) {
@@ -67,6 +70,10 @@ export async function run(args) {
           for (const o of options) {
             const predicted = estimateCost(describeSchedule(o.strategy, workloadOf(request, profile), o.degree), profile).predictedMs;
             predictionErrors.push(Math.abs(predicted - o.ms) / o.ms);
+            if (o.degree === 2 && workers === 2) {
+              const projected = simulate(o.strategy, workloadOf(request, profile), 2, profile).predictedMs;
+              simErrors.set(o.strategy, [...(simErrors.get(o.strategy) ?? []), (projected - o.ms) / o.ms]);
+            }
           }
           rows.push({
             heads: heads.label,
@@ -96,6 +103,13 @@ export async function run(args) {
     notes: [
       `Pick within 10% of the measured best in ${within10}/${scored.length} cells (target >= 90%); sharded where single was measured >= 10% faster: ${badShards} cells (target 0).`,
       `Prediction vs measurement over all ${predictionErrors.length} measured configurations: median |error| ${(100 * sortedErrors[Math.floor(sortedErrors.length / 2)]).toFixed(0)}%, 90th percentile ${(100 * sortedErrors[Math.floor(0.9 * sortedErrors.length)]).toFixed(0)}%.`,
+      `Simulator (@seqpar/sim) vs measured on 2 workers, signed error per strategy over the cells (min / median / max): ${[...simErrors.entries()]
+        .map(([strategy, errors]) => {
+          const sorted = [...errors].sort((a, b) => a - b);
+          const pct = (x) => `${(100 * x).toFixed(0)}%`;
+          return `${strategy} ${pct(sorted[0])} / ${pct(sorted[Math.floor(sorted.length / 2)])} / ${pct(sorted[sorted.length - 1])}`;
+        })
+        .join('; ')}.`,
       `Each configuration: one warm-up request, then the best of ${runs}. Degrees measured: ${degrees.join(', ')}; a cell with N workers may pick any degree <= N. Ulysses only where the degree divides the kv heads.`,
       `Profile ${profile.name}: ${profile.source}. The machine is shared with other jobs: compare within one run.`,
     ],

@@ -110,7 +110,9 @@ export function candidateDegrees(maxWorkers: number): number[] {
 }
 
 function bestDegree(strategy: PlanStrategy, w: AttentionWorkload, profile: HardwareProfile, maxWorkers: number, budget: number, rulePass: PassMode | undefined): PlanAlternative {
-  const degrees = strategy === 'single' ? [1] : candidateDegrees(maxWorkers);
+  // Ranks beyond the compute units a host shares add steps and messages but no compute (measured: zigzag on 4
+  // workers of this 2-core host is 1.15x slower than on 2; bench-results/planner.md).
+  const degrees = strategy === 'single' ? [1] : candidateDegrees(Math.min(maxWorkers, profile.computeUnits ?? maxWorkers));
   if (degrees.length === 0) return { strategy, degree: 2, predictedMs: Infinity, peakMemoryBytes: 0, feasible: false, reason: 'needs at least 2 workers' };
   const options = degrees.map((degree) => evaluate(strategy, w, profile, degree, budget, rulePass));
   const feasible = options.filter((o) => o.feasible).sort((a, b) => a.predictedMs - b.predictedMs);

@@ -41,7 +41,10 @@ const GB = 1e9;
 const GiB = 2 ** 30;
 const TFLOPS = 1e12;
 
-/** What the local profiles share; they differ in the transport between workers. */
+/**
+ * What the local profiles share; they differ in the transport between workers. shardingOverheadMs: sharded
+ * requests at S = 512 measured 3-5 ms over their FLOPs (bench-results/planner.md).
+ */
 const LOCAL_HOST = {
   attentionFlops: 65 * GB,
   causalAttentionFlops: 50 * GB,
@@ -51,7 +54,7 @@ const LOCAL_HOST = {
   linkLatencyMs: 0.05,
   deviceMemoryBytes: 8 * GiB,
   bytesPerElement: 4,
-  shardingOverheadMs: 2,
+  shardingOverheadMs: 4,
   computeUnits: 2,
 } as const;
 

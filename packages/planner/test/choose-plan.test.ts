@@ -42,6 +42,15 @@ describe('choosePlan', () => {
     }
   });
 
+  it('never shards beyond the compute units a host shares', () => {
+    const local = DECLARED_PROFILES['local']!;
+    for (const seq of [8192, 65536]) {
+      const plan = choosePlan({ seq, causal: true }, local, { maxWorkers: 8 });
+      expect(plan.degree).toBe(local.computeUnits);
+      for (const a of plan.alternatives) expect(a.degree).toBeLessThanOrEqual(local.computeUnits!);
+    }
+  });
+
   it('rules out plans over the memory budget', () => {
     const plan = choosePlan({ seq: 1 << 20, causal: true }, h100, { maxWorkers: 8, memoryBudget: 2 * 2 ** 30 });
     const single = plan.alternatives.find((a) => a.strategy === 'single')!;
