@@ -1,8 +1,9 @@
 import { writeFile } from 'node:fs/promises';
-import { toChromeTrace, UsageError, type RankStats, type Tensor } from '@seqpar/core';
+import { attentionShape, toChromeTrace, type RankStats, type Tensor } from '@seqpar/core';
 import type { Device } from '@seqpar/kernels';
 import { connectCluster, createCluster } from '@seqpar/runtime';
 import { STRATEGY_NAMES, type StrategyName } from '@seqpar/strategies';
+import { chooseAuto, type AutoChoice } from './auto-strategy.js';
 import { readTokenFile } from './token-file.js';
 
 export const STRATEGIES = [...STRATEGY_NAMES, 'auto'] as const;
@@ -31,6 +32,8 @@ export interface AttentionRun {
   readonly transport: string;
   readonly wallMs: number;
   readonly ranks: RankStats[];
+  /** What the planner predicted, with --strategy auto. */
+  readonly plan?: AutoChoice['plan'];
 }
 
 /**
@@ -38,18 +41,37 @@ export interface AttentionRun {
  * ws and shm) and writes the trace if asked. The cluster lives for this one request.
  */
 export async function runAttention(request: AttentionRequest): Promise<AttentionRun> {
-  if (request.strategy === 'auto') throw new UsageError('--strategy auto needs the planner, which is not wired yet');
-  const strategy = request.strategy;
-  const workers = strategy === 'single' ? 1 : request.workers;
   // With --coordinator the cluster is already up elsewhere: this process only connects to it (and leaves it running).
-  const cluster = request.coordinator
+  const remote = request.coordinator
     ? await connectCluster({ coordinator: request.coordinator, token: await readTokenFile(request.tokenFile) })
-    : await createCluster({ workers, transport: request.transport, device: request.device, threads: request.threads ?? 1 });
+    : undefined;
   try {
-    const { out, lse, stats } = await cluster.attention(request.q, request.k, request.v, { causal: request.causal, strategy, trace: request.trace !== undefined });
-    if (request.trace) await writeFile(request.trace, JSON.stringify(toChromeTrace(stats.spans ?? [])));
-    return { out, lse, strategy, workers: stats.workers, transport: stats.transport, wallMs: stats.wallMs, ranks: stats.ranks };
+    const auto = request.strategy === 'auto' ? autoChoice(request, remote?.workers) : undefined;
+    const strategy = auto?.strategy ?? (request.strategy as StrategyName);
+    const workers = auto?.workers ?? (strategy === 'single' ? 1 : request.workers);
+    const cluster = remote ?? (await createCluster({ workers, transport: request.transport, device: request.device, threads: request.threads ?? 1 }));
+    try {
+      const { out, lse, stats } = await cluster.attention(request.q, request.k, request.v, { causal: request.causal, strategy, trace: request.trace !== undefined });
+      if (request.trace) await writeFile(request.trace, JSON.stringify(toChromeTrace(stats.spans ?? [])));
+      return { out, lse, strategy, workers: stats.workers, transport: stats.transport, wallMs: stats.wallMs, ranks: stats.ranks, ...(auto ? { plan: auto.plan } : {}) };
+    } finally {
+      if (cluster !== remote) await cluster.close();
+    }
   } finally {
-    await cluster.close();
+    await remote?.close();
   }
+}
+
+function autoChoice(request: AttentionRequest, remoteWorkers: number | undefined): AutoChoice {
+  const shape = attentionShape(request.q, request.k, request.v);
+  return chooseAuto({
+    seq: shape.sq,
+    heads: shape.hq,
+    kvHeads: shape.hkv,
+    headDim: shape.d,
+    causal: request.causal,
+    workers: remoteWorkers ?? request.workers,
+    transport: request.transport,
+    fixedDegree: remoteWorkers !== undefined,
+  });
 }

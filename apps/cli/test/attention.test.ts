@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { randomTensor, readFloat32NpyFile, referenceAttention, seededRandom, writeNpyFile } from '@seqpar/core';
+import { choosePlan, loadProfile } from '@seqpar/planner';
 import { runCli } from './run-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'seqpar-cli-'));
@@ -34,6 +35,28 @@ describe('seqpar attention', () => {
     expect(gotLse.shape).toEqual([hq, seq]);
     expect(maxDiff(gotOut.data, expected.out)).toBeLessThanOrEqual(1e-5);
     expect(maxDiff(gotLse.data, expected.lse)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('--strategy auto runs what the planner picks for this host, exactly', async () => {
+    // No calibrated profile here: the declared local profile decides, as it would on a fresh machine.
+    const env = { SEQPAR_PROFILE: at('no-such-profile.json') };
+    const short = await runCli(['attention', '--random', '--seq', '16', '--heads', '2', '--kv-heads', '1', '--head-dim', '8', '--strategy', 'auto', '--workers', '2', '--json'], { env });
+    expect(short.code).toBe(0);
+    expect(JSON.parse(short.stdout)).toMatchObject({ strategy: 'single', workers: 1, plan: { strategy: 'single', degree: 1 } });
+
+    const [seq, hq, hkv, d] = [1500, 4, 2, 32];
+    const plan = choosePlan({ seq, causal: true, heads: hq, kvHeads: hkv, headDim: d }, loadProfile('local'), { maxWorkers: 2 });
+    expect(plan.degree).toBe(2);
+    const random = seededRandom(5);
+    const [q, k, v] = [randomTensor([seq, hq, d], random), randomTensor([seq, hkv, d], random), randomTensor([seq, hkv, d], random)];
+    await Promise.all([writeNpyFile(at('aq.npy'), q), writeNpyFile(at('ak.npy'), k), writeNpyFile(at('av.npy'), v)]);
+    const args = ['attention', '--q', at('aq.npy'), '--k', at('ak.npy'), '--v', at('av.npy'), '--causal', '--out', at('aout.npy'), '--strategy', 'auto', '--workers', '2', '--json'];
+    const long = await runCli(args, { env });
+    expect(long.code).toBe(0);
+    expect(long.stderr).toContain(`auto: ${plan.strategy} on 2 worker(s)`);
+    expect(JSON.parse(long.stdout)).toMatchObject({ strategy: plan.strategy, workers: 2, plan: { strategy: plan.strategy, degree: 2 } });
+    const expected = referenceAttention(q, k, v, { kind: 'causal-inclusive' });
+    expect(maxDiff((await readFloat32NpyFile(at('aout.npy'))).data, expected.out)).toBeLessThanOrEqual(1e-5);
   });
 
   it('--random runs without files and --trace writes a Chrome trace with one pid per rank', async () => {

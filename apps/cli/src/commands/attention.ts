@@ -82,6 +82,7 @@ async function attentionCommand(options: AttentionOptions): Promise<void> {
     causal: options.causal,
     wallMs: result.wallMs,
     ranks: result.ranks,
+    ...(result.plan ? { plan: result.plan } : {}),
   };
   if (options.json) printJson(summary);
   else log(`${result.strategy} on ${result.workers} worker(s), S=${shape.sq}: ${result.wallMs.toFixed(1)} ms`);

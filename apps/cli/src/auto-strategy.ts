@@ -1,0 +1,45 @@
+import { existsSync } from 'node:fs';
+import { calibratedProfilePath, choosePlan, loadProfile, type HardwareProfile, type Plan } from '@seqpar/planner';
+import type { StrategyName } from '@seqpar/strategies';
+import { log } from './output.js';
+
+export interface AutoRequest {
+  readonly seq: number;
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly causal: boolean;
+  readonly workers: number;
+  readonly transport: string;
+  /** A running cluster runs every request on all its workers: the plan may only pick that degree or one. */
+  readonly fixedDegree?: boolean;
+}
+
+export interface AutoChoice {
+  readonly strategy: StrategyName;
+  readonly workers: number;
+  readonly plan: Pick<Plan, 'strategy' | 'degree' | 'predictedMs' | 'profile'>;
+}
+
+/**
+ * `--strategy auto`: the planner picks the strategy and degree for this request from this host's calibrated
+ * profile (`seqpar plan --calibrate`) where one was saved, else the declared local profile of the transport.
+ */
+export function chooseAuto(request: AutoRequest): AutoChoice {
+  const profile = hostProfile(request.transport);
+  const plan = choosePlan(
+    { seq: request.seq, causal: request.causal, heads: request.heads, kvHeads: request.kvHeads, headDim: request.headDim },
+    profile,
+    { maxWorkers: request.workers },
+  );
+  const sharded = plan.degree > 1 && plan.strategy !== 'single';
+  const strategy: StrategyName = sharded ? plan.strategy : 'single';
+  const workers = !sharded ? 1 : request.fixedDegree ? request.workers : plan.degree;
+  log(`auto: ${strategy} on ${workers} worker(s) (profile ${profile.name}, predicted ${plan.predictedMs.toFixed(1)} ms)`);
+  return { strategy, workers, plan: { strategy: plan.strategy, degree: plan.degree, predictedMs: plan.predictedMs, profile: plan.profile } };
+}
+
+function hostProfile(transport: string): HardwareProfile {
+  if (existsSync(calibratedProfilePath())) return loadProfile('calibrated');
+  return loadProfile(transport === 'inproc' ? 'local' : `local-${transport}`);
+}
