@@ -18,7 +18,9 @@ const TRACK_IDS = { compute: 1, send: 2, recv: 3 } as const;
 
 /**
  * Merges the spans of every rank into one trace. `clockOffsetsMs[rank]` is added to that rank's times to correct
- * for clock differences between processes (0 on one host). Flow arrows join each send to its receive.
+ * for clock differences between processes; the runtime's spans arrive already on the coordinator's clock, with
+ * offsets chosen so that no hop runs backwards (runtime align-clocks.ts). Flow arrows join each send's start to
+ * the end of its receive.
  */
 export function toChromeTrace(
   spansByRank: ReadonlyArray<readonly TraceSpan[]>,

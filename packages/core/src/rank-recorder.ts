@@ -13,7 +13,10 @@ export interface RankStats {
 
 export type TraceTrack = 'compute' | 'send' | 'recv';
 
-/** One timed span on a rank; times are epoch milliseconds so spans from different processes line up. */
+/**
+ * One timed span on a rank, in epoch milliseconds of the rank's own clock; the coordinator shifts a worker's spans
+ * into its clock (runtime clock-sync.ts) before they leave the cluster.
+ */
 export interface TraceSpan {
   readonly name: string;
   readonly track: TraceTrack;
@@ -24,7 +27,13 @@ export interface TraceSpan {
   readonly args?: Readonly<Record<string, number | string>>;
 }
 
-export const epochNow = (): number => performance.timeOrigin + performance.now();
+/**
+ * Added to this process's clock, for tests of the cross-process clock correction only: processes on one host
+ * share a clock, so a test skews a worker's on purpose (SEQPAR_TEST_CLOCK_SKEW_MS) to stand in for another host's.
+ */
+const TEST_CLOCK_SKEW_MS = Number(process.env.SEQPAR_TEST_CLOCK_SKEW_MS ?? 0) || 0;
+
+export const epochNow = (): number => performance.timeOrigin + performance.now() + TEST_CLOCK_SKEW_MS;
 
 /**
  * Times what one rank does during a request: compute (kernel calls, merges), exposed communication, and the

@@ -6,6 +6,7 @@ import type { Logger } from './logger.js';
 import { RequestJob, type JobOptions, type RankCall, type RankReply } from './request-job.js';
 import { RequestQueue } from './request-queue.js';
 import { bytesOf, packTensors, unpackTensors } from './tensor-payload.js';
+import { WorkerClocks } from './worker-clocks.js';
 
 export interface CoordinatorOptions {
   readonly maxQueue: number;
@@ -39,6 +40,7 @@ export class Coordinator {
   private flight: Flight | undefined;
   private recovering: Promise<void> | undefined;
   private readonly lostRanks = new Set<number>();
+  private readonly clocks: WorkerClocks;
   private closed = false;
 
   constructor(
@@ -46,6 +48,7 @@ export class Coordinator {
     private readonly options: CoordinatorOptions,
   ) {
     this.queue = new RequestQueue(options.maxQueue);
+    this.clocks = new WorkerClocks(options.healthTimeoutMs, options.log);
     executor.onLost((rank, error) => this.onLost(rank, error, this.epoch));
   }
 
@@ -130,13 +133,15 @@ export class Coordinator {
     this.flight = flight;
     const world = this.world;
     const timeoutMs = Math.max(1, job.options.timeoutMs);
-    void Promise.all(
+    // A traced request's spans are put on our clock, measured just before it runs (worker-clocks.ts).
+    const clocksMeasured = job.options.traced ? this.clocks.refresh(world, job.calls.length) : Promise.resolve();
+    void clocksMeasured.then(() => Promise.all(
       job.calls.map((call, rank) => {
         const packed = packTensors(call.tensors);
         const header = { kind: 'call', id: flight.id, op: job.op, args: call.args, degree: job.calls.length, timeoutMs, traced: job.options.traced ?? false, shapes: packed.shapes };
         return world.send(rank, DOWN_TAG, header, bytesOf(packed.payload));
       }),
-    ).catch((error: SeqparError) => this.flight === flight && this.fail(new SeqparError(error.code ?? 'ERR_PEER_LOST', `${job.op} request ${flight.id}: ${error.message}`)));
+    )).catch((error: SeqparError) => this.flight === flight && this.fail(new SeqparError(error.code ?? 'ERR_PEER_LOST', `${job.op} request ${flight.id}: ${error.message}`)));
   }
 
   private onReply(rank: number, frame: Frame): void {
@@ -159,7 +164,8 @@ export class Coordinator {
     }
     if (flight.replies.size === flight.job.calls.length) {
       this.endFlight();
-      flight.job.resolve([...flight.replies.values()].sort((a, b) => a.rank - b.rank));
+      const replies = [...flight.replies.values()].sort((a, b) => a.rank - b.rank);
+      flight.job.resolve(flight.job.options.traced ? this.clocks.align(replies) : replies);
       this.pump();
     }
   }

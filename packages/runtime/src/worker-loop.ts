@@ -1,5 +1,6 @@
 import { RankRecorder, SeqparError, UsageError, type BlockAttentionKernel } from '@seqpar/core';
 import type { Frame, Transport } from '@seqpar/transport';
+import { answerClockPings } from './clock-sync.js';
 import { CONTROL_POLL_MS, DOWN_TAG, UP_TAG, type DownMessage } from './control-messages.js';
 import type { Logger } from './logger.js';
 import { SubgroupTransport } from './subgroup-transport.js';
@@ -55,6 +56,7 @@ export async function serveWorker(options: WorkerLoopOptions): Promise<void> {
 
 async function serveWorld(world: Transport, options: WorkerLoopOptions): Promise<WorldOutcome> {
   const active = new Map<number, { controller: AbortController; done: Promise<void> }>();
+  void answerClockPings(world, options.workers, options.signal); // ends when the world closes
   try {
     for (;;) {
       let frame: Frame;
