@@ -8,3 +8,7 @@ export { startRendezvous, joinRendezvous, type RendezvousServer } from './rendez
 export { acceptHandshake, dialHandshake, AUTH_FAILED_CLOSE_CODE, type Token } from './ws-handshake.js';
 export { spawnPeerProcess, type PeerProcess } from './peer-process.js';
 export { runPeerCommand, patternPayload, patternMismatch, type PeerCommand } from './conformance-commands.js';
+export type { LinkConditions, SimulatedNetwork } from './transport-base.js';
+export { GUARD_KEY } from './frame-guard.js';
+export { checkLinkSpec, type LinkOverride, type LinkProfile, type LinkSpec } from './link-shaper.js';
+export { checkFaultPlan, FaultInjector, type Fault, type FaultInjectorOptions, type FaultKind, type FaultPlan, type FiredFault, type SendFaults } from './fault-plan.js';

@@ -1,8 +1,8 @@
 import { SeqparError } from '@seqpar/core';
-import { resolveLimits, TransportBase, type TransportLimits } from './transport-base.js';
+import { resolveLimits, TransportBase, type LinkConditions, type TransportLimits } from './transport-base.js';
 import { DEFAULT_MAX_QUEUED_BYTES, type FrameHeader, type Transport } from './transport.js';
 
-export interface InprocGroupOptions {
+export interface InprocGroupOptions extends LinkConditions {
   maxPayload?: number;
   maxQueuedBytes?: number;
 }
@@ -33,7 +33,11 @@ class InprocTransport extends TransportBase {
 
   protected async shutdown(): Promise<void> {
     for (const peer of this.group) {
-      if (peer !== this) peer.failPeer(this.rank, new SeqparError('ERR_CLOSED', `rank ${this.rank} closed its transport`));
+      if (peer === this) continue;
+      const error = this.killed
+        ? new SeqparError('ERR_PEER_LOST', `lost rank ${this.rank}: killed by its fault plan`)
+        : new SeqparError('ERR_CLOSED', `rank ${this.rank} closed its transport`);
+      peer.failPeer(this.rank, error);
     }
   }
 }

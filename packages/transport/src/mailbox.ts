@@ -22,10 +22,19 @@ export class Mailbox {
   private readonly peerErrors = new Map<number, SeqparError>();
   private closedError: SeqparError | undefined;
 
-  constructor(private readonly onConsumed: (from: number, cost: number) => void) {}
+  /**
+   * `admit` (optional) checks an arriving frame before anyone can take it: it returns the frame to queue, or
+   * undefined to discard it (it then reports the failure itself, e.g. by failing the peer).
+   */
+  constructor(
+    private readonly onConsumed: (from: number, cost: number) => void,
+    private readonly admit?: (from: number, frame: Frame) => Frame | undefined,
+  ) {}
 
-  deliver(from: number, frame: Frame): void {
+  deliver(from: number, arrived: Frame): void {
     if (this.closedError || this.peerErrors.has(from)) return;
+    const frame = this.admit ? this.admit(from, arrived) : arrived;
+    if (!frame) return;
     const key = keyOf(from, frame.tag);
     const waiter = this.waiters.get(key)?.shift();
     if (waiter) {
