@@ -1,9 +1,16 @@
-// The planner against measurement, in one run: for each cell (S, workers available N, causal, head configuration)
-// every strategy is timed on this host at each degree <= N (inproc workers, one ORT thread each), and compared
-// with the planner's pick and its predictions on a profile (default `local`; `--profile calibrated` after
-// `seqpar plan --calibrate`). Options: --seqs 512,2048,8192  --workers 1,2,4  --profile NAME  --runs K
+// The planner and the simulator against measurement. For each cell (S, workers available N, causal, head
+// configuration) every strategy is timed on this host at each degree <= N (inproc workers, one ORT thread each)
+// and compared with the planner's pick and predictions, and (N = 2) with @seqpar/sim's projection.
+// The grid is measured in parts that each stay under ~10 minutes on 2 cores; every part adds its measurements to
+// bench-results/planner-measured.json and rewrites the one combined report from all of them, with the profile the
+// first part calibrated (--calibrate: `seqpar plan --calibrate`'s measurement, saved beside the results).
+// Options: --seqs 512,2048,8192  --workers 1,2,4  --heads 8/8x64,8/2x64  --runs K  --calibrate  --fresh
+// --report (rewrite the report from what is stored, measuring nothing)
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { randomTensor, seededRandom } from '@seqpar/core';
-import { choosePlan, describeSchedule, estimateCost, loadProfile, ulyssesRefusal, workloadOf } from '@seqpar/planner';
+import { calibrateLocalProfile, choosePlan, describeSchedule, estimateCost, loadProfile, ulyssesRefusal, workloadOf, writeProfileFile } from '@seqpar/planner';
 import { createCluster } from '@seqpar/runtime';
 import { simulate } from '@seqpar/sim';
 import { writeReport } from './bench-report.mjs';
@@ -13,6 +20,9 @@ const HEAD_CONFIGS = [
   { label: '8/2x64', heads: 8, kvHeads: 2, headDim: 64 },
 ];
 const SHARDED = ['ring', 'striped', 'zigzag', 'token-ring', 'ulysses'];
+const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench-results');
+const STORE = join(resultsDir, 'planner-measured.json');
+const PROFILE = join(resultsDir, 'planner-profile.json');
 
 function option(args, name, fallback) {
   const i = args.indexOf(`--${name}`);
@@ -22,23 +32,30 @@ function option(args, name, fallback) {
 export async function run(args) {
   const seqs = option(args, 'seqs', '512,2048,8192').split(',').map(Number);
   const workerCounts = option(args, 'workers', '1,2,4').split(',').map(Number);
-  const runs = Number(option(args, 'runs', '2'));
-  const profile = loadProfile(option(args, 'profile', 'local'));
-  // measured[key(seq, causal, heads, strategy, degree)] = best wall ms
-  const measured = new Map();
-  const key = (seq, causal, heads, strategy, degree) => `${seq}|${causal}|${heads.label}|${strategy}|${degree}`;
+  const headConfigs = option(args, 'heads', HEAD_CONFIGS.map((h) => h.label).join(',')).split(',').map((label) => HEAD_CONFIGS.find((h) => h.label === label));
+  const fixedRuns = option(args, 'runs', undefined);
+  if (args.includes('--calibrate')) {
+    const calibrated = await calibrateLocalProfile({ transport: 'inproc', threads: 1, log: (line) => process.stderr.write(`calibrate: ${line}\n`) });
+    writeProfileFile(PROFILE, calibrated);
+  }
+  const profile = loadProfile(option(args, 'profile', existsSync(PROFILE) ? PROFILE : 'local'));
+  const store = !args.includes('--fresh') && existsSync(STORE) ? JSON.parse(readFileSync(STORE, 'utf8')) : { measured: {}, cells: [] };
+
+  if (args.includes('--report')) return report(store, profile);
   const degrees = [...new Set([1, ...workerCounts])].sort((a, b) => a - b);
   for (const degree of degrees) {
     const cluster = await createCluster({ workers: degree, transport: 'inproc', threads: 1, requestTimeoutMs: 600_000, healthTimeoutMs: 30_000 });
     try {
-      for (const heads of HEAD_CONFIGS) {
+      for (const heads of headConfigs) {
         for (const seq of seqs) {
           const [q, k, v] = inputs(seq, heads);
+          // Best of 2 where a request is quick, 1 beyond 8k (a 16k request alone takes seconds).
+          const runs = Number(fixedRuns ?? (seq <= 8192 ? 2 : 1));
           for (const causal of [false, true]) {
             const strategies = degree === 1 ? ['single'] : SHARDED.filter((s) => s !== 'ulysses' || !ulyssesRefusal(workload(seq, causal, heads, profile), degree));
             for (const strategy of strategies) {
               const ms = await timeRequest(cluster, q, k, v, { causal, strategy }, runs);
-              measured.set(key(seq, causal, heads, strategy, degree), ms);
+              store.measured[key(seq, causal, heads.label, strategy, degree)] = ms;
               process.stderr.write(`${heads.label} S=${seq} causal=${causal} ${strategy} x${degree}: ${ms.toFixed(1)} ms\n`);
             }
           }
@@ -48,71 +65,89 @@ export async function run(args) {
       await cluster.close();
     }
   }
-
-  const rows = [];
-  const predictionErrors = [];
-  // The simulator's projection against each strategy measured on 2 workers (issue 8: within 20%).
-  const simErrors = new Map();
-  for (const heads of HEAD_CONFIGS) {
+  for (const heads of headConfigs) {
     for (const seq of seqs) {
       for (const causal of [false, true]) {
         for (const workers of workerCounts) {
-          const request = { seq, causal, heads: heads.heads, kvHeads: heads.kvHeads, headDim: heads.headDim };
-          const plan = choosePlan(request, profile, { maxWorkers: workers });
-          const options = [...measured.entries()]
-            .map(([k, ms]) => ({ parts: k.split('|'), ms }))
-            .filter(({ parts }) => parts[0] === String(seq) && parts[1] === String(causal) && parts[2] === heads.label && Number(parts[4]) <= workers)
-            .map(({ parts, ms }) => ({ strategy: parts[3], degree: Number(parts[4]), ms }));
-          const best = options.reduce((a, b) => (b.ms < a.ms ? b : a));
-          const single = options.find((o) => o.strategy === 'single');
-          const pickDegree = plan.strategy === 'single' ? 1 : plan.degree;
-          const picked = options.find((o) => o.strategy === plan.strategy && o.degree === pickDegree);
-          for (const o of options) {
-            const predicted = estimateCost(describeSchedule(o.strategy, workloadOf(request, profile), o.degree), profile).predictedMs;
-            predictionErrors.push(Math.abs(predicted - o.ms) / o.ms);
-            if (o.degree === 2 && workers === 2) {
-              const projected = simulate(o.strategy, workloadOf(request, profile), 2, profile).predictedMs;
-              simErrors.set(o.strategy, [...(simErrors.get(o.strategy) ?? []), (projected - o.ms) / o.ms]);
-            }
-          }
-          rows.push({
-            heads: heads.label,
-            seq,
-            causal,
-            workers,
-            measuredBest: `${best.strategy}x${best.degree}`,
-            bestMs: round(best.ms),
-            pick: `${plan.strategy}x${pickDegree}`,
-            pickMeasuredMs: picked ? round(picked.ms) : '',
-            pickPredictedMs: round(plan.predictedMs),
-            pickOverBest: picked ? round(picked.ms / best.ms, 3) : '',
-            shardedWhereSingleFaster: plan.strategy !== 'single' && picked !== undefined && single.ms * 1.1 <= picked.ms,
-          });
+          const cell = { heads: heads.label, seq, causal, workers };
+          if (!store.cells.some((c) => key(c.seq, c.causal, c.heads, '', c.workers) === key(seq, causal, heads.label, '', workers))) store.cells.push(cell);
         }
       }
     }
+  }
+  store.profile = profile.name;
+  writeFileSync(STORE, `${JSON.stringify(store, null, 1)}\n`);
+  report(store, profile);
+}
+
+const key = (seq, causal, headsLabel, strategy, degree) => `${seq}|${causal}|${headsLabel}|${strategy}|${degree}`;
+
+/** The combined report over every measured part. */
+function report(store, profile) {
+  const cells = [...store.cells].sort((a, b) => a.heads.localeCompare(b.heads) || a.seq - b.seq || Number(a.causal) - Number(b.causal) || a.workers - b.workers);
+  const rows = [];
+  const predictionErrors = [];
+  // The simulator's projection against each strategy measured on 2 workers (issue 8: within 20%).
+  const simRows = [];
+  for (const { heads: label, seq, causal, workers } of cells) {
+    const heads = HEAD_CONFIGS.find((h) => h.label === label);
+    const request = { seq, causal, heads: heads.heads, kvHeads: heads.kvHeads, headDim: heads.headDim };
+    const w = workloadOf(request, profile);
+    const plan = choosePlan(request, profile, { maxWorkers: workers });
+    const options = Object.entries(store.measured)
+      .map(([k, ms]) => ({ parts: k.split('|'), ms }))
+      .filter(({ parts }) => parts[0] === String(seq) && parts[1] === String(causal) && parts[2] === label && Number(parts[4]) <= workers)
+      .map(({ parts, ms }) => ({ strategy: parts[3], degree: Number(parts[4]), ms }));
+    const best = options.reduce((a, b) => (b.ms < a.ms ? b : a));
+    const single = options.find((o) => o.strategy === 'single');
+    const pickDegree = plan.strategy === 'single' ? 1 : plan.degree;
+    const picked = options.find((o) => o.strategy === plan.strategy && o.degree === pickDegree);
+    for (const o of options) {
+      const predicted = estimateCost(describeSchedule(o.strategy, w, o.degree), profile).predictedMs;
+      if (o.degree === workers || (o.degree === 1 && workers === 1)) predictionErrors.push(Math.abs(predicted - o.ms) / o.ms);
+      if (o.degree === 2 && workers === 2) {
+        const projected = simulate(o.strategy, w, 2, profile).predictedMs;
+        simRows.push({ heads: label, seq, causal, strategy: o.strategy, measuredMs: round(o.ms), simulatedMs: round(projected), error: (projected - o.ms) / o.ms });
+      }
+    }
+    rows.push({
+      heads: label,
+      seq,
+      causal,
+      workers,
+      measuredBest: `${best.strategy}x${best.degree}`,
+      bestMs: round(best.ms),
+      pick: `${plan.strategy}x${pickDegree}`,
+      pickMeasuredMs: picked ? round(picked.ms) : '',
+      pickPredictedMs: round(plan.predictedMs),
+      pickOverBest: picked ? round(picked.ms / best.ms, 3) : '',
+      shardedWhereSingleFaster: plan.strategy !== 'single' && picked !== undefined && single.ms * 1.1 <= picked.ms,
+    });
   }
   const scored = rows.filter((r) => r.pickOverBest !== '');
   const within10 = scored.filter((r) => r.pickOverBest <= 1.1).length;
   const badShards = rows.filter((r) => r.shardedWhereSingleFaster).length;
   const sortedErrors = [...predictionErrors].sort((a, b) => a - b);
+  const pct = (x) => `${(100 * x).toFixed(0)}%`;
+  const simNotes = SHARDED.map((strategy) => {
+    const errors = simRows.filter((r) => r.strategy === strategy).map((r) => r.error).sort((a, b) => a - b);
+    if (errors.length === 0) return undefined;
+    const inside = errors.filter((e) => Math.abs(e) <= 0.2).length;
+    return `${strategy} ${inside}/${errors.length} within 20% (signed error min ${pct(errors[0])}, median ${pct(errors[Math.floor(errors.length / 2)])}, max ${pct(errors[errors.length - 1])})`;
+  }).filter(Boolean);
+  const simInside = simRows.filter((r) => Math.abs(r.error) <= 0.2).length;
   writeReport('planner', {
     title: `Planner picks vs measured best (profile ${profile.name}; inproc workers, 1 ORT thread each)`,
     columns: ['heads', 'seq', 'causal', 'workers', 'measuredBest', 'bestMs', 'pick', 'pickMeasuredMs', 'pickPredictedMs', 'pickOverBest', 'shardedWhereSingleFaster'],
     rows,
     notes: [
       `Pick within 10% of the measured best in ${within10}/${scored.length} cells (target >= 90%); sharded where single was measured >= 10% faster: ${badShards} cells (target 0).`,
-      `Prediction vs measurement over all ${predictionErrors.length} measured configurations: median |error| ${(100 * sortedErrors[Math.floor(sortedErrors.length / 2)]).toFixed(0)}%, 90th percentile ${(100 * sortedErrors[Math.floor(0.9 * sortedErrors.length)]).toFixed(0)}%.`,
-      `Simulator (@seqpar/sim) vs measured on 2 workers, signed error per strategy over the cells (min / median / max): ${[...simErrors.entries()]
-        .map(([strategy, errors]) => {
-          const sorted = [...errors].sort((a, b) => a - b);
-          const pct = (x) => `${(100 * x).toFixed(0)}%`;
-          return `${strategy} ${pct(sorted[0])} / ${pct(sorted[Math.floor(sorted.length / 2)])} / ${pct(sorted[sorted.length - 1])}`;
-        })
-        .join('; ')}.`,
-      `Each configuration: one warm-up request, then the best of ${runs}. Degrees measured: ${degrees.join(', ')}; a cell with N workers may pick any degree <= N. Ulysses only where the degree divides the kv heads.`,
+      `Planner prediction vs measurement over ${predictionErrors.length} configurations (each strategy at the cell's degree): median |error| ${pct(sortedErrors[Math.floor(sortedErrors.length / 2)])}, 90th percentile ${pct(sortedErrors[Math.floor(0.9 * sortedErrors.length)])}.`,
+      `Simulator (@seqpar/sim) projection vs measured on 2 workers with this profile, ${simInside}/${simRows.length} within 20%: ${simNotes.join('; ')}. Per configuration: simulator.* in planner.json.`,
+      `Each configuration: two warm-up requests (graph builds; causal graphs settle on their second run), then the best of 2 (S <= 8192) or 1 (larger S). Degrees measured: up to each cell's N; Ulysses only where the degree divides the kv heads.`,
       `Profile ${profile.name}: ${profile.source}. The machine is shared with other jobs: compare within one run.`,
     ],
+    extra: { simulator: simRows.map((r) => ({ ...r, error: round(r.error, 3) })) },
   });
 }
 
@@ -126,7 +161,7 @@ function inputs(seq, { heads, kvHeads, headDim }) {
 }
 
 async function timeRequest(cluster, q, k, v, options, runs) {
-  await cluster.attention(q, k, v, options);
+  for (let i = 0; i < 2; i++) await cluster.attention(q, k, v, options);
   let best = Infinity;
   for (let i = 0; i < runs; i++) best = Math.min(best, (await cluster.attention(q, k, v, options)).stats.wallMs);
   return best;

@@ -12,16 +12,27 @@ export interface CostEstimate {
 }
 
 /**
- * Time one rank spends on one step's compute: launches, then kernels bound by FLOPs at the rank's share of the
- * device or by the bytes they stream (decode-sized blocks), then merges.
+ * Time one rank spends on one step's compute: kernels bound by FLOPs at the rank's share of the device (at their
+ * block size's speed) or by the bytes they stream (decode-sized blocks), and never under their launch cost; then
+ * host-side copies and merges. A profile without a kernel curve pays the launches on top (its FLOP/s are large-block figures).
  */
 export function stepComputeMs(step: ScheduleStep, profile: HardwareProfile, degree: number): number {
-  const kernelMs = Math.max(1000 * kernelSeconds(step.flops, step.maskedFlops, profile, degree), (1000 * step.kernelBytes) / profile.memoryBandwidth);
-  return profile.stepOverheadMs + step.kernelCalls * profile.kernelLaunchMs + kernelMs + (1000 * step.mergeBytes) / profile.memoryBandwidth;
+  const launchMs = step.kernelCalls * profile.kernelLaunchMs;
+  const flopsMs = Math.max(1000 * kernelSeconds(step.flops, step.maskedFlops, profile, degree, step.blockRows), (1000 * step.kernelBytes) / profile.memoryBandwidth);
+  const kernelMs = profile.kernelCurve ? Math.max(launchMs, flopsMs) : launchMs + flopsMs;
+  return profile.stepOverheadMs + kernelMs + copyMs(step.copyBytes, profile) + (1000 * step.mergeBytes) / profile.memoryBandwidth;
 }
 
-/** The fixed price of running sharded at all. */
-export const shardingOverheadMs = (schedule: Schedule, profile: HardwareProfile): number => (schedule.degree > 1 ? (profile.shardingOverheadMs ?? 0) : 0);
+/** Copies into fresh buffers pay for the new pages too where that was measured (freshCopyMsPerMiB). */
+const copyMs = (bytes: number, profile: HardwareProfile): number =>
+  profile.freshCopyMsPerMiB === undefined ? (1000 * bytes) / profile.memoryBandwidth : (profile.freshCopyMsPerMiB * bytes) / 2 ** 20;
+
+/**
+ * What a request pays outside the ranks' steps: its tensors' way from the caller to the ranks and back (sharded
+ * or not), plus the fixed price of running sharded at all.
+ */
+export const requestOverheadMs = (schedule: Schedule, profile: HardwareProfile): number =>
+  ((profile.requestMsPerMiB ?? 0) * schedule.requestBytes) / 2 ** 20 + (schedule.degree > 1 ? (profile.shardingOverheadMs ?? 0) : 0);
 
 /** Wire time of one message on an idle link, ms. */
 export const transferMs = (bytes: number, profile: HardwareProfile): number => (1000 * bytes) / profile.linkBandwidth;
@@ -35,7 +46,7 @@ export const transferMs = (bytes: number, profile: HardwareProfile): number => (
 export function estimateCost(schedule: Schedule, profile: HardwareProfile): CostEstimate {
   const { ranks, degree } = schedule;
   const steps = Math.max(...ranks.map((r) => r.length));
-  let predictedMs = shardingOverheadMs(schedule, profile);
+  let predictedMs = requestOverheadMs(schedule, profile);
   let exposedCommMs = 0;
   const computeByRank = ranks.map(() => 0);
   for (let t = 0; t <= steps; t++) {

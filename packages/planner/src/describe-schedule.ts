@@ -4,7 +4,7 @@ import { passQSchedule } from './pass-q-schedule.js';
 import { ScheduleBuilder, type PlanStrategy, type Schedule } from './schedule.js';
 import { balancedShardWork, plannedShardWork } from './shard-work.js';
 import { ulyssesSchedule } from './ulysses-schedule.js';
-import { attentionFlops, blockBytes, kvBytes, maskedPairs, qBytes, totalPairs, type AttentionWorkload } from './workload.js';
+import { attentionFlops, blockBytes, kvBytes, maskedPairs, qBytes, requestBytes, totalPairs, type AttentionWorkload } from './workload.js';
 
 /** The token layout each strategy runs on (as @seqpar/strategies' registry: TokenRing keeps zigzag's balance). */
 export const STRATEGY_LAYOUT: Readonly<Record<PlanStrategy, LayoutKind>> = {
@@ -39,7 +39,14 @@ export function describeSchedule(strategy: PlanStrategy, w: AttentionWorkload, d
 /** Everything on one rank: one kernel call over the whole request. */
 function singleSchedule(strategy: PlanStrategy, w: AttentionWorkload): Schedule {
   const b = new ScheduleBuilder(1);
-  b.step(0, { label: 'attend', flops: attentionFlops(totalPairs(w), w), maskedFlops: attentionFlops(maskedPairs(w), w), kernelCalls: 1, kernelBytes: blockBytes(w.seq, w.seq + w.prefix, w) });
+  b.step(0, {
+    label: 'attend',
+    flops: attentionFlops(totalPairs(w), w),
+    maskedFlops: attentionFlops(maskedPairs(w), w),
+    kernelCalls: 1,
+    blockRows: Math.sqrt(w.seq * (w.seq + w.prefix)),
+    kernelBytes: blockBytes(w.seq, w.seq + w.prefix, w),
+  });
   const peakMemoryBytes = qBytes(w.seq, w) + kvBytes(w.seq + w.prefix, w) + floatPartialBytes(w.seq, w);
-  return b.build({ strategy, layout: STRATEGY_LAYOUT[strategy], pass: 'none', peakMemoryBytes });
+  return b.build({ strategy, layout: STRATEGY_LAYOUT[strategy], pass: 'none', peakMemoryBytes, requestBytes: requestBytes(w) });
 }

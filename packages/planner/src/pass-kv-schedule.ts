@@ -1,7 +1,7 @@
 import type { LayoutKind } from '@seqpar/core';
 import { mod, ScheduleBuilder, type PlanStrategy, type Schedule } from './schedule.js';
-import type { ShardWork } from './shard-work.js';
-import { attentionFlops, blockBytes, kvBytes, mergeBytes, partialBytes, qBytes, type AttentionWorkload } from './workload.js';
+import { blockRowsOf, type ShardWork } from './shard-work.js';
+import { attentionFlops, blockBytes, kvBytes, mergeBytes, partialBytes, qBytes, requestBytes, type AttentionWorkload } from './workload.js';
 
 /**
  * Ring, striped and zigzag (ring-flash-attention's forward loop): at step t rank r computes its queries against
@@ -23,7 +23,10 @@ export function passKvSchedule(strategy: PlanStrategy, layout: LayoutKind, shard
         flops: attentionFlops(work.pairs, w),
         maskedFlops: attentionFlops(work.maskedPairs, w),
         kernelCalls: work.calls,
+        blockRows: blockRowsOf(work),
         kernelBytes: blockBytes(work.queryRows, work.keyRows, w),
+        // Step 0 packs the rank's own K and V into one frame (later steps forward what they received).
+        copyBytes: t === 0 && n > 1 ? kvBytes(shards.kvRows(r), w) : 0,
         mergeBytes: t === 0 ? 0 : mergeBytes(work.queryRows, w),
         needs: t === 0 ? [] : [hops[mod(r - 1, n)]![t - 1]!],
         sendsAtStart: t < n - 1 ? [hops[r]![t]!] : [],
@@ -34,7 +37,7 @@ export function passKvSchedule(strategy: PlanStrategy, layout: LayoutKind, shard
   const kvRows = Math.max(...Array.from({ length: n }, (_, r) => shards.kvRows(r)));
   // q, own KV, two KV buffers in flight, and the float32 accumulator plus one block result.
   const peakMemoryBytes = qBytes(rows, w) + 3 * kvBytes(kvRows, w) + 2 * floatPartialBytes(rows, w);
-  return b.build({ strategy, layout, pass: 'pass-kv', peakMemoryBytes });
+  return b.build({ strategy, layout, pass: 'pass-kv', peakMemoryBytes, requestBytes: requestBytes(w) });
 }
 
 /** out and lse of `rows` queries in float32, as accumulators are kept. */

@@ -1,8 +1,8 @@
 import type { LayoutKind } from '@seqpar/core';
 import { floatPartialBytes } from './pass-kv-schedule.js';
 import { mod, ScheduleBuilder, type Schedule } from './schedule.js';
-import type { ShardWork } from './shard-work.js';
-import { attentionFlops, blockBytes, kvBytes, mergeBytes, partialBytes, qBytes, type AttentionWorkload } from './workload.js';
+import { blockRowsOf, type ShardWork } from './shard-work.js';
+import { attentionFlops, blockBytes, kvBytes, mergeBytes, partialBytes, qBytes, requestBytes, type AttentionWorkload } from './workload.js';
 
 /**
  * TokenRing (pass-Q): KV stays; at step t rank r holds the queries of owner (r + t) mod N, forwards them to r - 1,
@@ -28,10 +28,13 @@ export function passQSchedule(layout: LayoutKind, shards: ShardWork, w: Attentio
         flops: attentionFlops(work.pairs, w),
         maskedFlops: attentionFlops(work.maskedPairs, w),
         kernelCalls: work.calls,
+        blockRows: blockRowsOf(work),
         kernelBytes: blockBytes(work.queryRows, work.keyRows, w),
         needs: t === 0 ? [] : [hops[mod(r + 1, n)]![t - 1]!],
         sendsAtStart: t < n - 1 ? [hops[r]![t]!] : [],
         sendsAtEnd: result === undefined ? [] : [result],
+        // A partial for another owner is packed into one frame.
+        copyBytes: result === undefined ? 0 : partialBytes(shards.queryRows(owner), w),
       });
     }
   }
@@ -42,5 +45,5 @@ export function passQSchedule(layout: LayoutKind, shards: ShardWork, w: Attentio
   const kvRows = Math.max(...Array.from({ length: n }, (_, r) => shards.kvRows(r)));
   // Own q plus two travelling q buffers, own KV, the accumulator, one partial being computed and one being sent.
   const peakMemoryBytes = 3 * qBytes(rows, w) + kvBytes(kvRows, w) + 3 * floatPartialBytes(rows, w);
-  return b.build({ strategy: 'token-ring', layout, pass: 'pass-q', peakMemoryBytes });
+  return b.build({ strategy: 'token-ring', layout, pass: 'pass-q', peakMemoryBytes, requestBytes: requestBytes(w) });
 }

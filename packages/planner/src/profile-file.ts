@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { SeqparError, UsageError } from '@seqpar/core';
-import { DECLARED_PROFILES, PROFILE_ALIASES, type HardwareProfile } from './profiles.js';
+import { DECLARED_PROFILES, PROFILE_ALIASES, type HardwareProfile, type KernelPoint } from './profiles.js';
 
 /**
  * A profile on disk is one JSON object, the HardwareProfile fields plus a schema tag:
@@ -10,11 +10,12 @@ import { DECLARED_PROFILES, PROFILE_ALIASES, type HardwareProfile } from './prof
  *   { "schema": "seqpar-profile/1", "name": "my-host", "source": "calibrated on my-host 2025-01-01",
  *     "attentionFlops": 9.1e10, "kernelLaunchMs": 0.05, "stepOverheadMs": 0.1, "memoryBandwidth": 1.5e10,
  *     "linkBandwidth": 2.5e9, "linkLatencyMs": 0.05, "deviceMemoryBytes": 8589934592, "bytesPerElement": 4,
- *     "shardingOverheadMs": 2, "computeUnits": 2, "causalAttentionFlops": 4.5e10 }
+ *     "shardingOverheadMs": 2, "computeUnits": 2, "causalAttentionFlops": 4.5e10, "requestMsPerMiB": 1,
+ *     "concurrentKernelEfficiency": 0.9, "kernelCurve": [{ "rows": 256, "flops": 2.7e10, "causalFlops": 1.4e10 }, ...] }
  *
  * Every field is one number a calibration run can measure: time a large block kernel (attentionFlops), a tiny
  * one (kernelLaunchMs), an empty ring step (stepOverheadMs), a large memcpy (memoryBandwidth), a large and a tiny
- * transport frame (linkBandwidth, linkLatencyMs). The last three are optional. `seqpar plan --calibrate` writes
+ * transport frame (linkBandwidth, linkLatencyMs); the fields after bytesPerElement are optional (profiles.ts). `seqpar plan --calibrate` writes
  * it to calibratedProfilePath() (calibrate.ts).
  */
 export const PROFILE_SCHEMA = 'seqpar-profile/1';
@@ -81,21 +82,48 @@ export function parseProfile(json: unknown, origin = 'profile'): HardwareProfile
   for (const field of ['attentionFlops', 'memoryBandwidth', 'linkBandwidth', 'bytesPerElement'] as const) {
     if (record[field] === 0) fail(`"${field}" must be positive`);
   }
-  const overhead = record['shardingOverheadMs'];
-  if (overhead !== undefined && (typeof overhead !== 'number' || !Number.isFinite(overhead) || overhead < 0)) fail('"shardingOverheadMs" must be a finite number >= 0');
-  const causal = record['causalAttentionFlops'];
-  if (causal !== undefined && (typeof causal !== 'number' || !Number.isFinite(causal) || causal <= 0)) fail('"causalAttentionFlops" must be a positive number');
-  const units = record['computeUnits'];
-  if (units !== undefined && (typeof units !== 'number' || !Number.isInteger(units) || units < 1)) fail('"computeUnits" must be a positive integer');
+  const optional: Partial<Mutable<HardwareProfile>> = {};
+  for (const [field, check] of Object.entries(OPTIONAL_FIELDS) as [keyof typeof OPTIONAL_FIELDS, (value: number) => boolean][]) {
+    const value = record[field];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || !check(value)) fail(`"${field}" must be ${OPTIONAL_RULES[field]}`);
+    optional[field] = value as number;
+  }
+  if (record['kernelCurve'] !== undefined) optional.kernelCurve = parseKernelCurve(record['kernelCurve'], fail);
   const numbers = Object.fromEntries(NUMERIC_FIELDS.map((field) => [field, record[field] as number])) as Pick<HardwareProfile, (typeof NUMERIC_FIELDS)[number]>;
-  return {
-    name: record['name'] as string,
-    source: typeof record['source'] === 'string' ? record['source'] : origin,
-    ...numbers,
-    ...(overhead === undefined ? {} : { shardingOverheadMs: overhead as number }),
-    ...(causal === undefined ? {} : { causalAttentionFlops: causal as number }),
-    ...(units === undefined ? {} : { computeUnits: units as number }),
-  };
+  return { name: record['name'] as string, source: typeof record['source'] === 'string' ? record['source'] : origin, ...numbers, ...optional };
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+const OPTIONAL_FIELDS = {
+  shardingOverheadMs: (x: number) => x >= 0,
+  requestMsPerMiB: (x: number) => x >= 0,
+  freshCopyMsPerMiB: (x: number) => x >= 0,
+  causalAttentionFlops: (x: number) => x > 0,
+  concurrentKernelEfficiency: (x: number) => x > 0 && x <= 1,
+  computeUnits: (x: number) => Number.isInteger(x) && x >= 1,
+} as const satisfies Partial<Record<keyof HardwareProfile, (value: number) => boolean>>;
+
+const OPTIONAL_RULES: Readonly<Record<keyof typeof OPTIONAL_FIELDS, string>> = {
+  shardingOverheadMs: 'a finite number >= 0',
+  requestMsPerMiB: 'a finite number >= 0',
+  freshCopyMsPerMiB: 'a finite number >= 0',
+  causalAttentionFlops: 'a positive number',
+  concurrentKernelEfficiency: 'a number in (0, 1]',
+  computeUnits: 'a positive integer',
+};
+
+/** kernelCurve: [{ rows, flops, causalFlops }, ...] with rows rising. */
+function parseKernelCurve(value: unknown, fail: (why: string) => never): KernelPoint[] {
+  if (!Array.isArray(value) || value.length === 0) return fail('"kernelCurve" must be a non-empty array');
+  return value.map((point: unknown, i) => {
+    const p = (point ?? {}) as Record<string, unknown>;
+    const positive = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x > 0;
+    if (!positive(p['rows']) || !positive(p['flops']) || !positive(p['causalFlops'])) fail(`"kernelCurve"[${i}] needs positive rows, flops and causalFlops`);
+    if (i > 0 && (p['rows'] as number) <= ((value[i - 1] as Record<string, number>)['rows'] ?? 0)) fail('"kernelCurve" rows must rise');
+    return { rows: p['rows'] as number, flops: p['flops'] as number, causalFlops: p['causalFlops'] as number };
+  });
 }
 
 /** Saves `profile` in the schema above (creating the folder), so loadProfile(path) reads it back. */

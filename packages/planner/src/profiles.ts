@@ -35,6 +35,32 @@ export interface HardwareProfile {
   readonly shardingOverheadMs?: number;
   /** How many ranks can compute at once (cores shared by worker processes); absent means one device each. */
   readonly computeUnits?: number;
+  /**
+   * The kernel's measured speed as a function of block size, for square blocks of `rows` x `rows` (H 8, D 64):
+   * small blocks pay the compute thread's round trip and ORT's per-op costs, and this CPU build runs unmasked
+   * blocks on ORT's fused op but causal ones on a tiled graph. Absent means the flat figures above.
+   */
+  readonly kernelCurve?: readonly KernelPoint[];
+  /**
+   * Cost per MiB of the request's tensors (q, k, v in, out and lse back, float32) on their way from the caller to
+   * the ranks and back: the coordinator's and workers' frame copies into fresh memory. Paid sharded or not;
+   * absent means 0, as when the tensors already live on the devices.
+   */
+  readonly requestMsPerMiB?: number;
+  /** Cost per MiB of copying into a freshly allocated buffer (page faults included); absent means memoryBandwidth. */
+  readonly freshCopyMsPerMiB?: number;
+  /**
+   * A rank's kernel speed while every other rank computes too, relative to alone (shared caches and memory
+   * bandwidth of one host); absent means 1.
+   */
+  readonly concurrentKernelEfficiency?: number;
+}
+
+/** The kernel's FLOP/s on a rows x rows block, unmasked and causal (visible pairs only). */
+export interface KernelPoint {
+  readonly rows: number;
+  readonly flops: number;
+  readonly causalFlops: number;
 }
 
 const GB = 1e9;
@@ -42,19 +68,31 @@ const GiB = 2 ** 30;
 const TFLOPS = 1e12;
 
 /**
- * What the local profiles share; they differ in the transport between workers. shardingOverheadMs: sharded
- * requests at S = 512 measured 3-5 ms over their FLOPs (bench-results/planner.md).
+ * What the local profiles share; they differ in the transport between workers. The kernel curve, request cost,
+ * sharding overhead and concurrency figures are one `seqpar plan --calibrate` run on this 2-core host (AttentionKernel
+ * on one ORT thread, best of 3 after 2 warm-ups: causal graphs need two runs to settle); calibrate afresh for
+ * another host.
  */
 const LOCAL_HOST = {
-  attentionFlops: 65 * GB,
-  causalAttentionFlops: 50 * GB,
-  kernelLaunchMs: 0.3,
+  attentionFlops: 78 * GB,
+  causalAttentionFlops: 64 * GB,
+  kernelCurve: [
+    { rows: 256, flops: 50 * GB, causalFlops: 26 * GB },
+    { rows: 512, flops: 64 * GB, causalFlops: 41 * GB },
+    { rows: 1024, flops: 73 * GB, causalFlops: 49 * GB },
+    { rows: 2048, flops: 77 * GB, causalFlops: 57 * GB },
+    { rows: 4096, flops: 80 * GB, causalFlops: 64 * GB },
+  ],
+  kernelLaunchMs: 0.23,
   stepOverheadMs: 0.1,
   memoryBandwidth: 14 * GB,
   linkLatencyMs: 0.05,
   deviceMemoryBytes: 8 * GiB,
   bytesPerElement: 4,
-  shardingOverheadMs: 4,
+  requestMsPerMiB: 1.24,
+  freshCopyMsPerMiB: 0.1,
+  shardingOverheadMs: 0.56,
+  concurrentKernelEfficiency: 0.95,
   computeUnits: 2,
 } as const;
 
@@ -123,16 +161,15 @@ export const DECLARED_PROFILES: Readonly<Record<string, HardwareProfile>> = {
     bytesPerElement: 2,
   },
   /**
-   * This 2-core machine, as createCluster runs it by default (inproc transport, one ORT thread per worker), from
-   * bench-results/kernel.md and transport.md: the kernel's fused unmasked path 63-76 GFLOP/s per thread at
-   * S 1k-4k (H 8, D 64; we take 65), its tiled causal path 45-58 (we take 50); inproc frames ~1.9 GB/s with a
-   * 20 us round trip (we take 50 us one way with the event-loop hops); memcpy 12-17 GB/s; a 16x16 block costs
-   * ~0.3 ms (the compute thread's round trip, measured by --calibrate). Two cores: at most two ranks compute at
-   * once. Memory: a conservative 8 GiB per worker of the host's RAM. `seqpar plan --calibrate` measures afresh.
+   * This 2-core machine, as createCluster runs it by default (inproc transport, one ORT thread per worker): kernel,
+   * request and sharding figures from one `--calibrate` run (LOCAL_HOST); inproc frames ~1.9 GB/s with a 20 us
+   * round trip between processes' event loops (bench-results/transport.md; we take 50 us one way with the hops);
+   * memcpy 12-17 GB/s. Two cores: at most two ranks compute at once. Memory: a conservative 8 GiB per worker of
+   * the host's RAM. `seqpar plan --calibrate` measures afresh.
    */
   local: {
     name: 'local',
-    source: 'bench-results/kernel.md + transport.md on this 2-core host: kernel ~65 GFLOP/s (causal ~50) per thread, inproc ~1.9 GB/s, ~50 us latency',
+    source: 'seqpar plan --calibrate on this 2-core host (kernel 50-80 GFLOP/s unmasked, 26-64 causal, 256-4096 rows; 1.24 ms per request MiB) + bench-results/transport.md (inproc ~1.9 GB/s, ~50 us)',
     ...LOCAL_HOST,
     linkBandwidth: 1.9 * GB,
   },
@@ -152,11 +189,38 @@ export const PROFILE_ALIASES: Readonly<Record<string, string>> = {
 /** The share of a device one rank gets when `degree` ranks compute at once on `computeUnits` shared units. */
 export const rankShare = (profile: HardwareProfile, degree: number): number => Math.min(1, (profile.computeUnits ?? degree) / degree);
 
-/** FLOP/s one rank gets on unmasked blocks when `degree` ranks compute at once. */
-export const rankFlops = (profile: HardwareProfile, degree: number): number => profile.attentionFlops * rankShare(profile, degree);
+/** How fast one rank's kernels run when `degree` ranks compute at once, relative to one rank alone on a device. */
+const rankSpeed = (profile: HardwareProfile, degree: number): number =>
+  rankShare(profile, degree) * (degree > 1 ? (profile.concurrentKernelEfficiency ?? 1) : 1);
 
-/** Seconds one rank's kernels spend on `flops`, `maskedFlops` of them under a causal mask. */
-export function kernelSeconds(flops: number, maskedFlops: number, profile: HardwareProfile, degree: number): number {
-  const causal = profile.causalAttentionFlops ?? profile.attentionFlops;
-  return ((flops - maskedFlops) / profile.attentionFlops + maskedFlops / causal) / rankShare(profile, degree);
+/** FLOP/s one rank gets on unmasked blocks when `degree` ranks compute at once. */
+export const rankFlops = (profile: HardwareProfile, degree: number): number => profile.attentionFlops * rankSpeed(profile, degree);
+
+/**
+ * Seconds one rank's kernels spend on `flops`, `maskedFlops` of them under a causal mask, in blocks of about
+ * `blockRows` x `blockRows` (read off the profile's kernel curve when it has one; large blocks otherwise).
+ */
+export function kernelSeconds(flops: number, maskedFlops: number, profile: HardwareProfile, degree: number, blockRows = Infinity): number {
+  const { unmasked, causal } = kernelFlopsAt(profile, blockRows);
+  return ((flops - maskedFlops) / unmasked + maskedFlops / causal) / rankSpeed(profile, degree);
+}
+
+/**
+ * The kernel's FLOP/s at a block side: log-linear between calibrated points, flat beyond the largest, and below the
+ * smallest in proportion to the side (small blocks are bound by per-row work: copies to and from the compute
+ * thread, the O(S·H·D) ops around the attention; measured 27 -> 55 GFLOP/s from 256 to 512 rows).
+ */
+export function kernelFlopsAt(profile: HardwareProfile, blockRows: number): { unmasked: number; causal: number } {
+  const curve = profile.kernelCurve;
+  if (!curve?.length || !Number.isFinite(blockRows)) return { unmasked: profile.attentionFlops, causal: profile.causalAttentionFlops ?? profile.attentionFlops };
+  const upper = curve.findIndex((p) => p.rows >= blockRows);
+  if (upper <= 0 || curve[upper]!.rows === blockRows) {
+    const p = curve[upper === -1 ? curve.length - 1 : upper]!;
+    const scale = upper === 0 ? blockRows / p.rows : 1;
+    return { unmasked: p.flops * scale, causal: p.causalFlops * scale };
+  }
+  const [a, b] = [curve[upper - 1]!, curve[upper]!];
+  const f = Math.log(blockRows / a.rows) / Math.log(b.rows / a.rows);
+  const mix = (x: number, y: number): number => x * (y / x) ** f;
+  return { unmasked: mix(a.flops, b.flops), causal: mix(a.causalFlops, b.causalFlops) };
 }

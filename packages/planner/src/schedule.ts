@@ -26,8 +26,12 @@ export interface ScheduleStep {
   /** The part of `flops` in blocks under a causal mask (kernels may run those slower: HardwareProfile.causalAttentionFlops). */
   readonly maskedFlops: number;
   readonly kernelCalls: number;
+  /** Side of the square block each kernel call is about as large as, sqrt(query rows x key rows): the kernel's speed depends on it. */
+  readonly blockRows: number;
   /** Bytes the kernels stream from memory (q, k, v of their blocks): what bounds decode-sized blocks. */
   readonly kernelBytes: number;
+  /** Bytes the rank's host code copies into fresh buffers (packing frames, moving heads between layouts). */
+  readonly copyBytes: number;
   /** Bytes read and written merging partial results. */
   readonly mergeBytes: number;
   /** Messages that must have arrived before the step's compute starts. */
@@ -48,6 +52,8 @@ export interface Schedule {
   readonly messages: readonly ScheduledMessage[];
   /** Largest memory any rank holds at once, bytes. */
   readonly peakMemoryBytes: number;
+  /** The request's tensors in float32 as the caller hands them over and gets them back: q, k, v, out and lse. */
+  readonly requestBytes: number;
 }
 
 /** Collects messages and steps while a schedule is built. */
@@ -66,10 +72,10 @@ export class ScheduleBuilder {
   }
 
   step(rank: number, step: Partial<ScheduleStep> & Pick<ScheduleStep, 'label'>): void {
-    this.ranks[rank]!.push({ flops: 0, maskedFlops: 0, kernelCalls: 0, kernelBytes: 0, mergeBytes: 0, needs: [], sendsAtStart: [], sendsAtEnd: [], ...step });
+    this.ranks[rank]!.push({ flops: 0, maskedFlops: 0, kernelCalls: 0, blockRows: Infinity, kernelBytes: 0, copyBytes: 0, mergeBytes: 0, needs: [], sendsAtStart: [], sendsAtEnd: [], ...step });
   }
 
-  build(meta: Pick<Schedule, 'strategy' | 'layout' | 'pass' | 'peakMemoryBytes'>): Schedule {
+  build(meta: Pick<Schedule, 'strategy' | 'layout' | 'pass' | 'peakMemoryBytes' | 'requestBytes'>): Schedule {
     return { ...meta, degree: this.degree, ranks: this.ranks, messages: this.messages };
   }
 }

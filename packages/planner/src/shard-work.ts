@@ -14,6 +14,9 @@ export interface BlockWork {
   readonly keyRows: number;
 }
 
+/** The side of the square block one of `work`'s kernel calls is about as large as (ScheduleStep.blockRows). */
+export const blockRowsOf = (work: BlockWork): number => (work.calls > 0 ? Math.sqrt(work.queryRows * work.keyRows) / work.calls : Infinity);
+
 /** How a request's queries and KV are spread over `degree` ranks, and the work between any two shards. */
 export interface ShardWork {
   queryRows(rank: number): number;

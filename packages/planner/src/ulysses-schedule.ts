@@ -1,7 +1,7 @@
 import { floatPartialBytes } from './pass-kv-schedule.js';
 import { ScheduleBuilder, type Schedule } from './schedule.js';
 import type { ShardWork } from './shard-work.js';
-import { attentionFlops, blockBytes, kvBytes, maskedPairs, partialBytes, qBytes, totalPairs, type AttentionWorkload } from './workload.js';
+import { attentionFlops, blockBytes, kvBytes, maskedPairs, partialBytes, qBytes, requestBytes, totalPairs, type AttentionWorkload } from './workload.js';
 
 /** Why Ulysses cannot run `degree` ways on these heads, or undefined when it can. */
 export function ulyssesRefusal(w: AttentionWorkload, degree: number): string | undefined {
@@ -26,22 +26,26 @@ export function ulyssesSchedule(shards: ShardWork, w: AttentionWorkload, n: numb
     new Map(others(r).map((p) => [p, b.message(r, p, partialBytes(shards.queryRows(p), headShare), `results for ${p}`)])),
   );
   for (let r = 0; r < n; r++) {
-    b.step(r, { label: 'all-to-all heads', sendsAtStart: [...scatter[r]!.values()] });
+    const own = qBytes(shards.queryRows(r), w) + kvBytes(shards.kvRows(r), w);
+    // Heads sliced out of the shard, packed into frames, then placed into the whole-sequence tensors: three copies.
+    b.step(r, { label: 'all-to-all heads', copyBytes: 3 * own, sendsAtStart: [...scatter[r]!.values()] });
     b.step(r, {
       label: 'attend own heads',
       flops: attentionFlops(totalPairs(w), headShare),
       maskedFlops: attentionFlops(maskedPairs(w), headShare),
       kernelCalls: 1,
+      blockRows: Math.sqrt(w.seq * (w.seq + w.prefix)),
       kernelBytes: blockBytes(w.seq, w.seq + w.prefix, headShare),
       needs: others(r).map((p) => scatter[p]!.get(r)!),
       sendsAtEnd: [...gather[r]!.values()],
     });
-    b.step(r, { label: 'all-to-all results', needs: others(r).map((p) => gather[p]!.get(r)!) });
+    // Results packed per token owner, then placed into the owner's heads: two copies.
+    b.step(r, { label: 'all-to-all results', copyBytes: 2 * partialBytes(shards.queryRows(r), w), needs: others(r).map((p) => gather[p]!.get(r)!) });
   }
   const rows = shards.queryRows(0);
   const keys = w.seq + w.prefix;
   // Own shard, the whole sequence for 1/N of the heads, its float32 result, and this rank's gathered result.
   const peakMemoryBytes =
     qBytes(rows, w) + kvBytes(shards.kvRows(0), w) + qBytes(w.seq, headShare) + kvBytes(keys, headShare) + floatPartialBytes(w.seq, headShare) + floatPartialBytes(rows, w);
-  return b.build({ strategy: 'ulysses', layout: 'contiguous', pass: 'none', peakMemoryBytes });
+  return b.build({ strategy: 'ulysses', layout: 'contiguous', pass: 'none', peakMemoryBytes, requestBytes: requestBytes(w) });
 }

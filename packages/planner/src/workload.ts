@@ -54,5 +54,7 @@ export const kvBytes = (rows: number, w: AttentionWorkload): number => 2 * rows 
 export const partialBytes = (rows: number, w: AttentionWorkload): number => qBytes(rows, w) + rows * w.heads * 4;
 /** What a kernel call over `queryRows` x `keyRows` streams from memory: q, k, v in, out back. */
 export const blockBytes = (queryRows: number, keyRows: number, w: AttentionWorkload): number => 2 * qBytes(queryRows, w) + kvBytes(keyRows, w);
+/** The request's float32 tensors on their way to the ranks and back: q, k, v of the new tokens, out and lse. */
+export const requestBytes = (w: AttentionWorkload): number => 4 * w.seq * (2 * w.heads * w.headDim + 2 * w.kvHeads * w.headDim + w.heads);
 /** A merge reads the accumulator and the block result and writes the accumulator, in float32. */
 export const mergeBytes = (rows: number, w: AttentionWorkload): number => 3 * rows * w.heads * (w.headDim + 1) * 4;

@@ -1,5 +1,5 @@
 import { SeqparError } from '@seqpar/core';
-import { shardingOverheadMs, stepComputeMs, transferMs, type HardwareProfile, type Schedule } from '@seqpar/planner';
+import { requestOverheadMs, stepComputeMs, transferMs, type HardwareProfile, type Schedule } from '@seqpar/planner';
 import { MinHeap } from './min-heap.js';
 
 /** One timed interval of the projection, in ms from the start of the request. */
@@ -92,6 +92,6 @@ export function project(schedule: Schedule, profile: HardwareProfile): Projectio
   if (waiting.size > 0) {
     throw new SeqparError('ERR_INTERNAL', `schedule of ${schedule.strategy} deadlocks: rank(s) ${[...waiting].join(', ')} wait on messages never sent`);
   }
-  const wallMs = shardingOverheadMs(schedule, profile) + Math.max(...computeFree, ...Array.from(arrival).filter((t) => !Number.isNaN(t)));
+  const wallMs = requestOverheadMs(schedule, profile) + Math.max(...computeFree, ...Array.from(arrival).filter((t) => !Number.isNaN(t)));
   return { wallMs, utilization: Array.from(computeMs, (ms) => (wallMs > 0 ? ms / wallMs : 0)), computeMs: Array.from(computeMs), spans };
 }

@@ -15,6 +15,9 @@ const unit: HardwareProfile = {
   linkLatencyMs: 0.5,
   computeUnits: undefined,
   shardingOverheadMs: 0,
+  kernelCurve: undefined,
+  requestMsPerMiB: undefined,
+  concurrentKernelEfficiency: undefined,
 };
 
 describe('project', () => {
@@ -23,7 +26,7 @@ describe('project', () => {
     const m = b.message(0, 1, 2e6, 'kv');
     b.step(0, { label: 'a', flops: 1e6, sendsAtStart: [m] });
     b.step(1, { label: 'b', flops: 1e6, needs: [m] });
-    const p = project(b.build({ strategy: 'ring', layout: 'contiguous', pass: 'pass-kv', peakMemoryBytes: 0 }), unit);
+    const p = project(b.build({ strategy: 'ring', layout: 'contiguous', pass: 'pass-kv', peakMemoryBytes: 0, requestBytes: 0 }), unit);
     // The message takes 2 ms + 0.5 ms latency; rank 1 then computes 1 ms.
     expect(p.wallMs).toBeCloseTo(3.5, 9);
     expect(p.utilization[0]).toBeCloseTo(1 / 3.5, 9);
@@ -36,7 +39,7 @@ describe('project', () => {
     b.step(0, { label: 'send', sendsAtStart: [first, second] });
     b.step(1, { label: 'x', needs: [first] });
     b.step(2, { label: 'y', needs: [second] });
-    const p = project(b.build({ strategy: 'ring', layout: 'contiguous', pass: 'pass-kv', peakMemoryBytes: 0 }), unit);
+    const p = project(b.build({ strategy: 'ring', layout: 'contiguous', pass: 'pass-kv', peakMemoryBytes: 0, requestBytes: 0 }), unit);
     const recv = p.spans.filter((s) => s.track === 'recv').map((s) => s.endMs);
     expect(recv).toEqual([1.5, 2.5]);
     const trace = projectionTrace(p, 3);
@@ -49,6 +52,6 @@ describe('project', () => {
     const m = b.message(0, 1, 1, 'lost');
     b.step(1, { label: 'stuck', needs: [m] });
     b.step(0, { label: 'idle' });
-    expect(() => project(b.build({ strategy: 'ring', layout: 'contiguous', pass: 'pass-kv', peakMemoryBytes: 0 }), unit)).toThrow(/rank\(s\) 1/);
+    expect(() => project(b.build({ strategy: 'ring', layout: 'contiguous', pass: 'pass-kv', peakMemoryBytes: 0, requestBytes: 0 }), unit)).toThrow(/rank\(s\) 1/);
   });
 });
