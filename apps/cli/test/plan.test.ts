@@ -54,7 +54,12 @@ describe('seqpar plan', () => {
       expect(plan.profile).toMatch(/^calibrated-/);
       const again = JSON.parse((await runCli(['plan', '--seq', '4096', '--workers', '2', '--causal', '--profile', 'calibrated', '--json'])).stdout);
       expect(again.profile).toBe(plan.profile);
-      const { attentionFlops, linkBandwidth, linkLatencyMs } = loadProfile('calibrated');
+      const { attentionFlops, linkBandwidth, linkLatencyMs, kernelCurve, requestMsPerMiB, concurrentKernelEfficiency } = loadProfile('calibrated');
+      // The kernel's speed by block size, unmasked and causal, and the runtime's own costs, measured on real workers.
+      expect(kernelCurve!.map((p) => p.rows)).toEqual([256, 512, 1024, 2048, 4096]);
+      for (const p of kernelCurve!) expect(p.causalFlops).toBeGreaterThan(1e9);
+      expect(requestMsPerMiB).toBeGreaterThanOrEqual(0);
+      expect(concurrentKernelEfficiency).toBeGreaterThan(0);
       // A 2-core CPU host: tens of GFLOP/s per thread, a link of 0.1-100 GB/s, latency under 10 ms.
       expect(attentionFlops).toBeGreaterThan(5e9);
       expect(attentionFlops).toBeLessThan(1e12);
