@@ -3,6 +3,7 @@ import { ComputeThread, createAttentionKernel, type ExecutionOptions } from '@se
 import { STRATEGIES, type RankContext, type StrategyName } from '@seqpar/strategies';
 import { createInprocGroup } from '@seqpar/transport';
 import type { LoadedModel } from './load-model.js';
+import { BoundedBlockKernel } from './bounded-block-kernel.js';
 import { decodeRank, prefillRank, type RankState } from './rank-inference.js';
 import { RankModel } from './rank-model.js';
 import { sampleToken, type SamplingOptions } from './sampling.js';
@@ -54,7 +55,7 @@ export async function* generateTokens(model: LoadedModel, prompt: readonly numbe
     const started = epochNow();
     const ranks = await Promise.all(threads.map(async (thread, rank) => ({
       model: await RankModel.load(model.config, model.weights, thread, model.dir),
-      kernel: await createAttentionKernel(options.execution, thread),
+      kernel: new BoundedBlockKernel(await createAttentionKernel(options.execution, thread)),
       recorder: new RankRecorder(rank),
     })));
     const contexts: RankContext[] = ranks.map(({ kernel, recorder }, rank) => ({
@@ -64,8 +65,10 @@ export async function* generateTokens(model: LoadedModel, prompt: readonly numbe
     const ids = Int32Array.from(prompt);
     const layers = model.config.numLayers;
     const progress = (layer: number) => options.onPrefillProgress?.(Math.round((prompt.length * (layer + 1)) / layers), prompt.length);
+    // New tokens go round-robin to the ranks, so each rank's cache needs room for its share of them.
+    const reserve = Math.ceil(options.maxNewTokens / degree);
     const prefills = await Promise.all(
-      contexts.map((ctx, rank) => prefillRank(ctx, ranks[rank]!.model, options.strategy, ids, options.allLogits ?? false, rank === 0 ? progress : undefined)),
+      contexts.map((ctx, rank) => prefillRank(ctx, ranks[rank]!.model, options.strategy, ids, options.allLogits ?? false, reserve, rank === 0 ? progress : undefined)),
     );
     const states: RankState[] = prefills;
     const lastOwner = prefills.findIndex((p) => p.positions.length > 0 && p.positions[p.positions.length - 1] === prompt.length - 1);

@@ -1,8 +1,13 @@
 import type { Tensor } from '@seqpar/core';
 
+/** Stands in for the position of a row not yet written: later than any query, so the causal rule hides it. */
+const UNWRITTEN = 0x7fffffff;
+
 /**
  * One layer's share of the KV cache on one rank: K and V rows [P, Hkv, Dh] with their global positions, grown
- * by appending (prefill writes the rank's prompt tokens, decode the new tokens the rank owns).
+ * by appending (prefill writes the rank's prompt tokens, decode the new tokens the rank owns). Sized up front for
+ * the whole generation, the view keeps one shape from step to step, so decode reuses one attention session
+ * instead of building a graph for every new cache length.
  */
 export class KvCacheShare {
   private keys: Float32Array;
@@ -17,7 +22,7 @@ export class KvCacheShare {
   ) {
     this.keys = new Float32Array(capacity * heads * headDim);
     this.values = new Float32Array(capacity * heads * headDim);
-    this.positionList = new Int32Array(capacity);
+    this.positionList = new Int32Array(capacity).fill(UNWRITTEN);
   }
 
   append(k: Tensor, v: Tensor, positions: ArrayLike<number>): void {
@@ -30,15 +35,10 @@ export class KvCacheShare {
     this.rows += added;
   }
 
-  /** Views of the filled rows, as pass-Q decode reads them. */
+  /** The whole reserved cache as pass-Q decode reads it; rows not yet written carry a position no query sees. */
   view(): { k: Tensor; v: Tensor; positions: Int32Array } {
-    const rowSize = this.heads * this.headDim;
-    const shape = [this.rows, this.heads, this.headDim];
-    return {
-      k: { data: this.keys.subarray(0, this.rows * rowSize), shape },
-      v: { data: this.values.subarray(0, this.rows * rowSize), shape },
-      positions: this.positionList.subarray(0, this.rows),
-    };
+    const shape = [this.positionList.length, this.heads, this.headDim];
+    return { k: { data: this.keys, shape }, v: { data: this.values, shape }, positions: this.positionList };
   }
 
   get length(): number {
@@ -47,7 +47,7 @@ export class KvCacheShare {
 
   private grow(capacity: number): void {
     const rowSize = this.heads * this.headDim;
-    const [keys, values, positions] = [new Float32Array(capacity * rowSize), new Float32Array(capacity * rowSize), new Int32Array(capacity)];
+    const [keys, values, positions] = [new Float32Array(capacity * rowSize), new Float32Array(capacity * rowSize), new Int32Array(capacity).fill(UNWRITTEN)];
     keys.set(this.keys.subarray(0, this.rows * rowSize));
     values.set(this.values.subarray(0, this.rows * rowSize));
     positions.set(this.positionList.subarray(0, this.rows));

@@ -19,9 +19,10 @@ const layerContext = (ctx: RankContext, tag: string): RankContext => ({ ...ctx, 
 
 /**
  * Sequence-parallel prefill on one rank: the rank embeds and transforms its tokens (in the strategy's layout)
- * through every layer, with attention between ranks done by the strategy, and keeps its K/V for decoding.
+ * through every layer, with attention between ranks done by the strategy, and keeps its K/V for decoding, with
+ * room for `reserve` more tokens.
  */
-export async function prefillRank(ctx: RankContext, model: RankModel, strategyName: StrategyName, prompt: Int32Array, allLogits: boolean, onLayerDone?: (layer: number) => void): Promise<PrefillResult & RankState> {
+export async function prefillRank(ctx: RankContext, model: RankModel, strategyName: StrategyName, prompt: Int32Array, allLogits: boolean, reserve: number, onLayerDone?: (layer: number) => void): Promise<PrefillResult & RankState> {
   const strategy = STRATEGIES[strategyName];
   const { numKvHeads, headDim } = model.config;
   const positions = layoutPositions(strategy.layout, prompt.length, ctx.worldSize, ctx.rank);
@@ -29,7 +30,7 @@ export async function prefillRank(ctx: RankContext, model: RankModel, strategyNa
   const caches: KvCacheShare[] = [];
   for (let layer = 0; layer < model.config.numLayers; layer++) {
     const { q, k, v } = await ctx.recorder.time('compute', `layer ${layer} qkv`, () => model.preAttention(layer, x, positions));
-    const cache = new KvCacheShare(numKvHeads, headDim, positions.length + 64);
+    const cache = new KvCacheShare(numKvHeads, headDim, positions.length + reserve);
     cache.append(k, v, positions);
     caches.push(cache);
     const attention = await strategy.run(layerContext(ctx, `p${layer}`), { q, k, v, seq: prompt.length, causal: true });
