@@ -1,4 +1,5 @@
-import { createPartial, mergeInto, planBlocks, type LayoutKind, type PartialAttention } from '@seqpar/core';
+import { createPartial, planBlocks, type LayoutKind, type PartialAttention } from '@seqpar/core';
+import { attendInto } from './block-attention.js';
 import { fetchFrame, floatsOf, headerNumber, mod, packKv, postFrame, rowSlice, unpackKv, waitComm, type KvBlock } from './frames.js';
 import type { RankContext, RankInput } from './rank-context.js';
 
@@ -14,6 +15,7 @@ export async function passKvAttention(ctx: RankContext, input: RankInput, layout
   const hkv = input.k.shape[1]!;
   const acc = createPartial(rows, hq, d);
   let kv: KvBlock = packKv(input.k, input.v);
+  let release: (() => void) | undefined;
   for (let step = 0; step < n; step++) {
     const isLast = step === n - 1;
     const sent = isLast ? undefined : postFrame(ctx, mod(rank + 1, n), `kv/${step}`, { rows: kv.k.shape[0] }, kv.packed);
@@ -22,15 +24,16 @@ export async function passKvAttention(ctx: RankContext, input: RankInput, layout
       const q = rowSlice(input.q, block.query.start, block.query.end);
       const k = rowSlice(kv.k, block.key.start, block.key.end);
       const v = rowSlice(kv.v, block.key.start, block.key.end);
-      const partial = await ctx.recorder.time('compute', `attend ${block.mask} src ${block.source}`, () =>
-        ctx.kernel.attend(q, k, v, { kind: block.mask }),
-      );
-      await ctx.recorder.time('compute', 'merge', () => mergeInto(acc, partial, block.query));
+      await attendInto(ctx, acc, block.query, q, k, v, block.mask, `src ${block.source}`);
     }
     if (next && sent) {
       const [frame] = await waitComm(ctx, `kv/${step}`, Promise.all([next, sent]));
+      // The block in hand is computed and forwarded (the send has copied it out): its transport slot can go.
+      release?.();
       kv = unpackKv(floatsOf(frame.payload), headerNumber(frame, 'rows'), hkv, d);
+      release = () => frame.release?.();
     }
   }
+  release?.();
   return acc;
 }

@@ -1,9 +1,11 @@
-import type { PartialAttention } from '@seqpar/core';
+import { createPartial, type PartialAttention } from '@seqpar/core';
+import { attendInto } from './block-attention.js';
 import type { RankContext, RankInput } from './rank-context.js';
 
-/** The unsharded reference: one rank, one kernel call over the whole sequence. */
-export function singleAttention(ctx: RankContext, input: RankInput): Promise<PartialAttention> {
-  return ctx.recorder.time('compute', 'attend', () =>
-    ctx.kernel.attend(input.q, input.k, input.v, { kind: input.causal ? 'causal-inclusive' : 'none' }),
-  );
+/** The unsharded reference: one rank attends over the whole sequence (in memory-bounded kernel calls). */
+export async function singleAttention(ctx: RankContext, input: RankInput): Promise<PartialAttention> {
+  const [rows, hq, d] = input.q.shape as [number, number, number];
+  const acc = createPartial(rows, hq, d);
+  await attendInto(ctx, acc, { start: 0, end: rows }, input.q, input.k, input.v, input.causal ? 'causal-inclusive' : 'none', 'all');
+  return acc;
 }

@@ -1,4 +1,5 @@
 import { createPartial, mergeInto, planBlocks, type PartialAttention, type Tensor } from '@seqpar/core';
+import { attendInto } from './block-attention.js';
 import { fetchFrame, floatsOf, headerNumber, mod, postFrame, rowSlice, waitComm } from './frames.js';
 import { packPartial, unpackPartial } from './partial-frames.js';
 import type { RankContext, RankInput } from './rank-context.js';
@@ -19,30 +20,35 @@ export async function tokenRingAttention(ctx: RankContext, input: RankInput): Pr
   const acc = createPartial(rows, hq, d);
   const pendingSends: Promise<void>[] = [];
   let queries: Tensor = input.q;
+  let releaseQueries: (() => void) | undefined;
   for (let step = 0; step < n; step++) {
     const owner = mod(rank + step, n);
     const isLast = step === n - 1;
-    if (!isLast) pendingSends.push(postFrame(ctx, mod(rank - 1, n), `q/${step}`, { rows: queries.shape[0] }, queries.data));
+    const sentQueries = isLast ? undefined : postFrame(ctx, mod(rank - 1, n), `q/${step}`, { rows: queries.shape[0] }, queries.data);
     const next = isLast ? undefined : fetchFrame(ctx, mod(rank + 1, n), `q/${step}`);
     // The owner sees this rank's KV at pass-KV step (owner - rank) mod N: the same blocks, computed here.
     const blocks = planBlocks(TOKEN_RING_LAYOUT, input.causal, input.seq, n, owner, mod(owner - rank, n));
     if (blocks.length > 0) {
-      const partial = createPartial(queries.shape[0]!, hq, d);
+      // This rank's own queries fold straight into its result; a foreign owner's get a partial of their own.
+      const partial = owner === rank ? acc : createPartial(queries.shape[0]!, hq, d);
       for (const block of blocks) {
         const q = rowSlice(queries, block.query.start, block.query.end);
         const k = rowSlice(input.k, block.key.start, block.key.end);
         const v = rowSlice(input.v, block.key.start, block.key.end);
-        const blockResult = await ctx.recorder.time('compute', `attend q of ${owner}`, () => ctx.kernel.attend(q, k, v, { kind: block.mask }));
-        await ctx.recorder.time('compute', 'merge', () => mergeInto(partial, blockResult, block.query));
+        await attendInto(ctx, partial, block.query, q, k, v, block.mask, `q of ${owner}`);
       }
-      if (owner === rank) await ctx.recorder.time('compute', 'merge', () => mergeInto(acc, partial));
-      else pendingSends.push(postFrame(ctx, owner, `part/${step}`, { rows: queries.shape[0] }, packPartial(partial)));
+      if (owner !== rank) pendingSends.push(postFrame(ctx, owner, `part/${step}`, { rows: queries.shape[0] }, packPartial(partial)));
     }
-    if (next) {
+    if (next && sentQueries) {
       const frame = await waitComm(ctx, `q/${step}`, next);
+      // Once the queries in hand are computed on and forwarded, their transport slot can go.
+      await waitComm(ctx, `q/${step} sent`, sentQueries);
+      releaseQueries?.();
       queries = { data: floatsOf(frame.payload), shape: [headerNumber(frame, 'rows'), hq, d] };
+      releaseQueries = () => frame.release?.();
     }
   }
+  releaseQueries?.();
   await mergeResultsFromHolders(ctx, input, acc);
   await waitComm(ctx, 'sends', Promise.all(pendingSends));
   return acc;
@@ -57,5 +63,6 @@ async function mergeResultsFromHolders(ctx: RankContext, input: RankInput, acc: 
     const frame = await waitComm(ctx, `part ← ${holder}`, fetchFrame(ctx, holder, `part/${step}`));
     const partial = unpackPartial(floatsOf(frame.payload), headerNumber(frame, 'rows'), acc.out.shape[1]!, acc.out.shape[2]!);
     await ctx.recorder.time('compute', 'merge', () => mergeInto(acc, partial));
+    frame.release?.();
   }
 }

@@ -1,4 +1,5 @@
-import { UsageError, type PartialAttention, type Tensor } from '@seqpar/core';
+import { createPartial, UsageError, type PartialAttention, type Tensor } from '@seqpar/core';
+import { attendInto } from './block-attention.js';
 import { fetchFrame, floatsOf, postFrame, waitComm } from './frames.js';
 import { placeHeads, sliceColumns, sliceHeads } from './head-slices.js';
 import type { RankContext, RankInput } from './rank-context.js';
@@ -51,11 +52,8 @@ export async function ulyssesAttention(ctx: RankContext, input: RankInput): Prom
   }
   await waitComm(ctx, 'heads sent', Promise.all(sends));
 
-  const local = await ctx.recorder.time('compute', 'attend heads', () =>
-    ctx.kernel.attend(tensorOf(qFull, [input.seq, hqShare, d]), tensorOf(kFull, [input.seq, hkvShare, d]), tensorOf(vFull, [input.seq, hkvShare, d]), {
-      kind: input.causal ? 'causal-inclusive' : 'none',
-    }),
-  );
+  const local = createPartial(input.seq, hqShare, d);
+  await attendInto(ctx, local, { start: 0, end: input.seq }, tensorOf(qFull, [input.seq, hqShare, d]), tensorOf(kFull, [input.seq, hkvShare, d]), tensorOf(vFull, [input.seq, hkvShare, d]), input.causal ? 'causal-inclusive' : 'none', 'heads');
 
   // All-to-all 2: to every rank p, out and lse of p's tokens for this rank's heads.
   const result: PartialAttention = { out: tensorOf(new Float32Array(rows * hq * d), [rows, hq, d]), lse: tensorOf(new Float32Array(hq * rows), [hq, rows]) };
