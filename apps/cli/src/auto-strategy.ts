@@ -39,7 +39,8 @@ export function chooseAuto(request: AutoRequest): AutoChoice {
   return { strategy, workers, plan: { strategy: plan.strategy, degree: plan.degree, predictedMs: plan.predictedMs, profile: plan.profile } };
 }
 
-function hostProfile(transport: string): HardwareProfile {
+/** This host's calibrated profile where `seqpar plan --calibrate` saved one, else the transport's declared local one. */
+export function hostProfile(transport: string): HardwareProfile {
   if (existsSync(calibratedProfilePath())) return loadProfile('calibrated');
   return loadProfile(transport === 'inproc' ? 'local' : `local-${transport}`);
 }

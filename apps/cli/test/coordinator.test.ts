@@ -82,6 +82,16 @@ describe('seqpar coordinator + seqpar worker + seqpar attention --coordinator', 
     expect(maxDiff(remoteOut!.data, localOut!.data)).toBeLessThanOrEqual(1e-5);
     expect(maxDiff(remoteLse!.data, localLse!.data)).toBeLessThanOrEqual(1e-5);
 
+    // plan and --strategy auto see the running cluster's size: two workers, not the one --workers defaults to.
+    const [plan, auto] = await Promise.all([
+      runCli(['plan', '--seq', '65536', '--causal', '--coordinator', clientAddress, '--token-file', at('token'), '--json'], { timeoutMs: 30_000 }),
+      runCli(['attention', ...RANDOM.filter((arg) => arg !== 'zigzag' && arg !== '--strategy'), '--strategy', 'auto', '--coordinator', clientAddress, '--token-file', at('token'), '--json'], { timeoutMs: 30_000 }),
+    ]);
+    expect(plan.code).toBe(0);
+    expect(JSON.parse(plan.stdout)).toMatchObject({ workers: 2, degree: 2 });
+    expect(auto.code).toBe(0);
+    expect([1, 2]).toContain(JSON.parse(auto.stdout).workers);
+
     const intruder = start(['worker', '--coordinator', workerAddress, '--rank', '1', '--world-size', '2', '--token-file', at('wrong-token')]);
     const client = await runCli(['attention', ...RANDOM, '--coordinator', clientAddress, '--token-file', at('wrong-token')], { timeoutMs: 30_000 });
     expect(client.code).toBe(1);

@@ -12,7 +12,10 @@ import {
   type PlanRequest,
 } from '@seqpar/planner';
 import type { TransportKind } from '@seqpar/transport';
+import { connectCluster } from '@seqpar/runtime';
+import { hostProfile } from '../auto-strategy.js';
 import { log, printJson } from '../output.js';
+import { readTokenFile } from '../token-file.js';
 import { nonNegativeInt, positiveInt } from '../options.js';
 
 /** The request-shape options `plan` and `simulate` share. */
@@ -53,6 +56,8 @@ interface PlanOptions extends Omit<WorkloadOptions, 'seq'> {
   calibrate: boolean;
   transport: TransportKind;
   threads?: number;
+  coordinator?: string;
+  tokenFile?: string;
 }
 
 const TRANSPORTS = ['inproc', 'shm', 'ws'] as const satisfies readonly TransportKind[];
@@ -66,10 +71,12 @@ export function register(program: Command): void {
         'in device memory, with a table of the alternatives. Heads default to 8 query / 8 kv / head dim 64.',
     )
     .option('--workers <n>', 'workers (devices) available', positiveInt, 1)
-    .option('--profile <name|file.json>', `hardware profile: ${profileNames().join(', ')}, or a profile JSON file (default local)`)
+    .option('--profile <name|file.json>', `hardware profile: ${profileNames().join(', ')}, or a profile JSON file (default: calibrated if saved, else local)`)
     .option('--calibrate', `measure this host's kernel, memory and transport, save the profile (${calibratedProfilePath()}; SEQPAR_PROFILE overrides) and plan --seq with it if given`, false)
     .addOption(new Option('--transport <kind>', 'with --calibrate: the transport to measure').choices(TRANSPORTS).default('inproc'))
     .option('--threads <n>', 'with --calibrate: ONNX Runtime intra-op threads per worker', positiveInt)
+    .option('--coordinator <host:port>', 'plan for a cluster that is already up: its worker count and transport')
+    .option('--token-file <file>', "the cluster's shared token (with --coordinator)")
     .option('--json', 'print one JSON object (strategy, degree, predictedMs, alternatives, ...) on stdout', false);
   addWorkloadOptions(command, 'optional').action(async (options: PlanOptions) => {
     if (options.calibrate && options.profile !== undefined) throw new UsageError('--calibrate writes the calibrated profile; it takes no --profile');
@@ -80,10 +87,12 @@ export function register(program: Command): void {
       else process.stdout.write(`calibrated profile written to ${calibrated.path}\n`);
       return;
     }
-    const profile = calibrated?.profile ?? loadProfile(options.profile ?? 'local');
-    const plan = choosePlan(requestOf({ ...options, seq: options.seq }), profile, { maxWorkers: options.workers });
+    const cluster = options.coordinator ? await describeCluster(options.coordinator, options.tokenFile) : undefined;
+    const workers = cluster?.workers ?? options.workers;
+    const profile = calibrated?.profile ?? (options.profile ? loadProfile(options.profile) : hostProfile(cluster?.transport ?? 'inproc'));
+    const plan = choosePlan(requestOf({ ...options, seq: options.seq }), profile, { maxWorkers: workers });
     if (options.json) {
-      printJson({ ...plan, seq: options.seq, prefix: options.prefix, causal: options.causal, workers: options.workers, ...(calibrated ? { calibrated: calibrated.path } : {}) });
+      printJson({ ...plan, seq: options.seq, prefix: options.prefix, causal: options.causal, workers, ...(calibrated ? { calibrated: calibrated.path } : {}) });
       return;
     }
     log(`profile ${profile.name}: ${profile.source}`);
@@ -93,6 +102,16 @@ export function register(program: Command): void {
         table(['strategy', 'degree', 'predicted', 'memory/rank', 'note'], plan.alternatives.map((a) => [a.strategy, String(a.degree), formatMs(a.predictedMs), formatBytes(a.peakMemoryBytes), a.reason ?? ''])),
     );
   });
+}
+
+/** The worker count and transport of a running cluster; the connection is closed again. */
+async function describeCluster(coordinator: string, tokenFile: string | undefined): Promise<{ workers: number; transport: string }> {
+  const cluster = await connectCluster({ coordinator, token: await readTokenFile(tokenFile) });
+  try {
+    return { workers: cluster.workers, transport: cluster.transport };
+  } finally {
+    await cluster.close();
+  }
 }
 
 async function calibrate(options: PlanOptions): Promise<{ path: string; profile: HardwareProfile }> {
