@@ -1,4 +1,7 @@
 #!/usr/bin/env node
 import { main } from '../dist/main.js';
 
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// Every command closes what it opened before main() resolves; a socket's or heartbeat's timer still winding down
+// must not keep a finished command alive for seconds. stdout and stderr are synchronous for files and pipes here.
+process.exit(code);
