@@ -1,7 +1,7 @@
 import { epochNow, UsageError, type RankStats, type Tensor, type TraceSpan } from '@seqpar/core';
 import { createAttentionKernel, type Device } from '@seqpar/kernels';
 import { gatherResults, shardRequest, STRATEGIES, type StrategyName } from '@seqpar/strategies';
-import type { Token, TransportKind } from '@seqpar/transport';
+import { checkFaultPlan, checkLinkSpec, type FaultPlan, type LinkSpec, type SimulatedNetwork, type Token, type TransportKind } from '@seqpar/transport';
 import { Coordinator } from './coordinator.js';
 import type { Executor } from './executor.js';
 import { ExternalExecutor } from './external-executor.js';
@@ -30,6 +30,12 @@ export interface ClusterOptions {
   readonly coordinator?: string;
   /** Shared secret of externally launched workers (required with `coordinator`). */
   readonly token?: Token;
+  /** Simulated links between workers: latency, bandwidth, jitter, per direction if asked. Control links stay unshaped. */
+  readonly links?: LinkSpec;
+  /** Faults to inject into the workers (ranks 0..workers-1); each fires once over the cluster's life. */
+  readonly faults?: FaultPlan;
+  /** CRC32 and sequence number on every frame, checked on arrival. Default: on when `links` or `faults` is set. */
+  readonly checksum?: boolean;
 }
 
 export interface AttentionOptions {
@@ -165,13 +171,26 @@ export async function launchCluster(options: ClusterOptions): Promise<{ cluster:
 function chooseExecutor(options: ClusterOptions, transport: TransportKind, healthTimeoutMs: number, log: ReturnType<typeof createLogger>): Executor {
   const device = options.device ?? 'cpu';
   const threads = options.threads ?? 1;
+  const network = simulatedNetwork(options);
   if (options.coordinator !== undefined) {
     if (transport === 'inproc') throw new UsageError('external workers need the ws or shm transport');
+    if (network.links || network.faults) throw new UsageError('links and faults apply to locally started workers, not external ones');
     if (options.token === undefined || options.token.length === 0) throw new UsageError('a coordinator for external workers needs a token');
     const connectTimeoutMs = options.connectTimeoutMs ?? 120_000;
     return new ExternalExecutor({ workers: options.workers, listen: options.coordinator, token: options.token, transport, healthTimeoutMs, connectTimeoutMs, log });
   }
-  if (transport === 'inproc') return new InprocExecutor(options.workers, (rank) => createAttentionKernel({ device, deviceIndex: rank, threads }));
+  if (transport === 'inproc') return new InprocExecutor(options.workers, (rank) => createAttentionKernel({ device, deviceIndex: rank, threads }), network);
   if (transport !== 'ws' && transport !== 'shm') throw new UsageError(`unknown transport '${String(transport)}' (inproc, ws or shm)`);
-  return new ProcessExecutor({ workers: options.workers, transport, device, threads, healthTimeoutMs, connectTimeoutMs: options.connectTimeoutMs ?? 30_000 });
+  return new ProcessExecutor({ workers: options.workers, transport, device, threads, healthTimeoutMs, connectTimeoutMs: options.connectTimeoutMs ?? 30_000, network });
+}
+
+/** Checked link and fault settings for every endpoint; shaping is limited to the workers' links. */
+function simulatedNetwork({ links, faults, checksum, workers }: ClusterOptions): SimulatedNetwork {
+  if (links) checkLinkSpec(links);
+  if (faults) checkFaultPlan(faults, workers);
+  return {
+    checksum: checksum ?? (links !== undefined || faults !== undefined),
+    ...(links ? { links: { ...links, ranks: workers } } : {}),
+    ...(faults ? { faults } : {}),
+  };
 }

@@ -132,7 +132,9 @@ export class Coordinator {
     const flight: Flight = { id: this.nextId++, job, replies: new Map() };
     this.flight = flight;
     const world = this.world;
-    const timeoutMs = Math.max(1, job.options.timeoutMs);
+    // The ranks' receives give up before the request does, leaving time for their report and its grace period,
+    // so a missing frame fails the request naming the frame and the rank that did not send it.
+    const timeoutMs = Math.max(1, job.options.timeoutMs - 2 * this.options.healthTimeoutMs);
     // A traced request's spans are put on our clock, measured just before it runs (worker-clocks.ts).
     const clocksMeasured = job.options.traced ? this.clocks.refresh(world, job.calls.length) : Promise.resolve();
     void clocksMeasured.then(() => Promise.all(
@@ -181,7 +183,11 @@ export class Coordinator {
 
   private expire(job: RequestJob, error: SeqparError): void {
     if (this.queue.remove(job)) return job.reject(error);
-    if (this.flight?.job === job) this.fail(error);
+    const flight = this.flight;
+    if (flight?.job !== job) return;
+    // Say who kept the request waiting (e.g. a rank whose reply was lost).
+    const silent = job.calls.map((_, rank) => rank).filter((rank) => !flight.replies.has(rank));
+    this.fail(new SeqparError(error.code, `${error.message}: no answer from rank ${silent.join(', rank ')}`));
   }
 
   /** Ends the request in flight (if any) with `error` and resets the world. */

@@ -1,12 +1,13 @@
 import { SeqparError, type BlockAttentionKernel } from '@seqpar/core';
-import { createInprocGroup, type Transport } from '@seqpar/transport';
+import { createInprocGroup, FaultInjector, type InprocGroupOptions, type SimulatedNetwork, type Transport } from '@seqpar/transport';
 import type { Executor } from './executor.js';
 import { createLogger } from './logger.js';
 import { serveWorker } from './worker-loop.js';
 
 /**
  * The NULL-device executor: every rank runs in this process as an async task with its own kernel thread, and
- * each world is a fresh inproc transport group. Ranks cannot die on their own here, so `replace` has nothing to do.
+ * each world is a fresh inproc transport group. Ranks cannot die on their own here (a kill fault ends only a rank's
+ * transport; its loop joins the next world), so `replace` has nothing to do.
  */
 export class InprocExecutor implements Executor {
   private readonly rendezvous: InprocRendezvous;
@@ -17,8 +18,11 @@ export class InprocExecutor implements Executor {
   constructor(
     readonly workers: number,
     private readonly createKernel: (rank: number) => Promise<BlockAttentionKernel>,
+    network: SimulatedNetwork = {},
   ) {
-    this.rendezvous = new InprocRendezvous(workers + 1);
+    // One injector for every world, so a fault fires once, not again after each recovery.
+    const { faults, ...rest } = network;
+    this.rendezvous = new InprocRendezvous(workers + 1, faults ? { ...rest, faults: new FaultInjector(faults) } : rest);
   }
 
   async start(): Promise<void> {
@@ -52,14 +56,17 @@ export class InprocExecutor implements Executor {
 class InprocRendezvous {
   private waiting = new Map<number, { resolve(t: Transport): void; reject(e: Error): void }>();
 
-  constructor(private readonly size: number) {}
+  constructor(
+    private readonly size: number,
+    private readonly options: InprocGroupOptions,
+  ) {}
 
   join(rank: number): Promise<Transport> {
     return new Promise((resolve, reject) => {
       if (this.waiting.has(rank)) return reject(new SeqparError('ERR_INTERNAL', `rank ${rank} joined the same inproc world twice`));
       this.waiting.set(rank, { resolve, reject });
       if (this.waiting.size < this.size) return;
-      const group = createInprocGroup(this.size);
+      const group = createInprocGroup(this.size, this.options);
       for (const [member, waiter] of this.waiting) waiter.resolve(group[member]!);
       this.waiting.clear();
     });

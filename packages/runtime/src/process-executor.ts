@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { compiledExecArgv, runnableEntry, SeqparError } from '@seqpar/core';
 import type { Device } from '@seqpar/kernels';
-import type { Transport } from '@seqpar/transport';
+import type { SimulatedNetwork, Transport } from '@seqpar/transport';
 import type { Executor } from './executor.js';
 import { RendezvousWorld, type ProcessTransportKind } from './rendezvous-world.js';
 
@@ -17,6 +17,7 @@ export interface WorkerProcessConfig {
   readonly threads: number;
   readonly healthTimeoutMs: number;
   readonly connectTimeoutMs: number;
+  readonly network?: SimulatedNetwork;
 }
 
 export interface ProcessExecutorOptions {
@@ -26,6 +27,8 @@ export interface ProcessExecutorOptions {
   readonly threads: number;
   readonly healthTimeoutMs: number;
   readonly connectTimeoutMs: number;
+  /** Checksums, shaped links and faults for every endpoint; a replaced worker starts without the faults. */
+  readonly network?: SimulatedNetwork;
 }
 
 /** How long a worker told to shut down may take before it is killed. */
@@ -44,7 +47,9 @@ export class ProcessExecutor implements Executor {
   private readonly killAll = () => this.children.forEach((child) => child?.kill('SIGKILL'));
 
   constructor(private readonly options: ProcessExecutorOptions) {
-    this.world = new RendezvousWorld({ ...options, kind: options.transport, token: this.token, host: '127.0.0.1', port: 0 });
+    // The coordinator's endpoint stamps and checks frames like the workers'; it suffers no faults itself.
+    const { faults: _faults, ...network } = options.network ?? {};
+    this.world = new RendezvousWorld({ ...options, kind: options.transport, token: this.token, host: '127.0.0.1', port: 0, network });
     this.children = new Array(options.workers).fill(undefined);
   }
 
@@ -64,7 +69,7 @@ export class ProcessExecutor implements Executor {
 
   async replace(rank: number): Promise<void> {
     await this.retire(rank, 0);
-    await this.spawn(rank);
+    await this.spawn(rank, false);
   }
 
   onLost(listener: (rank: number, error: SeqparError) => void): void {
@@ -82,7 +87,8 @@ export class ProcessExecutor implements Executor {
   }
 
   /** Starts rank `rank` and resolves once its kernel is up (it then joins the next world by itself). */
-  private spawn(rank: number): Promise<void> {
+  private spawn(rank: number, withFaults = true): Promise<void> {
+    const { faults, ...network } = this.options.network ?? {};
     const config: WorkerProcessConfig = {
       rank,
       worldSize: this.workers,
@@ -93,6 +99,7 @@ export class ProcessExecutor implements Executor {
       threads: this.options.threads,
       healthTimeoutMs: this.options.healthTimeoutMs,
       connectTimeoutMs: this.options.connectTimeoutMs,
+      network: withFaults && faults ? { ...network, faults } : network,
     };
     const child = fork(runnableEntry(import.meta.url, 'worker-process'), [JSON.stringify(config)], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],

@@ -1,4 +1,4 @@
-import { createTransport, startRendezvous, type RendezvousServer, type Token, type Transport } from '@seqpar/transport';
+import { createTransport, startRendezvous, type LinkConditions, type RendezvousServer, type Token, type Transport } from '@seqpar/transport';
 import { heartbeatFor } from './executor.js';
 
 export type ProcessTransportKind = 'ws' | 'shm';
@@ -13,6 +13,8 @@ export interface RendezvousWorldOptions {
   /** Where the rendezvous listens: host and port (0 = any free port). */
   readonly host: string;
   readonly port: number;
+  /** Checksums and shaping of the coordinator's endpoint. */
+  readonly network?: Omit<LinkConditions, 'faults'>;
 }
 
 /**
@@ -35,7 +37,8 @@ export class RendezvousWorld {
   }
 
   join(): Promise<Transport> {
-    return joinWorld({ ...this.options, rank: this.options.workers, coordinator: this.address });
+    const { network, ...options } = this.options;
+    return joinWorld({ ...options, rank: options.workers, coordinator: this.address, ...(network ? { conditions: network } : {}) });
   }
 
   async close(): Promise<void> {
@@ -53,6 +56,8 @@ export function joinWorld(options: {
   healthTimeoutMs: number;
   connectTimeoutMs: number;
   listenHost?: string;
+  /** Checksums, shaped links and this rank's fault injector (the same one for every world it joins). */
+  conditions?: LinkConditions;
 }): Promise<Transport> {
   return createTransport(options.kind, {
     rank: options.rank,
@@ -62,5 +67,6 @@ export function joinWorld(options: {
     heartbeatMs: heartbeatFor(options.healthTimeoutMs),
     connectTimeoutMs: options.connectTimeoutMs,
     ...(options.listenHost ? { listenHost: options.listenHost } : {}),
+    ...options.conditions,
   });
 }

@@ -1,6 +1,6 @@
 import { SeqparError, UsageError } from '@seqpar/core';
 import { createAttentionKernel, type Device } from '@seqpar/kernels';
-import type { Token } from '@seqpar/transport';
+import { FaultInjector, type SimulatedNetwork, type Token } from '@seqpar/transport';
 import { launcherEnv } from './launcher-env.js';
 import { createLogger } from './logger.js';
 import { joinWorld, type ProcessTransportKind } from './rendezvous-world.js';
@@ -27,6 +27,11 @@ export interface RunWorkerOptions {
   readonly connectTimeoutMs?: number;
   /** After losing the coordinator, keep trying to rejoin this long. Default 30 s. */
   readonly rejoinTimeoutMs?: number;
+  /**
+   * Checksums, shaped links and faults of this worker's transport. A kill fault SIGKILLs this process, like a
+   * crash; the other faults act on its frames.
+   */
+  readonly network?: SimulatedNetwork;
   /** Environment to read the launcher's variables from. Default process.env. */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
@@ -55,6 +60,8 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerHandle
   const log = createLogger(rank);
   const kernel = await createAttentionKernel({ device: options.device ?? 'cpu', deviceIndex: options.deviceIndex ?? launched.localRank ?? 0, threads: options.threads ?? 1 });
   const stop = new AbortController();
+  const { faults, ...network } = options.network ?? {};
+  const conditions = faults ? { ...network, faults: new FaultInjector(faults, { onKill: () => process.kill(process.pid, 'SIGKILL') }) } : network;
   const join = () =>
     joinWorld({
       rank,
@@ -65,6 +72,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerHandle
       healthTimeoutMs: options.healthTimeoutMs ?? 2000,
       connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
       ...(options.listenHost ? { listenHost: options.listenHost } : {}),
+      conditions,
     });
   const done = serveWorker({ rank, workers: worldSize, kernel, join, log, signal: stop.signal, rejoinTimeoutMs: options.rejoinTimeoutMs ?? 30_000 })
     .catch((error: SeqparError) => {

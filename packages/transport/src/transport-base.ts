@@ -97,7 +97,7 @@ export abstract class TransportBase implements Transport {
     await this.credit[to]!.acquire(frameCost(bytes.byteLength), options.signal);
     this.throwIfUnusable(to);
     const stamped = this.stamping ? this.guard.stamp(to, header, bytes) : header;
-    if (this.shaper) await this.sendShaped(to, tag, stamped, bytes, faults);
+    if (this.shaper) await this.sendShaped(to, tag, stamped, bytes, faults, options.signal);
     else await this.transmit(to, tag, stamped, bytes);
     this.counters.framesSent += 1;
     this.counters.bytesSent += bytes.byteLength;
@@ -147,14 +147,16 @@ export abstract class TransportBase implements Transport {
    * copied first (the caller may reuse `bytes` once send resolves). Faults act on the stamped frame, so the
    * receiver's checks see exactly what a real fault would leave.
    */
-  private async sendShaped(to: number, tag: string, header: FrameHeader, bytes: Uint8Array, faults: SendFaults | undefined): Promise<void> {
+  private async sendShaped(to: number, tag: string, header: FrameHeader, bytes: Uint8Array, faults: SendFaults | undefined, signal?: AbortSignal): Promise<void> {
     const wire = faults?.corrupt ? this.faults!.corrupt(bytes) : bytes.slice();
     const copies = faults?.drop ? 0 : faults?.duplicate ? 2 : 1;
     if (copies === 0) this.credit[to]!.release(frameCost(bytes.byteLength)); // nothing will arrive to pay it back
     const deliver = async () => {
       for (let i = 0; i < copies; i++) await this.transmit(to, tag, header, wire);
     };
-    await this.shaper!.send(to, wire.byteLength, deliver, { delayMs: faults?.delayMs ?? 0, notBefore: faults?.holdUntil ?? 0 });
+    const leaving = this.shaper!.send(to, wire.byteLength, deliver, { delayMs: faults?.delayMs ?? 0, notBefore: faults?.holdUntil ?? 0 });
+    // An aborted caller stops waiting (e.g. a stalled rank's request was dropped); the frame stays on the port.
+    await (signal ? abortable(leaving, signal, `send of '${tag}' to rank ${to} aborted`) : leaving);
     if (this.isClosed) throw new SeqparError('ERR_CLOSED', `transport of rank ${this.rank} is closed`);
   }
 
@@ -206,4 +208,13 @@ export function resolveLimits(options: Partial<TransportLimits>, defaultQueued: 
     ...(links === undefined ? {} : { links }),
     ...(faults === undefined ? {} : { faults }),
   };
+}
+
+function abortable(pending: Promise<void>, signal: AbortSignal, message: string): Promise<void> {
+  if (signal.aborted) return Promise.reject(new SeqparError('ERR_ABORTED', message));
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(new SeqparError('ERR_ABORTED', message));
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
