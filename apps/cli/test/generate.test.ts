@@ -39,7 +39,18 @@ describe('seqpar generate', () => {
   it('streams text for a text prompt and prints metrics on stderr', async () => {
     const run = await runCli(['generate', '--model', at('model'), '--prompt', 'hello world', '--max-new-tokens', '3', '--workers', '2']);
     expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/prefill: \d+\/\d+ tokens · \d+ tok\/s · ETA [\d.]+ s/); // the progress bar, as lines off a terminal
     expect(run.stderr).toMatch(/TTFT \d+ ms · prefill \d+ tok\/s · decode/);
+    expect(run.stderr).toMatch(/KV cache per rank: rank 0 [\d.]+ MiB, rank 1 [\d.]+ MiB/);
+  });
+
+  it('--demo runs with no files: a tiny model, a long prompt, the whole pipeline on two workers', async () => {
+    const run = await runCli(['generate', '--demo', '--max-new-tokens', '3', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    expect(summary).toMatchObject({ strategy: 'zigzag', workers: 2 });
+    expect(summary.promptTokens).toBeGreaterThan(4000);
+    expect(summary.tokens).toHaveLength(3);
   });
 
   it('bad models and prompts give typed errors and exit 1 or 2', async () => {
@@ -51,12 +62,20 @@ describe('seqpar generate', () => {
     const config = JSON.parse(readFileSync(join(wrongType, 'config.json'), 'utf8'));
     writeFileSync(join(wrongType, 'config.json'), JSON.stringify({ ...config, model_type: 'gpt2' }));
     writeFileSync(at('empty.json'), '[]');
+    const misshapen = at('misshapen');
+    await runCli(['make-tiny-model', '--out', misshapen]);
+    writeFileSync(join(misshapen, 'config.json'), JSON.stringify({ ...config, hidden_size: 48 }));
+    const shortContext = at('short-context');
+    await runCli(['make-tiny-model', '--out', shortContext]);
+    writeFileSync(join(shortContext, 'config.json'), JSON.stringify({ ...config, max_position_embeddings: 16 }));
     const cases: Array<[string[], number, RegExp]> = [
       [['--model', at('nowhere'), '--prompt', 'x'], 1, /ERR_FILE_NOT_FOUND/],
       [['--model', broken, '--prompt', 'x'], 1, /ERR_MODEL_FORMAT: .*truncated/],
       [['--model', wrongType, '--prompt', 'x'], 1, /ERR_UNSUPPORTED_MODEL/],
       [['--model', at('model'), '--prompt-tokens', at('empty.json')], 2, /ERR_PROMPT: the prompt is empty/],
       [['--model', at('model'), '--prompt', 'x', '--max-new-tokens', '200000'], 2, /ERR_PROMPT: .*max_position_embeddings/],
+      [['--model', misshapen, '--prompt', 'x'], 1, /ERR_MODEL_FORMAT: weight .* has shape .* config.json implies/],
+      [['--model', shortContext, '--prompt', 'a prompt of more than sixteen bytes', '--max-new-tokens', '1'], 2, /ERR_PROMPT: the prompt \(35 tokens\).*max_position_embeddings \(16\)/],
       [['--model', at('model')], 2, /exactly one of --prompt/],
     ];
     for (const [args, code, message] of cases) {

@@ -36,6 +36,8 @@ export interface GenerateSummary {
   readonly strategy: StrategyName;
   readonly workers: number;
   readonly ranks: RankStats[];
+  /** MiB of KV cache each rank holds (all layers, reserved decode rows included), index = rank. */
+  readonly kvCacheMb: number[];
   /** [S, V] when `allLogits` was asked for. */
   readonly promptLogits?: Tensor;
 }
@@ -100,6 +102,7 @@ export async function* generateTokens(model: LoadedModel, prompt: readonly numbe
       strategy: options.strategy,
       workers: degree,
       ranks: contexts.map((ctx) => ctx.recorder.stats(ctx.transport.stats())),
+      kvCacheMb: states.map((state) => state.caches.reduce((sum, cache) => sum + cache.bytes, 0) / 2 ** 20),
       ...(options.allLogits ? { promptLogits: gatherLogits(prefills, prompt.length, model.config.vocabSize) } : {}),
     };
   } finally {

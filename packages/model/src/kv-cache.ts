@@ -45,6 +45,11 @@ export class KvCacheShare {
     return this.rows;
   }
 
+  /** Memory held for K, V and positions, reserved rows included. */
+  get bytes(): number {
+    return this.keys.byteLength + this.values.byteLength + this.positionList.byteLength;
+  }
+
   private grow(capacity: number): void {
     const rowSize = this.heads * this.headDim;
     const [keys, values, positions] = [new Float32Array(capacity * rowSize), new Float32Array(capacity * rowSize), new Int32Array(capacity).fill(UNWRITTEN)];

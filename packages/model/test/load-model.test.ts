@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, truncateSync, writeFileSync, statSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, loadModel, makeTinyModel } from '../src/index.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, loadModel, makeTinyModel, readModelTensors } from '../src/index.js';
 
 const freshDir = () => mkdtempSync(join(tmpdir(), 'seqpar-model-'));
 
@@ -21,10 +21,14 @@ describe('makeTinyModel + loadModel', () => {
     const [f32Dir, halfDir] = [freshDir(), freshDir()];
     await makeTinyModel(f32Dir, { seed: 5 });
     await makeTinyModel(halfDir, { seed: 5, dtype });
-    const full = (await loadModel(f32Dir)).weights.layers[0]!.qProj.data;
-    const half = (await loadModel(halfDir)).weights.layers[0]!.qProj.data;
+    const [full, half] = [await readModelTensors(f32Dir), await readModelTensors(halfDir)];
     const [encode, decode] = dtype === 'F16' ? [f32ToF16, f16ToF32] : [f32ToBf16, bf16ToF32];
-    for (let i = 0; i < full.length; i++) expect(half[i]).toBe(Math.fround(decode(encode(full[i]!))));
+    expect([...half.keys()]).toEqual([...full.keys()]);
+    for (const [name, tensor] of full) {
+      const expected = Float32Array.from(tensor.data, (value) => decode(encode(value)));
+      expect(half.get(name)!.shape, name).toEqual(tensor.shape);
+      expect(half.get(name)!.data, name).toEqual(expected);
+    }
   });
 
   it('reads a model sharded with model.safetensors.index.json, qwen2 biases and tied embeddings', async () => {

@@ -98,9 +98,11 @@ async function generateCommand(options: GenerateCommandOptions): Promise<void> {
     ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
     ...(options.topP === undefined ? {} : { topP: options.topP }),
     onPrefillProgress: (done, total) => {
-      if (!bar) return log(`prefill: ${done}/${total} tokens`);
+      const rate = done / ((performance.now() - started) / 1000);
+      // Without a terminal (a log file, a pipe) the bar becomes one line per layer, with the same fields.
+      if (!bar) return log(`prefill: ${done}/${total} tokens · ${rate.toFixed(0)} tok/s · ETA ${((total - done) / rate).toFixed(1)} s`);
       if (!bar.isActive) bar.start(total, 0, { speed: '0' });
-      bar.update(done, { speed: (done / ((performance.now() - started) / 1000)).toFixed(0) });
+      bar.update(done, { speed: rate.toFixed(0) });
     },
   });
   const streamed = new TextStream(tokenizer);
@@ -126,6 +128,7 @@ async function generateCommand(options: GenerateCommandOptions): Promise<void> {
         `decode ${summary.decodeTokensPerSec.toFixed(1)} tok/s (${summary.decodeMsPerToken.toFixed(1)} ms/token) · ` +
         `peak RSS ${Math.max(...summary.ranks.map((rank) => rank.peakRssMb)).toFixed(0)} MiB`,
     );
+    log(`KV cache per rank: ${summary.kvCacheMb.map((mb, rank) => `rank ${rank} ${mb.toFixed(1)} MiB`).join(', ')}`);
   }
 }
 
