@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
-import { attentionShape, toChromeTrace, type RankStats, type Tensor } from '@seqpar/core';
+import { attentionShape, toChromeTrace, UsageError, type RankStats, type Tensor } from '@seqpar/core';
 import type { Device } from '@seqpar/kernels';
-import { connectCluster, createCluster } from '@seqpar/runtime';
+import { connectCluster, createCluster, type ClusterOptions } from '@seqpar/runtime';
 import { STRATEGY_NAMES, type StrategyName } from '@seqpar/strategies';
 import { chooseAuto, type AutoChoice } from './auto-strategy.js';
 import { readTokenFile } from './token-file.js';
@@ -22,6 +22,8 @@ export interface AttentionRequest {
   readonly trace?: string;
   readonly coordinator?: string;
   readonly tokenFile?: string;
+  /** Shaped links, faults and checksums of a locally started cluster (--link, --fault, --checksum). */
+  readonly network?: Pick<ClusterOptions, 'links' | 'faults' | 'checksum'>;
 }
 
 export interface AttentionRun {
@@ -41,6 +43,7 @@ export interface AttentionRun {
  * ws and shm) and writes the trace if asked. The cluster lives for this one request.
  */
 export async function runAttention(request: AttentionRequest): Promise<AttentionRun> {
+  if (request.coordinator && Object.keys(request.network ?? {}).length) throw new UsageError('--link, --fault and --checksum apply to local workers, not --coordinator');
   // With --coordinator the cluster is already up elsewhere: this process only connects to it (and leaves it running).
   const remote = request.coordinator
     ? await connectCluster({ coordinator: request.coordinator, token: await readTokenFile(request.tokenFile) })
@@ -49,7 +52,7 @@ export async function runAttention(request: AttentionRequest): Promise<Attention
     const auto = request.strategy === 'auto' ? autoChoice(request, remote?.workers) : undefined;
     const strategy = auto?.strategy ?? (request.strategy as StrategyName);
     const workers = auto?.workers ?? (strategy === 'single' ? 1 : request.workers);
-    const cluster = remote ?? (await createCluster({ workers, transport: request.transport, device: request.device, threads: request.threads ?? 1 }));
+    const cluster = remote ?? (await createCluster({ workers, transport: request.transport, device: request.device, threads: request.threads ?? 1, ...request.network }));
     try {
       const { out, lse, stats } = await cluster.attention(request.q, request.k, request.v, { causal: request.causal, strategy, trace: request.trace !== undefined });
       if (request.trace) await writeFile(request.trace, JSON.stringify(toChromeTrace(stats.spans ?? [])));

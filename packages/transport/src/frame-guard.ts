@@ -22,8 +22,6 @@ export class FrameGuard {
   private readonly nextSeq = new Map<number, number>();
   private readonly windows = new Map<number, SeqWindow>();
 
-  constructor(private readonly rank: number) {}
-
   /** The header to transmit: `header` plus this frame's stamp. `payload` must be final (not corrupted yet). */
   stamp(to: number, header: FrameHeader, payload: Uint8Array): FrameHeader {
     const seq = this.nextSeq.get(to) ?? 0;
@@ -37,16 +35,16 @@ export class FrameGuard {
     if (stamp === undefined) return frame;
     const [seq, crc] = Array.isArray(stamp) ? (stamp as unknown[]) : [];
     if (typeof seq !== 'number' || typeof crc !== 'number') {
-      throw new SeqparError('ERR_BAD_FRAME', `rank ${this.rank}: frame '${frame.tag}' from rank ${from} has a malformed integrity stamp`);
+      throw new SeqparError('ERR_BAD_FRAME', `frame '${frame.tag}' from rank ${from} has a malformed integrity stamp`);
     }
     const actual = crc32(frame.payload);
     if (actual !== crc) {
       throw new SeqparError(
         'ERR_CORRUPT_FRAME',
-        `rank ${this.rank}: frame '${frame.tag}' #${seq} from rank ${from} is corrupt (crc32 ${hex(actual)}, sent ${hex(crc)}, ${frame.payload.byteLength} bytes)`,
+        `frame '${frame.tag}' #${seq} from rank ${from} is corrupt (crc32 ${hex(actual)}, sent ${hex(crc)}, ${frame.payload.byteLength} bytes)`,
       );
     }
-    this.window(from).accept(seq, () => `rank ${this.rank}: frame '${frame.tag}' from rank ${from}`);
+    this.window(from).accept(seq, () => `frame '${frame.tag}' from rank ${from}`);
     const { [GUARD_KEY]: _stamp, ...header } = frame.header;
     return { ...frame, header };
   }

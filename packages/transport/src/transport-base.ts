@@ -77,7 +77,7 @@ export abstract class TransportBase implements Transport {
     if (!Number.isInteger(worldSize) || worldSize < 1) throw new UsageError(`worldSize must be a positive integer, got ${worldSize}`);
     if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) throw new UsageError(`rank ${rank} is outside 0..${worldSize - 1}`);
     this.credit = Array.from({ length: worldSize }, () => new CreditWindow(limits.maxQueuedBytes));
-    this.guard = new FrameGuard(rank);
+    this.guard = new FrameGuard();
     const simulated = limits.links !== undefined || limits.faults !== undefined;
     this.stamping = limits.checksum ?? simulated;
     this.faults = limits.faults;

@@ -11,8 +11,8 @@ describe('FrameGuard', () => {
   const frame = (header: Record<string, unknown>, payload: Uint8Array): Frame => ({ tag: 't', header, payload });
 
   it('stamps a sequence number and CRC that the receiver checks and strips', () => {
-    const sender = new FrameGuard(0);
-    const receiver = new FrameGuard(1);
+    const sender = new FrameGuard();
+    const receiver = new FrameGuard();
     const payload = new Uint8Array([1, 2, 3]);
     const stamped = sender.stamp(1, { a: 1 }, payload);
     expect(stamped[GUARD_KEY]).toEqual([0, expect.any(Number)]);
@@ -20,15 +20,15 @@ describe('FrameGuard', () => {
   });
 
   it('names the peer and tag of a corrupt frame', () => {
-    const stamped = new FrameGuard(0).stamp(1, {}, new Uint8Array([1, 2, 3]));
-    expect(() => new FrameGuard(1).admit(0, frame(stamped, new Uint8Array([1, 2, 4])))).toThrow(
+    const stamped = new FrameGuard().stamp(1, {}, new Uint8Array([1, 2, 3]));
+    expect(() => new FrameGuard().admit(0, frame(stamped, new Uint8Array([1, 2, 4])))).toThrow(
       expect.objectContaining({ code: 'ERR_CORRUPT_FRAME', message: expect.stringMatching(/frame 't' #0 from rank 0 is corrupt/) }),
     );
   });
 
   it('accepts frames that overtake each other but refuses a sequence number seen before', () => {
-    const sender = new FrameGuard(0);
-    const receiver = new FrameGuard(1);
+    const sender = new FrameGuard();
+    const receiver = new FrameGuard();
     const empty = new Uint8Array(0);
     const [a, b, c] = [0, 1, 2].map(() => sender.stamp(1, {}, empty));
     receiver.admit(0, frame(b!, empty));
@@ -40,7 +40,7 @@ describe('FrameGuard', () => {
 
   it('passes unstamped frames through untouched', () => {
     const f = frame({ a: 1 }, new Uint8Array(2));
-    expect(new FrameGuard(1).admit(0, f)).toBe(f);
+    expect(new FrameGuard().admit(0, f)).toBe(f);
   });
 });
 

@@ -2,7 +2,9 @@ import { Command, Option } from 'commander';
 import { attentionShape, randomTensor, seededRandom, UsageError, type Tensor } from '@seqpar/core';
 import { log, printJson } from '../output.js';
 import { oneOf, positiveInt, nonNegativeInt } from '../options.js';
+import type { Fault, LinkSpec } from '@seqpar/transport';
 import { loadAttentionInputs, saveAttentionOutputs } from '../attention-io.js';
+import { collectFault, collectLink, FAULT_HELP, LINK_HELP } from '../network-options.js';
 import { runAttention, STRATEGIES, TRANSPORTS } from '../run-attention.js';
 
 interface AttentionOptions {
@@ -27,6 +29,9 @@ interface AttentionOptions {
   seed: number;
   coordinator?: string;
   tokenFile?: string;
+  link?: LinkSpec;
+  fault?: Fault[];
+  checksum: boolean;
 }
 
 export function register(program: Command): void {
@@ -58,6 +63,9 @@ export function register(program: Command): void {
     .option('--seed <k>', 'seed for --random', nonNegativeInt, 0)
     .option('--coordinator <host:port>', 'run on a cluster that is already up (see `seqpar coordinator`)')
     .option('--token-file <file>', "the cluster's shared token (with --coordinator)")
+    .option('--link <spec>', LINK_HELP, collectLink)
+    .option('--fault <spec>', FAULT_HELP, collectFault)
+    .option('--checksum', 'CRC32 and sequence number on every frame (on with --link or --fault)', false)
     .action(async (options: AttentionOptions) => attentionCommand(options));
 }
 
@@ -68,7 +76,9 @@ async function attentionCommand(options: AttentionOptions): Promise<void> {
     throw new UsageError(`q has ${shape.sq} tokens but k and v have ${shape.sk}: self-attention needs the same S`, 'ERR_SHAPE_MISMATCH');
   }
   if (!options.random && !options.out) throw new UsageError('--out is required when reading --q/--k/--v');
-  const result = await runAttention({ ...options, q, k, v });
+  const { link, fault, ...rest } = options;
+  const network = { ...(link ? { links: link } : {}), ...(fault ? { faults: { faults: fault, seed: options.seed } } : {}), ...(options.checksum ? { checksum: true } : {}) };
+  const result = await runAttention({ ...rest, q, k, v, network });
   if (options.out) await saveAttentionOutputs(options.out, options.lse, result.out, result.lse);
   const summary = {
     strategy: result.strategy,
