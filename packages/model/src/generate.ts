@@ -1,21 +1,17 @@
-import { epochNow, RankRecorder, SeqparError, seededRandom, UsageError, type RankStats, type Tensor } from '@seqpar/core';
+import { RankRecorder, UsageError, type RankStats, type Tensor } from '@seqpar/core';
 import { ComputeThread, createAttentionKernel, type ExecutionOptions } from '@seqpar/kernels';
 import { STRATEGIES, type RankContext, type StrategyName } from '@seqpar/strategies';
 import { createInprocGroup } from '@seqpar/transport';
+import type { ModelConfig } from './config.js';
 import type { LoadedModel } from './load-model.js';
 import { BoundedBlockKernel } from './bounded-block-kernel.js';
-import { decodeRank, prefillRank, type RankState } from './rank-inference.js';
+import { generateOnRank, type RankGenerationOptions, type RankGenerationResult } from './rank-generation.js';
 import { RankModel } from './rank-model.js';
-import { sampleToken, type SamplingOptions } from './sampling.js';
+import { streamGeneration } from './token-stream.js';
 
-export interface GenerateOptions extends SamplingOptions {
-  readonly strategy: StrategyName;
+export interface GenerateOptions extends RankGenerationOptions {
   readonly workers: number;
-  readonly maxNewTokens: number;
-  readonly seed?: number;
   readonly execution?: ExecutionOptions;
-  /** Keep the prefill logits of every prompt position (for --dump-logits). */
-  readonly allLogits?: boolean;
   readonly signal?: AbortSignal;
   readonly timeoutMs?: number;
   /** Called as prefill layers finish, with the prompt tokens done (all ranks advance layer by layer) and the total. */
@@ -42,70 +38,50 @@ export interface GenerateSummary {
   readonly promptLogits?: Tensor;
 }
 
+/** Default bound on every receive of a generation (a 32k prefill on one worker takes most of a minute here). */
+export const GENERATE_TIMEOUT_MS = 600_000;
+
 /**
  * Runs a model across `workers` in-process ranks (each with its own compute thread, joined by the inproc
- * transport): sequence-parallel prefill with the chosen strategy, then decoding with the KV cache kept sharded
- * (each new token's K/V go to rank position mod N; attention over the cache is pass-Q). Yields tokens as they come.
+ * transport), each running the rank loop of rank-generation.ts. Yields tokens as they come. The runtime's
+ * `cluster.generate` runs the same loop in worker processes.
  */
 export async function* generateTokens(model: LoadedModel, prompt: readonly number[], options: GenerateOptions): AsyncGenerator<GenerateEvent, GenerateSummary> {
-  checkPrompt(model, prompt, options.maxNewTokens);
-  const degree = options.strategy === 'single' ? 1 : options.workers;
-  STRATEGIES[options.strategy].check(model.config.numHeads, model.config.numKvHeads, degree);
+  const degree = checkGeneration(model.config, prompt, options);
   const threads = await Promise.all(Array.from({ length: degree }, () => ComputeThread.start(options.execution)));
   const transports = createInprocGroup(degree);
+  // Ends every rank when one fails, the caller aborts, or the consumer stops reading.
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) stop.abort();
+  let ranks: Promise<unknown> = Promise.resolve();
   try {
-    const started = epochNow();
-    const ranks = await Promise.all(threads.map(async (thread, rank) => ({
-      model: await RankModel.load(model.config, model.weights, thread, model.dir),
-      kernel: new BoundedBlockKernel(await createAttentionKernel(options.execution, thread)),
-      recorder: new RankRecorder(rank),
-    })));
-    const contexts: RankContext[] = ranks.map(({ kernel, recorder }, rank) => ({
-      rank, worldSize: degree, transport: transports[rank]!, kernel, recorder, tagPrefix: '', timeoutMs: options.timeoutMs ?? 600_000,
-      ...(options.signal ? { signal: options.signal } : {}),
-    }));
-    const ids = Int32Array.from(prompt);
-    const layers = model.config.numLayers;
-    const progress = (layer: number) => options.onPrefillProgress?.(Math.round((prompt.length * (layer + 1)) / layers), prompt.length);
-    // New tokens go round-robin to the ranks, so each rank's cache needs room for its share of them.
-    const reserve = Math.ceil(options.maxNewTokens / degree);
-    const prefills = await Promise.all(
-      contexts.map((ctx, rank) => prefillRank(ctx, ranks[rank]!.model, options.strategy, ids, options.allLogits ?? false, reserve, rank === 0 ? progress : undefined)),
-    );
-    const states: RankState[] = prefills;
-    const lastOwner = prefills.findIndex((p) => p.positions.length > 0 && p.positions[p.positions.length - 1] === prompt.length - 1);
-    const lastLogits = prefills[lastOwner]!.logits;
-    const random = seededRandom(options.seed ?? 0);
-    let token = sampleToken(lastLogits.data.subarray(lastLogits.data.length - model.config.vocabSize), options, random);
-    const ttftMs = epochNow() - started;
-    const tokens = [token];
-    yield { token, index: 0 };
-    const decodeStarted = epochNow();
-    const eos = new Set(model.config.eosTokenIds);
-    for (let step = 0; tokens.length < options.maxNewTokens && !eos.has(token); step++) {
-      if (options.signal?.aborted) throw new SeqparError('ERR_ABORTED', 'generation aborted');
-      const position = prompt.length + step;
-      const owner = position % degree;
-      const results = await Promise.all(contexts.map((ctx, rank) => decodeRank(ctx, ranks[rank]!.model, states[rank]!, step, token, position, owner)));
-      token = sampleToken(results[owner]!.data, options, random);
-      tokens.push(token);
-      yield { token, index: tokens.length - 1 };
-    }
-    const decodeMs = epochNow() - decodeStarted;
-    const decoded = tokens.length - 1;
-    return {
-      tokens,
-      ttftMs,
-      prefillTokensPerSec: prompt.length / (ttftMs / 1000),
-      decodeTokensPerSec: decoded > 0 ? decoded / (decodeMs / 1000) : 0,
-      decodeMsPerToken: decoded > 0 ? decodeMs / decoded : 0,
-      strategy: options.strategy,
-      workers: degree,
-      ranks: contexts.map((ctx) => ctx.recorder.stats(ctx.transport.stats())),
-      kvCacheMb: states.map((state) => state.caches.reduce((sum, cache) => sum + cache.bytes, 0) / 2 ** 20),
-      ...(options.allLogits ? { promptLogits: gatherLogits(prefills, prompt.length, model.config.vocabSize) } : {}),
-    };
+    const streamed = yield* streamGeneration(prompt.length, async (push) => {
+      const contexts: RankContext[] = await Promise.all(threads.map(async (thread, rank) => ({
+        rank, worldSize: degree, transport: transports[rank]!, tagPrefix: '', timeoutMs: options.timeoutMs ?? GENERATE_TIMEOUT_MS, signal: stop.signal,
+        kernel: new BoundedBlockKernel(await createAttentionKernel(options.execution, thread)),
+        recorder: new RankRecorder(rank),
+      })));
+      const models = await Promise.all(threads.map((thread) => RankModel.load(model.config, model.weights, thread, model.dir)));
+      const ids = Int32Array.from(prompt);
+      const progress = prefillProgress(model.config, prompt.length, options.onPrefillProgress);
+      const runs = contexts.map((ctx, rank) =>
+        generateOnRank(ctx, models[rank]!, ids, options, { onToken: (token, index) => push({ token, index }), ...(rank === 0 ? { onPrefillLayer: progress } : {}) }),
+      );
+      ranks = Promise.allSettled(runs);
+      const results = await Promise.all(runs).catch((error: unknown) => {
+        stop.abort();
+        throw error;
+      });
+      return { results, stats: contexts.map((ctx) => ctx.recorder.stats(ctx.transport.stats())) };
+    });
+    const { results, stats } = streamed.result;
+    return summarize(streamed, options.strategy, stats, results, prompt.length, model.config.vocabSize, options.allLogits ?? false);
   } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    stop.abort();
+    await ranks;
     await Promise.all(transports.map((transport) => transport.close()));
     await Promise.all(threads.map((thread) => thread.close()));
   }
@@ -121,18 +97,50 @@ export async function generate(model: LoadedModel, prompt: readonly number[], op
   }
 }
 
-function checkPrompt(model: LoadedModel, prompt: readonly number[], maxNewTokens: number): void {
-  const { vocabSize, maxPositionEmbeddings } = model.config;
+/** Checks a generation request against the model before any rank starts; returns the number of ranks it runs on. */
+export function checkGeneration(config: ModelConfig, prompt: readonly number[], options: Pick<GenerateOptions, 'strategy' | 'workers' | 'maxNewTokens'>): number {
+  const { vocabSize, maxPositionEmbeddings } = config;
   if (prompt.length === 0) throw new UsageError('the prompt is empty: give at least one token', 'ERR_PROMPT');
   const bad = prompt.find((id) => !Number.isInteger(id) || id < 0 || id >= vocabSize);
   if (bad !== undefined) throw new UsageError(`token id ${bad} is outside the vocabulary (0..${vocabSize - 1})`, 'ERR_PROMPT');
-  if (prompt.length + maxNewTokens > maxPositionEmbeddings) {
-    throw new UsageError(`the prompt (${prompt.length} tokens) plus ${maxNewTokens} new tokens exceeds max_position_embeddings (${maxPositionEmbeddings})`, 'ERR_PROMPT');
+  if (prompt.length + options.maxNewTokens > maxPositionEmbeddings) {
+    throw new UsageError(`the prompt (${prompt.length} tokens) plus ${options.maxNewTokens} new tokens exceeds max_position_embeddings (${maxPositionEmbeddings})`, 'ERR_PROMPT');
   }
+  const strategy = STRATEGIES[options.strategy];
+  if (!strategy) throw new UsageError(`unknown strategy '${String(options.strategy)}'`);
+  const degree = options.strategy === 'single' ? 1 : options.workers;
+  strategy.check(config.numHeads, config.numKvHeads, degree);
+  return degree;
 }
 
-function gatherLogits(prefills: ReadonlyArray<{ positions: Int32Array; logits: Tensor }>, seq: number, vocab: number): Tensor {
+/** Rank 0's finished layers as prompt tokens done (all ranks advance layer by layer). */
+export function prefillProgress(config: ModelConfig, seq: number, report?: (done: number, total: number) => void): ((layer: number) => void) | undefined {
+  return report && ((layer) => report(Math.round((seq * (layer + 1)) / config.numLayers), seq));
+}
+
+/** The summary of a finished generation from its stream and every rank's result (index = rank). */
+export function summarize(
+  streamed: { tokens: number[]; timings: Pick<GenerateSummary, 'ttftMs' | 'prefillTokensPerSec' | 'decodeTokensPerSec' | 'decodeMsPerToken'> },
+  strategy: StrategyName,
+  ranks: RankStats[],
+  results: ReadonlyArray<Pick<RankGenerationResult, 'positions' | 'logits' | 'kvCacheMb'>>,
+  seq: number,
+  vocab: number,
+  allLogits: boolean,
+): GenerateSummary {
+  return {
+    tokens: streamed.tokens,
+    ...streamed.timings,
+    strategy,
+    workers: results.length,
+    ranks,
+    kvCacheMb: results.map((result) => result.kvCacheMb),
+    ...(allLogits ? { promptLogits: gatherLogits(results, seq, vocab) } : {}),
+  };
+}
+
+function gatherLogits(results: ReadonlyArray<Pick<RankGenerationResult, 'positions' | 'logits'>>, seq: number, vocab: number): Tensor {
   const data = new Float32Array(seq * vocab);
-  for (const { positions, logits } of prefills) positions.forEach((p, i) => data.set(logits.data.subarray(i * vocab, (i + 1) * vocab), p * vocab));
+  for (const { positions, logits } of results) positions.forEach((p, i) => data.set(logits!.data.subarray(i * vocab, (i + 1) * vocab), p * vocab));
   return { data, shape: [seq, vocab] };
 }
