@@ -2,6 +2,8 @@ import { epochNow, UsageError, type RankStats, type Tensor, type TraceSpan } fro
 import { createAttentionKernel, type Device } from '@seqpar/kernels';
 import { gatherResults, shardRequest, STRATEGIES, type StrategyName } from '@seqpar/strategies';
 import { checkFaultPlan, checkLinkSpec, type FaultPlan, type LinkSpec, type SimulatedNetwork, type Token, type TransportKind } from '@seqpar/transport';
+import type { GenerateEvent, GenerateSummary } from '@seqpar/model';
+import { generateOnCluster, type ClusterGenerateOptions } from './cluster-generate.js';
 import { Coordinator } from './coordinator.js';
 import type { Executor } from './executor.js';
 import { ExternalExecutor } from './external-executor.js';
@@ -119,6 +121,11 @@ export class Cluster {
     const calls = parts.map((data) => ({ args: {}, tensors: [{ data, shape: [data.length] }] }));
     const replies = await this.coordinator.submit('all-gather-checksum', calls, this.jobOptions(options));
     return replies.map((reply) => reply.header.sums as number[]);
+  }
+
+  /** Generation with one rank per worker, an async iterable of tokens returning the summary (cluster-generate.ts). */
+  generate(modelDir: string, prompt: readonly number[], options: ClusterGenerateOptions): AsyncGenerator<GenerateEvent, GenerateSummary> {
+    return generateOnCluster(this.coordinator, modelDir, prompt, options);
   }
 
   close(): Promise<void> {

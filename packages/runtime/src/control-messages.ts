@@ -6,7 +6,8 @@
  *   coordinator --DOWN--> worker : call  { id, op, args, degree, timeoutMs, traced, shapes }  + packed tensors
  *                                  reset { }     (drop every request, close the world, join the next one)
  *                                  shutdown { }  (leave for good)
- *   worker ----UP-------> coordinator : result { id, header, stats, spans?, shapes } + packed tensors
+ *   worker ----UP-------> coordinator : partial { id, header }  (streamed before the result, e.g. a generated token)
+ *                                       result { id, header, stats, spans?, shapes } + packed tensors
  *                                       error  { id, code, message }
  */
 export const DOWN_TAG = 'seqpar/down';
@@ -18,6 +19,7 @@ export type DownMessage =
   | { kind: 'shutdown' };
 
 export type UpMessage =
+  | { kind: 'partial'; id: number; header: Record<string, unknown> }
   | { kind: 'result'; id: number; header: Record<string, unknown>; stats: unknown; spans?: unknown; shapes: number[][] }
   | { kind: 'error'; id: number; code: string; message: string };
 

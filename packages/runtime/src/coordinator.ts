@@ -150,6 +150,7 @@ export class Coordinator {
     const message = frame.header as UpMessage;
     const flight = this.flight;
     if (!flight || message.id !== flight.id) return frame.release?.(); // an answer to a request already ended
+    if (message.kind === 'partial') return flight.job.options.onPartial?.(rank, message.header);
     if (message.kind === 'error') {
       const error = new SeqparError(message.code as SeqparError['code'], `rank ${rank}: ${message.message}`);
       // A peer failure seen by a worker: our own heartbeat verdict names the rank at fault, so wait for it briefly.

@@ -7,6 +7,7 @@
  * remote-cluster.ts sends with the same API (client-protocol.ts).
  */
 export { createCluster, launchCluster, Cluster, type AttentionOptions, type AttentionResult, type ClusterOptions, type RequestStats } from './cluster.js';
+export type { ClusterGenerateOptions } from './cluster-generate.js';
 export { runCoordinator, type CoordinatorHandle, type RunCoordinatorOptions } from './run-coordinator.js';
 export { connectCluster, RemoteCluster, type ConnectClusterOptions } from './remote-cluster.js';
 export { runWorker, type RunWorkerOptions, type WorkerHandle } from './run-worker.js';

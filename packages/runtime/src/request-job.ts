@@ -19,6 +19,8 @@ export interface JobOptions {
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
   readonly traced?: boolean;
+  /** Partial replies a rank streams before its result (in order per rank), e.g. generated tokens. */
+  readonly onPartial?: (rank: number, header: Record<string, unknown>) => void;
 }
 
 /**

@@ -92,7 +92,13 @@ async function runCall(world: Transport, call: Extract<DownMessage, { kind: 'cal
     const transport = new SubgroupTransport(world, call.degree);
     const recorder = new RankRecorder(options.rank, call.traced);
     const ctx = { rank: options.rank, worldSize: call.degree, transport, kernel: options.kernel, recorder, tagPrefix: `r${call.id}/`, timeoutMs: call.timeoutMs, signal };
-    const reply = await op(ctx, { args: call.args, tensors });
+    // Partial replies go out in order, all before the result; a failed send surfaces with the result's send.
+    let partials = Promise.resolve();
+    const emit = (header: Record<string, unknown>) => {
+      partials = partials.then(() => world.send(coordinator, UP_TAG, { kind: 'partial', id: call.id, header })).catch(() => undefined);
+    };
+    const reply = await op(ctx, { args: call.args, tensors }, emit);
+    await partials;
     const packed = packTensors(reply.tensors);
     const stats = recorder.stats(transport.stats());
     const header = { kind: 'result', id: call.id, header: reply.header, stats, shapes: packed.shapes, ...(call.traced ? { spans: recorder.spans } : {}) };

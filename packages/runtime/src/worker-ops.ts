@@ -1,6 +1,7 @@
 import { SeqparError, UsageError, type Tensor } from '@seqpar/core';
 import { STRATEGIES, type RankContext, type StrategyName } from '@seqpar/strategies';
 import { allGather } from '@seqpar/transport';
+import { generateOp } from './generate-op.js';
 
 /** What the coordinator asks one rank to do: arguments plus this rank's tensors. */
 export interface OpCall {
@@ -13,8 +14,11 @@ export interface OpReply {
   readonly tensors: Tensor[];
 }
 
+/** Streams a partial reply to the coordinator ahead of the result (in order); see control-messages.ts. */
+export type EmitPartial = (header: Record<string, unknown>) => void;
+
 /** An operation every participating worker runs on its share; `ctx.transport` reaches the other participants. */
-export type WorkerOp = (ctx: RankContext, call: OpCall) => Promise<OpReply>;
+export type WorkerOp = (ctx: RankContext, call: OpCall, emit: EmitPartial) => Promise<OpReply>;
 
 /** Distributed attention by any registered strategy: tensors [q, k, v] of this rank, reply [out, lse]. */
 const attentionOp: WorkerOp = async (ctx, { args, tensors }) => {
@@ -42,4 +46,5 @@ const allGatherChecksumOp: WorkerOp = async (ctx, { tensors }) => {
 export const WORKER_OPS: Readonly<Record<string, WorkerOp>> = {
   attention: attentionOp,
   'all-gather-checksum': allGatherChecksumOp,
+  generate: generateOp,
 };
