@@ -1,12 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { readFloat32NpyFile } from '@seqpar/core';
-import { runCli, SEQPAR } from './run-cli.js';
+import { exitCode, killStarted, start, waitFor } from './cli-process.js';
+import { runCli } from './run-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'seqpar-cli-cluster-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,45 +13,11 @@ writeFileSync(at('token'), '  cluster-secret\n');
 writeFileSync(at('wrong-token'), 'not-the-secret\n');
 writeFileSync(at('empty-token'), ' \n');
 
-interface Running {
-  readonly child: ChildProcess;
-  output(): string;
-}
-
-const children: ChildProcess[] = [];
-
-/** A long-running `seqpar` process (coordinator or worker), killed in afterEach if still alive. */
-function start(args: string[], env: Record<string, string> = {}): Running {
-  const child = spawn(process.execPath, [SEQPAR, ...args], { env: { ...process.env, NODE_OPTIONS: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  return { child, output: () => output };
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined, withinMs = 15_000): Promise<T> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
-function exitCode(child: ChildProcess, withinMs = 15_000): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return Promise.race([once(child, 'exit').then(([code]) => code as number | null), sleep(withinMs).then(() => Promise.reject(new Error('process did not exit')))]);
-}
-
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
 const RANDOM = ['--random', '--seq', '96', '--heads', '4', '--kv-heads', '2', '--head-dim', '16', '--seed', '5', '--causal', '--strategy', 'zigzag'];
 
 describe('seqpar coordinator + seqpar worker + seqpar attention --coordinator', () => {
-  afterEach(() => {
-    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
+  afterEach(killStarted);
 
   it('serves a request like a local run; wrong tokens are refused; SIGTERM ends the workers and exits 0', async () => {
     const coordinator = start(['coordinator', '--listen', '127.0.0.1:0', '--world-size', '2', '--token-file', at('token'), '--json']);

@@ -1,9 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readFloat32NpyFile } from '@seqpar/core';
-import { runCli } from './run-cli.js';
+import { killStarted, startCluster } from './cli-process.js';
+import { runCli, type CliResult } from './run-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'seqpar-cli-gen-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -83,5 +84,49 @@ describe('seqpar generate', () => {
       expect(run.code, args.join(' ')).toBe(code);
       expect(run.stderr).toMatch(message);
     }
+  });
+
+  describe('on worker processes', () => {
+    const base = ['generate', '--model', at('model'), '--prompt-tokens', at('prompt.json'), '--max-new-tokens', '4', '--greedy', '--json'];
+    afterEach(killStarted);
+
+    /** The in-process run every worker-process run must reproduce: tokens, and logits within 1e-4 of their scale. */
+    async function expectSameAsInproc(run: CliResult, logitsFile: string): Promise<void> {
+      expect(run.code, run.stderr).toBe(0);
+      const inproc = await runCli([...base, '--strategy', 'zigzag', '--workers', '2', '--dump-logits', at('inproc.npy')]);
+      expect(JSON.parse(run.stdout).tokens).toEqual(JSON.parse(inproc.stdout).tokens);
+      const [expected, got] = await Promise.all([readFloat32NpyFile(at('inproc.npy')), readFloat32NpyFile(logitsFile)]);
+      const scale = Math.max(...Array.from(expected.data, Math.abs));
+      expect(Math.max(...Array.from(got.data, (x, i) => Math.abs(x - expected.data[i]!))) / scale).toBeLessThanOrEqual(1e-4);
+    }
+
+    it('--transport shm and ws run one rank per worker process, with the in-process tokens and logits', async () => {
+      for (const [transport, strategy] of [['shm', 'zigzag'], ['ws', 'striped']]) {
+        const run = await runCli([...base, '--transport', transport!, '--strategy', strategy!, '--workers', '2', '--dump-logits', at(`${transport}.npy`)]);
+        expect(JSON.parse(run.stdout || '{}')).toMatchObject({ strategy, workers: 2, transport });
+        await expectSameAsInproc(run, at(`${transport}.npy`));
+      }
+    });
+
+    it('--strategy auto picks the strategy and degree from the model shape and prompt length', async () => {
+      const run = await runCli([...base, '--strategy', 'auto', '--workers', '2', '--transport', 'ws']);
+      expect(run.code, run.stderr).toBe(0);
+      const summary = JSON.parse(run.stdout);
+      expect(summary.plan).toMatchObject({ strategy: expect.any(String), degree: expect.any(Number) });
+      expect(run.stderr).toMatch(/auto: \S+ on \d worker\(s\)/);
+      expect(summary.tokens).toHaveLength(4);
+    });
+
+    it('--coordinator runs on two `seqpar worker` processes that are already up, with the same tokens', async () => {
+      writeFileSync(at('token'), 'generate-secret\n');
+      const { clientAddress } = await startCluster(at('token'));
+      const run = await runCli([...base, '--strategy', 'ring', '--coordinator', clientAddress, '--token-file', at('token'), '--dump-logits', at('remote.npy')]);
+      expect(JSON.parse(run.stdout || '{}')).toMatchObject({ strategy: 'ring', workers: 2, transport: 'ws' });
+      await expectSameAsInproc(run, at('remote.npy'));
+      const text = await runCli(['generate', '--model', at('model'), '--prompt', 'hello world', '--max-new-tokens', '3', '--coordinator', clientAddress, '--token-file', at('token')]);
+      expect(text.code, text.stderr).toBe(0);
+      expect(text.stderr).toMatch(/prefill: \d+\/\d+ tokens · \d+ tok\/s/);
+      expect(text.stderr).toMatch(/KV cache per rank: rank 0 [\d.]+ MiB, rank 1 [\d.]+ MiB/);
+    });
   });
 });

@@ -1,6 +1,8 @@
 import { SeqparError, type ErrorCode } from '@seqpar/core';
 import type { StrategyName } from '@seqpar/strategies';
+import type { GenerateSummary } from '@seqpar/model';
 import type { RequestStats } from './cluster.js';
+import type { ClusterGenerateOptions } from './cluster-generate.js';
 
 /**
  * The channel between a client process (`connectCluster`) and a running coordinator. Each client session is a
@@ -10,8 +12,11 @@ import type { RequestStats } from './cluster.js';
  *
  *   coordinator --REPLY---> client : hello  { workers, transport }            (once, when the session opens)
  *                                    result { id, stats, shapes } + out, lse packed
+ *                                    partial   { id, header }      (a generated token or prefill progress, in order)
+ *                                    generated { id, summary, shapes } + prompt logits packed, if asked
  *                                    error  { id, code, message, exitCode }
  *   client ----REQUEST----> coordinator : attention { id, causal, strategy?, trace, timeoutMs, shapes } + q, k, v
+ *                                         generate  { id, modelDir, options, timeoutMs, shapes } + prompt ids
  *                                         cancel    { id }
  */
 export const REQUEST_TAG = 'seqpar/client-request';
@@ -22,11 +27,17 @@ export const CLIENT_SESSION_RANK = 1;
 
 export type ClientRequest =
   | { kind: 'attention'; id: number; causal: boolean; strategy?: StrategyName; trace: boolean; timeoutMs: number; shapes: number[][] }
+  | { kind: 'generate'; id: number; modelDir: string; options: GenerateRequestOptions; timeoutMs: number; shapes: number[][] }
   | { kind: 'cancel'; id: number };
+
+/** What a remote generation carries of `cluster.generate`'s options (the rest lives on the client). */
+export type GenerateRequestOptions = Omit<ClusterGenerateOptions, 'signal' | 'timeoutMs' | 'onPrefillProgress'>;
 
 export type ClientReply =
   | { kind: 'hello'; workers: number; transport: string }
   | { kind: 'result'; id: number; stats: RequestStats; shapes: number[][] }
+  | { kind: 'partial'; id: number; header: { token: number; index: number } | { done: number; total: number } }
+  | { kind: 'generated'; id: number; summary: Omit<GenerateSummary, 'promptLogits'>; shapes: number[][] }
   | { kind: 'error'; id: number; code: string; message: string; exitCode: 1 | 2 };
 
 export function errorReply(id: number, error: unknown): ClientReply {

@@ -57,13 +57,14 @@ export class ClientSession {
     const request = frame.header as ClientRequest;
     if (!Number.isInteger(request.id)) throw new SeqparError('ERR_BAD_FRAME', 'client request without an integer id');
     if (request.kind === 'cancel') return this.running.get(request.id)?.abort();
-    if (request.kind !== 'attention') {
+    if (request.kind !== 'attention' && request.kind !== 'generate') {
       const { id, kind } = request as { id: number; kind: unknown };
       return void this.reply(errorReply(id, new SeqparError('ERR_BAD_FRAME', `unknown client request '${String(kind)}'`)));
     }
     const controller = new AbortController();
     this.running.set(request.id, controller);
-    void this.attention(request, frame.payload, controller.signal)
+    const answer = request.kind === 'attention' ? this.attention(request, frame.payload, controller.signal) : this.generate(request, frame.payload, controller.signal);
+    void answer
       .then(
         (reply) => this.reply(reply.reply, reply.payload),
         (error: unknown) => this.reply(errorReply(request.id, error)),
@@ -86,6 +87,29 @@ export class ClientSession {
     const packed = packTensors([out, lse]);
     const reply: ClientReply = { kind: 'result', id: request.id, stats, shapes: packed.shapes };
     return { reply, payload: bytesOf(packed.payload) };
+  }
+
+  /** Runs a generation on the cluster, streaming its tokens and prefill progress to the client as partial replies. */
+  private async generate(request: Extract<ClientRequest, { kind: 'generate' }>, payload: Uint8Array, signal: AbortSignal) {
+    const [ids, ...extra] = unpackTensors(request.shapes, payload);
+    if (!ids || extra.length || typeof request.modelDir !== 'string') throw new SeqparError('ERR_BAD_FRAME', 'a generate request carries a model directory and exactly the prompt ids');
+    if (!(Number.isFinite(request.timeoutMs) && request.timeoutMs > 0)) throw new SeqparError('ERR_BAD_FRAME', 'a generate request needs a positive timeoutMs');
+    const run = this.cluster.generate(request.modelDir, Array.from(ids.data), {
+      ...request.options,
+      timeoutMs: request.timeoutMs,
+      signal,
+      onPrefillProgress: (done, total) => void this.reply({ kind: 'partial', id: request.id, header: { done, total } }),
+    });
+    for (;;) {
+      const next = await run.next();
+      if (next.done) {
+        const { promptLogits, ...summary } = next.value;
+        const packed = packTensors(promptLogits ? [promptLogits] : []);
+        const reply: ClientReply = { kind: 'generated', id: request.id, summary, shapes: packed.shapes };
+        return { reply, payload: bytesOf(packed.payload) };
+      }
+      void this.reply({ kind: 'partial', id: request.id, header: next.value });
+    }
   }
 
   /** Best effort: a client that has gone cannot be answered, and its session is ending anyway. */

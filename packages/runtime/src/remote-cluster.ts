@@ -1,8 +1,11 @@
+import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { GENERATE_TIMEOUT_MS, streamGeneration, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
 import { attentionShape, SeqparError, UsageError, type Tensor } from '@seqpar/core';
 import { createTransport, type Frame, type Token, type Transport } from '@seqpar/transport';
 import { CLIENT_SESSION_RANK, COORDINATOR_SESSION_RANK, replyError, REPLY_TAG, REQUEST_TAG, type ClientReply, type ClientRequest } from './client-protocol.js';
 import type { AttentionOptions, AttentionResult } from './cluster.js';
+import type { ClusterGenerateOptions } from './cluster-generate.js';
 import { CONTROL_POLL_MS } from './control-messages.js';
 import { heartbeatFor } from './executor.js';
 import { splitListen } from './listen-address.js';
@@ -21,12 +24,16 @@ export interface ConnectClusterOptions {
   readonly healthTimeoutMs?: number;
 }
 
-type ResultReply = Extract<ClientReply, { kind: 'result' }>;
+type FinalReply = Extract<ClientReply, { kind: 'result' | 'generated' }>;
+type PartialHeader = Extract<ClientReply, { kind: 'partial' }>['header'];
 
 interface PendingRequest {
-  resolve(answer: { reply: ResultReply; payload: Uint8Array }): void;
+  resolve(answer: { reply: FinalReply; payload: Uint8Array }): void;
   reject(error: Error): void;
+  onPartial?(header: PartialHeader): void;
 }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** Two clients arriving together can find the door's one slot taken, which reads like a wrong token: retry a little. */
 const AUTH_ATTEMPTS = 3;
@@ -53,28 +60,67 @@ export class RemoteCluster {
 
   /** Exact attention of q [S, Hq, D] over k, v [S, Hkv, D] on the remote cluster; the same contract as `Cluster.attention`. */
   async attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Promise<AttentionResult> {
-    if (this.ended) throw this.ended;
     attentionShape(q, k, v);
-    if (options.signal?.aborted) throw new SeqparError('ERR_ABORTED', 'attention request was aborted before it started');
+    const request = { kind: 'attention', causal: options.causal ?? false, trace: options.trace ?? false, ...(options.strategy ? { strategy: options.strategy } : {}) } as const;
+    const { reply, payload } = await this.request(request, [q, k, v], options);
+    const [out, lse] = unpackTensors(reply.shapes, payload);
+    if (reply.kind !== 'result' || !out || !lse) throw new SeqparError('ERR_BAD_FRAME', 'an attention result carries out and lse');
+    return { out, lse, stats: reply.stats };
+  }
+
+  /**
+   * Generation on the remote cluster, the same contract as `Cluster.generate`: tokens are yielded as the
+   * coordinator streams them; the summary (timings measured on the coordinator) is the generator's return value.
+   * `modelDir` is resolved here and must name the model at that path on the coordinator's and every worker's host.
+   */
+  async *generate(modelDir: string, prompt: readonly number[], options: ClusterGenerateOptions): AsyncGenerator<GenerateEvent, GenerateSummary> {
+    const { signal, timeoutMs, onPrefillProgress, ...rest } = options;
+    const stop = new AbortController(); // the caller's abort, or the consumer leaving the loop, cancels the request
+    const onAbort = () => stop.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) stop.abort();
+    const request = { kind: 'generate', modelDir: resolve(modelDir), options: rest } as const;
+    try {
+      const streamed = yield* streamGeneration(prompt.length, (push) =>
+        this.request(request, [{ data: Float32Array.from(prompt), shape: [prompt.length] }], { timeoutMs: timeoutMs ?? GENERATE_TIMEOUT_MS, signal: stop.signal }, (header) =>
+          'token' in header ? push(header) : onPrefillProgress?.(header.done, header.total),
+        ),
+      );
+      const { reply, payload } = streamed.result;
+      if (reply.kind !== 'generated') throw new SeqparError('ERR_BAD_FRAME', 'a generate request was answered with an attention result');
+      const [promptLogits] = unpackTensors(reply.shapes, payload);
+      return { ...reply.summary, ...(promptLogits ? { promptLogits } : {}) };
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      stop.abort();
+    }
+  }
+
+  /** Sends one request with its tensors and waits (bounded, abortable) for its final reply; partials go to `onPartial`. */
+  private async request(
+    body: DistributiveOmit<ClientRequest, 'id' | 'timeoutMs' | 'shapes'>,
+    tensors: Tensor[],
+    options: { timeoutMs?: number; signal?: AbortSignal },
+    onPartial?: (header: PartialHeader) => void,
+  ): Promise<{ reply: FinalReply; payload: Uint8Array }> {
+    if (this.ended) throw this.ended;
+    if (options.signal?.aborted) throw new SeqparError('ERR_ABORTED', `${body.kind} request was aborted before it started`);
     const id = this.nextId++;
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
-    const packed = packTensors([q, k, v]);
-    const request: ClientRequest = { kind: 'attention', id, causal: options.causal ?? false, trace: options.trace ?? false, timeoutMs, shapes: packed.shapes, ...(options.strategy ? { strategy: options.strategy } : {}) };
-    const answer = new Promise<{ reply: ResultReply; payload: Uint8Array }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const packed = packTensors(tensors);
+    const request = { ...body, id, timeoutMs, shapes: packed.shapes } as ClientRequest;
+    const answer = new Promise<{ reply: FinalReply; payload: Uint8Array }>((resolve, reject) => this.pending.set(id, { resolve, reject, ...(onPartial ? { onPartial } : {}) }));
     // The coordinator enforces timeoutMs itself; this deadline adds the health bound so that even a coordinator
     // that stops answering cannot leave the caller waiting.
-    const timer = setTimeout(() => this.settle(id, new SeqparError('ERR_TIMEOUT', `attention request got no answer from ${this.address} within ${timeoutMs} ms`)), timeoutMs + this.options.healthTimeoutMs);
+    const timer = setTimeout(() => this.settle(id, new SeqparError('ERR_TIMEOUT', `${body.kind} request got no answer from ${this.address} within ${timeoutMs} ms`)), timeoutMs + this.options.healthTimeoutMs);
     const onAbort = () => {
-      this.settle(id, new SeqparError('ERR_ABORTED', 'attention request was aborted'));
+      this.settle(id, new SeqparError('ERR_ABORTED', `${body.kind} request was aborted`));
       void this.session.send(COORDINATOR_SESSION_RANK, REQUEST_TAG, { kind: 'cancel', id }).catch(() => undefined);
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       this.session.send(COORDINATOR_SESSION_RANK, REQUEST_TAG, request, bytesOf(packed.payload)).catch((error: SeqparError) => this.settle(id, this.goneError(error)));
-      const { reply, payload } = await answer;
-      const [out, lse] = unpackTensors(reply.shapes, payload);
-      if (!out || !lse) throw new SeqparError('ERR_BAD_FRAME', 'an attention result carries out and lse');
-      return { out, lse, stats: reply.stats };
+      return await answer;
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
@@ -101,7 +147,8 @@ export class RemoteCluster {
         continue;
       }
       const reply = frame.header as ClientReply;
-      if (reply.kind === 'result') this.take(reply.id)?.resolve({ reply, payload: frame.payload });
+      if (reply.kind === 'result' || reply.kind === 'generated') this.take(reply.id)?.resolve({ reply, payload: frame.payload });
+      else if (reply.kind === 'partial') this.pending.get(reply.id)?.onPartial?.(reply.header);
       else if (reply.kind === 'error') this.settle(reply.id, replyError(reply));
     }
   }

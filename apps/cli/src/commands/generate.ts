@@ -5,11 +5,15 @@ import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { UsageError, writeNpyFile } from '@seqpar/core';
 import type { Device } from '@seqpar/kernels';
-import { generateTokens, loadModel, makeTinyModel, type GenerateSummary, type TextTokenizer } from '@seqpar/model';
-import { STRATEGY_NAMES, type StrategyName } from '@seqpar/strategies';
+import { generateTokens, loadModel, makeTinyModel, readModelConfig, type GenerateEvent, type GenerateSummary, type ModelConfig, type TextTokenizer } from '@seqpar/model';
+import { connectCluster, createCluster, type ClusterGenerateOptions, type RemoteCluster } from '@seqpar/runtime';
+import type { StrategyName } from '@seqpar/strategies';
+import { chooseAuto, type AutoChoice } from '../auto-strategy.js';
 import { log, printJson } from '../output.js';
 import { nonNegativeInt, positiveInt } from '../options.js';
 import { readPrompt } from '../prompt-input.js';
+import { STRATEGIES, TRANSPORTS } from '../run-attention.js';
+import { readTokenFile } from '../token-file.js';
 
 interface GenerateCommandOptions {
   model?: string;
@@ -18,8 +22,10 @@ interface GenerateCommandOptions {
   promptTokens?: string;
   maxNewTokens: number;
   workers: number;
-  strategy: StrategyName;
-  transport: 'inproc';
+  strategy: StrategyName | 'auto';
+  transport: (typeof TRANSPORTS)[number];
+  coordinator?: string;
+  tokenFile?: string;
   greedy: boolean;
   temperature?: number;
   topP?: number;
@@ -53,8 +59,10 @@ export function register(program: Command): void {
     .option('--prompt-tokens <file>', 'a JSON array of token ids')
     .option('--max-new-tokens <n>', 'tokens to generate (stops early at eos)', positiveInt, 32)
     .option('--workers <n>', 'workers to shard the sequence over', positiveInt, 2)
-    .addOption(new Option('--strategy <name>', 'prefill strategy').choices(STRATEGY_NAMES).default('zigzag'))
-    .addOption(new Option('--transport <kind>', 'how workers exchange data (in-process threads)').choices(['inproc']).default('inproc'))
+    .addOption(new Option('--strategy <name>', 'prefill strategy (auto: the planner picks it and the degree)').choices(STRATEGIES).default('zigzag'))
+    .addOption(new Option('--transport <kind>', 'inproc: ranks on threads of this process; shm or ws: one worker process per rank').choices(TRANSPORTS).default('inproc'))
+    .option('--coordinator <host:port>', 'run on a cluster that is already up (the model directory must exist at the same path on every host)')
+    .option('--token-file <file>', "the cluster's shared token (with --coordinator)")
     .option('--greedy', 'always take the most likely token (the default without --temperature)', false)
     .option('--temperature <t>', 'sample with this temperature', positiveNumber)
     .option('--top-p <p>', 'nucleus sampling threshold in (0, 1]', positiveNumber)
@@ -81,30 +89,64 @@ async function runDemo(options: GenerateCommandOptions): Promise<void> {
 
 async function generateCommand(options: GenerateCommandOptions): Promise<void> {
   if (!options.model) throw new UsageError('--model is required (or use --demo)');
-  const model = await loadModel(options.model);
+  const config = await readModelConfig(options.model);
   const { ids, tokenizer } = await readPrompt(options.model, options);
+  // With --coordinator the cluster is already up elsewhere: this process only connects to it (and leaves it running).
+  const remote = options.coordinator ? await connectCluster({ coordinator: options.coordinator, token: await readTokenFile(options.tokenFile) }) : undefined;
+  try {
+    const auto = options.strategy === 'auto' ? autoChoice(config, ids.length, options, remote) : undefined;
+    const strategy = auto?.strategy ?? (options.strategy as StrategyName);
+    const workers = strategy === 'single' ? 1 : (remote?.workers ?? auto?.workers ?? options.workers);
+    const where = remote ? `the cluster at ${options.coordinator}` : options.transport === 'inproc' ? 'in-process ranks' : `${options.transport} worker processes`;
+    log(`prefill: ${ids.length} tokens across ${workers} worker(s) (${where}) with ${strategy}`);
+    const cluster = remote || options.transport === 'inproc' ? undefined : await createCluster({ workers, transport: options.transport, device: options.device, threads: options.threads ?? 1 });
+    try {
+      const request = generateOptions(options, strategy, ids.length);
+      const run = remote
+        ? remote.generate(options.model, ids, request)
+        : cluster
+          ? cluster.generate(options.model, ids, request)
+          : generateTokens(await loadModel(options.model), ids, { ...request, workers, execution: { device: options.device, threads: options.threads ?? 1 } });
+      const fields = { transport: remote?.transport ?? options.transport, promptTokens: ids.length, ...(auto ? { plan: auto.plan } : {}) };
+      await printGeneration(run, options, tokenizer, fields);
+    } finally {
+      await cluster?.close();
+    }
+  } finally {
+    await remote?.close();
+  }
+}
+
+function autoChoice(config: ModelConfig, seq: number, options: GenerateCommandOptions, remote: RemoteCluster | undefined): AutoChoice {
+  const { numHeads: heads, numKvHeads: kvHeads, headDim } = config;
+  return chooseAuto({ seq, heads, kvHeads, headDim, causal: true, workers: remote?.workers ?? options.workers, transport: remote?.transport ?? options.transport, fixedDegree: remote !== undefined });
+}
+
+/** The generation request shared by every path, with the prefill progress bar (lines when stderr is no terminal). */
+function generateOptions(options: GenerateCommandOptions, strategy: StrategyName, seq: number): ClusterGenerateOptions {
   const live = !options.json && process.stderr.isTTY;
   const bar = live ? new SingleBar({ format: 'prefill [{bar}] {value}/{total} tokens | {speed} tok/s | ETA {eta_formatted}', hideCursor: true }) : undefined;
-  log(`prefill: ${ids.length} tokens across ${options.workers} worker(s) with ${options.strategy}`);
   const started = performance.now();
-  const run = generateTokens(model, ids, {
-    strategy: options.strategy,
-    workers: options.workers,
+  return {
+    strategy,
     maxNewTokens: options.maxNewTokens,
     greedy: options.greedy,
     seed: options.seed,
-    execution: { device: options.device, threads: options.threads ?? 1 },
     allLogits: options.dumpLogits !== undefined,
     ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
     ...(options.topP === undefined ? {} : { topP: options.topP }),
     onPrefillProgress: (done, total) => {
       const rate = done / ((performance.now() - started) / 1000);
-      // Without a terminal (a log file, a pipe) the bar becomes one line per layer, with the same fields.
       if (!bar) return log(`prefill: ${done}/${total} tokens · ${rate.toFixed(0)} tok/s · ETA ${((total - done) / rate).toFixed(1)} s`);
       if (!bar.isActive) bar.start(total, 0, { speed: '0' });
       bar.update(done, { speed: rate.toFixed(0) });
+      if (done === seq) bar.stop();
     },
-  });
+  };
+}
+
+/** Streams the tokens to stdout (text when there is a tokenizer), then the metrics on stderr or one JSON object. */
+async function printGeneration(run: AsyncGenerator<GenerateEvent, GenerateSummary>, options: GenerateCommandOptions, tokenizer: TextTokenizer | undefined, jsonFields: Record<string, unknown>): Promise<void> {
   const streamed = new TextStream(tokenizer);
   let summary: GenerateSummary;
   for (;;) {
@@ -113,7 +155,6 @@ async function generateCommand(options: GenerateCommandOptions): Promise<void> {
       summary = next.value;
       break;
     }
-    bar?.stop();
     if (!options.json) process.stdout.write(streamed.push(next.value.token));
   }
   if (!options.json) process.stdout.write('\n');
@@ -121,7 +162,7 @@ async function generateCommand(options: GenerateCommandOptions): Promise<void> {
   const text = tokenizer?.decode(summary.tokens);
   if (options.json) {
     const { promptLogits: _, ...fields } = summary;
-    printJson({ ...fields, promptTokens: ids.length, ...(text === undefined ? {} : { text }) });
+    printJson({ ...fields, ...jsonFields, ...(text === undefined ? {} : { text }) });
   } else {
     log(
       `TTFT ${summary.ttftMs.toFixed(0)} ms · prefill ${summary.prefillTokensPerSec.toFixed(0)} tok/s · ` +
