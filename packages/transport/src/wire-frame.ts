@@ -3,8 +3,8 @@ import { pack, unpack } from 'msgpackr';
 import type { FrameHeader } from './transport.js';
 
 /**
- * One WebSocket binary message per frame; only the small meta part is msgpack, bulk payload bytes are copied
- * in raw and start on an 8-byte boundary so a receiver can view them as Float32Array/Float64Array directly.
+ * WebSocket binary messages; only the small meta part is msgpack. A small frame is one message with its payload
+ * copied in raw, starting on an 8-byte boundary so a receiver can view it as Float32Array/Float64Array directly.
  *
  *   0      1    4             8                8+H       align8(8+H)
  *   +------+----+-------------+----------------+---------+------------------+
@@ -13,15 +13,23 @@ import type { FrameHeader } from './transport.js';
  *   kind 1 DATA: meta [tag, header, ref?]  (ref: transport-private, e.g. an shm slot)
  *   kind 2 CREDIT: meta bytes consumed
  *   kind 3 CONTROL: meta transport-private object (shm slot release)
+ *   kind 4 DATA_HEAD: meta [tag, header, byteLength], no payload bytes; the NEXT message on the connection is
+ *          the payload, exactly byteLength raw bytes without any prefix.
+ *
+ * DATA_HEAD exists for big payloads: the sender hands the caller's bytes to the socket as they are (joining
+ * them with a prefix would copy megabytes into a fresh buffer per frame), and the receiver gets the payload
+ * message from ws as one buffer of its own, which is 8-byte aligned whenever ws had to assemble it.
  */
 export const enum WireKind {
   Data = 1,
   Credit = 2,
   Control = 3,
+  DataHead = 4,
 }
 
 export type WireMessage =
   | { kind: WireKind.Data; tag: string; header: FrameHeader; payload: Uint8Array; ref?: unknown[] }
+  | { kind: WireKind.DataHead; tag: string; header: FrameHeader; byteLength: number }
   | { kind: WireKind.Credit; bytes: number }
   | { kind: WireKind.Control; control: Record<string, unknown> };
 
@@ -30,6 +38,11 @@ const align8 = (n: number) => (n + 7) & ~7;
 
 export function encodeData(tag: string, header: FrameHeader, payload: Uint8Array, ref?: unknown[]): Buffer {
   return encode(WireKind.Data, ref ? [tag, header, ref] : [tag, header], payload);
+}
+
+/** The first of the two messages of a big frame; send `byteLength` payload bytes as the next message. */
+export function encodeDataHead(tag: string, header: FrameHeader, byteLength: number): Buffer {
+  return encode(WireKind.DataHead, [tag, header, byteLength]);
 }
 
 export function encodeCredit(bytes: number): Buffer {
@@ -72,9 +85,15 @@ export function decodeMessage(message: Buffer): WireMessage {
       if (!shapeOk || typeof parts[0] !== 'string' || !isPlainObject(parts[1]) || offset > message.byteLength) {
         throw badFrame('data meta must be [tag, header, ref?]');
       }
-      let payload: Uint8Array = message.subarray(offset);
-      if (payload.byteOffset % 8 !== 0) payload = payload.slice();
-      return { kind, tag: parts[0], header: parts[1], payload, ...(parts.length === 3 ? { ref: parts[2] as unknown[] } : {}) };
+      return { kind, tag: parts[0], header: parts[1], payload: aligned(message.subarray(offset)), ...(parts.length === 3 ? { ref: parts[2] as unknown[] } : {}) };
+    }
+    case WireKind.DataHead: {
+      const parts = Array.isArray(meta) ? (meta as unknown[]) : [];
+      const [tag, header, byteLength] = parts;
+      if (parts.length !== 3 || typeof tag !== 'string' || !isPlainObject(header) || !Number.isSafeInteger(byteLength) || (byteLength as number) < 0) {
+        throw badFrame('data head meta must be [tag, header, byteLength]');
+      }
+      return { kind, tag, header, byteLength: byteLength as number };
     }
     case WireKind.Credit:
       if (typeof meta !== 'number' || !(meta >= 0)) throw badFrame('credit meta must be a non-negative number');
@@ -85,6 +104,17 @@ export function decodeMessage(message: Buffer): WireMessage {
     default:
       throw badFrame(`unknown message kind ${kind}`);
   }
+}
+
+/** The payload message that follows a DATA_HEAD, checked against the length the head declared. */
+export function decodePayload(message: Buffer, byteLength: number): Uint8Array {
+  if (message.byteLength !== byteLength) throw badFrame(`payload of ${message.byteLength} bytes follows a head that declared ${byteLength}`);
+  return aligned(message);
+}
+
+/** Payloads start on an 8-byte boundary so callers can view them as any typed array; a rare misaligned view is copied. */
+function aligned(payload: Uint8Array): Uint8Array {
+  return payload.byteOffset % 8 === 0 ? payload : payload.slice();
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

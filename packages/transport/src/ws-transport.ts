@@ -3,7 +3,7 @@ import { WebSocketServer, type AddressInfo, type RawData, type WebSocket } from 
 import { joinRendezvous } from './rendezvous.js';
 import { resolveLimits, TransportBase } from './transport-base.js';
 import { DEFAULT_MAX_QUEUED_BYTES, type FrameHeader, type Transport, type TransportKind } from './transport.js';
-import { decodeMessage, encodeControl, encodeCredit, encodeData, WireKind } from './wire-frame.js';
+import { decodeMessage, decodePayload, encodeControl, encodeCredit, encodeData, encodeDataHead, WireKind } from './wire-frame.js';
 import { connectWithRetry } from './ws-connect.js';
 import { acceptHandshake, AUTH_FAILED_CLOSE_CODE, dialHandshake, type Token } from './ws-handshake.js';
 
@@ -32,12 +32,26 @@ export async function createWsTransport(options: WsTransportOptions): Promise<Tr
 }
 
 const META_ALLOWANCE = 64 * 1024;
+/**
+ * Payloads from this size on go out as a DATA_HEAD message plus the caller's bytes untouched (wire-frame.ts);
+ * smaller ones are copied into a single message, which costs less than a second socket write and lets `send`
+ * resolve without waiting for the socket.
+ */
+const SEPARATE_PAYLOAD_FROM = 64 * 1024;
+
+interface PayloadHead {
+  tag: string;
+  header: FrameHeader;
+  byteLength: number;
+}
 
 export class WsTransport extends TransportBase {
   private readonly links: (WebSocket | undefined)[];
   private readonly linkErrors = new Map<number, SeqparError>();
   private readonly pendingCredit: number[];
   private readonly silentBeats: number[];
+  /** Per peer: the DATA_HEAD whose payload is the next message on that link. */
+  private readonly payloadHeads: (PayloadHead | undefined)[];
   private creditFlush: NodeJS.Immediate | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private server: WebSocketServer | undefined;
@@ -48,6 +62,7 @@ export class WsTransport extends TransportBase {
     this.links = new Array(options.worldSize).fill(undefined);
     this.pendingCredit = new Array(options.worldSize).fill(0);
     this.silentBeats = new Array(options.worldSize).fill(0);
+    this.payloadHeads = new Array(options.worldSize).fill(undefined);
   }
 
   async connect(): Promise<void> {
@@ -97,9 +112,24 @@ export class WsTransport extends TransportBase {
   protected async transmit(to: number, tag: string, header: FrameHeader, payload: Uint8Array, ref?: unknown[]): Promise<void> {
     const link = this.links[to];
     if (!link || link.readyState !== link.OPEN) throw this.linkErrors.get(to) ?? new SeqparError('ERR_PEER_LOST', `no open link to rank ${to}`);
-    // The encoded message owns a copy of the payload, so the caller's buffer is free as soon as this returns;
-    // the credit window bounds how much the socket may buffer.
-    link.send(encodeData(tag, header, payload, ref));
+    if (payload.byteLength < SEPARATE_PAYLOAD_FROM) {
+      // The message owns a copy of the payload, so the caller's buffer is free at once; the credit window
+      // bounds how much the socket may buffer.
+      link.send(encodeData(tag, header, payload, ref));
+      return;
+    }
+    link.send(encodeDataHead(tag, header, payload.byteLength));
+    // ws writes these very bytes (zero masks, no deflate): the caller may reuse them once the socket took them all.
+    await new Promise<void>((resolve, reject) =>
+      link.send(payload, (error) =>
+        error ? reject(this.sendFailure(to, error)) : resolve(),
+      ),
+    );
+  }
+
+  private sendFailure(to: number, error: Error): SeqparError {
+    if (this.isClosed) return new SeqparError('ERR_CLOSED', `transport of rank ${this.rank} closed while sending to rank ${to}`);
+    return this.linkErrors.get(to) ?? new SeqparError('ERR_PEER_LOST', `lost rank ${to} while sending: ${error.message}`);
   }
 
   protected returnCredit(from: number, cost: number): void {
@@ -172,15 +202,28 @@ export class WsTransport extends TransportBase {
     this.silentBeats[peer] = 0;
     if (this.linkErrors.has(peer)) return;
     try {
-      if (!isBinary || !Buffer.isBuffer(data)) throw new SeqparError('ERR_BAD_FRAME', 'expected one binary message per frame');
+      if (!isBinary || !Buffer.isBuffer(data)) throw new SeqparError('ERR_BAD_FRAME', 'expected binary messages');
+      const head = this.payloadHeads[peer];
+      if (head) {
+        this.payloadHeads[peer] = undefined;
+        return this.onData(peer, head.tag, head.header, decodePayload(data, head.byteLength), undefined);
+      }
       const message = decodeMessage(data);
       if (message.kind === WireKind.Data) this.onData(peer, message.tag, message.header, message.payload, message.ref);
+      else if (message.kind === WireKind.DataHead) this.expectPayload(peer, message);
       else if (message.kind === WireKind.Credit) this.credit[peer]!.release(message.bytes);
       else this.onControl(peer, message.control);
     } catch (error) {
       const reason = error instanceof SeqparError ? error : new SeqparError('ERR_BAD_FRAME', String(error));
       this.dropLink(peer, new SeqparError(reason.code, `rank ${peer} sent a bad frame: ${reason.message}`));
     }
+  }
+
+  private expectPayload(peer: number, head: PayloadHead): void {
+    if (head.byteLength > this.limits.maxPayload) {
+      throw new SeqparError('ERR_FRAME_TOO_LARGE', `announced payload of ${head.byteLength} bytes exceeds maxPayload ${this.limits.maxPayload}`);
+    }
+    this.payloadHeads[peer] = head;
   }
 
   /** Close one peer's connection because of what it sent; the other links and the listener carry on. */

@@ -83,6 +83,32 @@ describe.each(['inproc', 'ws', 'shm'] as const)('%s transport conformance', (kin
     expect(await drained).toEqual([0, 1, 2]);
   });
 
+  it('lets the caller reuse a big payload buffer as soon as send resolves', async () => {
+    pair = await openPair(kind);
+    const { local } = pair;
+    const drained = pair.run({ op: 'drain', tag: 'reuse', count: 4 });
+    const buffer = new Uint8Array(16 * MiB);
+    for (let seq = 0; seq < 4; seq += 1) {
+      buffer.set(patternPayload(seq, buffer.byteLength));
+      await local.send(1, 'reuse', { seq }, buffer);
+    }
+    expect(await drained).toEqual([0, 1, 2, 3]);
+  });
+
+  it('fails big sends to a peer that exits instead of hanging', async () => {
+    pair = await openPair(kind);
+    const { local } = pair;
+    await local.send(1, 'gone', {}, new Uint8Array(4 * MiB));
+    pair.exitPeer();
+    const exitedAt = Date.now();
+    const error = await (async () => {
+      for (;;) await local.send(1, 'gone', {}, new Uint8Array(4 * MiB));
+    })().catch((e: { code: string; message: string }) => e);
+    expect(['ERR_PEER_LOST', 'ERR_CLOSED']).toContain(error.code);
+    expect(error.message).toContain('rank 1');
+    expect(Date.now() - exitedAt).toBeLessThan(3000);
+  });
+
   it('applies backpressure: a receiver that does not read bounds what the sender has queued', async () => {
     pair = await openPair(kind);
     const { local } = pair;

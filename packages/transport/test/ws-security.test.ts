@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { joinRendezvous, startRendezvous, type RendezvousServer } from '../src/rendezvous.js';
 import type { Transport } from '../src/transport.js';
-import { encodeData } from '../src/wire-frame.js';
+import { encodeData, encodeDataHead } from '../src/wire-frame.js';
 import { connectWithRetry } from '../src/ws-connect.js';
 import { AUTH_FAILED_CLOSE_CODE, dialHandshake } from '../src/ws-handshake.js';
 import { createWsTransport } from '../src/ws-transport.js';
@@ -78,12 +78,34 @@ describe('ws transport security and bad input', () => {
     await roundTrip(rank1, rank0, 'after-oversize');
   });
 
-  it.each([
-    ['garbage', randomBytes(64)],
-    ['truncated', encodeData('t', { a: 1 }, new Uint8Array(16)).subarray(0, 12)],
-  ])('closes the connection on a %s frame with ERR_BAD_FRAME and keeps serving others', async (_, bytes) => {
+  it('drops a data head announcing more than maxPayload with ERR_FRAME_TOO_LARGE and keeps serving others', async () => {
     const { rank0, rank1, raw } = await groupWithRawRank2();
-    raw[0]!.send(bytes);
+    raw[0]!.send(encodeDataHead('big', {}, maxPayload + 1));
+    await expect(rank0.recv(2, 'big', { timeoutMs: 5000 })).rejects.toMatchObject({ code: 'ERR_FRAME_TOO_LARGE' });
+    await closeCode(raw[0]!);
+    await roundTrip(rank1, rank0, 'after-announced-oversize');
+  });
+
+  it('moves a big payload behind its data head', async () => {
+    const { rank0, raw } = await groupWithRawRank2();
+    const payload = randomBytes(100_000);
+    raw[0]!.send(encodeDataHead('split', { n: 1 }, payload.byteLength));
+    raw[0]!.send(payload);
+    const frame = await rank0.recv(2, 'split', { timeoutMs: 5000 });
+    expect(frame.header).toEqual({ n: 1 });
+    expect(Buffer.from(frame.payload).equals(payload)).toBe(true);
+    expect(frame.payload.byteOffset % 8).toBe(0);
+  });
+
+  it.each([
+    ['garbage', [randomBytes(64)]],
+    ['truncated', [encodeData('t', { a: 1 }, new Uint8Array(16)).subarray(0, 12)]],
+    ['malformed data head', [encodeDataHead('t', { a: 1 }, -1)]],
+    ['short payload after a data head', [encodeDataHead('t', {}, 1000), randomBytes(999)]],
+    ['long payload after a data head', [encodeDataHead('t', {}, 1000), randomBytes(1001)]],
+  ])('closes the connection on a %s with ERR_BAD_FRAME and keeps serving others', async (_, messages) => {
+    const { rank0, rank1, raw } = await groupWithRawRank2();
+    for (const message of messages) raw[0]!.send(message);
     await expect(rank0.recv(2, 't', { timeoutMs: 5000 })).rejects.toMatchObject({ code: 'ERR_BAD_FRAME' });
     await closeCode(raw[0]!);
     await roundTrip(rank1, rank0, 'after-garbage');
