@@ -119,7 +119,7 @@ export async function run(args = []) {
     transport: option(args, '--transport', 'shm'),
     seq: Number(option(args, '--seq', 16384)),
     longSeq: Number(option(args, '--long-seq', 65536)),
-    runs: Number(option(args, '--runs', 2)),
+    runs: Number(option(args, '--runs', 3)),
   };
   await mkdir('docs', { recursive: true });
   const measured = {
@@ -135,7 +135,7 @@ export async function run(args = []) {
     rows,
     notes: [
       'Every configuration runs on a fresh cluster of worker processes (process executor, shm transport unless noted).',
-      'wallMs: best of 2 requests after a warm-up request (memory case: one cold request), from submission to gathered result.',
+      'wallMs: best of 3 requests after a warm-up request (memory case: one cold request), from submission to gathered result.',
       'computeMs: per-rank kernel + merge time; computeMaxOverMean: their balance; commMs: the most any rank waited on transfers compute did not hide.',
       'peakRssMb: the largest worker process peak RSS (memory case: one worker holding everything against each of 4 workers).',
       'Targets: striped and zigzag vsRing <= 0.75 (causal); their computeMaxOverMean <= 1.10; non-causal N=2 speedupVsN1 >= 1.8; rssVsSingle <= 0.35.',

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /** What `--json` reports for each rank of a request. */
 export interface RankStats {
   readonly rank: number;
@@ -82,7 +84,16 @@ export class RankRecorder {
   }
 }
 
-/** Peak resident set of this process (Linux reports maxRSS in KiB). */
+/**
+ * Peak resident set of this process. On Linux getrusage's maxRSS survives exec, so a worker forked from a big
+ * coordinator would report the coordinator's peak: read the address space's own high-water mark (VmHWM, KiB).
+ */
 export function peakRssMb(): number {
+  try {
+    const hwm = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (hwm) return Number(hwm[1]) / 1024;
+  } catch {
+    // not Linux: maxRSS is the best there is
+  }
   return process.resourceUsage().maxRSS / 1024;
 }

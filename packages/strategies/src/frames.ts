@@ -20,7 +20,7 @@ export function rowSlice(t: Tensor, start: number, end: number): Tensor {
 
 /**
  * K and V of one block travel together as one frame: [2, Sk, Hkv, D] floats, K first. A rank packs its own block
- * once and then forwards received payloads untouched.
+ * once (or not at all when they are adjacent in memory) and then forwards received payloads untouched.
  */
 export interface KvBlock {
   readonly k: Tensor;
@@ -29,6 +29,10 @@ export interface KvBlock {
 }
 
 export function packKv(k: Tensor, v: Tensor): KvBlock {
+  // A worker's k and v arrive back to back in one request payload: then they already are the frame, no copy.
+  if (v.data.buffer === k.data.buffer && v.data.byteOffset === k.data.byteOffset + k.data.byteLength && v.data.length === k.data.length) {
+    return unpackKv(new Float32Array(k.data.buffer, k.data.byteOffset, k.data.length * 2), k.shape[0]!, k.shape[1]!, k.shape[2]!);
+  }
   const packed = new Float32Array(k.data.length * 2);
   packed.set(k.data, 0);
   packed.set(v.data, k.data.length);

@@ -1,5 +1,5 @@
-import { RankRecorder, type BlockAttentionKernel, type PartialAttention, type RankStats, type Tensor, type TraceSpan } from '@seqpar/core';
-import { createInprocGroup } from '@seqpar/transport';
+import { RankRecorder, UsageError, type BlockAttentionKernel, type PartialAttention, type RankStats, type Tensor, type TraceSpan } from '@seqpar/core';
+import { createInprocGroup, type Transport } from '@seqpar/transport';
 import { STRATEGIES, type StrategyName } from './registry.js';
 import { gatherResults, shardRequest } from './shard-request.js';
 
@@ -11,6 +11,11 @@ export interface InprocRunOptions {
   readonly timeoutMs?: number;
   readonly traced?: boolean;
   readonly signal?: AbortSignal;
+  /**
+   * Endpoints of ranks 0..degree-1, all opened in this process (e.g. ws or shm endpoints of one rendezvous); the
+   * caller keeps and closes them. Default: a fresh inproc group, closed at the end.
+   */
+  readonly transports?: readonly Transport[];
 }
 
 export interface InprocRunResult {
@@ -21,14 +26,16 @@ export interface InprocRunResult {
 }
 
 /**
- * Runs a strategy with all its ranks in this process, connected by the inproc transport: the NULL-device way to
- * run the whole distributed schedule (tests, `--transport inproc`). Shards the request, runs every rank, gathers.
+ * Runs a strategy with all its ranks in this process, connected by the inproc transport (or endpoints the caller
+ * opened): the NULL-device way to run the whole distributed schedule (tests, `--transport inproc`). Shards the
+ * request, runs every rank, gathers.
  */
 export async function runStrategyInproc(name: StrategyName, q: Tensor, k: Tensor, v: Tensor, options: InprocRunOptions): Promise<InprocRunResult> {
   const strategy = STRATEGIES[name];
   const degree = name === 'single' ? 1 : options.degree;
   strategy.check(q.shape[1]!, k.shape[1]!, degree);
-  const transports = createInprocGroup(degree);
+  const transports = options.transports ?? createInprocGroup(degree);
+  if (transports.length !== degree) throw new UsageError(`${degree} ranks need ${degree} transport endpoints, got ${transports.length}`);
   const inputs = shardRequest(strategy, q, k, v, options.causal, degree);
   const recorders = inputs.map((_, rank) => new RankRecorder(rank, options.traced ?? false));
   try {
@@ -56,6 +63,6 @@ export async function runStrategyInproc(name: StrategyName, q: Tensor, k: Tensor
       framesSent: transports.map((transport) => transport.stats().framesSent),
     };
   } finally {
-    await Promise.all(transports.map((transport) => transport.close()));
+    if (!options.transports) await Promise.all(transports.map((transport) => transport.close()));
   }
 }

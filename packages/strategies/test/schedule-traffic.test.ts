@@ -30,20 +30,29 @@ describe('messages and bytes per rank follow each schedule', () => {
 
   it('token-ring: N-1 query hops plus one partial per owner with work on this rank', async () => {
     for (const causal of [false, true]) {
-      const { framesSent } = await runInproc('token-ring', kernel, q, k, v, causal, n);
+      const { ranks: stats, framesSent } = await runInproc('token-ring', kernel, q, k, v, causal, n);
       for (let rank = 0; rank < n; rank++) {
         const partials = Array.from({ length: n - 1 }, (_, i) => i + 1).filter((step) => {
           const owner = (rank + step) % n;
           return planBlocks('zigzag', causal, seq, n, owner, (owner - rank + n) % n).length > 0;
         }).length;
         expect(framesSent[rank]).toBe(n - 1 + partials);
+        // Each hop carries the 10 queries in hand; each partial their out [10, Hq, D] and lse [Hq, 10].
+        const rows = seq / n;
+        expect(stats[rank]!.bytesSent).toBe(((n - 1) * rows * hq * d + partials * (rows * hq * d + hq * rows)) * floatBytes);
       }
     }
   });
 
-  it('ulysses: two all-to-alls, 2(N-1) frames per rank', async () => {
-    const { framesSent } = await runInproc('ulysses', kernel, q, k, v, false, 2);
+  it('ulysses: two all-to-alls, 2(N-1) frames per rank, each a peer share of heads', async () => {
+    const { ranks: stats, framesSent } = await runInproc('ulysses', kernel, q, k, v, false, 2);
     expect(framesSent).toEqual([2, 2]);
+    // Out: this rank's 20 tokens of the peer's heads (q 2 heads, k and v 1 each); back: the peer's 20 tokens'
+    // out and lse for this rank's 2 query heads.
+    const [rows, hqShare, hkvShare] = [seq / 2, hq / 2, hkv / 2];
+    const bytes = (rows * (hqShare + 2 * hkvShare) * d + rows * hqShare * d + hqShare * rows) * floatBytes;
+    expect(stats.map((rank) => rank.bytesSent)).toEqual([bytes, bytes]);
+    expect(stats.map((rank) => rank.bytesRecv)).toEqual([bytes, bytes]);
   });
 });
 
