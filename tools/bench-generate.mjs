@@ -1,17 +1,37 @@
-// Long-context generation with a tiny Llama-format model: N=1 against N=2 workers at 8k and 32k-token prompts,
-// measured in one run. TTFT = prefill of the whole prompt and the first sampled token; decode = ms per new token.
+// Long-context generation with a tiny Llama-format model: N=1 against N=2 at 8k and 32k-token prompts, measured
+// in one run, with the ranks as worker processes (cluster.generate: one process per rank, joined by shm or ws) and
+// as in-process ranks (generateTokens). TTFT = prefill of the whole prompt and the first sampled token; decode =
+// ms per new token. Flags: --quick (2k and 8k), --transport ws|shm (default shm), --no-inproc.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seededRandom } from '@seqpar/core';
 import { generate, loadModel, makeTinyModel } from '@seqpar/model';
+import { createCluster } from '@seqpar/runtime';
 import { writeReport } from './bench-report.mjs';
 
 const MODEL = { layers: 4, hidden: 256, heads: 8, kvHeads: 2, vocab: 512, seed: 1 };
 const NEW_TOKENS = 32; // decode ms/token averages the 31 steps after the first token
+const RUNS = [['single', 1], ['zigzag', 2]];
+
+/** One generation on a fresh cluster of `workers` worker processes; returns its summary. */
+async function onProcesses(dir, prompt, strategy, workers, transport) {
+  const cluster = await createCluster({ workers, transport });
+  try {
+    const run = cluster.generate(dir, prompt, { strategy, maxNewTokens: NEW_TOKENS, greedy: true });
+    for (;;) {
+      const next = await run.next();
+      if (next.done) return next.value;
+    }
+  } finally {
+    await cluster.close();
+  }
+}
 
 export async function run(args) {
   const lengths = args.includes('--quick') ? [2048, 8192] : [8192, 32768];
+  const transport = args.includes('--transport') ? args[args.indexOf('--transport') + 1] : 'shm';
+  const modes = args.includes('--no-inproc') ? [transport] : [transport, 'inproc'];
   const dir = await mkdtemp(join(tmpdir(), 'seqpar-bench-model-'));
   try {
     await makeTinyModel(dir, MODEL);
@@ -20,34 +40,40 @@ export async function run(args) {
     for (const length of lengths) {
       const random = seededRandom(length);
       const prompt = Array.from({ length }, () => Math.floor(random() * 256));
-      const results = {};
-      for (const [strategy, workers] of [['single', 1], ['zigzag', 2]]) {
-        const summary = await generate(model, prompt, { strategy, workers, maxNewTokens: NEW_TOKENS, greedy: true });
-        results[workers] = summary;
-        process.stderr.write(`${length} tokens, N=${workers}: TTFT ${summary.ttftMs.toFixed(0)} ms, decode ${summary.decodeMsPerToken.toFixed(1)} ms/token\n`);
-        rows.push({
-          prompt: length,
-          strategy,
-          workers,
-          ttftMs: summary.ttftMs,
-          prefillTokensPerSec: summary.prefillTokensPerSec,
-          decodeMsPerToken: summary.decodeMsPerToken,
-          kvCacheMbPerRank: Math.max(...summary.kvCacheMb),
-          peakRssMb: Math.max(...summary.ranks.map((rank) => rank.peakRssMb)),
-          ttftVsN1: workers === 1 ? '' : summary.ttftMs / results[1].ttftMs,
-          decodeVsN1: workers === 1 ? '' : summary.decodeMsPerToken / results[1].decodeMsPerToken,
-          sameTokens: workers === 1 ? '' : String(summary.tokens.join() === results[1].tokens.join()),
-        });
+      for (const mode of modes) {
+        const results = {};
+        for (const [strategy, workers] of RUNS) {
+          const summary = mode === 'inproc'
+            ? await generate(model, prompt, { strategy, workers, maxNewTokens: NEW_TOKENS, greedy: true })
+            : await onProcesses(dir, prompt, strategy, workers, mode);
+          results[workers] = summary;
+          process.stderr.write(`${length} tokens, ${mode}, N=${workers}: TTFT ${summary.ttftMs.toFixed(0)} ms, decode ${summary.decodeMsPerToken.toFixed(1)} ms/token\n`);
+          rows.push({
+            prompt: length,
+            ranks: mode === 'inproc' ? 'in-process' : `${mode} processes`,
+            strategy,
+            workers,
+            ttftMs: summary.ttftMs,
+            prefillTokensPerSec: summary.prefillTokensPerSec,
+            decodeMsPerToken: summary.decodeMsPerToken,
+            kvCacheMbPerRank: Math.max(...summary.kvCacheMb),
+            peakRssMb: Math.max(...summary.ranks.map((rank) => rank.peakRssMb)),
+            ttftVsN1: workers === 1 ? '' : summary.ttftMs / results[1].ttftMs,
+            decodeVsN1: workers === 1 ? '' : summary.decodeMsPerToken / results[1].decodeMsPerToken,
+            sameTokens: workers === 1 ? '' : String(summary.tokens.join() === results[1].tokens.join()),
+          });
+        }
       }
     }
     writeReport('generate', {
       title: `seqpar generate: ${MODEL.layers} layers, hidden ${MODEL.hidden}, ${MODEL.heads} heads / ${MODEL.kvHeads} KV heads, ${NEW_TOKENS} greedy tokens`,
-      columns: ['prompt', 'strategy', 'workers', 'ttftMs', 'prefillTokensPerSec', 'decodeMsPerToken', 'kvCacheMbPerRank', 'peakRssMb', 'ttftVsN1', 'decodeVsN1', 'sameTokens'],
+      columns: ['prompt', 'ranks', 'strategy', 'workers', 'ttftMs', 'prefillTokensPerSec', 'decodeMsPerToken', 'kvCacheMbPerRank', 'peakRssMb', 'ttftVsN1', 'decodeVsN1', 'sameTokens'],
       rows,
       notes: [
-        'Workers are in-process ranks, each with its own ONNX Runtime compute thread (1 intra-op thread), on the 2 cores: the runtime\'s worker processes serve only attention requests so far, not a stateful generation. The ranks share one main thread, which copies every kernel feed (decode: the cache share) into the compute threads, so that part does not run in parallel here; separate processes would.',
-        'peakRssMb is the one process\'s peak; kvCacheMbPerRank is the largest rank\'s KV cache (4 layers, reserved decode rows included).',
-        'Kernel calls are bounded (packages/model bounded-block-kernel.ts): causal blocks run as 1024-row chunks, unmasked keys on the fused op plus a causal diagonal, on N=1 and N=2 alike.',
+        `"${transport} processes": cluster.generate on a fresh createCluster({ workers: N, transport: '${transport}' }), one worker process per rank (1 ONNX Runtime intra-op thread each, on the 2 cores); each worker loads the model directory itself and keeps its KV cache share; tokens stream back to this process as partial replies. TTFT counts from the request to the first token's arrival, the workers' model load and graph build included.`,
+        '"in-process": generateTokens, ranks as tasks of this process with one compute thread each, joined by the inproc transport; the ranks share one main thread, which copies every kernel feed into the compute threads.',
+        'Both run the same rank loop (packages/model rank-generation.ts): the rank holding a step\'s logits samples and broadcasts the token over the data plane.',
+        'ttftVsN1 and decodeVsN1 compare with N=1 of the same kind of ranks, in this run. peakRssMb is the largest rank process\'s peak (in-process: the one process); kvCacheMbPerRank is the largest rank\'s KV cache (4 layers, reserved decode rows included).',
         'N=2 prefill shards the prompt in zigzag order; decode keeps the KV cache sharded (new tokens round-robin) and uses pass-Q.',
         'Targets at 32k: TTFT N=2 <= 0.6x N=1; decode ms/token N=2 <= 0.7x N=1.',
       ],
