@@ -56,6 +56,17 @@ describe('cluster.generate on worker processes', () => {
     }
   });
 
+  it('runs the same on an inproc cluster (ranks in this process, one generation rank per executor worker)', async () => {
+    const model = await loadModel(dir);
+    const local = await generate(model, prompt, { strategy: 'token-ring', workers: 2, maxNewTokens: 4, greedy: true });
+    const inproc = await createCluster({ workers: 2 });
+    try {
+      expect((await drain(inproc.generate(dir, prompt, { strategy: 'token-ring', maxNewTokens: 4, greedy: true }))).summary.tokens).toEqual(local.tokens);
+    } finally {
+      await inproc.close();
+    }
+  });
+
   it('a worker killed mid-generation fails it with an error naming the rank; the next generation runs on its successor', async () => {
     const victim = cluster.pids()[1]!;
     const options: ClusterGenerateOptions = { strategy: 'ring', maxNewTokens: 2000, greedy: true };
