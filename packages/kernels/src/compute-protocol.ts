@@ -7,11 +7,36 @@ export interface WireTensor {
   readonly dims: readonly number[];
 }
 
+/**
+ * A feed that names a tensor the compute thread keeps between runs (resident-tensors.ts), so it does not cross
+ * threads again; `dims` must cover it exactly (e.g. [groups, capacity, width], or [capacity]).
+ */
+export interface ResidentFeed {
+  readonly resident: string;
+  readonly dims: readonly number[];
+}
+
+export type Feed = WireTensor | ResidentFeed;
+
 /** Messages between a ComputeThread and its worker. */
 export type ComputeRequest =
   | { readonly id: number; readonly kind: 'load'; readonly key: string; readonly model: Uint8Array }
-  | { readonly id: number; readonly kind: 'run'; readonly key: string; readonly feeds: Record<string, WireTensor> }
-  | { readonly id: number; readonly kind: 'unload'; readonly key: string };
+  | { readonly id: number; readonly kind: 'run'; readonly key: string; readonly feeds: Record<string, Feed> }
+  | { readonly id: number; readonly kind: 'unload'; readonly key: string }
+  | { readonly id: number; readonly kind: 'write-rows'; readonly name: string; readonly layout: ResidentLayout; readonly at: number; readonly rows: WireTensor }
+  | { readonly id: number; readonly kind: 'drop'; readonly name: string };
+
+/**
+ * A resident tensor [groups, capacity, width]: `capacity` rows per group (e.g. a KV cache share as [Hkv, P, D]),
+ * so each group's rows are contiguous. Rows not yet written hold `fill`.
+ */
+export interface ResidentLayout {
+  readonly type: 'float32' | 'int32';
+  readonly groups: number;
+  readonly width: number;
+  readonly capacity: number;
+  readonly fill: number;
+}
 
 export type ComputeReply =
   | { readonly id: number; readonly ok: true; readonly outputs: Record<string, Float32Array>; readonly spentFeeds: ArrayBuffer[] }

@@ -2,15 +2,17 @@ import { Worker } from 'node:worker_threads';
 import { compiledExecArgv, runnableEntry, SeqparError } from '@seqpar/core';
 import { BufferPool } from './buffer-pool.js';
 import { GraphBuilder } from './graph-builder.js';
-import type { ComputeReply, ComputeRequest, ComputeWorkerData, WireTensor } from './compute-protocol.js';
+import type { ComputeReply, ComputeRequest, ComputeWorkerData, Feed, ResidentLayout, WireTensor } from './compute-protocol.js';
 import { CUDA_INSTALL_HINT, type ExecutionOptions } from './session-options.js';
 
 type RequestBody = ComputeRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
 
 /**
  * One device's compute: a worker thread that owns ONNX Runtime sessions (loaded by key) and runs them in the
- * order asked. Feeds are copied into fresh buffers and transferred, so callers keep their arrays; outputs come
- * back transferred. The attention kernel and the model's layer graphs of a rank share one ComputeThread.
+ * order asked. Feeds are copied into pooled buffers and transferred, so callers keep their arrays; outputs come
+ * back transferred. Tensors that every run would otherwise copy again (a KV cache share) can stay resident on the
+ * thread: `writeRows` sends only new rows, and a run names them as feeds. Requests run in the order sent, so a
+ * run sent after a write sees it. The attention kernel and the model's layer graphs of a rank share one thread.
  */
 export class ComputeThread {
   private nextId = 0;
@@ -59,22 +61,41 @@ export class ComputeThread {
     return loading;
   }
 
-  async run(key: string, feeds: Record<string, WireTensor>): Promise<Record<string, Float32Array>> {
-    const copies: Record<string, WireTensor> = {};
+  async run(key: string, feeds: Record<string, Feed>): Promise<Record<string, Float32Array>> {
+    const copies: Record<string, Feed> = {};
     const transfer: ArrayBuffer[] = [];
     for (const [name, t] of Object.entries(feeds)) {
-      const data = copyInto(this.feedBuffers.take(t.data.byteLength), t.data);
-      copies[name] = { type: t.type, data, dims: t.dims };
-      transfer.push(data.buffer as ArrayBuffer);
+      if (!('data' in t)) {
+        copies[name] = t;
+        continue;
+      }
+      const copy = this.copy(t);
+      copies[name] = copy;
+      transfer.push(copy.data.buffer as ArrayBuffer);
     }
     const reply = await this.request({ kind: 'run', key, feeds: copies }, transfer);
     for (const buffer of reply.spentFeeds) this.feedBuffers.give(buffer);
     return reply.outputs;
   }
 
+  /** Writes `rows` [t, groups, width] into the resident tensor `name` from row `at`, creating or growing it to `layout`. */
+  async writeRows(name: string, layout: ResidentLayout, at: number, rows: WireTensor): Promise<void> {
+    const copy = this.copy(rows);
+    const reply = await this.request({ kind: 'write-rows', name, layout, at, rows: copy }, [copy.data.buffer as ArrayBuffer]);
+    for (const buffer of reply.spentFeeds) this.feedBuffers.give(buffer);
+  }
+
+  async drop(name: string): Promise<void> {
+    await this.request({ kind: 'drop', name }, []);
+  }
+
   async close(): Promise<void> {
     this.fail(new SeqparError('ERR_CLOSED', 'compute thread closed'));
     await this.worker.terminate();
+  }
+
+  private copy(t: WireTensor): WireTensor {
+    return { type: t.type, data: copyInto(this.feedBuffers.take(t.data.byteLength), t.data), dims: t.dims };
   }
 
   private async request(body: RequestBody, transfer: ArrayBuffer[]): Promise<Extract<ComputeReply, { ok: true }>> {

@@ -2,6 +2,7 @@ export * from './attention-graph.js';
 export * from './attention-kernel.js';
 export * from './compute-protocol.js';
 export * from './compute-thread.js';
+export * from './decode-attention-graph.js';
 export * from './fused-attention-graph.js';
 export * from './graph-builder.js';
 export * from './onnx-schema.js';

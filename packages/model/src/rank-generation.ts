@@ -1,7 +1,7 @@
 import { layoutPositions, SeqparError, seededRandom, type Tensor } from '@seqpar/core';
 import { STRATEGIES, type RankContext, type StrategyName } from '@seqpar/strategies';
 import { broadcast } from '@seqpar/transport';
-import { decodeRank, prefillRank } from './rank-inference.js';
+import { decodeRank, prefillRank, releaseRankState } from './rank-inference.js';
 import type { RankModel } from './rank-model.js';
 import { sampleToken, type SamplingOptions } from './sampling.js';
 
@@ -57,13 +57,17 @@ export async function generateOnRank(ctx: RankContext, model: RankModel, prompt:
     const frame = await broadcast(ctx.transport, sampler, `${ctx.tagPrefix}token${index}`, message, { timeoutMs: ctx.timeoutMs, ...(ctx.signal ? { signal: ctx.signal } : {}) });
     return Number(frame.header.token);
   };
-  let token = await next(0, lastPositionHolder(options.strategy, prompt.length, degree), prefill.logits);
-  for (let index = 1; index < options.maxNewTokens && !eos.has(token); index++) {
-    if (ctx.signal?.aborted) throw new SeqparError('ERR_ABORTED', 'generation aborted');
-    const position = prompt.length + index - 1;
-    const owner = position % degree;
-    const logits = await decodeRank(ctx, model, prefill, index - 1, token, position, owner);
-    token = await next(index, owner, logits);
+  try {
+    let token = await next(0, lastPositionHolder(options.strategy, prompt.length, degree), prefill.logits);
+    for (let index = 1; index < options.maxNewTokens && !eos.has(token); index++) {
+      if (ctx.signal?.aborted) throw new SeqparError('ERR_ABORTED', 'generation aborted');
+      const position = prompt.length + index - 1;
+      const owner = position % degree;
+      const logits = await decodeRank(ctx, model, prefill, index - 1, token, position, owner);
+      token = await next(index, owner, logits);
+    }
+  } finally {
+    await releaseRankState(prefill); // the cache lives on the compute thread, which outlives this call
   }
   return {
     positions: prefill.positions,

@@ -3,9 +3,14 @@ import { passQDecode, STRATEGIES, type RankContext, type StrategyName } from '@s
 import { KvCacheShare } from './kv-cache.js';
 import type { RankModel } from './rank-model.js';
 
-/** What a rank keeps between prefill and decode: its share of every layer's KV cache. */
+/** What a rank keeps between prefill and decode: its share of every layer's KV cache (on its compute thread). */
 export interface RankState {
   readonly caches: KvCacheShare[];
+}
+
+/** Frees a rank's KV cache shares on its compute thread. */
+export async function releaseRankState(state: RankState): Promise<void> {
+  await Promise.all(state.caches.map((cache) => cache.release()));
 }
 
 export interface PrefillResult {
@@ -28,18 +33,23 @@ export async function prefillRank(ctx: RankContext, model: RankModel, strategyNa
   const positions = layoutPositions(strategy.layout, prompt.length, ctx.worldSize, ctx.rank);
   let x = model.embed(Array.from(positions, (p) => prompt[p]!));
   const caches: KvCacheShare[] = [];
-  for (let layer = 0; layer < model.config.numLayers; layer++) {
-    const { q, k, v } = await ctx.recorder.time('compute', `layer ${layer} qkv`, () => model.preAttention(layer, x, positions));
-    const cache = new KvCacheShare(numKvHeads, headDim, positions.length + reserve);
-    cache.append(k, v, positions);
-    caches.push(cache);
-    const attention = await strategy.run(layerContext(ctx, `p${layer}`), { q, k, v, seq: prompt.length, causal: true });
-    x = await ctx.recorder.time('compute', `layer ${layer} mlp`, () => model.postAttention(layer, x, attention.out));
-    onLayerDone?.(layer);
+  try {
+    for (let layer = 0; layer < model.config.numLayers; layer++) {
+      const { q, k, v } = await ctx.recorder.time('compute', `layer ${layer} qkv`, () => model.preAttention(layer, x, positions));
+      const cache = new KvCacheShare(model.thread, numKvHeads, headDim, positions.length + reserve);
+      caches.push(cache);
+      await cache.append(k, v, positions);
+      const attention = await strategy.run(layerContext(ctx, `p${layer}`), { q, k, v, seq: prompt.length, causal: true });
+      x = await ctx.recorder.time('compute', `layer ${layer} mlp`, () => model.postAttention(layer, x, attention.out));
+      onLayerDone?.(layer);
+    }
+    const rows = allLogits ? x : lastRow(x);
+    const logits = await ctx.recorder.time('compute', 'lm head', () => model.logits(rows));
+    return { positions, logits, caches };
+  } catch (error) {
+    await releaseRankState({ caches });
+    throw error;
   }
-  const rows = allLogits ? x : lastRow(x);
-  const logits = await ctx.recorder.time('compute', 'lm head', () => model.logits(rows));
-  return { positions, logits, caches };
 }
 
 /**
@@ -52,12 +62,16 @@ export async function decodeRank(ctx: RankContext, model: RankModel, state: Rank
   for (let layer = 0; layer < model.config.numLayers; layer++) {
     const cache = state.caches[layer]!;
     let query: { owner: number; q?: Tensor; positions?: Int32Array } = { owner };
+    let appended: Promise<void> | undefined;
     if (x) {
       const { q, k, v } = await ctx.recorder.time('compute', `layer ${layer} qkv`, () => model.preAttention(layer, x!, [position]));
-      cache.append(k, v, [position]);
+      // Queued ahead of the attention run on the same thread: no round trip of its own.
+      appended = cache.append(k, v, [position]);
+      appended.catch(() => undefined); // awaited below; this only keeps a failure from going unhandled meanwhile
       query = { owner, q, positions: Int32Array.of(position) };
     }
-    const attention = await passQDecode(layerContext(ctx, `d${step}/${layer}`), query, cache.view());
+    const attention = await passQDecode(layerContext(ctx, `d${step}/${layer}`), query, cache);
+    await appended;
     if (x && attention) x = await ctx.recorder.time('compute', `layer ${layer} mlp`, () => model.postAttention(layer, x!, attention.out));
   }
   return x ? ctx.recorder.time('compute', 'lm head', () => model.logits(x!)) : undefined;

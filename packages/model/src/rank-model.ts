@@ -15,7 +15,7 @@ export class RankModel {
   private constructor(
     readonly config: ModelConfig,
     private readonly weights: ModelWeights,
-    private readonly thread: ComputeThread,
+    readonly thread: ComputeThread,
     private readonly keyPrefix: string,
   ) {}
 

@@ -10,6 +10,12 @@ export interface KvCacheShare {
   readonly positions: Int32Array;
 }
 
+/** A share that attends queries itself, e.g. one kept on the compute thread that attends over it. */
+export interface AttendingKvShare {
+  readonly length: number;
+  attend(q: Tensor, positions: Int32Array): Promise<PartialAttention>;
+}
+
 /** New tokens to attend from: queries [T, Hq, D] at global positions, held by `owner`. */
 export interface DecodeQuery {
   readonly owner: number;
@@ -23,7 +29,7 @@ export interface DecodeQuery {
  * of global positions and sends (out, lse) back; the owner merges. Only queries and partials travel, never KV.
  * Every rank calls this; only the owner passes `q` and gets the merged result (the others get undefined).
  */
-export async function passQDecode(ctx: RankContext, query: DecodeQuery, cache: KvCacheShare): Promise<PartialAttention | undefined> {
+export async function passQDecode(ctx: RankContext, query: DecodeQuery, cache: KvCacheShare | AttendingKvShare): Promise<PartialAttention | undefined> {
   const { rank, worldSize: n } = ctx;
   const isOwner = rank === query.owner;
   let q: Tensor;
@@ -54,10 +60,10 @@ export async function passQDecode(ctx: RankContext, query: DecodeQuery, cache: K
   return local;
 }
 
-async function attendShare(ctx: RankContext, q: Tensor, positions: Int32Array, cache: KvCacheShare): Promise<PartialAttention> {
-  if (cache.positions.length === 0) return createPartial(q.shape[0]!, q.shape[1]!, q.shape[2]!);
+async function attendShare(ctx: RankContext, q: Tensor, positions: Int32Array, cache: KvCacheShare | AttendingKvShare): Promise<PartialAttention> {
+  if (('attend' in cache ? cache.length : cache.positions.length) === 0) return createPartial(q.shape[0]!, q.shape[1]!, q.shape[2]!);
   return ctx.recorder.time('compute', 'attend cache share', () =>
-    ctx.kernel.attend(q, cache.k, cache.v, { kind: 'positions', queryPositions: positions, keyPositions: cache.positions }),
+    'attend' in cache ? cache.attend(q, positions) : ctx.kernel.attend(q, cache.k, cache.v, { kind: 'positions', queryPositions: positions, keyPositions: cache.positions }),
   );
 }
 

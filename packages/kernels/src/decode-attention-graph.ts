@@ -1,0 +1,48 @@
+import { MASKED_SCORE } from '@seqpar/core';
+import { GraphBuilder } from './graph-builder.js';
+
+export interface DecodeAttentionShape {
+  /** New queries per call: 1 for a decode step. */
+  readonly t: number;
+  readonly hq: number;
+  readonly hkv: number;
+  readonly d: number;
+}
+
+/**
+ * Attention of `t` new queries over a KV cache share kept on the compute thread, with its log-sum-exp, as one
+ * graph for every cache size (P symbolic, so one session serves a whole generation):
+ *   inputs  q [t, Hq, D], q_pos [t] int32, k and v [Hkv, P, D] (the cache as resident-tensors.ts keeps it,
+ *           head-major), k_pos [P] int32 (rows not yet written carry a position no query reaches)
+ *   outputs out [t, Hq, D] and lse [Hq, t]
+ * Query at position i sees cache rows at positions j <= i. The cache is read as stored, never copied or
+ * transposed. Scores are an Einsum over K [Hkv, P, D] that ORT runs with K as the big left operand, one pass over
+ * K for the group's queries; measured at P = 32k, Hkv 2, D 32, group 4, K not in cache: 1.12 ms, against 1.70 for
+ * one matrix-vector product per query head and 2.7 for a MatMul with K fed transposed. Scores are [Hkv, g·t, P],
+ * keys last, so the mask, max, exp and sum stream along rows and the weights meet V [Hkv, P, D] as they are.
+ */
+export function buildDecodeAttentionGraph({ t, hq, hkv, d }: DecodeAttentionShape): Uint8Array {
+  const group = hq / hkv;
+  const g = new GraphBuilder('decode_attention');
+  const q = g.input('q', 'float', [t, hq, d]);
+  const queryPositions = g.input('q_pos', 'int32', [t]);
+  const k = g.input('k', 'float', [hkv, 'P', d]);
+  const v = g.input('v', 'float', [hkv, 'P', d]);
+  const keyPositions = g.input('k_pos', 'int32', ['P']);
+  const queryHeads = g.op('Transpose', [g.op('Reshape', [q, g.ints([t, hkv, group, d])])], { perm: [1, 2, 0, 3] }); // [Hkv, g, t, D]
+  const queryRows = g.op('Reshape', [g.op('Mul', [queryHeads, g.scalar(1 / Math.sqrt(d))]), g.ints([hkv, group * t, d])]);
+  const scores = g.op('Reshape', [g.op('Einsum', [k, queryRows], { equation: 'hpd,hjd->hjp' }), g.ints([hkv, group, t, -1])]); // [Hkv, g, t, P]
+  const visible = g.op('LessOrEqual', [g.op('Unsqueeze', [keyPositions, g.ints([0])]), g.op('Unsqueeze', [queryPositions, g.ints([1])])]); // [t, P]
+  const masked = g.op('Reshape', [g.op('Add', [scores, g.op('Where', [visible, g.scalar(0), g.scalar(MASKED_SCORE)])]), g.ints([hkv, group * t, -1])]);
+  const max = g.op('ReduceMax', [masked, g.ints([-1])], { keepdims: 1 }); // [Hkv, g·t, 1]
+  const weights = g.op('Exp', [g.op('Sub', [masked, max])]);
+  const sum = g.op('ReduceSum', [weights, g.ints([-1])], { keepdims: 1 });
+  // A query that sees no row of this share would average V: zero it; its lse stays ≈ -1e30.
+  const seen = g.op('Cast', [g.op('Greater', [max, g.scalar(MASKED_SCORE / 10)])], { to: 1 });
+  const out = g.op('Mul', [g.op('MatMul', [weights, v]), g.op('Div', [seen, sum])]); // [Hkv, g·t, D]
+  g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [out, g.ints([hkv, group, t, d])])], { perm: [2, 0, 1, 3] }), g.ints([t, hq, d])], {}, { outputName: 'out' });
+  g.op('Reshape', [g.op('Add', [max, g.op('Log', [sum])]), g.ints([hq, t])], {}, { outputName: 'lse' });
+  g.output('out', 'float', [t, hq, d]);
+  g.output('lse', 'float', [hq, t]);
+  return g.toModelBytes();
+}
