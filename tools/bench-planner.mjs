@@ -43,27 +43,29 @@ export async function run(args) {
 
   if (args.includes('--report')) return report(store, profile);
   const degrees = [...new Set([1, ...workerCounts])].sort((a, b) => a - b);
-  for (const degree of degrees) {
-    const cluster = await createCluster({ workers: degree, transport: 'inproc', threads: 1, requestTimeoutMs: 600_000, healthTimeoutMs: 30_000 });
-    try {
-      for (const heads of headConfigs) {
-        for (const seq of seqs) {
-          const [q, k, v] = inputs(seq, heads);
-          // Best of 2 where a request is quick, 1 beyond 8k (a 16k request alone takes seconds).
-          const runs = Number(fixedRuns ?? (seq <= 8192 ? 2 : 1));
-          for (const causal of [false, true]) {
-            const strategies = degree === 1 ? ['single'] : SHARDED.filter((s) => s !== 'ulysses' || !ulyssesRefusal(workload(seq, causal, heads, profile), degree));
-            for (const strategy of strategies) {
-              const ms = await timeRequest(cluster, q, k, v, { causal, strategy }, runs);
-              store.measured[key(seq, causal, heads.label, strategy, degree)] = ms;
-              process.stderr.write(`${heads.label} S=${seq} causal=${causal} ${strategy} x${degree}: ${ms.toFixed(1)} ms\n`);
-            }
-          }
+  // One cluster per degree, all open at once, so every configuration of a cell is measured in the same rounds.
+  const clusters = new Map();
+  try {
+    for (const degree of degrees) {
+      clusters.set(degree, await createCluster({ workers: degree, transport: 'inproc', threads: 1, requestTimeoutMs: 600_000, healthTimeoutMs: 30_000 }));
+    }
+    for (const heads of headConfigs) {
+      for (const seq of seqs) {
+        const [q, k, v] = inputs(seq, heads);
+        for (const causal of [false, true]) {
+          const configs = degrees.flatMap((degree) =>
+            degree === 1 ? [{ strategy: 'single', degree }] : SHARDED.filter((s) => s !== 'ulysses' || !ulyssesRefusal(workload(seq, causal, heads, profile), degree)).map((strategy) => ({ strategy, degree })),
+          );
+          const best = await timeInterleaved(configs, (c) => clusters.get(c.degree).attention(q, k, v, { causal, strategy: c.strategy }), seq, fixedRuns);
+          configs.forEach((c, i) => {
+            store.measured[key(seq, causal, heads.label, c.strategy, c.degree)] = best[i];
+            process.stderr.write(`${heads.label} S=${seq} causal=${causal} ${c.strategy} x${c.degree}: ${best[i].toFixed(1)} ms\n`);
+          });
         }
       }
-    } finally {
-      await cluster.close();
     }
+  } finally {
+    for (const cluster of clusters.values()) await cluster.close();
   }
   for (const heads of headConfigs) {
     for (const seq of seqs) {
@@ -144,7 +146,7 @@ function report(store, profile) {
       `Pick within 10% of the measured best in ${within10}/${scored.length} cells (target >= 90%); sharded where single was measured >= 10% faster: ${badShards} cells (target 0).`,
       `Planner prediction vs measurement over ${predictionErrors.length} configurations (each strategy at the cell's degree): median |error| ${pct(sortedErrors[Math.floor(sortedErrors.length / 2)])}, 90th percentile ${pct(sortedErrors[Math.floor(0.9 * sortedErrors.length)])}.`,
       `Simulator (@seqpar/sim) projection vs measured on 2 workers with this profile, ${simInside}/${simRows.length} within 20%: ${simNotes.join('; ')}. Per configuration: simulator.* in planner.json.`,
-      `Each configuration: two warm-up requests (graph builds; causal graphs settle on their second run), then the best of 2 (S <= 8192) or 1 (larger S). Degrees measured: up to each cell's N; Ulysses only where the degree divides the kv heads.`,
+      `Each cell: every configuration (single and each strategy at each degree up to N) warmed up (two requests up to S = 8192, one beyond: graph builds; causal graphs settle on their second run), then timed in interleaved rounds, each configuration once per round, best of 15 rounds (S = 512), 9 (S <= 2048), 3 (S <= 8192) or 1 (larger S). Ulysses only where the degree divides the kv heads.`,
       `Profile ${profile.name}: ${profile.source}. The machine is shared with other jobs: compare within one run.`,
     ],
     extra: { simulator: simRows.map((r) => ({ ...r, error: round(r.error, 3) })) },
@@ -160,10 +162,19 @@ function inputs(seq, { heads, kvHeads, headDim }) {
   return [randomTensor([seq, heads, headDim], random), randomTensor([seq, kvHeads, headDim], random), randomTensor([seq, kvHeads, headDim], random)];
 }
 
-async function timeRequest(cluster, q, k, v, options, runs) {
-  for (let i = 0; i < 2; i++) await cluster.attention(q, k, v, options);
-  let best = Infinity;
-  for (let i = 0; i < runs; i++) best = Math.min(best, (await cluster.attention(q, k, v, options)).stats.wallMs);
+/**
+ * Best wall time of each configuration over interleaved rounds (every configuration once per round, after
+ * warm-ups that build its graphs and let causal graphs settle), so a shift in the shared host's load hits them all
+ * alike: 15 rounds at 512 tokens and 9 up to 2048 (ms-level requests are noisy), 3 up to 8192, then 1.
+ */
+async function timeInterleaved(configs, request, seq, fixedRuns) {
+  const rounds = Number(fixedRuns ?? (seq <= 512 ? 15 : seq <= 2048 ? 9 : seq <= 8192 ? 3 : 1));
+  const warmUps = seq <= 8192 ? 2 : 1;
+  for (const config of configs) for (let i = 0; i < warmUps; i++) await request(config);
+  const best = configs.map(() => Infinity);
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, config] of configs.entries()) best[i] = Math.min(best[i], (await request(config)).stats.wallMs);
+  }
   return best;
 }
 

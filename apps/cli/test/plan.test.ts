@@ -54,12 +54,16 @@ describe('seqpar plan', () => {
       expect(plan.profile).toMatch(/^calibrated-/);
       const again = JSON.parse((await runCli(['plan', '--seq', '4096', '--workers', '2', '--causal', '--profile', 'calibrated', '--json'])).stdout);
       expect(again.profile).toBe(plan.profile);
-      const { attentionFlops, linkBandwidth, linkLatencyMs, kernelCurve, requestMsPerMiB, concurrentKernelEfficiency } = loadProfile('calibrated');
-      // The kernel's speed by block size, unmasked and causal, and the runtime's own costs, measured on real workers.
-      expect(kernelCurve!.map((p) => p.rows)).toEqual([256, 512, 1024, 2048, 4096]);
-      for (const p of kernelCurve!) expect(p.causalFlops).toBeGreaterThan(1e9);
-      expect(requestMsPerMiB).toBeGreaterThanOrEqual(0);
-      expect(concurrentKernelEfficiency).toBeGreaterThan(0);
+      const { attentionFlops, linkBandwidth, linkLatencyMs, kernelTable, requestMsPerMiB, mergeMsPerMiB, hostThreads } = loadProfile('calibrated');
+      // Kernel calls timed at the strategies' shapes, alone and two at once, and the runtime's own costs on real workers.
+      expect(kernelTable!.queryRows).toEqual([64, 128, 256, 512]);
+      expect(kernelTable!.keyRows).toEqual([64, 256, 1024, 4096, 16384]);
+      for (const row of [...kernelTable!.aloneMs, ...kernelTable!.sharedMs]) for (const ms of row) expect(ms).toBeGreaterThan(kernelTable!.launchMs / 2);
+      // More keys take longer: 512 x 16384 is 256x the work of 512 x 64.
+      expect(kernelTable!.aloneMs[3]![4]!).toBeGreaterThan(10 * kernelTable!.aloneMs[3]![0]!);
+      for (const figure of [requestMsPerMiB, mergeMsPerMiB]) expect(figure).toBeGreaterThanOrEqual(0);
+      expect(kernelTable!.inRequestFactor).toBeGreaterThan(0.5);
+      expect(hostThreads).toBe(1);
       // A 2-core CPU host: tens of GFLOP/s per thread, a link of 0.1-100 GB/s, latency under 10 ms.
       expect(attentionFlops).toBeGreaterThan(5e9);
       expect(attentionFlops).toBeLessThan(1e12);

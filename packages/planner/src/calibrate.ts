@@ -1,16 +1,20 @@
 import { availableParallelism, hostname, totalmem } from 'node:os';
-import type { Tensor } from '@seqpar/core';
+import { createPartial, mergeInto, type Tensor } from '@seqpar/core';
 import type { AttentionKernel } from '@seqpar/kernels';
 import type { PeerCommand, Transport, TransportKind } from '@seqpar/transport';
-import { DECLARED_PROFILES, type HardwareProfile, type KernelPoint } from './profiles.js';
+import { describeSchedule } from './describe-schedule.js';
+import type { KernelTable } from './kernel-table.js';
+import { DECLARED_PROFILES, type HardwareProfile } from './profiles.js';
+import { mergeBytes } from './workload.js';
 
 export interface CalibrationOptions {
   /** The transport the runtime will use between workers (createCluster's default on one host is inproc). */
   readonly transport?: TransportKind;
   /** ORT intra-op threads per worker, as `--threads`. */
   readonly threads?: number;
-  /** Block sides the kernel is timed at (H 8, D 64), rising. */
-  readonly blockRows?: readonly number[];
+  /** Query rows and key rows of the unmasked calls timed (H 8, D 64), rising; causal diagonals at the query rows. */
+  readonly queryRows?: readonly number[];
+  readonly keyRows?: readonly number[];
   /** Progress lines (stderr in the CLI). */
   readonly log?: (line: string) => void;
 }
@@ -19,19 +23,23 @@ const HEADS = 8;
 const HEAD_DIM = 64;
 const LINK_FRAME_BYTES = 8 * 2 ** 20;
 const LINK_FRAMES = 16;
-const CURVE_ROWS = [256, 512, 1024, 2048, 4096];
+/** The shapes strategies call the kernel at: at most 512 query rows (their chunk) against up to a shard's keys. */
+const QUERY_ROWS = [64, 128, 256, 512];
+const KEY_ROWS = [64, 256, 1024, 4096, 16384];
 /** The request the runtime's own costs are measured on: large enough to time, small enough to be quick. */
 const REQUEST_SEQ = 2048;
 const TINY_SEQ = 64;
 
 /**
  * Measures this host as the planner sees it and returns a profile (save it with writeProfileFile):
- *  - the attention kernel on unmasked and causal square blocks from 256 to 4096 rows (its speed by block size:
- *    kernelCurve), and on a tiny block (launch cost);
- *  - two kernels at once against one alone (concurrentKernelEfficiency), when the host has two compute units;
- *  - the runtime itself on real workers: a one-worker request against its kernel alone gives the cost per MiB of
- *    moving the request's tensors (requestMsPerMiB), and a tiny two-worker ring request against a tiny one-worker
- *    one gives the fixed price of sharding (shardingOverheadMs);
+ *  - the attention kernel call by call at the shapes strategies cut blocks into (kernelTable: unmasked 64..512
+ *    query rows x 64..16384 keys, causal diagonals of 64..512), alone and with two kernels at once when the host
+ *    has two compute units (ranks of one request compute together), and on a tiny block (the round trip); then the
+ *    same calls traced inside a two-worker request (inRequestFactor);
+ *  - merging a call's partial result into an accumulator (mergeMsPerMiB);
+ *  - the runtime itself on real workers: a traced one-worker request's time beyond its kernel calls and merges
+ *    gives the cost per MiB of moving the request's tensors (requestMsPerMiB), and a tiny two-worker ring request
+ *    against a tiny one-worker one gives the fixed price of sharding (shardingOverheadMs);
  *  - a 64 MiB memcpy (memory bandwidth), and one direction of the transport with 8 MiB frames (bandwidth) and a
  *    1-byte echo (latency).
  * Kernels, transports and the runtime load lazily so that importing the planner (and the simulator) never loads
@@ -44,104 +52,209 @@ export async function calibrateLocalProfile(options: CalibrationOptions = {}): P
   const computeUnits = availableParallelism();
   const { createAttentionKernel } = await import('@seqpar/kernels');
   const kernels = await Promise.all([0, 1].map(() => createAttentionKernel({ threads })));
-  let kernelFigures: Awaited<ReturnType<typeof measureKernel>>;
-  let concurrentKernelEfficiency = 1;
+  let kernelTable: KernelTable;
   try {
-    kernelFigures = await measureKernel(kernels[0]!, options.blockRows ?? CURVE_ROWS, log);
-    if (computeUnits >= 2 * threads) concurrentKernelEfficiency = await measureConcurrency(kernels as [AttentionKernel, AttentionKernel], log);
+    const pair = kernels as [AttentionKernel, AttentionKernel];
+    const together = computeUnits >= 2 * threads;
+    const isolated = await measureKernelTable(pair, together, options, log);
+    kernelTable = { ...isolated, inRequestFactor: together ? await measureInRequestFactor(pair, transport, threads, log) : 1 };
   } finally {
     await Promise.all(kernels.map((kernel) => kernel.close()));
   }
-  const runtime = await measureRuntime(transport, threads, kernelFigures.requestKernelMs, log);
+  const mergeMsPerMiB = measureMerge();
+  log(`merge ${mergeMsPerMiB.toFixed(2)} ms/MiB`);
+  const runtime = await measureRuntime(transport, threads, log);
   const { memoryBandwidth, freshCopyMsPerMiB } = measureMemcpy();
   log(`memcpy ${(memoryBandwidth / 1e9).toFixed(1)} GB/s; into fresh buffers ${freshCopyMsPerMiB.toFixed(2)} ms/MiB`);
   const link = await measureLink(transport);
   log(`${transport} link ${(link.bandwidth / 1e9).toFixed(2)} GB/s one way, latency ${(link.latencyMs * 1000).toFixed(0)} us`);
   const local = DECLARED_PROFILES['local']!;
-  const curve = kernelFigures.kernelCurve;
-  const largest = curve[curve.length - 1]!;
+  const [rows, keys] = [kernelTable.queryRows.at(-1)!, kernelTable.keyRows.at(-1)!];
+  const causalRows = kernelTable.causalRows.at(-1)!;
   return {
     name: `calibrated-${hostname()}`,
-    source: `calibrated on ${hostname()} at ${new Date().toISOString()} (kernel ${curve[0]!.rows}..${largest.rows} rows, H ${HEADS}, D ${HEAD_DIM}, ${threads} thread(s); ${transport} transport)`,
-    attentionFlops: largest.flops,
-    causalAttentionFlops: largest.causalFlops,
-    kernelCurve: curve,
-    kernelLaunchMs: kernelFigures.kernelLaunchMs,
+    source: `calibrated on ${hostname()} at ${new Date().toISOString()} (kernel calls ${kernelTable.queryRows[0]}..${rows} x ${kernelTable.keyRows[0]}..${keys} rows, H ${HEADS}, D ${HEAD_DIM}, ${threads} thread(s); ${transport} transport)`,
+    // The largest calls' FLOP/s, for what reads a flat figure (the simulator's ideal time).
+    attentionFlops: (4 * rows * keys * HEADS * HEAD_DIM) / (kernelTable.aloneMs.at(-1)!.at(-1)! / 1000),
+    causalAttentionFlops: (2 * causalRows * (causalRows + 1) * HEADS * HEAD_DIM) / (kernelTable.causalAloneMs.at(-1)! / 1000),
+    kernelTable,
+    kernelLaunchMs: kernelTable.launchMs,
     stepOverheadMs: local.stepOverheadMs,
     memoryBandwidth,
     freshCopyMsPerMiB,
+    mergeMsPerMiB,
     linkBandwidth: link.bandwidth,
     linkLatencyMs: link.latencyMs,
     // Workers share the host's RAM: give each an equal share, at most the declared local figure.
     deviceMemoryBytes: Math.min(local.deviceMemoryBytes, Math.floor(totalmem() / computeUnits)),
     bytesPerElement: 4,
     ...runtime,
-    concurrentKernelEfficiency,
     computeUnits,
+    // In-process ranks run their host-side work on this one JavaScript thread.
+    ...(transport === 'inproc' ? { hostThreads: 1 } : {}),
   };
 }
 
 /**
- * Best of 3 after two warm-ups (the first builds the block's graph; ORT's tiled causal graph needs a second run
- * before its allocations settle, measured 107 vs 74 ms at 2048 rows) for each block side and mask.
+ * How much slower kernel calls run inside a request on two workers than two at once in isolation: a traced ring
+ * request's kernel calls (each rank's calls of 512 x 1024) against the same calls run two at once on `kernels`,
+ * the two alternating so that a shift in the shared host's load hits both, the least disturbed of several rounds.
+ * Traced at 2048 tokens: 16-23 ms per call in the request against 16 ms two at once alone, the slowest while the
+ * coordinator hands out shards and gathers results.
  */
-async function measureKernel(kernel: AttentionKernel, sides: readonly number[], log: (line: string) => void) {
-  const kernelCurve: KernelPoint[] = [];
-  let requestKernelMs = NaN;
-  for (const rows of sides) {
-    const [q, k, v] = [0, 1, 2].map(() => randomTensor(rows, HEADS));
-    const unmaskedMs = await bestMs(3, () => kernel.attend(q!, k!, v!, { kind: 'none' }));
-    const causalMs = await bestMs(3, () => kernel.attend(q!, k!, v!, { kind: 'causal-inclusive' }));
-    if (rows === REQUEST_SEQ) requestKernelMs = unmaskedMs;
-    const fullFlops = 4 * rows * rows * HEADS * HEAD_DIM;
-    // A causal block's visible pairs: S(S+1)/2 of S².
-    const causalFlops = (fullFlops * (rows + 1)) / (2 * rows);
-    kernelCurve.push({ rows, flops: (1000 * fullFlops) / unmaskedMs, causalFlops: (1000 * causalFlops) / causalMs });
-    log(`kernel ${rows}x${rows}: unmasked ${unmaskedMs.toFixed(1)} ms, causal ${causalMs.toFixed(1)} ms`);
+async function measureInRequestFactor([a, b]: [AttentionKernel, AttentionKernel], transport: TransportKind, threads: number, log: (line: string) => void): Promise<number> {
+  const { createCluster } = await import('@seqpar/runtime');
+  const [q, k, v] = [0, 1, 2].map(() => randomTensor(REQUEST_SEQ, HEADS)) as [Tensor, Tensor, Tensor];
+  const w = { seq: REQUEST_SEQ, prefix: 0, causal: false, heads: HEADS, kvHeads: HEADS, headDim: HEAD_DIM, bytesPerElement: 4 };
+  // The request's calls by shape, over both ranks (each shape's pair of calls covers one call of each rank).
+  const groups = describeSchedule('ring', w, 2).ranks[0]!.flatMap((step) => step.pieces);
+  const pairs = groups.map((p) => {
+    const [pq, pk, pv] = [randomTensor(p.queryRows, HEADS), randomTensor(p.keyRows, HEADS), randomTensor(p.keyRows, HEADS)];
+    return () => Promise.all([a, b].map((kernel) => kernel.attend(pq, pk, pv, { kind: p.masked ? 'causal-inclusive' : 'none' })));
+  });
+  const cluster = await createCluster({ workers: 2, transport, threads });
+  let [tracedMs, isolatedMs] = [Infinity, Infinity];
+  try {
+    for (let i = 0; i < 14; i++) {
+      const { stats } = await cluster.attention(q, k, v, { strategy: 'ring', trace: true });
+      // The strategies time each kernel call as a compute span named `attend <mask> <block>` (merges apart).
+      const calls = (stats.spans ?? []).flat().filter((span) => span.track === 'compute' && span.name.startsWith('attend'));
+      let pairMs = 0;
+      for (const [g, pair] of pairs.entries()) pairMs += groups[g]!.count * 2 * (await elapsedMs(pair));
+      if (i < 2 || calls.length === 0) continue;
+      tracedMs = Math.min(tracedMs, calls.reduce((sum, span) => sum + span.durationMs, 0));
+      isolatedMs = Math.min(isolatedMs, pairMs);
+    }
+  } finally {
+    await cluster.close();
   }
-  if (Number.isNaN(requestKernelMs)) {
-    const [q, k, v] = [0, 1, 2].map(() => randomTensor(REQUEST_SEQ, HEADS));
-    requestKernelMs = await bestMs(3, () => kernel.attend(q!, k!, v!, { kind: 'none' }));
+  if (!Number.isFinite(tracedMs)) {
+    log('ring request traced no kernel calls: in-request factor 1');
+    return 1;
   }
-  const tiny = randomTensor(16, HEADS);
-  const kernelLaunchMs = await bestMs(20, () => kernel.attend(tiny, tiny, tiny, { kind: 'none' }));
-  log(`kernel 16x16: ${kernelLaunchMs.toFixed(3)} ms`);
-  return { kernelCurve, kernelLaunchMs, requestKernelMs };
-}
-
-/** One 2048-row block alone, then on two kernels at once: how much a rank slows when its neighbour computes too. */
-async function measureConcurrency([a, b]: [AttentionKernel, AttentionKernel], log: (line: string) => void): Promise<number> {
-  const [q, k, v] = [0, 1, 2].map(() => randomTensor(REQUEST_SEQ, HEADS));
-  const one = (kernel: AttentionKernel) => kernel.attend(q!, k!, v!, { kind: 'none' });
-  const aloneMs = await bestMs(3, () => one(a));
-  const togetherMs = await bestMs(3, () => Promise.all([one(a), one(b)]));
-  const efficiency = Math.min(1, aloneMs / togetherMs);
-  log(`kernel ${REQUEST_SEQ}x${REQUEST_SEQ}: alone ${aloneMs.toFixed(1)} ms, two at once ${togetherMs.toFixed(1)} ms (efficiency ${efficiency.toFixed(2)})`);
-  return efficiency;
+  const factor = tracedMs / isolatedMs;
+  log(`ring ${REQUEST_SEQ} on 2 workers: kernel calls ${tracedMs.toFixed(1)} ms traced vs ${isolatedMs.toFixed(1)} ms two at once alone (x${factor.toFixed(2)})`);
+  return factor;
 }
 
 /**
- * The runtime's own costs on real workers (createCluster over `transport`): a one-worker request minus its
- * kernel alone, per MiB of the request's tensors; and a tiny request on two workers (ring) minus the same on one.
+ * Each call shape after two warm-ups (the first builds the shape's graph; ORT's tiled causal graph needs a second
+ * run before its allocations settle, measured 107 vs 74 ms at 2048 rows): the fastest of several rounds alone and,
+ * when `together`, on both kernels at once (the host is shared: the fastest run is the least disturbed).
  */
-async function measureRuntime(transport: TransportKind, threads: number, kernelMs: number, log: (line: string) => void) {
+async function measureKernelTable([a, b]: [AttentionKernel, AttentionKernel], together: boolean, options: CalibrationOptions, log: (line: string) => void): Promise<Omit<KernelTable, 'inRequestFactor'>> {
+  const queryRows = options.queryRows ?? QUERY_ROWS;
+  const keyRows = options.keyRows ?? KEY_ROWS;
+  const time = async (rows: number, keys: number, kind: 'none' | 'causal-inclusive', warm: boolean): Promise<[number, number]> => {
+    const q = randomTensor(rows, HEADS);
+    const [k, v] = [randomTensor(keys, HEADS), randomTensor(keys, HEADS)];
+    const one = (kernel: AttentionKernel) => kernel.attend(q, k, v, { kind });
+    const alone = () => one(a);
+    const shared = () => (together ? Promise.all([one(a), one(b)]) : one(a));
+    if (!warm) for (const call of [alone, alone, shared, shared]) await call();
+    // Alone and shared alternate, so a shift in the host's load hits both; quick calls get more rounds.
+    const rounds = rows * keys <= 512 * 1024 ? 7 : 3;
+    let [aloneMs, sharedMs] = [Infinity, Infinity];
+    for (let i = 0; i < rounds; i++) {
+      aloneMs = Math.min(aloneMs, await elapsedMs(alone));
+      sharedMs = Math.min(sharedMs, await elapsedMs(shared));
+    }
+    log(`kernel ${kind} ${rows}x${keys}: alone ${aloneMs.toFixed(2)} ms, two at once ${sharedMs.toFixed(2)} ms`);
+    return [aloneMs, sharedMs];
+  };
+  // Two passes over every shape, keeping each shape's fastest: a burst of load on the shared host lasting seconds
+  // spoils a few shapes of one pass (measured: 256-row calls twice as slow for 4 s), rarely the same in both.
+  const shapes: [number, number, 'none' | 'causal-inclusive'][] = [
+    ...queryRows.flatMap((rows) => keyRows.map((keys): [number, number, 'none'] => [rows, keys, 'none'])),
+    ...queryRows.map((rows): [number, number, 'causal-inclusive'] => [rows, rows, 'causal-inclusive']),
+  ];
+  const best = shapes.map((): [number, number] => [Infinity, Infinity]);
+  for (let pass = 0; pass < 2; pass++) {
+    for (const [i, [rows, keys, kind]] of shapes.entries()) {
+      const [aloneMs, sharedMs] = await time(rows, keys, kind, pass > 0);
+      best[i] = [Math.min(best[i]![0], aloneMs), Math.min(best[i]![1], sharedMs)];
+    }
+  }
+  const unmasked = best.slice(0, queryRows.length * keyRows.length);
+  const causal = best.slice(unmasked.length);
+  const grid = (which: 0 | 1): number[][] => queryRows.map((_, i) => keyRows.map((_, j) => unmasked[i * keyRows.length + j]![which]));
+  const tiny = randomTensor(16, HEADS);
+  const launchMs = await bestMs(20, () => a.attend(tiny, tiny, tiny, { kind: 'none' }));
+  log(`kernel 16x16: ${launchMs.toFixed(3)} ms`);
+  return {
+    heads: HEADS,
+    headDim: HEAD_DIM,
+    launchMs,
+    queryRows,
+    keyRows,
+    aloneMs: grid(0),
+    sharedMs: grid(1),
+    causalRows: queryRows,
+    causalAloneMs: causal.map((t) => t[0]),
+    causalSharedMs: causal.map((t) => t[1]),
+  };
+}
+
+/** Merging a 512-row partial into an accumulator as strategies do after every call, per MiB it reads and writes. */
+function measureMerge(): number {
+  const rows = 512;
+  const acc = createPartial(rows, HEADS, HEAD_DIM);
+  const block = { out: randomTensor(rows, HEADS), lse: { data: new Float32Array(HEADS * rows).fill(1), shape: [HEADS, rows] } };
+  let best = Infinity;
+  for (let i = 0; i < 12; i++) {
+    const start = performance.now();
+    mergeInto(acc, block);
+    if (i >= 2) best = Math.min(best, performance.now() - start);
+  }
+  return best / (mergeBytes(rows, { heads: HEADS, headDim: HEAD_DIM }) / 2 ** 20);
+}
+
+/**
+ * The runtime's own costs on real workers (createCluster over `transport`): a traced one-worker request's wall time
+ * beyond its rank's own compute (kernel calls and merges, timed in the same request), per MiB of the request's
+ * tensors; and a tiny request on two workers (ring) minus the same on one.
+ */
+async function measureRuntime(transport: TransportKind, threads: number, log: (line: string) => void) {
   const { createCluster } = await import('@seqpar/runtime');
   const request = (seq: number) => [0, 1, 2].map(() => randomTensor(seq, HEADS)) as [Tensor, Tensor, Tensor];
   const [big, tiny] = [request(REQUEST_SEQ), request(TINY_SEQ)];
-  const time = async (workers: number, strategy: 'single' | 'ring', [q, k, v]: [Tensor, Tensor, Tensor], runs: number): Promise<number> => {
-    const cluster = await createCluster({ workers, transport, threads });
-    try {
-      return await bestMs(runs, () => cluster.attention(q, k, v, { strategy }).then((r) => r.stats.wallMs), true);
-    } finally {
-      await cluster.close();
+  // Untraced requests for the wall time (a traced one also aligns clocks first), traced ones for the rank's compute.
+  const cluster = await createCluster({ workers: 1, transport, threads });
+  let [wallMs, computeMs] = [Infinity, Infinity];
+  try {
+    for (let i = 0; i < 14; i++) {
+      const [{ stats }, traced] = [await cluster.attention(...big), await cluster.attention(...big, { trace: true })];
+      if (i < 2) continue;
+      wallMs = Math.min(wallMs, stats.wallMs);
+      computeMs = Math.min(computeMs, (traced.stats.spans ?? []).flat().reduce((sum, span) => sum + (span.track === 'compute' ? span.durationMs : 0), 0));
     }
-  };
-  const requestMs = await time(1, 'single', big, 3);
+  } finally {
+    await cluster.close();
+  }
+  const requestMs = Math.max(0, wallMs - computeMs);
   const mib = (4 * REQUEST_SEQ * HEADS * HEAD_DIM * 4 + 4 * REQUEST_SEQ * HEADS) / 2 ** 20;
-  const requestMsPerMiB = Math.max(0, requestMs - kernelMs) / mib;
-  const shardingOverheadMs = Math.max(0, (await time(2, 'ring', tiny, 10)) - (await time(1, 'single', tiny, 10)));
-  log(`request ${REQUEST_SEQ} on 1 worker ${requestMs.toFixed(1)} ms vs kernel ${kernelMs.toFixed(1)} ms: ${requestMsPerMiB.toFixed(2)} ms/MiB; sharding ${shardingOverheadMs.toFixed(2)} ms`);
+  const requestMsPerMiB = requestMs / mib;
+  const shardingOverheadMs = await measureShardingOverhead(transport, threads, tiny);
+  log(`request ${REQUEST_SEQ} on 1 worker: ${requestMs.toFixed(1)} ms beyond its calls and merges, ${requestMsPerMiB.toFixed(2)} ms/MiB; sharding ${shardingOverheadMs.toFixed(2)} ms`);
   return { requestMsPerMiB, shardingOverheadMs };
+}
+
+/** A tiny request on two workers (ring) against the same on one, alternating, the least disturbed of each. */
+async function measureShardingOverhead(transport: TransportKind, threads: number, [q, k, v]: [Tensor, Tensor, Tensor]): Promise<number> {
+  const { createCluster } = await import('@seqpar/runtime');
+  const [one, two] = [await createCluster({ workers: 1, transport, threads }), await createCluster({ workers: 2, transport, threads })];
+  let [oneMs, twoMs] = [Infinity, Infinity];
+  try {
+    for (let i = 0; i < 24; i++) {
+      const single = (await one.attention(q, k, v, { strategy: 'single' })).stats.wallMs;
+      const ring = (await two.attention(q, k, v, { strategy: 'ring' })).stats.wallMs;
+      if (i < 4) continue;
+      [oneMs, twoMs] = [Math.min(oneMs, single), Math.min(twoMs, ring)];
+    }
+  } finally {
+    await Promise.all([one.close(), two.close()]);
+  }
+  return Math.max(0, twoMs - oneMs);
 }
 
 function randomTensor(rows: number, heads: number): Tensor {
@@ -152,19 +265,20 @@ function randomTensor(rows: number, heads: number): Tensor {
 
 /**
  * Fastest of `runs` calls after two untimed warm-ups (graph build, allocations settling): the host is shared, so the
- * fastest run is the one least disturbed. `reported` takes the call's own measure (a request's wallMs) instead.
+ * fastest run is the one least disturbed.
  */
-async function bestMs(runs: number, call: () => Promise<unknown>, reported = false): Promise<number> {
-  const once = async (): Promise<number> => {
-    const start = performance.now();
-    const value = await call();
-    return reported ? (value as number) : performance.now() - start;
-  };
-  await once();
-  await once();
+async function bestMs(runs: number, call: () => Promise<unknown>): Promise<number> {
+  await call();
+  await call();
   let best = Infinity;
-  for (let i = 0; i < runs; i++) best = Math.min(best, await once());
+  for (let i = 0; i < runs; i++) best = Math.min(best, await elapsedMs(call));
   return best;
+}
+
+async function elapsedMs(call: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await call();
+  return performance.now() - start;
 }
 
 /**

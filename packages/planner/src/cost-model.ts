@@ -1,4 +1,5 @@
-import { kernelSeconds, type HardwareProfile } from './profiles.js';
+import { pieceMs } from './kernel-table.js';
+import { kernelSeconds, rankShare, type HardwareProfile } from './profiles.js';
 import type { Schedule, ScheduledMessage, ScheduleStep } from './schedule.js';
 
 /** What one strategy at one degree is predicted to cost. */
@@ -11,21 +12,43 @@ export interface CostEstimate {
   readonly peakMemoryBytes: number;
 }
 
+/** One rank's time on one step: on its device (kernels, step overhead) and on its host thread (copies, merges). */
+export interface StepTimes {
+  readonly deviceMs: number;
+  readonly hostMs: number;
+}
+
 /**
- * Time one rank spends on one step's compute: kernels bound by FLOPs at the rank's share of the device (at their
- * block size's speed) or by the bytes they stream (decode-sized blocks), and never under their launch cost; then
- * host-side copies and merges. A profile without a kernel curve pays the launches on top (its FLOP/s are large-block figures).
+ * Time one rank spends on one step. Kernels: with a calibrated kernel table, each call at its shape's measured time
+ * (alone on one rank; with every compute unit busy when ranks compute at once), so more and smaller calls cost
+ * their round trips; otherwise bound by FLOPs at the rank's share of the device or by the bytes they stream
+ * (decode-sized blocks), plus a launch per call. Host: copies into fresh buffers and merges of partial results.
  */
+export function stepTimes(step: ScheduleStep, profile: HardwareProfile, degree: number): StepTimes {
+  const table = profile.kernelTable;
+  let kernelMs: number;
+  if (table) {
+    const shared = degree > 1 && (profile.computeUnits ?? 1) > 1;
+    kernelMs = step.pieces.reduce((sum, p) => sum + p.count * pieceMs(table, p, shared), 0) / rankShare(profile, degree);
+  } else {
+    const flopsMs = Math.max(1000 * kernelSeconds(step.flops, step.maskedFlops, profile, degree), (1000 * step.kernelBytes) / profile.memoryBandwidth);
+    kernelMs = step.kernelCalls * profile.kernelLaunchMs + flopsMs;
+  }
+  return { deviceMs: profile.stepOverheadMs + kernelMs, hostMs: copyMs(step.copyBytes, profile) + mergeMs(step.mergeBytes, profile) };
+}
+
+/** A step's whole time on its rank when nothing else holds its host thread. */
 export function stepComputeMs(step: ScheduleStep, profile: HardwareProfile, degree: number): number {
-  const launchMs = step.kernelCalls * profile.kernelLaunchMs;
-  const flopsMs = Math.max(1000 * kernelSeconds(step.flops, step.maskedFlops, profile, degree, step.blockRows), (1000 * step.kernelBytes) / profile.memoryBandwidth);
-  const kernelMs = profile.kernelCurve ? Math.max(launchMs, flopsMs) : launchMs + flopsMs;
-  return profile.stepOverheadMs + kernelMs + copyMs(step.copyBytes, profile) + (1000 * step.mergeBytes) / profile.memoryBandwidth;
+  const { deviceMs, hostMs } = stepTimes(step, profile, degree);
+  return deviceMs + hostMs;
 }
 
 /** Copies into fresh buffers pay for the new pages too where that was measured (freshCopyMsPerMiB). */
 const copyMs = (bytes: number, profile: HardwareProfile): number =>
   profile.freshCopyMsPerMiB === undefined ? (1000 * bytes) / profile.memoryBandwidth : (profile.freshCopyMsPerMiB * bytes) / 2 ** 20;
+
+const mergeMs = (bytes: number, profile: HardwareProfile): number =>
+  profile.mergeMsPerMiB === undefined ? (1000 * bytes) / profile.memoryBandwidth : (profile.mergeMsPerMiB * bytes) / 2 ** 20;
 
 /**
  * What a request pays outside the ranks' steps: its tensors' way from the caller to the ranks and back (sharded
@@ -41,7 +64,8 @@ export const transferMs = (bytes: number, profile: HardwareProfile): number => (
  * Step-synchronous estimate (the planner's fast path; @seqpar/sim replays the same schedule event by event).
  * Phase t overlaps step t's compute with the messages issued at its start and the results of step t-1 (double
  * buffering), so a phase costs max(slowest rank's compute, busiest port's traffic + latency). Phases with no
- * compute (Ulysses' all-to-alls, the last results) are fully exposed.
+ * compute (Ulysses' all-to-alls, the last results) are fully exposed. Ranks sharing host threads (hostThreads)
+ * queue their host work there, so a phase also lasts at least the ranks' host work over those threads.
  */
 export function estimateCost(schedule: Schedule, profile: HardwareProfile): CostEstimate {
   const { ranks, degree } = schedule;
@@ -50,14 +74,17 @@ export function estimateCost(schedule: Schedule, profile: HardwareProfile): Cost
   let exposedCommMs = 0;
   const computeByRank = ranks.map(() => 0);
   for (let t = 0; t <= steps; t++) {
+    let hostMs = 0;
     const computeMs = Math.max(
       0,
       ...ranks.map((rankSteps, r) => {
         const step = rankSteps[t];
-        const ms = step ? stepComputeMs(step, profile, degree) : 0;
-        computeByRank[r]! += ms;
-        return ms;
+        const times = step ? stepTimes(step, profile, degree) : { deviceMs: 0, hostMs: 0 };
+        hostMs += times.hostMs;
+        computeByRank[r]! += times.deviceMs + times.hostMs;
+        return times.deviceMs + times.hostMs;
       }),
+      hostMs / (profile.hostThreads ?? degree),
     );
     const inFlight = ranks.flatMap((rankSteps) => [...(rankSteps[t]?.sendsAtStart ?? []), ...(rankSteps[t - 1]?.sendsAtEnd ?? [])]);
     const commMs = phaseCommMs(inFlight.map((id) => schedule.messages[id]!), degree, profile);

@@ -2,9 +2,9 @@ import type { LayoutKind } from '@seqpar/core';
 import { floatPartialBytes, passKvSchedule } from './pass-kv-schedule.js';
 import { passQSchedule } from './pass-q-schedule.js';
 import { ScheduleBuilder, type PlanStrategy, type Schedule } from './schedule.js';
-import { balancedShardWork, plannedShardWork } from './shard-work.js';
+import { balancedShardWork, callCount, mergedRows, plannedShardWork, wholePieces } from './shard-work.js';
 import { ulyssesSchedule } from './ulysses-schedule.js';
-import { attentionFlops, blockBytes, kvBytes, maskedPairs, qBytes, requestBytes, totalPairs, type AttentionWorkload } from './workload.js';
+import { attentionFlops, blockBytes, kvBytes, maskedPairs, mergeBytes, qBytes, requestBytes, totalPairs, type AttentionWorkload } from './workload.js';
 
 /** The token layout each strategy runs on (as @seqpar/strategies' registry: TokenRing keeps zigzag's balance). */
 export const STRATEGY_LAYOUT: Readonly<Record<PlanStrategy, LayoutKind>> = {
@@ -36,16 +36,18 @@ export function describeSchedule(strategy: PlanStrategy, w: AttentionWorkload, d
   }
 }
 
-/** Everything on one rank: one kernel call over the whole request. */
+/** Everything on one rank: the whole request's kernel calls. */
 function singleSchedule(strategy: PlanStrategy, w: AttentionWorkload): Schedule {
   const b = new ScheduleBuilder(1);
+  const pieces = wholePieces(w, w.heads);
   b.step(0, {
     label: 'attend',
     flops: attentionFlops(totalPairs(w), w),
     maskedFlops: attentionFlops(maskedPairs(w), w),
-    kernelCalls: 1,
-    blockRows: Math.sqrt(w.seq * (w.seq + w.prefix)),
+    kernelCalls: callCount(pieces),
+    pieces,
     kernelBytes: blockBytes(w.seq, w.seq + w.prefix, w),
+    mergeBytes: mergeBytes(mergedRows(pieces), w),
   });
   const peakMemoryBytes = qBytes(w.seq, w) + kvBytes(w.seq + w.prefix, w) + floatPartialBytes(w.seq, w);
   return b.build({ strategy, layout: STRATEGY_LAYOUT[strategy], pass: 'none', peakMemoryBytes, requestBytes: requestBytes(w) });

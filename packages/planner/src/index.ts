@@ -2,6 +2,7 @@ export * from './calibrate.js';
 export * from './choose-plan.js';
 export * from './cost-model.js';
 export * from './describe-schedule.js';
+export * from './kernel-table.js';
 export * from './pass-rule.js';
 export * from './profile-file.js';
 export * from './profiles.js';

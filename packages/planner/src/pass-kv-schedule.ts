@@ -1,6 +1,6 @@
 import type { LayoutKind } from '@seqpar/core';
 import { mod, ScheduleBuilder, type PlanStrategy, type Schedule } from './schedule.js';
-import { blockRowsOf, type ShardWork } from './shard-work.js';
+import { mergedRows, type ShardWork } from './shard-work.js';
 import { attentionFlops, blockBytes, kvBytes, mergeBytes, partialBytes, qBytes, requestBytes, type AttentionWorkload } from './workload.js';
 
 /**
@@ -23,11 +23,11 @@ export function passKvSchedule(strategy: PlanStrategy, layout: LayoutKind, shard
         flops: attentionFlops(work.pairs, w),
         maskedFlops: attentionFlops(work.maskedPairs, w),
         kernelCalls: work.calls,
-        blockRows: blockRowsOf(work),
+        pieces: work.pieces,
         kernelBytes: blockBytes(work.queryRows, work.keyRows, w),
-        // Step 0 packs the rank's own K and V into one frame (later steps forward what they received).
-        copyBytes: t === 0 && n > 1 ? kvBytes(shards.kvRows(r), w) : 0,
-        mergeBytes: t === 0 ? 0 : mergeBytes(work.queryRows, w),
+        // No packing: a rank's K and V arrive back to back in its request payload and already are the frame, and
+        // later steps forward what they received. Every call's result merges into the accumulator.
+        mergeBytes: mergeBytes(mergedRows(work.pieces), w),
         needs: t === 0 ? [] : [hops[mod(r - 1, n)]![t - 1]!],
         sendsAtStart: t < n - 1 ? [hops[r]![t]!] : [],
       });

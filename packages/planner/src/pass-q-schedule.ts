@@ -1,7 +1,7 @@
 import type { LayoutKind } from '@seqpar/core';
 import { floatPartialBytes } from './pass-kv-schedule.js';
 import { mod, ScheduleBuilder, type Schedule } from './schedule.js';
-import { blockRowsOf, type ShardWork } from './shard-work.js';
+import { mergedRows, type ShardWork } from './shard-work.js';
 import { attentionFlops, blockBytes, kvBytes, mergeBytes, partialBytes, qBytes, requestBytes, type AttentionWorkload } from './workload.js';
 
 /**
@@ -28,8 +28,10 @@ export function passQSchedule(layout: LayoutKind, shards: ShardWork, w: Attentio
         flops: attentionFlops(work.pairs, w),
         maskedFlops: attentionFlops(work.maskedPairs, w),
         kernelCalls: work.calls,
-        blockRows: blockRowsOf(work),
+        pieces: work.pieces,
         kernelBytes: blockBytes(work.queryRows, work.keyRows, w),
+        // Every call's result merges into the owner's accumulator or the partial sent back.
+        mergeBytes: mergeBytes(mergedRows(work.pieces), w),
         needs: t === 0 ? [] : [hops[mod(r + 1, n)]![t - 1]!],
         sendsAtStart: t < n - 1 ? [hops[r]![t]!] : [],
         sendsAtEnd: result === undefined ? [] : [result],

@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { SeqparError, UsageError } from '@seqpar/core';
-import { DECLARED_PROFILES, PROFILE_ALIASES, type HardwareProfile, type KernelPoint } from './profiles.js';
+import type { KernelTable } from './kernel-table.js';
+import { DECLARED_PROFILES, PROFILE_ALIASES, type HardwareProfile } from './profiles.js';
 
 /**
  * A profile on disk is one JSON object, the HardwareProfile fields plus a schema tag:
@@ -11,7 +12,10 @@ import { DECLARED_PROFILES, PROFILE_ALIASES, type HardwareProfile, type KernelPo
  *     "attentionFlops": 9.1e10, "kernelLaunchMs": 0.05, "stepOverheadMs": 0.1, "memoryBandwidth": 1.5e10,
  *     "linkBandwidth": 2.5e9, "linkLatencyMs": 0.05, "deviceMemoryBytes": 8589934592, "bytesPerElement": 4,
  *     "shardingOverheadMs": 2, "computeUnits": 2, "causalAttentionFlops": 4.5e10, "requestMsPerMiB": 1,
- *     "concurrentKernelEfficiency": 0.9, "kernelCurve": [{ "rows": 256, "flops": 2.7e10, "causalFlops": 1.4e10 }, ...] }
+ *     "mergeMsPerMiB": 0.5, "hostThreads": 1,
+ *     "kernelTable": { "heads": 8, "headDim": 64, "launchMs": 0.4, "queryRows": [64, ...], "keyRows": [64, ...],
+ *                      "aloneMs": [[...], ...], "sharedMs": [[...], ...], "causalRows": [64, ...],
+ *                      "causalAloneMs": [...], "causalSharedMs": [...], "inRequestFactor": 1.1 } }
  *
  * Every field is one number a calibration run can measure: time a large block kernel (attentionFlops), a tiny
  * one (kernelLaunchMs), an empty ring step (stepOverheadMs), a large memcpy (memoryBandwidth), a large and a tiny
@@ -89,7 +93,7 @@ export function parseProfile(json: unknown, origin = 'profile'): HardwareProfile
     if (typeof value !== 'number' || !Number.isFinite(value) || !check(value)) fail(`"${field}" must be ${OPTIONAL_RULES[field]}`);
     optional[field] = value as number;
   }
-  if (record['kernelCurve'] !== undefined) optional.kernelCurve = parseKernelCurve(record['kernelCurve'], fail);
+  if (record['kernelTable'] !== undefined) optional.kernelTable = parseKernelTable(record['kernelTable'], fail);
   const numbers = Object.fromEntries(NUMERIC_FIELDS.map((field) => [field, record[field] as number])) as Pick<HardwareProfile, (typeof NUMERIC_FIELDS)[number]>;
   return { name: record['name'] as string, source: typeof record['source'] === 'string' ? record['source'] : origin, ...numbers, ...optional };
 }
@@ -101,8 +105,9 @@ const OPTIONAL_FIELDS = {
   requestMsPerMiB: (x: number) => x >= 0,
   freshCopyMsPerMiB: (x: number) => x >= 0,
   causalAttentionFlops: (x: number) => x > 0,
-  concurrentKernelEfficiency: (x: number) => x > 0 && x <= 1,
+  mergeMsPerMiB: (x: number) => x >= 0,
   computeUnits: (x: number) => Number.isInteger(x) && x >= 1,
+  hostThreads: (x: number) => Number.isInteger(x) && x >= 1,
 } as const satisfies Partial<Record<keyof HardwareProfile, (value: number) => boolean>>;
 
 const OPTIONAL_RULES: Readonly<Record<keyof typeof OPTIONAL_FIELDS, string>> = {
@@ -110,20 +115,40 @@ const OPTIONAL_RULES: Readonly<Record<keyof typeof OPTIONAL_FIELDS, string>> = {
   requestMsPerMiB: 'a finite number >= 0',
   freshCopyMsPerMiB: 'a finite number >= 0',
   causalAttentionFlops: 'a positive number',
-  concurrentKernelEfficiency: 'a number in (0, 1]',
+  mergeMsPerMiB: 'a finite number >= 0',
   computeUnits: 'a positive integer',
+  hostThreads: 'a positive integer',
 };
 
-/** kernelCurve: [{ rows, flops, causalFlops }, ...] with rows rising. */
-function parseKernelCurve(value: unknown, fail: (why: string) => never): KernelPoint[] {
-  if (!Array.isArray(value) || value.length === 0) return fail('"kernelCurve" must be a non-empty array');
-  return value.map((point: unknown, i) => {
-    const p = (point ?? {}) as Record<string, unknown>;
-    const positive = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x > 0;
-    if (!positive(p['rows']) || !positive(p['flops']) || !positive(p['causalFlops'])) fail(`"kernelCurve"[${i}] needs positive rows, flops and causalFlops`);
-    if (i > 0 && (p['rows'] as number) <= ((value[i - 1] as Record<string, number>)['rows'] ?? 0)) fail('"kernelCurve" rows must rise');
-    return { rows: p['rows'] as number, flops: p['flops'] as number, causalFlops: p['causalFlops'] as number };
-  });
+/** kernelTable (kernel-table.ts): rising positive axes and a positive time for every shape on them. */
+function parseKernelTable(value: unknown, fail: (why: string) => never): KernelTable {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('"kernelTable" must be an object');
+  const t = value as Record<string, unknown>;
+  const positive = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x > 0;
+  const numbers = (xs: unknown, label: string, length?: number, rising = false): number[] => {
+    const ok = Array.isArray(xs) && xs.length > 0 && (length === undefined || xs.length === length) && xs.every(positive) && (!rising || xs.every((x, i) => i === 0 || x > xs[i - 1]));
+    return ok ? (xs as number[]) : fail(`"kernelTable.${label}" must be ${rising ? 'rising ' : ''}positive numbers${length === undefined ? '' : ` (${length})`}`);
+  };
+  for (const name of ['heads', 'headDim', 'launchMs', 'inRequestFactor']) if (!positive(t[name])) fail(`"kernelTable.${name}" must be a positive number`);
+  const [queryRows, keyRows, causalRows] = (['queryRows', 'keyRows', 'causalRows'] as const).map((name) => numbers(t[name], name, undefined, true)) as [number[], number[], number[]];
+  const grid = (name: string): number[][] => {
+    const rows = t[name];
+    if (!Array.isArray(rows) || rows.length !== queryRows.length) return fail(`"kernelTable.${name}" must have one row per query size`);
+    return rows.map((row, i) => numbers(row, `${name}[${i}]`, keyRows.length));
+  };
+  return {
+    heads: t['heads'] as number,
+    headDim: t['headDim'] as number,
+    launchMs: t['launchMs'] as number,
+    inRequestFactor: t['inRequestFactor'] as number,
+    queryRows,
+    keyRows,
+    aloneMs: grid('aloneMs'),
+    sharedMs: grid('sharedMs'),
+    causalRows,
+    causalAloneMs: numbers(t['causalAloneMs'], 'causalAloneMs', causalRows.length),
+    causalSharedMs: numbers(t['causalSharedMs'], 'causalSharedMs', causalRows.length),
+  };
 }
 
 /** Saves `profile` in the schema above (creating the folder), so loadProfile(path) reads it back. */

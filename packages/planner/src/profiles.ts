@@ -1,3 +1,5 @@
+import type { KernelTable } from './kernel-table.js';
+
 /**
  * What the cost model and the simulator need to know about one device kind and the fabric between devices.
  * Declared profiles below come from datasheets with a stated derating; a calibrated profile (the future
@@ -36,11 +38,10 @@ export interface HardwareProfile {
   /** How many ranks can compute at once (cores shared by worker processes); absent means one device each. */
   readonly computeUnits?: number;
   /**
-   * The kernel's measured speed as a function of block size, for square blocks of `rows` x `rows` (H 8, D 64):
-   * small blocks pay the compute thread's round trip and ORT's per-op costs, and this CPU build runs unmasked
-   * blocks on ORT's fused op but causal ones on a tiled graph. Absent means the flat figures above.
+   * The kernel timed call by call at the shapes the strategies cut blocks into, alone and with every compute unit
+   * busy (kernel-table.ts): what calls cost on this host, round trips included. Absent means the FLOP/s above.
    */
-  readonly kernelCurve?: readonly KernelPoint[];
+  readonly kernelTable?: KernelTable;
   /**
    * Cost per MiB of the request's tensors (q, k, v in, out and lse back, float32) on their way from the caller to
    * the ranks and back: the coordinator's and workers' frame copies into fresh memory. Paid sharded or not;
@@ -49,18 +50,13 @@ export interface HardwareProfile {
   readonly requestMsPerMiB?: number;
   /** Cost per MiB of copying into a freshly allocated buffer (page faults included); absent means memoryBandwidth. */
   readonly freshCopyMsPerMiB?: number;
+  /** Cost per MiB of merging one call's partial result into an accumulator (read both, write one); absent means memoryBandwidth. */
+  readonly mergeMsPerMiB?: number;
   /**
-   * A rank's kernel speed while every other rank computes too, relative to alone (shared caches and memory
-   * bandwidth of one host); absent means 1.
+   * Threads that run the ranks' host-side work (copies into fresh buffers, merges): in-process ranks (the inproc
+   * transport) share one JavaScript thread, so that work serialises across ranks. Absent means one per rank.
    */
-  readonly concurrentKernelEfficiency?: number;
-}
-
-/** The kernel's FLOP/s on a rows x rows block, unmasked and causal (visible pairs only). */
-export interface KernelPoint {
-  readonly rows: number;
-  readonly flops: number;
-  readonly causalFlops: number;
+  readonly hostThreads?: number;
 }
 
 const GB = 1e9;
@@ -68,31 +64,47 @@ const GiB = 2 ** 30;
 const TFLOPS = 1e12;
 
 /**
- * What the local profiles share; they differ in the transport between workers. The kernel curve, request cost,
- * sharding overhead and concurrency figures are one `seqpar plan --calibrate` run on this 2-core host (AttentionKernel
- * on one ORT thread, best of 3 after 2 warm-ups: causal graphs need two runs to settle); calibrate afresh for
- * another host.
+ * What the local profiles share; they differ in the transport between workers. The kernel table (calls timed at
+ * the strategies' shapes, alone and two at once, and their slowdown inside a two-worker request), merge, request and
+ * sharding figures are one `seqpar plan --calibrate` run on this 2-core host (AttentionKernel on one ORT thread;
+ * the bench's profile, bench-results/planner-profile.json); calibrate afresh for another host.
  */
 const LOCAL_HOST = {
-  attentionFlops: 78 * GB,
-  causalAttentionFlops: 64 * GB,
-  kernelCurve: [
-    { rows: 256, flops: 50 * GB, causalFlops: 26 * GB },
-    { rows: 512, flops: 64 * GB, causalFlops: 41 * GB },
-    { rows: 1024, flops: 73 * GB, causalFlops: 49 * GB },
-    { rows: 2048, flops: 77 * GB, causalFlops: 57 * GB },
-    { rows: 4096, flops: 80 * GB, causalFlops: 64 * GB },
-  ],
-  kernelLaunchMs: 0.23,
+  kernelTable: {
+    heads: 8,
+    headDim: 64,
+    launchMs: 0.32,
+    inRequestFactor: 1.01,
+    queryRows: [64, 128, 256, 512],
+    keyRows: [64, 256, 1024, 4096, 16384],
+    aloneMs: [
+      [0.56, 1.17, 4.73, 14.91, 65.42],
+      [0.94, 1.63, 6.11, 21.08, 96.04],
+      [1.15, 2.39, 9.01, 37.65, 144.96],
+      [2.03, 4.82, 15.57, 66.74, 261.28],
+    ],
+    sharedMs: [
+      [0.57, 1.76, 5.17, 21.13, 102.46],
+      [1.13, 2.46, 7.49, 25.75, 125.24],
+      [2, 2.82, 9.91, 49.84, 179.29],
+      [2.18, 5.4, 16.71, 82.54, 314.16],
+    ],
+    causalRows: [64, 128, 256, 512],
+    causalAloneMs: [0.54, 0.78, 2.45, 7.31],
+    causalSharedMs: [0.53, 0.81, 2.62, 8.61],
+  },
+  attentionFlops: 66 * GB,
+  causalAttentionFlops: 37 * GB,
+  kernelLaunchMs: 0.32,
+  memoryBandwidth: 9 * GB,
+  requestMsPerMiB: 0.31,
+  freshCopyMsPerMiB: 0.13,
+  mergeMsPerMiB: 0.27,
+  shardingOverheadMs: 0.68,
   stepOverheadMs: 0.1,
-  memoryBandwidth: 14 * GB,
   linkLatencyMs: 0.05,
   deviceMemoryBytes: 8 * GiB,
   bytesPerElement: 4,
-  requestMsPerMiB: 1.24,
-  freshCopyMsPerMiB: 0.1,
-  shardingOverheadMs: 0.56,
-  concurrentKernelEfficiency: 0.95,
   computeUnits: 2,
 } as const;
 
@@ -161,15 +173,16 @@ export const DECLARED_PROFILES: Readonly<Record<string, HardwareProfile>> = {
     bytesPerElement: 2,
   },
   /**
-   * This 2-core machine, as createCluster runs it by default (inproc transport, one ORT thread per worker): kernel,
-   * request and sharding figures from one `--calibrate` run (LOCAL_HOST); inproc frames ~1.9 GB/s with a 20 us
+   * This 2-core machine, as createCluster runs it by default (inproc transport, one ORT thread per worker, all ranks'
+   * host work on one JavaScript thread): kernel, request and sharding figures from one `--calibrate` run (LOCAL_HOST); inproc frames ~1.9 GB/s with a 20 us
    * round trip between processes' event loops (bench-results/transport.md; we take 50 us one way with the hops);
    * memcpy 12-17 GB/s. Two cores: at most two ranks compute at once. Memory: a conservative 8 GiB per worker of
    * the host's RAM. `seqpar plan --calibrate` measures afresh.
    */
   local: {
     name: 'local',
-    source: 'seqpar plan --calibrate on this 2-core host (kernel 50-80 GFLOP/s unmasked, 26-64 causal, 256-4096 rows; 1.24 ms per request MiB) + bench-results/transport.md (inproc ~1.9 GB/s, ~50 us)',
+    hostThreads: 1,
+    source: 'seqpar plan --calibrate on this 2-core host (kernel calls 64..512 x 64..16384 rows, alone and two at once) + bench-results/transport.md (inproc ~1.9 GB/s, ~50 us)',
     ...LOCAL_HOST,
     linkBandwidth: 1.9 * GB,
   },
@@ -189,38 +202,11 @@ export const PROFILE_ALIASES: Readonly<Record<string, string>> = {
 /** The share of a device one rank gets when `degree` ranks compute at once on `computeUnits` shared units. */
 export const rankShare = (profile: HardwareProfile, degree: number): number => Math.min(1, (profile.computeUnits ?? degree) / degree);
 
-/** How fast one rank's kernels run when `degree` ranks compute at once, relative to one rank alone on a device. */
-const rankSpeed = (profile: HardwareProfile, degree: number): number =>
-  rankShare(profile, degree) * (degree > 1 ? (profile.concurrentKernelEfficiency ?? 1) : 1);
-
 /** FLOP/s one rank gets on unmasked blocks when `degree` ranks compute at once. */
-export const rankFlops = (profile: HardwareProfile, degree: number): number => profile.attentionFlops * rankSpeed(profile, degree);
+export const rankFlops = (profile: HardwareProfile, degree: number): number => profile.attentionFlops * rankShare(profile, degree);
 
-/**
- * Seconds one rank's kernels spend on `flops`, `maskedFlops` of them under a causal mask, in blocks of about
- * `blockRows` x `blockRows` (read off the profile's kernel curve when it has one; large blocks otherwise).
- */
-export function kernelSeconds(flops: number, maskedFlops: number, profile: HardwareProfile, degree: number, blockRows = Infinity): number {
-  const { unmasked, causal } = kernelFlopsAt(profile, blockRows);
-  return ((flops - maskedFlops) / unmasked + maskedFlops / causal) / rankSpeed(profile, degree);
-}
-
-/**
- * The kernel's FLOP/s at a block side: log-linear between calibrated points, flat beyond the largest, and below the
- * smallest in proportion to the side (small blocks are bound by per-row work: copies to and from the compute
- * thread, the O(S·H·D) ops around the attention; measured 27 -> 55 GFLOP/s from 256 to 512 rows).
- */
-export function kernelFlopsAt(profile: HardwareProfile, blockRows: number): { unmasked: number; causal: number } {
-  const curve = profile.kernelCurve;
-  if (!curve?.length || !Number.isFinite(blockRows)) return { unmasked: profile.attentionFlops, causal: profile.causalAttentionFlops ?? profile.attentionFlops };
-  const upper = curve.findIndex((p) => p.rows >= blockRows);
-  if (upper <= 0 || curve[upper]!.rows === blockRows) {
-    const p = curve[upper === -1 ? curve.length - 1 : upper]!;
-    const scale = upper === 0 ? blockRows / p.rows : 1;
-    return { unmasked: p.flops * scale, causal: p.causalFlops * scale };
-  }
-  const [a, b] = [curve[upper - 1]!, curve[upper]!];
-  const f = Math.log(blockRows / a.rows) / Math.log(b.rows / a.rows);
-  const mix = (x: number, y: number): number => x * (y / x) ** f;
-  return { unmasked: mix(a.flops, b.flops), causal: mix(a.causalFlops, b.causalFlops) };
+/** Seconds one rank's kernels spend on `flops`, `maskedFlops` of them under a causal mask, at the profile's FLOP/s. */
+export function kernelSeconds(flops: number, maskedFlops: number, profile: HardwareProfile, degree: number): number {
+  const causal = profile.causalAttentionFlops ?? profile.attentionFlops;
+  return ((flops - maskedFlops) / profile.attentionFlops + maskedFlops / causal) / rankShare(profile, degree);
 }

@@ -1,4 +1,5 @@
 import type { LayoutKind } from '@seqpar/core';
+import type { KernelPieces } from './kernel-table.js';
 
 /**
  * A strategy's schedule as data: what every rank computes at each step and which messages it sends. The planner's
@@ -26,8 +27,8 @@ export interface ScheduleStep {
   /** The part of `flops` in blocks under a causal mask (kernels may run those slower: HardwareProfile.causalAttentionFlops). */
   readonly maskedFlops: number;
   readonly kernelCalls: number;
-  /** Side of the square block each kernel call is about as large as, sqrt(query rows x key rows): the kernel's speed depends on it. */
-  readonly blockRows: number;
+  /** The step's kernel calls by shape, as the strategies cut their blocks (a calibrated kernel table prices each). */
+  readonly pieces: readonly KernelPieces[];
   /** Bytes the kernels stream from memory (q, k, v of their blocks): what bounds decode-sized blocks. */
   readonly kernelBytes: number;
   /** Bytes the rank's host code copies into fresh buffers (packing frames, moving heads between layouts). */
@@ -72,7 +73,7 @@ export class ScheduleBuilder {
   }
 
   step(rank: number, step: Partial<ScheduleStep> & Pick<ScheduleStep, 'label'>): void {
-    this.ranks[rank]!.push({ flops: 0, maskedFlops: 0, kernelCalls: 0, blockRows: Infinity, kernelBytes: 0, copyBytes: 0, mergeBytes: 0, needs: [], sendsAtStart: [], sendsAtEnd: [], ...step });
+    this.ranks[rank]!.push({ flops: 0, maskedFlops: 0, kernelCalls: 0, pieces: [], kernelBytes: 0, copyBytes: 0, mergeBytes: 0, needs: [], sendsAtStart: [], sendsAtEnd: [], ...step });
   }
 
   build(meta: Pick<Schedule, 'strategy' | 'layout' | 'pass' | 'peakMemoryBytes' | 'requestBytes'>): Schedule {

@@ -1,4 +1,6 @@
-import { planBlocks, shardLength, type LayoutKind } from '@seqpar/core';
+import { planBlocks, shardLength, type LayoutKind, type PlannedBlock } from '@seqpar/core';
+import { planPieces } from '@seqpar/strategies';
+import type { KernelPieces } from './kernel-table.js';
 import { mod } from './schedule.js';
 import { maskedPairs, totalPairs, visiblePairs, type AttentionWorkload } from './workload.js';
 
@@ -8,14 +10,33 @@ export interface BlockWork {
   /** The part of `pairs` in causally masked blocks. */
   readonly maskedPairs: number;
   readonly calls: number;
-  /** Query rows the kernel calls cover (what the merges touch). */
+  /** The kernel calls by shape. */
+  readonly pieces: readonly KernelPieces[];
+  /** Query rows the blocks cover. */
   readonly queryRows: number;
-  /** Key rows the kernel calls read. */
+  /** Key rows the blocks read. */
   readonly keyRows: number;
 }
 
-/** The side of the square block one of `work`'s kernel calls is about as large as (ScheduleStep.blockRows). */
-export const blockRowsOf = (work: BlockWork): number => (work.calls > 0 ? Math.sqrt(work.queryRows * work.keyRows) / work.calls : Infinity);
+/**
+ * The kernel calls a strategy makes for one block of `queryRows` x `keyRows` under `mask` (@seqpar/strategies'
+ * planPieces: 512-row query chunks, causal triangles halved to 512-row diagonals), grouped by shape.
+ */
+export function blockPieces(queryRows: number, keyRows: number, mask: PlannedBlock['mask'], heads: number, headDim: number): KernelPieces[] {
+  const groups = new Map<string, KernelPieces>();
+  for (const piece of planPieces(queryRows, keyRows, mask)) {
+    const shape = { queryRows: piece.query.end - piece.query.start, keyRows: piece.key.end - piece.key.start, masked: piece.mask !== 'none', heads, headDim };
+    const key = `${shape.queryRows}|${shape.keyRows}|${shape.masked}`;
+    groups.set(key, { ...shape, count: (groups.get(key)?.count ?? 0) + 1 });
+  }
+  return [...groups.values()];
+}
+
+/** Query rows the calls of `pieces` return, each merged into an accumulator as it arrives. */
+export const mergedRows = (pieces: readonly KernelPieces[]): number => pieces.reduce((sum, p) => sum + p.count * p.queryRows, 0);
+
+/** Calls of `pieces` in all. */
+export const callCount = (pieces: readonly KernelPieces[]): number => pieces.reduce((sum, p) => sum + p.count, 0);
 
 /** How a request's queries and KV are spread over `degree` ranks, and the work between any two shards. */
 export interface ShardWork {
@@ -36,16 +57,18 @@ export function plannedShardWork(layout: LayoutKind, w: AttentionWorkload, degre
     kvRows: rows,
     work(owner, holder) {
       const blocks = planBlocks(layout, w.causal, w.seq, degree, owner, mod(owner - holder, degree));
-      return blocks.reduce((sum, b) => {
-        const pairs = visiblePairs(b.query.end - b.query.start, b.key.end - b.key.start, b.mask);
+      const work = blocks.reduce((sum, b) => {
+        const [q, k] = [b.query.end - b.query.start, b.key.end - b.key.start];
+        const pairs = visiblePairs(q, k, b.mask);
         return {
           pairs: sum.pairs + pairs,
           maskedPairs: sum.maskedPairs + (b.mask === 'none' ? 0 : pairs),
-          calls: sum.calls + 1,
-          queryRows: sum.queryRows + b.query.end - b.query.start,
-          keyRows: sum.keyRows + b.key.end - b.key.start,
+          pieces: [...sum.pieces, ...blockPieces(q, k, b.mask, w.heads, w.headDim)],
+          queryRows: sum.queryRows + q,
+          keyRows: sum.keyRows + k,
         };
-      }, { pairs: 0, maskedPairs: 0, calls: 0, queryRows: 0, keyRows: 0 });
+      }, { pairs: 0, maskedPairs: 0, pieces: [] as KernelPieces[], queryRows: 0, keyRows: 0 });
+      return { ...work, calls: callCount(work.pieces) };
     },
   };
 }
@@ -60,9 +83,27 @@ export function balancedShardWork(w: AttentionWorkload, degree: number): ShardWo
   const masked = maskedPairs(w) / degree ** 2;
   const queryRows = w.seq / degree;
   const keyRows = (w.seq + w.prefix) / degree;
+  const pieces = pairs > 0 ? volumePieces(pairs, queryRows, keyRows, w) : [];
   return {
     queryRows: () => queryRows,
     kvRows: () => keyRows,
-    work: () => ({ pairs, maskedPairs: masked, calls: pairs > 0 ? 1 : 0, queryRows, keyRows }),
+    work: () => ({ pairs, maskedPairs: masked, calls: callCount(pieces), pieces, queryRows, keyRows }),
   };
+}
+
+/**
+ * Unmasked calls covering `pairs` visible pairs of a `queryRows` x `keyRows` block, cut as planPieces cuts a dense
+ * block (a volume model: a causal share counts only its visible pairs).
+ */
+export function volumePieces(pairs: number, queryRows: number, keyRows: number, w: AttentionWorkload): KernelPieces[] {
+  const [q, k] = [Math.max(1, Math.ceil(queryRows)), Math.max(1, Math.ceil(keyRows))];
+  const dense = blockPieces(q, k, 'none', w.heads, w.headDim);
+  const share = Math.min(1, pairs / (q * k));
+  return dense.map((p) => ({ ...p, count: p.count * share }));
+}
+
+/** The calls of attention over the whole request on one rank (single, or Ulysses' heads) with `heads` query heads. */
+export function wholePieces(w: AttentionWorkload, heads: number): KernelPieces[] {
+  if (w.prefix === 0) return blockPieces(w.seq, w.seq, w.causal ? 'causal-inclusive' : 'none', heads, w.headDim);
+  return volumePieces(totalPairs(w), w.seq, w.seq + w.prefix, { ...w, heads });
 }

@@ -57,4 +57,4 @@ export const blockBytes = (queryRows: number, keyRows: number, w: AttentionWorkl
 /** The request's float32 tensors on their way to the ranks and back: q, k, v of the new tokens, out and lse. */
 export const requestBytes = (w: AttentionWorkload): number => 4 * w.seq * (2 * w.heads * w.headDim + 2 * w.kvHeads * w.headDim + w.heads);
 /** A merge reads the accumulator and the block result and writes the accumulator, in float32. */
-export const mergeBytes = (rows: number, w: AttentionWorkload): number => 3 * rows * w.heads * (w.headDim + 1) * 4;
+export const mergeBytes = (rows: number, w: Pick<AttentionWorkload, 'heads' | 'headDim'>): number => 3 * rows * w.heads * (w.headDim + 1) * 4;

@@ -1,39 +1,76 @@
 import { describe, expect, it } from 'vitest';
-import { DECLARED_PROFILES, describeSchedule, estimateCost, kernelFlopsAt, kernelSeconds, requestBytes, type AttentionWorkload } from '../src/index.js';
+import { DECLARED_PROFILES, describeSchedule, estimateCost, kernelSeconds, mergeBytes, pieceMs, requestBytes, stepTimes, type AttentionWorkload, type KernelPieces, type ScheduleStep } from '../src/index.js';
 
 const local = DECLARED_PROFILES['local']!;
-const w = (causal: boolean): AttentionWorkload => ({ seq: 4096, prefix: 0, causal, heads: 8, kvHeads: 8, headDim: 64, bytesPerElement: 4 });
+const table = local.kernelTable!;
+const w = (seq: number, causal: boolean): AttentionWorkload => ({ seq, prefix: 0, causal, heads: 8, kvHeads: 8, headDim: 64, bytesPerElement: 4 });
+const piece = (queryRows: number, keyRows: number, masked = false): Omit<KernelPieces, 'count'> => ({ queryRows, keyRows, masked, heads: 8, headDim: 64 });
 
 describe('cost model', () => {
   it('charges causally masked FLOPs at the profile causal rate and shares compute units between ranks', () => {
     const gflop = 1e9;
-    expect(kernelSeconds(gflop, 0, local, 1)).toBeCloseTo(gflop / local.attentionFlops, 12);
-    expect(kernelSeconds(gflop, gflop, local, 1)).toBeCloseTo(gflop / local.causalAttentionFlops!, 12);
-    // Two units: four ranks each get half of one, at the speed two kernels measured running at once.
-    expect(kernelSeconds(gflop, 0, local, 4)).toBeCloseTo((2 * gflop) / local.attentionFlops / local.concurrentKernelEfficiency!, 12);
     const h100 = DECLARED_PROFILES['h100-nvlink']!;
+    expect(kernelSeconds(gflop, 0, h100, 1)).toBeCloseTo(gflop / h100.attentionFlops, 12);
     expect(kernelSeconds(gflop, gflop, h100, 8)).toBeCloseTo(gflop / h100.attentionFlops, 12);
+    // Two units: four ranks each get half of one.
+    expect(kernelSeconds(gflop, gflop, local, 4)).toBeCloseTo((2 * gflop) / local.causalAttentionFlops!, 12);
   });
 
-  it('reads the kernel speed off the calibrated curve: exact at its points, log-linear between, flat beyond', () => {
-    const curve = local.kernelCurve!;
-    for (const p of curve) expect(kernelFlopsAt(local, p.rows)).toEqual({ unmasked: p.flops, causal: p.causalFlops });
-    const [a, b] = [curve[1]!, curve[2]!];
-    const mid = kernelFlopsAt(local, Math.sqrt(a.rows * b.rows));
-    expect(mid.unmasked).toBeCloseTo(Math.sqrt(a.flops * b.flops), 3);
-    // Below the smallest point small blocks are bound by per-row work: FLOP/s fall with the side.
-    expect(kernelFlopsAt(local, curve[0]!.rows / 2).unmasked).toBeCloseTo(curve[0]!.flops / 2, 3);
-    expect(kernelFlopsAt(local, 1e6).causal).toBe(curve[curve.length - 1]!.causalFlops);
-    // A 256-row block runs slower per FLOP than a 4096-row one, as measured (50 vs 80 GFLOP/s unmasked).
-    expect(kernelSeconds(1e9, 0, local, 1, 256)).toBeGreaterThan(1.5 * kernelSeconds(1e9, 0, local, 1, 4096));
+  it('prices a kernel call off the calibrated table: exact at measured shapes, log-log between, linear in keys beyond', () => {
+    table.queryRows.forEach((rows, i) => table.keyRows.forEach((keys, j) => expect(pieceMs(table, piece(rows, keys), false)).toBeCloseTo(table.aloneMs[i]![j]!, 9)));
+    // Calls while other ranks compute: two at once, slowed as calls inside a real two-worker request were.
+    table.causalRows.forEach((rows, i) => expect(pieceMs(table, piece(rows, rows, true), true)).toBeCloseTo(table.causalSharedMs[i]! * table.inRequestFactor, 9));
+    const [k0, k1] = [table.keyRows[1]!, table.keyRows[2]!];
+    expect(pieceMs(table, piece(512, Math.sqrt(k0 * k1)), false)).toBeCloseTo(Math.sqrt(table.aloneMs[3]![1]! * table.aloneMs[3]![2]!), 6);
+    const last = table.keyRows.at(-1)!;
+    expect(pieceMs(table, piece(512, 2 * last), false)).toBeCloseTo(2 * table.aloneMs[3]!.at(-1)!, 6);
+    // Half the heads: the round trip stays, the rest halves.
+    const full = pieceMs(table, piece(512, 1024), false);
+    expect(pieceMs(table, { ...piece(512, 1024), heads: 4 }, false)).toBeCloseTo(table.launchMs + (full - table.launchMs) / 2, 9);
   });
 
-  it('predicts a single-rank causal request at its FLOPs over the causal rate at its block size, plus fixed costs', () => {
-    const single = estimateCost(describeSchedule('single', w(true), 1), local);
-    const flops = 4 * ((4096 * 4097) / 2) * 8 * 64;
-    const requestMs = (local.requestMsPerMiB! * requestBytes(w(true))) / 2 ** 20;
-    const expected = requestMs + (1000 * flops) / kernelFlopsAt(local, 4096).causal + local.stepOverheadMs;
-    expect(single.predictedMs).toBeCloseTo(expected, 6);
+  it('predicts a single-rank request as its kernel calls, their merges and the request path', () => {
+    const single = estimateCost(describeSchedule('single', w(4096, false), 1), local);
+    // 512-row query chunks over all 4096 keys: 8 calls, each merged.
+    const callsMs = 8 * pieceMs(table, piece(512, 4096), false);
+    const mergesMs = (local.mergeMsPerMiB! * mergeBytes(4096, w(4096, false))) / 2 ** 20;
+    const requestMs = (local.requestMsPerMiB! * requestBytes(w(4096, false))) / 2 ** 20;
+    expect(single.predictedMs).toBeCloseTo(requestMs + callsMs + mergesMs + local.stepOverheadMs, 6);
     expect(single.exposedCommMs).toBe(0);
+  });
+
+  it('charges every kernel call its round trip on top of its work', () => {
+    // A table where a call costs 1 ms plus 1 ms per million (query, key) pairs, alone or shared.
+    const axis = [64, 128, 256, 512];
+    const keys = [64, 128, 256, 512, 1024, 2048, 4096];
+    const linear = (q: number, k: number) => 1 + (q * k) / 1e6;
+    const synthetic = {
+      ...local,
+      kernelTable: {
+        ...table,
+        launchMs: 1,
+        inRequestFactor: 1,
+        queryRows: axis,
+        keyRows: keys,
+        aloneMs: axis.map((q) => keys.map((k) => linear(q, k))),
+        sharedMs: axis.map((q) => keys.map((k) => linear(q, k))),
+      },
+    };
+    const deviceMs = (strategy: 'ring' | 'zigzag', seq: number) =>
+      describeSchedule(strategy, w(seq, false), 2).ranks[0]!.reduce((sum, step) => sum + stepTimes(step, synthetic, 2).deviceMs - local.stepOverheadMs, 0);
+    // 4096 tokens: a rank meets 2048 x 2048 pairs per step, in 512-row query chunks: 8 calls over 2 steps.
+    const calls = (strategy: 'ring' | 'zigzag') => describeSchedule(strategy, w(4096, false), 2).ranks[0]!.reduce((sum, step) => sum + step.kernelCalls, 0);
+    for (const strategy of ['ring', 'zigzag'] as const) {
+      expect(deviceMs(strategy, 4096)).toBeCloseTo(calls(strategy) + (2 * 2048 * 2048) / 1e6, 6);
+    }
+    expect(calls('ring')).toBe(8);
+  });
+
+  it('queues in-process ranks\' host work on their one shared thread', () => {
+    const schedule = describeSchedule('token-ring', w(2048, true), 2);
+    const merging = { ...local, mergeMsPerMiB: 1000 };
+    const shared = estimateCost(schedule, { ...merging, hostThreads: 1 }).predictedMs;
+    const own = estimateCost(schedule, { ...merging, hostThreads: undefined }).predictedMs;
+    expect(shared).toBeGreaterThan(own);
   });
 });

@@ -35,6 +35,12 @@ describe('loadProfile', () => {
     const badBandwidth = { ...DECLARED_PROFILES['local'], schema: PROFILE_SCHEMA, linkBandwidth: 0 };
     expect(() => loadProfile(write('zero.json', badBandwidth))).toThrow(/linkBandwidth/);
     expect(() => loadProfile(write('causal.json', { ...badBandwidth, linkBandwidth: 1, causalAttentionFlops: -1 }))).toThrow(/causalAttentionFlops/);
+    const table = DECLARED_PROFILES['local']!.kernelTable!;
+    const ragged = { ...badBandwidth, linkBandwidth: 1, kernelTable: { ...table, sharedMs: table.sharedMs.map((row) => row.slice(1)) } };
+    expect(() => loadProfile(write('ragged.json', ragged))).toThrow(/kernelTable.sharedMs\[0\]/);
+    const falling = { ...badBandwidth, linkBandwidth: 1, kernelTable: { ...table, keyRows: [...table.keyRows].reverse() } };
+    expect(() => loadProfile(write('falling.json', falling))).toThrow(/kernelTable.keyRows.*rising/);
+    expect(() => loadProfile(write('threads.json', { ...badBandwidth, linkBandwidth: 1, hostThreads: 0.5 }))).toThrow(/hostThreads/);
   });
 
   it('says how to calibrate when no calibrated profile exists', () => {

@@ -1,5 +1,5 @@
 import { SeqparError } from '@seqpar/core';
-import { requestOverheadMs, stepComputeMs, transferMs, type HardwareProfile, type Schedule } from '@seqpar/planner';
+import { requestOverheadMs, stepTimes, transferMs, type HardwareProfile, type Schedule } from '@seqpar/planner';
 import { MinHeap } from './min-heap.js';
 
 /** One timed interval of the projection, in ms from the start of the request. */
@@ -29,7 +29,9 @@ type SimEvent = { time: number; kind: 'start'; rank: number } | { time: number; 
  * end and crosses the fabric as FIFO traffic on two resources, the sender's outgoing port and the receiver's
  * incoming port (both directions of a device are separate): it starts when both are free, holds them for
  * bytes / bandwidth, and arrives one latency later. Events are handled in time order, so ports serve messages in
- * the order they were issued.
+ * the order they were issued. A step's host-side work (copies, merges) runs after its kernels on a host thread:
+ * one per rank, or the profile's `hostThreads` shared by all ranks (in-process ranks share one JavaScript thread),
+ * where it waits for the thread to be free.
  */
 export function project(schedule: Schedule, profile: HardwareProfile): Projection {
   const n = schedule.degree;
@@ -39,6 +41,7 @@ export function project(schedule: Schedule, profile: HardwareProfile): Projectio
   const nextStep = new Int32Array(n);
   const computeFree = new Float64Array(n);
   const computeMs = new Float64Array(n);
+  const hostFree = new Float64Array(profile.hostThreads ?? n);
   const waiting = new Set<number>();
   const spans: SimSpan[] = [];
   const events = new MinHeap<SimEvent>();
@@ -68,10 +71,12 @@ export function project(schedule: Schedule, profile: HardwareProfile): Projectio
     const event = events.pop()!;
     if (event.kind === 'start') {
       const step = schedule.ranks[event.rank]![nextStep[event.rank]!]!;
-      const duration = stepComputeMs(step, profile, n);
-      const end = event.time + duration;
+      const { deviceMs, hostMs } = stepTimes(step, profile, n);
+      const thread = profile.hostThreads === undefined ? event.rank : hostFree.indexOf(Math.min(...hostFree));
+      const end = hostMs > 0 ? Math.max(event.time + deviceMs, hostFree[thread]!) + hostMs : event.time + deviceMs;
+      if (hostMs > 0) hostFree[thread] = end;
       spans.push({ rank: event.rank, track: 'compute', name: step.label, startMs: event.time, endMs: end });
-      computeMs[event.rank]! += duration;
+      computeMs[event.rank]! += deviceMs + hostMs;
       computeFree[event.rank] = end;
       nextStep[event.rank]!++;
       for (const message of step.sendsAtStart) events.push({ time: event.time, kind: 'issue', message });

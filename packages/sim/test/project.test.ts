@@ -15,9 +15,11 @@ const unit: HardwareProfile = {
   linkLatencyMs: 0.5,
   computeUnits: undefined,
   shardingOverheadMs: 0,
-  kernelCurve: undefined,
+  kernelTable: undefined,
   requestMsPerMiB: undefined,
-  concurrentKernelEfficiency: undefined,
+  mergeMsPerMiB: undefined,
+  sendMsPerMiB: undefined,
+  hostThreads: undefined,
 };
 
 describe('project', () => {
@@ -45,6 +47,17 @@ describe('project', () => {
     const trace = projectionTrace(p, 3);
     expect(trace.traceEvents.filter((e) => e.ph === 's')).toHaveLength(2);
     expect(new Set(trace.traceEvents.map((e) => e.pid))).toEqual(new Set([0, 1, 2]));
+  });
+
+  it('queues ranks\' host work on a shared host thread', () => {
+    const b = new ScheduleBuilder(2);
+    // 1 MFLOP of kernel (1 ms) then 2 MB of merges (2 ms at 1 GB/s) on each rank.
+    for (const rank of [0, 1]) b.step(rank, { label: 'attend', flops: 1e6, mergeBytes: 2e6 });
+    const schedule = b.build({ strategy: 'ring', layout: 'contiguous', pass: 'pass-kv', peakMemoryBytes: 0, requestBytes: 0 });
+    const merging = { ...unit, memoryBandwidth: 1e9 };
+    // One host thread each: both ranks finish at 3 ms; one shared: the second rank's merges wait for the first's.
+    expect(project(schedule, merging).wallMs).toBeCloseTo(3, 9);
+    expect(project(schedule, { ...merging, hostThreads: 1 }).wallMs).toBeCloseTo(5, 9);
   });
 
   it('names a schedule that waits on a message nobody sends', () => {

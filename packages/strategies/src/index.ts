@@ -1,4 +1,5 @@
 export * from './decode.js';
+export { planPieces } from './block-attention.js';
 export * from './rank-context.js';
 export * from './registry.js';
 export * from './run-inproc.js';
