@@ -71,7 +71,7 @@ export async function run(args) {
       rows,
       notes: [
         `"${transport} processes": cluster.generate on a fresh createCluster({ workers: N, transport: '${transport}' }), one worker process per rank (1 ONNX Runtime intra-op thread each, on the 2 cores); each worker loads the model directory itself and keeps its KV cache share; tokens stream back to this process as partial replies. TTFT counts from the request to the first token's arrival, the workers' model load and graph build included.`,
-        '"in-process": generateTokens, ranks as tasks of this process with one compute thread each, joined by the inproc transport; the ranks share one main thread, which copies every kernel feed into the compute threads.',
+        '"in-process": generateTokens, ranks as tasks of this process with one compute thread each, joined by the inproc transport; the ranks share one main thread, which copies every kernel feed into the compute threads, except the KV cache: each rank's share stays resident on its compute thread (decode sends only the new rows).',
         'Both run the same rank loop (packages/model rank-generation.ts): the rank holding a step\'s logits samples and broadcasts the token over the data plane.',
         'ttftVsN1 and decodeVsN1 compare with N=1 of the same kind of ranks, in this run. peakRssMb is the largest rank process\'s peak (in-process: the one process); kvCacheMbPerRank is the largest rank\'s KV cache (4 layers, reserved decode rows included).',
         'N=2 prefill shards the prompt in zigzag order; decode keeps the KV cache sharded (new tokens round-robin) and uses pass-Q.',
