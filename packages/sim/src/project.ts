@@ -98,5 +98,6 @@ export function project(schedule: Schedule, profile: HardwareProfile): Projectio
     throw new SeqparError('ERR_INTERNAL', `schedule of ${schedule.strategy} deadlocks: rank(s) ${[...waiting].join(', ')} wait on messages never sent`);
   }
   const wallMs = requestOverheadMs(schedule, profile) + Math.max(...computeFree, ...Array.from(arrival).filter((t) => !Number.isNaN(t)));
-  return { wallMs, utilization: Array.from(computeMs, (ms) => (wallMs > 0 ? ms / wallMs : 0)), computeMs: Array.from(computeMs), spans };
+  // A rank busy the whole time sums its steps in another order than the clock advanced: clamp the round-off.
+  return { wallMs, utilization: Array.from(computeMs, (ms) => (wallMs > 0 ? Math.min(1, ms / wallMs) : 0)), computeMs: Array.from(computeMs), spans };
 }
