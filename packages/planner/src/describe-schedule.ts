@@ -39,7 +39,7 @@ export function describeSchedule(strategy: PlanStrategy, w: AttentionWorkload, d
 /** Everything on one rank: the whole request's kernel calls. */
 function singleSchedule(strategy: PlanStrategy, w: AttentionWorkload): Schedule {
   const b = new ScheduleBuilder(1);
-  const pieces = wholePieces(w, w.heads);
+  const pieces = wholePieces(w);
   b.step(0, {
     label: 'attend',
     flops: attentionFlops(totalPairs(w), w),

@@ -28,12 +28,13 @@ export interface KernelTable {
   readonly causalSharedMs: readonly number[];
 }
 
-/** Identical kernel calls of a step: `count` calls of `queryRows` x `keyRows` with `heads` query heads. */
+/** Identical kernel calls of a step: `count` calls of `queryRows` x `keyRows` with `heads` query and `kvHeads` kv heads. */
 export interface KernelPieces {
   readonly queryRows: number;
   readonly keyRows: number;
   readonly masked: boolean;
   readonly heads: number;
+  readonly kvHeads: number;
   readonly headDim: number;
   readonly count: number;
 }
@@ -41,13 +42,20 @@ export interface KernelPieces {
 /**
  * Milliseconds of one call of `piece`'s shape: log-log interpolation between measured shapes; past the largest
  * keys (or query rows) time grows with them (the arithmetic dominates there), past the largest causal side with
- * its area; below the smallest shapes the smallest one's time (the round trip and copies dominate there).
+ * its area; below the smallest shapes the smallest one's time (the round trip and copies dominate there). Two at
+ * once, a call loses time to the other streaming its keys and values through the shared caches and memory (512 x
+ * 4096: 67 ms alone, 83 two at once): that loss follows the call's K/V bytes per unit of work, so calls with fewer
+ * kv heads than query heads (GQA) lose less.
  */
 export function pieceMs(table: KernelTable, piece: Omit<KernelPieces, 'count'>, shared: boolean): number {
-  const measured = piece.masked
-    ? along(table.causalRows, shared ? table.causalSharedMs : table.causalAloneMs, piece.queryRows, 2)
-    : grid(table, shared ? table.sharedMs : table.aloneMs, piece.queryRows, piece.keyRows);
-  const ms = shared ? measured * table.inRequestFactor : measured;
+  const at = (alone: boolean): number =>
+    piece.masked
+      ? along(table.causalRows, alone ? table.causalAloneMs : table.causalSharedMs, piece.queryRows, 2)
+      : grid(table, alone ? table.aloneMs : table.sharedMs, piece.queryRows, piece.keyRows);
+  const alone = at(true);
+  // K/V bytes per unit of work against the table's calls (timed with as many kv heads as query heads).
+  const kvShare = piece.kvHeads / piece.heads;
+  const ms = shared ? (alone + Math.max(0, at(false) - alone) * kvShare) * table.inRequestFactor : alone;
   const work = (piece.heads * piece.headDim) / (table.heads * table.headDim);
   return table.launchMs + Math.max(0, ms - table.launchMs) * work;
 }

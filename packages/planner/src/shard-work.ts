@@ -22,10 +22,10 @@ export interface BlockWork {
  * The kernel calls a strategy makes for one block of `queryRows` x `keyRows` under `mask` (@seqpar/strategies'
  * planPieces: 512-row query chunks, causal triangles halved to 512-row diagonals), grouped by shape.
  */
-export function blockPieces(queryRows: number, keyRows: number, mask: PlannedBlock['mask'], heads: number, headDim: number): KernelPieces[] {
+export function blockPieces(queryRows: number, keyRows: number, mask: PlannedBlock['mask'], w: Pick<AttentionWorkload, 'heads' | 'kvHeads' | 'headDim'>): KernelPieces[] {
   const groups = new Map<string, KernelPieces>();
   for (const piece of planPieces(queryRows, keyRows, mask)) {
-    const shape = { queryRows: piece.query.end - piece.query.start, keyRows: piece.key.end - piece.key.start, masked: piece.mask !== 'none', heads, headDim };
+    const shape = { queryRows: piece.query.end - piece.query.start, keyRows: piece.key.end - piece.key.start, masked: piece.mask !== 'none', heads: w.heads, kvHeads: w.kvHeads, headDim: w.headDim };
     const key = `${shape.queryRows}|${shape.keyRows}|${shape.masked}`;
     groups.set(key, { ...shape, count: (groups.get(key)?.count ?? 0) + 1 });
   }
@@ -63,7 +63,7 @@ export function plannedShardWork(layout: LayoutKind, w: AttentionWorkload, degre
         return {
           pairs: sum.pairs + pairs,
           maskedPairs: sum.maskedPairs + (b.mask === 'none' ? 0 : pairs),
-          pieces: [...sum.pieces, ...blockPieces(q, k, b.mask, w.heads, w.headDim)],
+          pieces: [...sum.pieces, ...blockPieces(q, k, b.mask, w)],
           queryRows: sum.queryRows + q,
           keyRows: sum.keyRows + k,
         };
@@ -97,13 +97,13 @@ export function balancedShardWork(w: AttentionWorkload, degree: number): ShardWo
  */
 export function volumePieces(pairs: number, queryRows: number, keyRows: number, w: AttentionWorkload): KernelPieces[] {
   const [q, k] = [Math.max(1, Math.ceil(queryRows)), Math.max(1, Math.ceil(keyRows))];
-  const dense = blockPieces(q, k, 'none', w.heads, w.headDim);
+  const dense = blockPieces(q, k, 'none', w);
   const share = Math.min(1, pairs / (q * k));
   return dense.map((p) => ({ ...p, count: p.count * share }));
 }
 
-/** The calls of attention over the whole request on one rank (single, or Ulysses' heads) with `heads` query heads. */
-export function wholePieces(w: AttentionWorkload, heads: number): KernelPieces[] {
-  if (w.prefix === 0) return blockPieces(w.seq, w.seq, w.causal ? 'causal-inclusive' : 'none', heads, w.headDim);
-  return volumePieces(totalPairs(w), w.seq, w.seq + w.prefix, { ...w, heads });
+/** The calls of attention over the whole request on one rank: all of `w`'s heads (single), or a share (Ulysses). */
+export function wholePieces(w: AttentionWorkload): KernelPieces[] {
+  if (w.prefix === 0) return blockPieces(w.seq, w.seq, w.causal ? 'causal-inclusive' : 'none', w);
+  return volumePieces(totalPairs(w), w.seq, w.seq + w.prefix, w);
 }

@@ -25,7 +25,7 @@ export function ulyssesSchedule(shards: ShardWork, w: AttentionWorkload, n: numb
   const gather = Array.from({ length: n }, (_, r) =>
     new Map(others(r).map((p) => [p, b.message(r, p, partialBytes(shards.queryRows(p), headShare), `results for ${p}`)])),
   );
-  const pieces = wholePieces(w, headShare.heads);
+  const pieces = wholePieces(headShare);
   for (let r = 0; r < n; r++) {
     const own = qBytes(shards.queryRows(r), w) + kvBytes(shards.kvRows(r), w);
     // Heads sliced out of the shard, packed into frames, then placed into the whole-sequence tensors: three copies.
