@@ -12,6 +12,12 @@ export interface RankGenerationOptions extends SamplingOptions {
   readonly seed?: number;
   /** Keep the prefill logits of every prompt position this rank holds (for --dump-logits). */
   readonly allLogits?: boolean;
+  /**
+   * Decode all `maxNewTokens` even past an end-of-sequence token. For benchmarks: a tiny random model's greedy
+   * stream can hit EOS after a few tokens (at 32k, after 7), and a decode rate averaged over so few steps is
+   * mostly the first step's one-off cost.
+   */
+  readonly ignoreEos?: boolean;
 }
 
 export interface RankGenerationEvents {
@@ -44,7 +50,7 @@ export async function generateOnRank(ctx: RankContext, model: RankModel, prompt:
   const prefill = await prefillRank(ctx, model, options.strategy, prompt, options.allLogits ?? false, reserve, events.onPrefillLayer);
   const { vocabSize, eosTokenIds } = model.config;
   const random = seededRandom(options.seed ?? 0);
-  const eos = new Set(eosTokenIds);
+  const eos = new Set(options.ignoreEos ? [] : eosTokenIds);
   // Every rank draws the step's number, so the seeded stream stays in step wherever the sampling rank is.
   const next = async (index: number, sampler: number, logits: Tensor | undefined): Promise<number> => {
     const draw = random();

@@ -72,6 +72,16 @@ describe('sequence-parallel prefill and sharded-KV decode', () => {
     expect(short.tokens).toEqual((await generate(model, [7, 8], { strategy: 'single', workers: 1, maxNewTokens: 3, greedy: true })).tokens);
   });
 
+  it('stops at an end-of-sequence token unless told to ignore it', async () => {
+    const first = (await generate(model, prompt, { strategy: 'single', workers: 1, maxNewTokens: 1, greedy: true })).tokens[0]!;
+    const eosFirst = { ...model, config: { ...model.config, eosTokenIds: [first] } };
+    const options = { strategy: 'zigzag' as const, workers: 2, maxNewTokens: 4, greedy: true };
+    expect((await generate(eosFirst, prompt, options)).tokens).toEqual([first]);
+    const ignoring = await generate(eosFirst, prompt, { ...options, ignoreEos: true });
+    expect(ignoring.tokens).toEqual((await generate(model, prompt, options)).tokens);
+    expect(ignoring.tokens).toHaveLength(4);
+  });
+
   it('rejects an empty prompt, unknown ids and prompts past max_position_embeddings', async () => {
     await expect(generate(model, [], { strategy: 'ring', workers: 2, maxNewTokens: 2 })).rejects.toMatchObject({ code: 'ERR_PROMPT', exitCode: 2 });
     await expect(generate(model, [1, 300], { strategy: 'ring', workers: 2, maxNewTokens: 2 })).rejects.toMatchObject({ code: 'ERR_PROMPT' });
