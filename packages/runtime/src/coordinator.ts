@@ -1,11 +1,11 @@
 import { SeqparError, type RankStats, type TraceSpan } from '@seqpar/core';
 import type { Frame, Transport } from '@seqpar/transport';
-import { CONTROL_POLL_MS, DOWN_TAG, UP_TAG, type UpMessage } from './control-messages.js';
+import { CONTROL_POLL_MS, DOWN_DATA_TAG, DOWN_TAG, UP_DATA_TAG, UP_TAG, type UpMessage } from './control-messages.js';
 import type { Executor } from './executor.js';
 import type { Logger } from './logger.js';
 import { RequestJob, type JobOptions, type RankCall, type RankReply } from './request-job.js';
 import { RequestQueue } from './request-queue.js';
-import { bytesOf, packTensors, unpackTensors } from './tensor-payload.js';
+import { receiveTensors, sendTensors } from './tensor-payload.js';
 import { WorkerClocks } from './worker-clocks.js';
 
 export interface CoordinatorOptions {
@@ -121,7 +121,7 @@ export class Coordinator {
         this.onLost(rank, error as SeqparError, epoch);
         return;
       }
-      this.onReply(rank, frame);
+      await this.onReply(world, rank, frame);
     }
   }
 
@@ -139,17 +139,16 @@ export class Coordinator {
     const clocksMeasured = job.options.traced ? this.clocks.refresh(world, job.calls.length) : Promise.resolve();
     void clocksMeasured.then(() => Promise.all(
       job.calls.map((call, rank) => {
-        const packed = packTensors(call.tensors);
-        const header = { kind: 'call', id: flight.id, op: job.op, args: call.args, degree: job.calls.length, timeoutMs, traced: job.options.traced ?? false, shapes: packed.shapes };
-        return world.send(rank, DOWN_TAG, header, bytesOf(packed.payload));
+        const header = { kind: 'call', id: flight.id, op: job.op, args: call.args, degree: job.calls.length, timeoutMs, traced: job.options.traced ?? false };
+        return sendTensors(world, rank, DOWN_TAG, DOWN_DATA_TAG, header, call.tensors);
       }),
     )).catch((error: SeqparError) => this.flight === flight && this.fail(new SeqparError(error.code ?? 'ERR_PEER_LOST', `${job.op} request ${flight.id}: ${error.message}`)));
   }
 
-  private onReply(rank: number, frame: Frame): void {
+  private async onReply(world: Transport, rank: number, frame: Frame): Promise<void> {
     const message = frame.header as UpMessage;
     const flight = this.flight;
-    if (!flight || message.id !== flight.id) return frame.release?.(); // an answer to a request already ended
+    if (!flight || message.id !== flight.id) return; // an answer to a request already ended (its world is being reset)
     if (message.kind === 'partial') return flight.job.options.onPartial?.(rank, message.header);
     if (message.kind === 'error') {
       const error = new SeqparError(message.code as SeqparError['code'], `rank ${rank}: ${message.message}`);
@@ -159,11 +158,12 @@ export class Coordinator {
       return;
     }
     try {
-      const tensors = unpackTensors(message.shapes, frame.payload);
-      frame.release?.();
+      const tensors = await receiveTensors(world, rank, UP_DATA_TAG, message, { timeoutMs: this.options.healthTimeoutMs });
+      if (this.flight !== flight) return; // failed or timed out while its chunks came in
       flight.replies.set(rank, { rank, header: message.header, tensors, stats: message.stats as RankStats, ...(message.spans ? { spans: message.spans as TraceSpan[] } : {}) });
     } catch (error) {
-      return this.fail(error as SeqparError);
+      if (this.flight === flight) this.fail(error as SeqparError);
+      return;
     }
     if (flight.replies.size === flight.job.calls.length) {
       this.endFlight();

@@ -1,10 +1,10 @@
 import { RankRecorder, SeqparError, UsageError, type BlockAttentionKernel } from '@seqpar/core';
 import type { Frame, Transport } from '@seqpar/transport';
 import { answerClockPings } from './clock-sync.js';
-import { CONTROL_POLL_MS, DOWN_TAG, UP_TAG, type DownMessage } from './control-messages.js';
+import { CONTROL_POLL_MS, DOWN_DATA_TAG, DOWN_TAG, UP_DATA_TAG, UP_TAG, type DownMessage } from './control-messages.js';
 import type { Logger } from './logger.js';
 import { SubgroupTransport } from './subgroup-transport.js';
-import { bytesOf, packTensors, unpackTensors } from './tensor-payload.js';
+import { receiveTensors, sendTensors } from './tensor-payload.js';
 import { WORKER_OPS } from './worker-ops.js';
 
 export interface WorkerLoopOptions {
@@ -71,7 +71,7 @@ async function serveWorld(world: Transport, options: WorkerLoopOptions): Promise
       const message = frame.header as DownMessage;
       if (message.kind !== 'call') return message.kind === 'shutdown' ? 'shutdown' : 'reset';
       const controller = new AbortController();
-      const done = runCall(world, message, frame, controller.signal, options).finally(() => active.delete(message.id));
+      const done = runCall(world, message, controller.signal, options).finally(() => active.delete(message.id));
       active.set(message.id, { controller, done });
     }
   } finally {
@@ -82,11 +82,10 @@ async function serveWorld(world: Transport, options: WorkerLoopOptions): Promise
   }
 }
 
-async function runCall(world: Transport, call: Extract<DownMessage, { kind: 'call' }>, frame: Frame, signal: AbortSignal, options: WorkerLoopOptions): Promise<void> {
+async function runCall(world: Transport, call: Extract<DownMessage, { kind: 'call' }>, signal: AbortSignal, options: WorkerLoopOptions): Promise<void> {
   const coordinator = options.workers;
   try {
-    const tensors = unpackTensors(call.shapes, frame.payload);
-    frame.release?.();
+    const tensors = await receiveTensors(world, coordinator, DOWN_DATA_TAG, call, { timeoutMs: call.timeoutMs, signal });
     const op = WORKER_OPS[call.op];
     if (!op) throw new UsageError(`unknown operation '${call.op}'`);
     const transport = new SubgroupTransport(world, call.degree);
@@ -99,10 +98,9 @@ async function runCall(world: Transport, call: Extract<DownMessage, { kind: 'cal
     };
     const reply = await op(ctx, { args: call.args, tensors }, emit);
     await partials;
-    const packed = packTensors(reply.tensors);
     const stats = recorder.stats(transport.stats());
-    const header = { kind: 'result', id: call.id, header: reply.header, stats, shapes: packed.shapes, ...(call.traced ? { spans: recorder.spans } : {}) };
-    await world.send(coordinator, UP_TAG, header, bytesOf(packed.payload));
+    const header = { kind: 'result', id: call.id, header: reply.header, stats, ...(call.traced ? { spans: recorder.spans } : {}) };
+    await sendTensors(world, coordinator, UP_TAG, UP_DATA_TAG, header, reply.tensors);
   } catch (error) {
     if (signal.aborted) return; // dropped by a reset: nobody waits for this answer
     const { code = 'ERR_INTERNAL', message } = error as SeqparError;
