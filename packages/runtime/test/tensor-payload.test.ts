@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { createInprocGroup } from '@seqpar/transport';
+import { receiveTensors, sendTensors, TENSOR_CHUNK_BYTES } from '../src/tensor-payload.js';
+
+describe('tensor chunks', () => {
+  it('sends tensors larger than a chunk in slot-sized pieces and receives them bit for bit', async () => {
+    const [a, b] = createInprocGroup(2);
+    const big = Float32Array.from({ length: TENSOR_CHUNK_BYTES / 4 + 3 }, (_, i) => i * 0.5);
+    const small = Float32Array.from([1, -2, 3]);
+    const empty = new Float32Array(0);
+    const sent = sendTensors(a!, 1, 'ctl', 'data', { id: 7, kind: 'call' }, [{ data: big, shape: [big.length] }, { data: small, shape: [3, 1] }, { data: empty, shape: [0, 4] }]);
+    const header = (await b!.recv(0, 'ctl', { timeoutMs: 5000 })).header as { id: number; shapes: number[][]; chunks: number };
+    expect(header.chunks).toBe(3); // big in 2 pieces, small in 1, empty in none
+    const [gotBig, gotSmall, gotEmpty] = await receiveTensors(b!, 0, 'data', header, { timeoutMs: 5000 });
+    await sent;
+    const bytes = (t: Float32Array) => Buffer.from(t.buffer, t.byteOffset, t.byteLength);
+    expect(gotBig!.shape).toEqual([big.length]);
+    expect(bytes(gotBig!.data).equals(bytes(big))).toBe(true); // toEqual walks 4M elements for seconds
+    expect(gotSmall).toEqual({ data: small, shape: [3, 1] });
+    expect(gotEmpty!.shape).toEqual([0, 4]);
+    await Promise.all([a!.close(), b!.close()]);
+  });
+
+  it('refuses a chunk of another request and a chunk count that does not match the shapes with ERR_BAD_FRAME', async () => {
+    const [a, b] = createInprocGroup(2);
+    await a!.send(1, 'data', { id: 8 }, new Uint8Array(12));
+    await expect(receiveTensors(b!, 0, 'data', { id: 9, shapes: [[3]], chunks: 1 }, { timeoutMs: 5000 })).rejects.toMatchObject({ code: 'ERR_BAD_FRAME' });
+    await a!.send(1, 'data', { id: 9 }, new Uint8Array(8));
+    await expect(receiveTensors(b!, 0, 'data', { id: 9, shapes: [[3]], chunks: 1 }, { timeoutMs: 5000 })).rejects.toMatchObject({ code: 'ERR_BAD_FRAME' });
+    await expect(receiveTensors(b!, 0, 'data', { id: 9, shapes: [[3]], chunks: -1 }, { timeoutMs: 5000 })).rejects.toMatchObject({ code: 'ERR_BAD_FRAME' });
+    await Promise.all([a!.close(), b!.close()]);
+  });
+});
