@@ -102,13 +102,14 @@ export class Cluster {
     strategy.check(q.shape[1]!, k.shape[1]!, degree);
     const seq = q.shape[0]!;
     const causal = options.causal ?? false;
+    // Wall time covers what the caller waits for: sharding the inputs, the distributed run and gathering the result.
+    const started = epochNow();
     const inputs = shardRequest(strategy, q, k, v, causal, degree);
     const calls = inputs.map((input) => ({ args: { strategy: name, causal, seq }, tensors: [input.q, input.k, input.v] }));
-    const started = epochNow();
     const replies = await this.coordinator.submit('attention', calls, this.jobOptions(options));
-    const wallMs = epochNow() - started;
     const parts = replies.map((reply) => ({ out: reply.tensors[0]!, lse: reply.tensors[1]! }));
     const { out, lse } = gatherResults(strategy, parts, seq);
+    const wallMs = epochNow() - started;
     return { out, lse, stats: { strategy: name, workers: degree, transport: this.transport, seq, wallMs, ...rankStats(replies) } };
   }
 
