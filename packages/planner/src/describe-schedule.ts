@@ -2,9 +2,9 @@ import type { LayoutKind } from '@seqpar/core';
 import { floatPartialBytes, passKvSchedule } from './pass-kv-schedule.js';
 import { passQSchedule } from './pass-q-schedule.js';
 import { ScheduleBuilder, type PlanStrategy, type Schedule } from './schedule.js';
-import { balancedShardWork, callCount, mergedRows, plannedShardWork, wholePieces } from './shard-work.js';
+import { balancedShardWork, plannedShardWork, wholeRequestWork } from './shard-work.js';
 import { ulyssesSchedule } from './ulysses-schedule.js';
-import { attentionFlops, blockBytes, kvBytes, maskedPairs, mergeBytes, qBytes, requestBytes, totalPairs, type AttentionWorkload } from './workload.js';
+import { kvBytes, qBytes, requestBytes, type AttentionWorkload } from './workload.js';
 
 /** The token layout each strategy runs on (as @seqpar/strategies' registry: TokenRing keeps zigzag's balance). */
 export const STRATEGY_LAYOUT: Readonly<Record<PlanStrategy, LayoutKind>> = {
@@ -39,16 +39,7 @@ export function describeSchedule(strategy: PlanStrategy, w: AttentionWorkload, d
 /** Everything on one rank: the whole request's kernel calls. */
 function singleSchedule(strategy: PlanStrategy, w: AttentionWorkload): Schedule {
   const b = new ScheduleBuilder(1);
-  const pieces = wholePieces(w);
-  b.step(0, {
-    label: 'attend',
-    flops: attentionFlops(totalPairs(w), w),
-    maskedFlops: attentionFlops(maskedPairs(w), w),
-    kernelCalls: callCount(pieces),
-    pieces,
-    kernelBytes: blockBytes(w.seq, w.seq + w.prefix, w),
-    mergeBytes: mergeBytes(mergedRows(pieces), w),
-  });
+  b.step(0, { label: 'attend', ...wholeRequestWork(w) });
   const peakMemoryBytes = qBytes(w.seq, w) + kvBytes(w.seq + w.prefix, w) + floatPartialBytes(w.seq, w);
   return b.build({ strategy, layout: STRATEGY_LAYOUT[strategy], pass: 'none', peakMemoryBytes, requestBytes: requestBytes(w) });
 }

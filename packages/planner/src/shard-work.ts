@@ -1,8 +1,8 @@
 import { planBlocks, shardLength, type LayoutKind, type PlannedBlock } from '@seqpar/core';
 import { planPieces } from '@seqpar/strategies';
 import type { KernelPieces } from './kernel-table.js';
-import { mod } from './schedule.js';
-import { maskedPairs, totalPairs, visiblePairs, type AttentionWorkload } from './workload.js';
+import { mod, type ScheduleStep } from './schedule.js';
+import { attentionFlops, blockBytes, maskedPairs, mergeBytes, totalPairs, visiblePairs, type AttentionWorkload } from './workload.js';
 
 /** The work of one rank's queries against one rank's KV shard. */
 export interface BlockWork {
@@ -106,4 +106,17 @@ export function volumePieces(pairs: number, queryRows: number, keyRows: number, 
 export function wholePieces(w: AttentionWorkload): KernelPieces[] {
   if (w.prefix === 0) return blockPieces(w.seq, w.seq, w.causal ? 'causal-inclusive' : 'none', w);
   return volumePieces(totalPairs(w), w.seq, w.seq + w.prefix, w);
+}
+
+/** The compute of a step that attends the whole request (single, or Ulysses over its share of the heads in `w`). */
+export function wholeRequestWork(w: AttentionWorkload): Pick<ScheduleStep, 'flops' | 'maskedFlops' | 'kernelCalls' | 'pieces' | 'kernelBytes' | 'mergeBytes'> {
+  const pieces = wholePieces(w);
+  return {
+    flops: attentionFlops(totalPairs(w), w),
+    maskedFlops: attentionFlops(maskedPairs(w), w),
+    kernelCalls: callCount(pieces),
+    pieces,
+    kernelBytes: blockBytes(w.seq, w.seq + w.prefix, w),
+    mergeBytes: mergeBytes(mergedRows(pieces), w),
+  };
 }

@@ -1,7 +1,7 @@
 import { floatPartialBytes } from './pass-kv-schedule.js';
 import { ScheduleBuilder, type Schedule } from './schedule.js';
-import { callCount, mergedRows, wholePieces, type ShardWork } from './shard-work.js';
-import { attentionFlops, blockBytes, kvBytes, maskedPairs, mergeBytes, partialBytes, qBytes, requestBytes, totalPairs, type AttentionWorkload } from './workload.js';
+import { wholeRequestWork, type ShardWork } from './shard-work.js';
+import { kvBytes, partialBytes, qBytes, requestBytes, type AttentionWorkload } from './workload.js';
 
 /** Why Ulysses cannot run `degree` ways on these heads, or undefined when it can. */
 export function ulyssesRefusal(w: AttentionWorkload, degree: number): string | undefined {
@@ -25,19 +25,14 @@ export function ulyssesSchedule(shards: ShardWork, w: AttentionWorkload, n: numb
   const gather = Array.from({ length: n }, (_, r) =>
     new Map(others(r).map((p) => [p, b.message(r, p, partialBytes(shards.queryRows(p), headShare), `results for ${p}`)])),
   );
-  const pieces = wholePieces(headShare);
+  const attend = wholeRequestWork(headShare); // the same on every rank: computed once
   for (let r = 0; r < n; r++) {
     const own = qBytes(shards.queryRows(r), w) + kvBytes(shards.kvRows(r), w);
     // Heads sliced out of the shard, packed into frames, then placed into the whole-sequence tensors: three copies.
     b.step(r, { label: 'all-to-all heads', copyBytes: 3 * own, sendsAtStart: [...scatter[r]!.values()] });
     b.step(r, {
       label: 'attend own heads',
-      flops: attentionFlops(totalPairs(w), headShare),
-      maskedFlops: attentionFlops(maskedPairs(w), headShare),
-      kernelCalls: callCount(pieces),
-      pieces,
-      kernelBytes: blockBytes(w.seq, w.seq + w.prefix, headShare),
-      mergeBytes: mergeBytes(mergedRows(pieces), headShare),
+      ...attend,
       needs: others(r).map((p) => scatter[p]!.get(r)!),
       sendsAtEnd: [...gather[r]!.values()],
     });
