@@ -4,7 +4,6 @@ import { STRATEGIES, type RankContext, type StrategyName } from '@seqpar/strateg
 import { createInprocGroup } from '@seqpar/transport';
 import type { ModelConfig } from './config.js';
 import type { LoadedModel } from './load-model.js';
-import { BoundedBlockKernel } from './bounded-block-kernel.js';
 import { generateOnRank, type RankGenerationOptions, type RankGenerationResult } from './rank-generation.js';
 import { RankModel } from './rank-model.js';
 import { streamGeneration } from './token-stream.js';
@@ -60,7 +59,7 @@ export async function* generateTokens(model: LoadedModel, prompt: readonly numbe
     const streamed = yield* streamGeneration(prompt.length, async (push) => {
       const contexts: RankContext[] = await Promise.all(threads.map(async (thread, rank) => ({
         rank, worldSize: degree, transport: transports[rank]!, tagPrefix: '', timeoutMs: options.timeoutMs ?? GENERATE_TIMEOUT_MS, signal: stop.signal,
-        kernel: new BoundedBlockKernel(await createAttentionKernel(options.execution, thread)),
+        kernel: await createAttentionKernel(options.execution, thread),
         recorder: new RankRecorder(rank),
       })));
       const models = await Promise.all(threads.map((thread) => RankModel.load(model.config, model.weights, thread, model.dir)));

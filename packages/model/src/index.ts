@@ -1,4 +1,3 @@
-export * from './bounded-block-kernel.js';
 export * from './config.js';
 export * from './dtype.js';
 export * from './generate.js';

@@ -6,7 +6,7 @@ import { RankRecorder, seededRandom, type Tensor } from '@seqpar/core';
 import { ComputeThread, createAttentionKernel } from '@seqpar/kernels';
 import type { StrategyName } from '@seqpar/strategies';
 import { createInprocGroup } from '@seqpar/transport';
-import { BoundedBlockKernel, decodeRank, loadModel, makeTinyModel, prefillRank, RankModel, releaseRankState, type LoadedModel } from '../src/index.js';
+import { decodeRank, loadModel, makeTinyModel, prefillRank, RankModel, releaseRankState, type LoadedModel } from '../src/index.js';
 import { monolithicLogits } from './monolithic-reference.js';
 
 const root = mkdtempSync(join(tmpdir(), 'seqpar-decode-'));
@@ -23,7 +23,7 @@ async function decodeLogits(strategy: StrategyName, n: number, prompt: number[],
   const transports = createInprocGroup(n);
   try {
     return await Promise.all(threads.map(async (thread, rank) => {
-      const ctx = { rank, worldSize: n, transport: transports[rank]!, tagPrefix: '', timeoutMs: 30_000, kernel: new BoundedBlockKernel(await createAttentionKernel({}, thread)), recorder: new RankRecorder(rank) };
+      const ctx = { rank, worldSize: n, transport: transports[rank]!, tagPrefix: '', timeoutMs: 30_000, kernel: await createAttentionKernel({}, thread), recorder: new RankRecorder(rank) };
       const rankModel = await RankModel.load(model.config, model.weights, thread, 'm');
       // Reserve one row fewer than the tokens need, so the cache also grows mid-decode.
       const state = await prefillRank(ctx, rankModel, strategy, Int32Array.from(prompt), false, Math.max(0, Math.ceil(tokens.length / n) - 1));

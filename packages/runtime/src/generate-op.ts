@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SeqparError, type Tensor } from '@seqpar/core';
 import { AttentionKernel } from '@seqpar/kernels';
-import { BoundedBlockKernel, generateOnRank, loadModel, RankModel, type RankGenerationOptions } from '@seqpar/model';
+import { generateOnRank, loadModel, RankModel, type RankGenerationOptions } from '@seqpar/model';
 import type { WorkerOp } from './worker-ops.js';
 
 /** What the coordinator tells every rank of a generation (cluster-generate.ts), besides the prompt tensor. */
@@ -28,7 +28,7 @@ export const generateOp: WorkerOp = async (ctx, { args, tensors }, emit) => {
   const model = await loadModel(options.modelDir);
   const version = (await stat(join(options.modelDir, 'config.json'))).mtimeMs;
   const rankModel = await ctx.recorder.time('compute', 'load model', () => RankModel.load(model.config, model.weights, kernel.thread, `${options.modelDir}@${version}`));
-  const result = await generateOnRank({ ...ctx, kernel: new BoundedBlockKernel(kernel) }, rankModel, Int32Array.from(prompt.data), options, {
+  const result = await generateOnRank(ctx, rankModel, Int32Array.from(prompt.data), options, {
     onToken: (token, index) => emit({ token, index }),
     ...(ctx.rank === 0 ? { onPrefillLayer: (layer: number) => emit({ layer }) } : {}),
   });
