@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { compiledExecArgv, runnableEntry, SeqparError } from '@seqpar/core';
 import { BufferPool } from './buffer-pool.js';
 import { GraphBuilder } from './graph-builder.js';
-import type { ComputeReply, ComputeRequest, ComputeWorkerData, Feed, ResidentLayout, WireTensor } from './compute-protocol.js';
+import type { ChainFeed, ChainStep, ComputeReply, ComputeRequest, ComputeWorkerData, Feed, ResidentLayout, WireTensor } from './compute-protocol.js';
 import { CUDA_INSTALL_HINT, type ExecutionOptions } from './session-options.js';
 
 type RequestBody = ComputeRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
@@ -62,27 +62,32 @@ export class ComputeThread {
   }
 
   async run(key: string, feeds: Record<string, Feed>): Promise<Record<string, Float32Array>> {
-    const copies: Record<string, Feed> = {};
-    const transfer: ArrayBuffer[] = [];
-    for (const [name, t] of Object.entries(feeds)) {
-      if (!('data' in t)) {
-        copies[name] = t;
-        continue;
-      }
-      const copy = this.copy(t);
-      copies[name] = copy;
-      transfer.push(copy.data.buffer as ArrayBuffer);
-    }
-    const reply = await this.request({ kind: 'run', key, feeds: copies }, transfer);
-    for (const buffer of reply.spentFeeds) this.feedBuffers.give(buffer);
-    return reply.outputs;
+    return this.chain([{ run: key, feeds }]);
   }
 
   /** Writes `rows` [t, groups, width] into the resident tensor `name` from row `at`, creating or growing it to `layout`. */
   async writeRows(name: string, layout: ResidentLayout, at: number, rows: WireTensor): Promise<void> {
-    const copy = this.copy(rows);
-    const reply = await this.request({ kind: 'write-rows', name, layout, at, rows: copy }, [copy.data.buffer as ArrayBuffer]);
+    await this.chain([{ write: name, layout, at, rows }]);
+  }
+
+  /**
+   * Runs `steps` in order on the thread in one round trip (feeds may name earlier steps' outputs) and returns
+   * every run step's outputs by name (a later output of the same name wins).
+   */
+  async chain(steps: readonly ChainStep[]): Promise<Record<string, Float32Array>> {
+    const transfer: ArrayBuffer[] = [];
+    const send = <F extends ChainFeed>(feed: F): F => {
+      if (!('data' in feed)) return feed;
+      const copy = this.copy(feed);
+      transfer.push(copy.data.buffer as ArrayBuffer);
+      return copy as F;
+    };
+    const sent = steps.map((step): ChainStep =>
+      'write' in step ? { ...step, rows: send(step.rows) } : { run: step.run, feeds: Object.fromEntries(Object.entries(step.feeds).map(([name, feed]) => [name, send(feed)])) },
+    );
+    const reply = await this.request({ kind: 'chain', steps: sent }, transfer);
     for (const buffer of reply.spentFeeds) this.feedBuffers.give(buffer);
+    return reply.outputs;
   }
 
   async drop(name: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import type { ComputeReply, ComputeRequest, ComputeWorkerData, Feed, WireTensor } from './compute-protocol.js';
+import type { ChainFeed, ChainStep, ComputeReply, ComputeRequest, ComputeWorkerData, OutputFeed, WireTensor } from './compute-protocol.js';
 import { ResidentTensors } from './resident-tensors.js';
 import { sessionOptions } from './session-options.js';
 
@@ -12,7 +12,8 @@ const { options } = workerData as ComputeWorkerData;
 ort.env.logLevel = 'fatal';
 const sessions = new Map<string, ort.InferenceSession>();
 const residents = new ResidentTensors();
-const isWire = (feed: Feed): feed is WireTensor => 'data' in feed;
+const isWire = (feed: ChainFeed): feed is WireTensor => 'data' in feed;
+const isOutput = (feed: ChainFeed): feed is OutputFeed => 'output' in feed;
 
 async function handle(request: ComputeRequest): Promise<Record<string, Float32Array>> {
   switch (request.kind) {
@@ -23,32 +24,53 @@ async function handle(request: ComputeRequest): Promise<Record<string, Float32Ar
       await sessions.get(request.key)?.release();
       sessions.delete(request.key);
       return {};
-    case 'write-rows':
-      residents.writeRows(request.name, request.layout, request.at, request.rows);
-      return {};
     case 'drop':
       residents.drop(request.name);
       return {};
-    case 'run': {
-      const session = sessions.get(request.key);
-      if (!session) throw new Error(`no session '${request.key}' is loaded`);
-      const feeds: Record<string, ort.Tensor> = {};
-      for (const [name, t] of Object.entries(request.feeds)) {
-        // A resident tensor is wrapped in place: ORT reads the thread's own buffer, nothing is copied.
-        feeds[name] = isWire(t) ? new ort.Tensor(t.type, t.data, t.dims) : new ort.Tensor(residents.feed(t.resident, t.dims), t.dims);
-      }
-      const results = await session.run(feeds);
-      return Object.fromEntries(Object.entries(results).map(([name, t]) => [name, t.data as Float32Array]));
-    }
+    case 'chain':
+      return runChain(request.steps);
   }
+}
+
+/** Runs the steps in order; a step's feeds may be outputs of earlier steps. Returns every run step's outputs. */
+async function runChain(steps: readonly ChainStep[]): Promise<Record<string, Float32Array>> {
+  const outputs = new Map<string, ort.Tensor>();
+  const produced = (feed: OutputFeed): ort.Tensor => {
+    const tensor = outputs.get(feed.output);
+    if (!tensor) throw new Error(`no earlier step of the chain produced '${feed.output}'`);
+    return tensor;
+  };
+  for (const step of steps) {
+    if ('write' in step) {
+      const rows = isOutput(step.rows) ? asWire(produced(step.rows)) : step.rows;
+      residents.writeRows(step.write, step.layout, step.at, rows);
+      continue;
+    }
+    const session = sessions.get(step.run);
+    if (!session) throw new Error(`no session '${step.run}' is loaded`);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(step.feeds)) {
+      // A resident tensor is wrapped in place: ORT reads the thread's own buffer, nothing is copied.
+      feeds[name] = isOutput(t) ? produced(t) : isWire(t) ? new ort.Tensor(t.type, t.data, t.dims) : new ort.Tensor(residents.feed(t.resident, t.dims), t.dims);
+    }
+    for (const [name, t] of Object.entries(await session.run(feeds))) outputs.set(name, t);
+  }
+  return Object.fromEntries([...outputs].map(([name, t]) => [name, t.data as Float32Array]));
+}
+
+const asWire = (t: ort.Tensor): WireTensor => ({ type: t.type as WireTensor['type'], data: t.data as WireTensor['data'], dims: t.dims });
+
+/** The sent tensors of a request, whose buffers go back to the owner's pool. */
+function sentTensors(request: ComputeRequest): WireTensor[] {
+  if (request.kind !== 'chain') return [];
+  return request.steps.flatMap((step) => ('write' in step ? [step.rows] : Object.values(step.feeds)).filter(isWire));
 }
 
 parentPort!.on('message', (request: ComputeRequest) => {
   handle(request).then(
     (outputs) => {
       // Feed buffers go back too, so the owner refills warm pages next time instead of faulting in fresh ones.
-      const wires = request.kind === 'run' ? Object.values(request.feeds).filter(isWire) : request.kind === 'write-rows' ? [request.rows] : [];
-      const spentFeeds = wires.map((t) => t.data.buffer as ArrayBuffer);
+      const spentFeeds = sentTensors(request).map((t) => t.data.buffer as ArrayBuffer);
       const reply: ComputeReply = { id: request.id, ok: true, outputs, spentFeeds };
       parentPort!.postMessage(reply, [...Object.values(outputs).map((data) => data.buffer as ArrayBuffer), ...spentFeeds]);
     },

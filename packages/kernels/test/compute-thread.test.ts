@@ -43,6 +43,28 @@ describe('ComputeThread', () => {
     await expect(thread.run('missing', {})).rejects.toMatchObject({ code: 'ERR_KERNEL' });
   });
 
+  it('runs a chain in one request: later steps read earlier outputs, writes take rows from them', async () => {
+    thread = await ComputeThread.start({ threads: 1 });
+    await thread.load('doubler', () => doubler(4));
+    // y [4] is written as 4 rows of one float, from row 1 of a 6-row resident tensor.
+    const layout = { type: 'float32' as const, groups: 1, width: 1, capacity: 6, fill: -1 };
+    const outputs = await thread.chain([
+      { run: 'doubler', feeds: { x: { type: 'float32', data: Float32Array.of(1, 2, 3, 4), dims: [4] } } },
+      { write: 'rows', layout, at: 1, rows: { output: 'y' } },
+      { run: 'doubler', feeds: { x: { output: 'y' } } },
+    ]);
+    expect(Array.from(outputs['y']!)).toEqual([4, 8, 12, 16]);
+    await thread.load('doubler6', () => doubler(6));
+    const { y } = await thread.run('doubler6', { x: { resident: 'rows', dims: [6] } });
+    expect(Array.from(y!)).toEqual([-2, 4, 8, 12, 16, -2]);
+  });
+
+  it('fails a chain whose step names an output no earlier step produced, with ERR_KERNEL', async () => {
+    thread = await ComputeThread.start({ threads: 1 });
+    await thread.load('doubler', () => doubler(4));
+    await expect(thread.chain([{ run: 'doubler', feeds: { x: { output: 'nothing' } } }])).rejects.toMatchObject({ code: 'ERR_KERNEL', message: expect.stringContaining("'nothing'") });
+  });
+
   it('rejects pending and later calls with a typed error when its thread dies', async () => {
     thread = await ComputeThread.start({ threads: 1 });
     await thread.load('slow', slowModel);

@@ -1,5 +1,5 @@
 import type { PartialAttention, Tensor } from '@seqpar/core';
-import { buildDecodeAttentionGraph, type ComputeThread, type ResidentLayout } from '@seqpar/kernels';
+import { buildDecodeAttentionGraph, type ChainStep, type ComputeThread, type OutputFeed, type ResidentLayout } from '@seqpar/kernels';
 
 /** Stands in for the position of a row not yet written: later than any query, so the causal rule hides it. */
 const UNWRITTEN = 0x7fffffff;
@@ -33,34 +33,58 @@ export class KvCacheShare {
    * Adds rows k and v [t, Hkv, Dh] at global `positions`. The writes are queued on the compute thread, so a run
    * sent after this call sees them even before the returned promise settles.
    */
-  append(k: Tensor, v: Tensor, positions: ArrayLike<number>): Promise<void> {
+  async append(k: Tensor, v: Tensor, positions: ArrayLike<number>): Promise<void> {
+    await this.thread.chain(this.appendSteps(k, v, positions));
+  }
+
+  /**
+   * The chain steps that add rows k and v [t, Hkv, Dh] (sent, or outputs of an earlier step of the same chain) at
+   * global `positions`; the rows count as written from this call on, so send the steps before any later append.
+   */
+  appendSteps(k: Tensor | OutputFeed, v: Tensor | OutputFeed, positions: ArrayLike<number>): ChainStep[] {
     const added = positions.length;
     if (this.rows + added > this.capacity) this.capacity = Math.max(2 * this.capacity, this.rows + added);
     const at = this.rows;
     this.rows += added;
-    const write = (part: string, layout: Omit<ResidentLayout, 'capacity'>, data: Float32Array | Int32Array) =>
-      this.thread.writeRows(`${this.name}:${part}`, { ...layout, capacity: this.capacity }, at, { type: layout.type, data, dims: [added, layout.groups, layout.width] });
+    const write = (part: string, layout: Omit<ResidentLayout, 'capacity'>, rows: Tensor | OutputFeed | Int32Array): ChainStep => ({
+      write: `${this.name}:${part}`,
+      layout: { ...layout, capacity: this.capacity },
+      at,
+      rows: 'output' in rows ? rows : { type: layout.type, data: 'data' in rows ? rows.data : rows, dims: [added, layout.groups, layout.width] },
+    });
     const [heads, width] = [this.heads, this.headDim];
-    return Promise.all([
-      write('k', { type: 'float32', groups: heads, width, fill: 0 }, k.data),
-      write('v', { type: 'float32', groups: heads, width, fill: 0 }, v.data),
+    return [
+      write('k', { type: 'float32', groups: heads, width, fill: 0 }, k),
+      write('v', { type: 'float32', groups: heads, width, fill: 0 }, v),
       write('pos', { type: 'int32', groups: 1, width: 1, fill: UNWRITTEN }, Int32Array.from(positions)),
-    ]).then(() => undefined);
+    ];
   }
 
   /** Attention of queries q [t, Hq, Dh] at global `positions` over this share (keys at positions <= the query's). */
   async attend(q: Tensor, positions: Int32Array): Promise<PartialAttention> {
     const [t, hq, d] = q.shape as [number, number, number];
-    const key = `decode-attention:${t}:${hq}:${this.heads}:${d}`;
-    await this.thread.load(key, () => buildDecodeAttentionGraph({ t, hq, hkv: this.heads, d }));
-    const outputs = await this.thread.run(key, {
-      q: { type: 'float32', data: q.data, dims: q.shape },
-      q_pos: { type: 'int32', data: positions, dims: [t] },
-      k: { resident: `${this.name}:k`, dims: [this.heads, this.capacity, this.headDim] },
-      v: { resident: `${this.name}:v`, dims: [this.heads, this.capacity, this.headDim] },
-      k_pos: { resident: `${this.name}:pos`, dims: [this.capacity] },
-    });
+    const outputs = await this.thread.chain([await this.attendStep(q, positions, hq)]);
     return { out: { data: outputs['out']!, shape: [t, hq, d] }, lse: { data: outputs['lse']!, shape: [hq, t] } };
+  }
+
+  /**
+   * The chain step of `attend` for queries q [t, Hq, Dh] (sent, or an earlier step's output) at `positions`:
+   * outputs out [t, Hq, Dh] and lse [Hq, t]. Loads the graph for that query shape first.
+   */
+  async attendStep(q: Tensor | OutputFeed, positions: Int32Array, hq: number): Promise<ChainStep> {
+    const t = positions.length;
+    const key = `decode-attention:${t}:${hq}:${this.heads}:${this.headDim}`;
+    await this.thread.load(key, () => buildDecodeAttentionGraph({ t, hq, hkv: this.heads, d: this.headDim }));
+    return {
+      run: key,
+      feeds: {
+        q: 'output' in q ? q : { type: 'float32', data: q.data, dims: q.shape },
+        q_pos: { type: 'int32', data: positions, dims: [t] },
+        k: { resident: `${this.name}:k`, dims: [this.heads, this.capacity, this.headDim] },
+        v: { resident: `${this.name}:v`, dims: [this.heads, this.capacity, this.headDim] },
+        k_pos: { resident: `${this.name}:pos`, dims: [this.capacity] },
+      },
+    };
   }
 
   get length(): number {

@@ -1,5 +1,6 @@
 import { layoutPositions, type Tensor } from '@seqpar/core';
-import { passQDecode, STRATEGIES, type RankContext, type StrategyName } from '@seqpar/strategies';
+import type { ChainStep } from '@seqpar/kernels';
+import { gatherDecodePartials, STRATEGIES, type RankContext, type StrategyName } from '@seqpar/strategies';
 import { KvCacheShare } from './kv-cache.js';
 import type { RankModel } from './rank-model.js';
 
@@ -45,6 +46,7 @@ export async function prefillRank(ctx: RankContext, model: RankModel, strategyNa
     }
     const rows = allLogits ? x : lastRow(x);
     const logits = await ctx.recorder.time('compute', 'lm head', () => model.logits(rows));
+    await ctx.recorder.time('compute', 'warm decode graphs', () => warmDecodeGraphs(model, caches));
     return { positions, logits, caches };
   } catch (error) {
     await releaseRankState({ caches });
@@ -53,28 +55,50 @@ export async function prefillRank(ctx: RankContext, model: RankModel, strategyNa
 }
 
 /**
- * One decode step on one rank: the owner of the new token runs it through the layers; for every layer's
- * attention all ranks take part in pass-Q decode over their cache shares. Returns the logits on the owner.
+ * One decode step on one rank. Every rank runs the new token's token-local layers itself (they are tiny for one
+ * token, and every rank holds the weights), so the queries never travel: per layer, each rank runs the previous
+ * layer's post-attention graph, this layer's pre-attention graph, the owner's cache append and attention over its
+ * own cache share as one chain on its compute thread, then the ranks exchange their partial (out, lse) and each
+ * merges them in rank order. That is one thread round trip and one exchange per layer. Returns the logits on the
+ * owner, which alone keeps the new token's K/V and runs the lm head.
  */
 export async function decodeRank(ctx: RankContext, model: RankModel, state: RankState, step: number, token: number, position: number, owner: number): Promise<Tensor | undefined> {
-  const isOwner = ctx.rank === owner;
-  let x = isOwner ? model.embed([token]) : undefined;
-  for (let layer = 0; layer < model.config.numLayers; layer++) {
+  const { numLayers, numHeads, headDim, vocabSize } = model.config;
+  const positions = Int32Array.of(position);
+  let x = model.embed([token]); // the current layer's input
+  let attended: Tensor | undefined; // the previous layer's merged attention output
+  for (let layer = 0; layer < numLayers; layer++) {
     const cache = state.caches[layer]!;
-    let query: { owner: number; q?: Tensor; positions?: Int32Array } = { owner };
-    let appended: Promise<void> | undefined;
-    if (x) {
-      const { q, k, v } = await ctx.recorder.time('compute', `layer ${layer} qkv`, () => model.preAttention(layer, x!, [position]));
-      // Queued ahead of the attention run on the same thread: no round trip of its own.
-      appended = cache.append(k, v, [position]);
-      appended.catch(() => undefined); // awaited below; this only keeps a failure from going unhandled meanwhile
-      query = { owner, q, positions: Int32Array.of(position) };
-    }
-    const attention = await passQDecode(layerContext(ctx, `d${step}/${layer}`), query, cache);
-    await appended;
-    if (x && attention) x = await ctx.recorder.time('compute', `layer ${layer} mlp`, () => model.postAttention(layer, x!, attention.out));
+    const steps: ChainStep[] = [];
+    if (attended) steps.push(model.postStep(layer - 1, x, attended));
+    steps.push(model.preStep(layer, attended ? { output: 'y' } : x, positions));
+    if (ctx.rank === owner) steps.push(...cache.appendSteps({ output: 'k' }, { output: 'v' }, positions));
+    steps.push(await cache.attendStep({ output: 'q' }, positions, numHeads));
+    const outputs = await ctx.recorder.time('compute', `layer ${layer} decode`, () => model.thread.chain(steps));
+    if (attended) x = { data: outputs['y']!, shape: x.shape };
+    const local = { out: { data: outputs['out']!, shape: [1, numHeads, headDim] }, lse: { data: outputs['lse']!, shape: [numHeads, 1] } };
+    attended = (await gatherDecodePartials(layerContext(ctx, `d${step}/${layer}`), local)).out;
   }
-  return x ? ctx.recorder.time('compute', 'lm head', () => model.logits(x!)) : undefined;
+  if (ctx.rank !== owner) return undefined;
+  const outputs = await ctx.recorder.time('compute', 'lm head', () => model.thread.chain([model.postStep(numLayers - 1, x, attended!), model.headStep({ output: 'y' })]));
+  return { data: outputs['logits']!, shape: [1, vocabSize] };
+}
+
+/**
+ * Runs every graph of a decode step once on a dummy token that sees no cache row and writes nothing: ONNX Runtime
+ * spends 100-500 ms on the first run of each new input shape (one-row graphs, the attention over the cache), which
+ * would otherwise land on the first decode steps. It lands in prefill instead, where every rank pays it at once.
+ */
+async function warmDecodeGraphs(model: RankModel, caches: readonly KvCacheShare[]): Promise<void> {
+  const { hiddenSize, numHeads } = model.config;
+  const nowhere = Int32Array.of(-1); // a position before every cache row
+  const steps: ChainStep[] = [];
+  for (const [layer, cache] of caches.entries()) {
+    steps.push(model.preStep(layer, layer === 0 ? { data: new Float32Array(hiddenSize), shape: [1, hiddenSize] } : { output: 'y' }, [0]));
+    steps.push(await cache.attendStep({ output: 'q' }, nowhere, numHeads));
+    steps.push(model.postStep(layer, { data: new Float32Array(hiddenSize), shape: [1, hiddenSize] }, { output: 'out' }));
+  }
+  await model.thread.chain([...steps, model.headStep({ output: 'y' })]);
 }
 
 function lastRow(x: Tensor): Tensor {

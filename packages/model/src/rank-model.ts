@@ -1,5 +1,5 @@
 import type { Tensor } from '@seqpar/core';
-import type { ComputeThread } from '@seqpar/kernels';
+import type { ChainStep, ComputeThread, OutputFeed } from '@seqpar/kernels';
 import type { ModelConfig } from './config.js';
 import { buildHeadGraph, buildPostAttentionGraph, buildPreAttentionGraph, ropeTables } from './layer-graphs.js';
 import type { ModelWeights } from './weights.js';
@@ -39,15 +39,10 @@ export class RankModel {
   }
 
   async preAttention(layer: number, x: Tensor, positions: ArrayLike<number>): Promise<QKV> {
-    const { headDim, numHeads, numKvHeads, ropeTheta } = this.config;
+    const { headDim, numHeads, numKvHeads } = this.config;
     const t = x.shape[0]!;
     if (t === 0) return { q: empty([0, numHeads, headDim]), k: empty([0, numKvHeads, headDim]), v: empty([0, numKvHeads, headDim]) };
-    const { cos, sin } = ropeTables(positions, headDim, ropeTheta);
-    const out = await this.thread.run(this.key('pre', layer), {
-      x: { type: 'float32', data: x.data, dims: x.shape },
-      cos: { type: 'float32', data: cos, dims: [t, headDim] },
-      sin: { type: 'float32', data: sin, dims: [t, headDim] },
-    });
+    const out = await this.thread.chain([this.preStep(layer, x, positions)]);
     return {
       q: { data: out['q']!, shape: [t, numHeads, headDim] },
       k: { data: out['k']!, shape: [t, numKvHeads, headDim] },
@@ -57,23 +52,43 @@ export class RankModel {
 
   async postAttention(layer: number, x: Tensor, attention: Tensor): Promise<Tensor> {
     if (x.shape[0] === 0) return x;
-    const out = await this.thread.run(this.key('post', layer), {
-      x: { type: 'float32', data: x.data, dims: x.shape },
-      attn: { type: 'float32', data: attention.data, dims: attention.shape },
-    });
+    const out = await this.thread.chain([this.postStep(layer, x, attention)]);
     return { data: out['y']!, shape: x.shape };
   }
 
   async logits(x: Tensor): Promise<Tensor> {
     if (x.shape[0] === 0) return empty([0, this.config.vocabSize]);
-    const out = await this.thread.run(this.key('head'), { x: { type: 'float32', data: x.data, dims: x.shape } });
+    const out = await this.thread.chain([this.headStep(x)]);
     return { data: out['logits']!, shape: [x.shape[0]!, this.config.vocabSize] };
+  }
+
+  /**
+   * The pre-attention graph as a chain step: x [t, H] (or an earlier step's output) at global `positions` ->
+   * outputs q, k, v. The steps let a decode step run several graphs in one round trip to the thread.
+   */
+  preStep(layer: number, x: Tensor | OutputFeed, positions: ArrayLike<number>): ChainStep {
+    const { headDim, ropeTheta } = this.config;
+    const { cos, sin } = ropeTables(positions, headDim, ropeTheta);
+    const dims = [positions.length, headDim];
+    return { run: this.key('pre', layer), feeds: { x: feed(x), cos: { type: 'float32', data: cos, dims }, sin: { type: 'float32', data: sin, dims } } };
+  }
+
+  /** The post-attention graph as a chain step: x [t, H] and attention [t, Hq, Dh] -> output y [t, H]. */
+  postStep(layer: number, x: Tensor | OutputFeed, attention: Tensor | OutputFeed): ChainStep {
+    return { run: this.key('post', layer), feeds: { x: feed(x), attn: feed(attention) } };
+  }
+
+  /** The final norm and lm_head as a chain step: x [t, H] -> output logits [t, V]. */
+  headStep(x: Tensor | OutputFeed): ChainStep {
+    return { run: this.key('head'), feeds: { x: feed(x) } };
   }
 
   private key(part: string, layer?: number): string {
     return `${this.keyPrefix}:${part}${layer === undefined ? '' : `:${layer}`}`;
   }
 }
+
+const feed = (x: Tensor | OutputFeed) => ('output' in x ? x : { type: 'float32' as const, data: x.data, dims: x.shape });
 
 /** A rank with no tokens (S < N) skips its graphs: ONNX Runtime is never asked to run zero rows. */
 const empty = (shape: number[]): Tensor => ({ data: new Float32Array(0), shape });

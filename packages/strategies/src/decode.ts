@@ -10,12 +10,6 @@ export interface KvCacheShare {
   readonly positions: Int32Array;
 }
 
-/** A share that attends queries itself, e.g. one kept on the compute thread that attends over it. */
-export interface AttendingKvShare {
-  readonly length: number;
-  attend(q: Tensor, positions: Int32Array): Promise<PartialAttention>;
-}
-
 /** New tokens to attend from: queries [T, Hq, D] at global positions, held by `owner`. */
 export interface DecodeQuery {
   readonly owner: number;
@@ -29,7 +23,7 @@ export interface DecodeQuery {
  * of global positions and sends (out, lse) back; the owner merges. Only queries and partials travel, never KV.
  * Every rank calls this; only the owner passes `q` and gets the merged result (the others get undefined).
  */
-export async function passQDecode(ctx: RankContext, query: DecodeQuery, cache: KvCacheShare | AttendingKvShare): Promise<PartialAttention | undefined> {
+export async function passQDecode(ctx: RankContext, query: DecodeQuery, cache: KvCacheShare): Promise<PartialAttention | undefined> {
   const { rank, worldSize: n } = ctx;
   const isOwner = rank === query.owner;
   let q: Tensor;
@@ -60,11 +54,34 @@ export async function passQDecode(ctx: RankContext, query: DecodeQuery, cache: K
   return local;
 }
 
-async function attendShare(ctx: RankContext, q: Tensor, positions: Int32Array, cache: KvCacheShare | AttendingKvShare): Promise<PartialAttention> {
-  if (('attend' in cache ? cache.length : cache.positions.length) === 0) return createPartial(q.shape[0]!, q.shape[1]!, q.shape[2]!);
-  return ctx.recorder.time('compute', 'attend cache share', () =>
-    'attend' in cache ? cache.attend(q, positions) : ctx.kernel.attend(q, cache.k, cache.v, { kind: 'positions', queryPositions: positions, keyPositions: cache.positions }),
+/**
+ * The other half of decoding when every rank already holds the new queries (the model's decode step computes a
+ * token's token-local layers on every rank, so no query has to travel): each rank's (out, lse) over its own share
+ * goes to every other rank, and every rank merges all of them in rank order, so all hold the same bits. One
+ * exchange per layer instead of pass-Q's two (queries out, partials back).
+ */
+export async function gatherDecodePartials(ctx: RankContext, local: PartialAttention): Promise<PartialAttention> {
+  const { rank, worldSize: n } = ctx;
+  if (n === 1) return local;
+  const [rows, heads, dim] = local.out.shape as [number, number, number];
+  const packed = packPartial(local);
+  const sent = Promise.all(peers(rank, n).map((p) => postFrame(ctx, p, 'dpart', { rows }, packed)));
+  const partials = await Promise.all(
+    Array.from({ length: n }, (_, p) =>
+      p === rank ? local : waitComm(ctx, `partial ← ${p}`, fetchFrame(ctx, p, 'dpart')).then((frame) => unpackPartial(floatsOf(frame.payload), headerNumber(frame, 'rows'), heads, dim)),
+    ),
   );
+  await waitComm(ctx, 'partial sent', sent);
+  return ctx.recorder.time('compute', 'merge', () => {
+    const merged = createPartial(rows, heads, dim);
+    for (const partial of partials) mergeInto(merged, partial);
+    return merged;
+  });
+}
+
+async function attendShare(ctx: RankContext, q: Tensor, positions: Int32Array, cache: KvCacheShare): Promise<PartialAttention> {
+  if (cache.positions.length === 0) return createPartial(q.shape[0]!, q.shape[1]!, q.shape[2]!);
+  return ctx.recorder.time('compute', 'attend cache share', () => ctx.kernel.attend(q, cache.k, cache.v, { kind: 'positions', queryPositions: positions, keyPositions: cache.positions }));
 }
 
 /** Queries then their int32 positions, in one float32-sized frame. */
