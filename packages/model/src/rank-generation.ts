@@ -1,6 +1,6 @@
 import { layoutPositions, SeqparError, seededRandom, type Tensor } from '@seqpar/core';
 import { STRATEGIES, type RankContext, type StrategyName } from '@seqpar/strategies';
-import { broadcast } from '@seqpar/transport';
+import { barrier, broadcast } from '@seqpar/transport';
 import { decodeRank, prefillRank, releaseRankState } from './rank-inference.js';
 import type { RankModel } from './rank-model.js';
 import { sampleToken, type SamplingOptions } from './sampling.js';
@@ -64,6 +64,10 @@ export async function generateOnRank(ctx: RankContext, model: RankModel, prompt:
     return Number(frame.header.token);
   };
   try {
+    // The ranks finish prefill at different times (one starts late or lags a layer: 70-340 ms at 16-32k here), and the
+    // first decode step needs all of them. The first token waits for the slowest, so TTFT is the whole sharded
+    // prefill, not the sampling rank's part of it, and the decode rate measures decoding, not the prefill's tail.
+    await barrier(ctx.transport, `${ctx.tagPrefix}prefilled`, { timeoutMs: ctx.timeoutMs, ...(ctx.signal ? { signal: ctx.signal } : {}) });
     let token = await next(0, lastPositionHolder(options.strategy, prompt.length, degree), prefill.logits);
     for (let index = 1; index < options.maxNewTokens && !eos.has(token); index++) {
       if (ctx.signal?.aborted) throw new SeqparError('ERR_ABORTED', 'generation aborted');
