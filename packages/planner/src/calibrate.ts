@@ -2,6 +2,7 @@ import { availableParallelism, hostname, totalmem } from 'node:os';
 import { createPartial, mergeInto, type Tensor } from '@seqpar/core';
 import type { AttentionKernel } from '@seqpar/kernels';
 import type { PeerCommand, Transport, TransportKind } from '@seqpar/transport';
+import { estimateCost } from './cost-model.js';
 import { describeSchedule } from './describe-schedule.js';
 import type { KernelTable } from './kernel-table.js';
 import { DECLARED_PROFILES, type HardwareProfile } from './profiles.js';
@@ -12,7 +13,13 @@ export interface CalibrationOptions {
   readonly transport?: TransportKind;
   /** ORT intra-op threads per worker, as `--threads`. */
   readonly threads?: number;
-  /** Query rows and key rows of the unmasked calls timed (H 8, D 64), rising; causal diagonals at the query rows. */
+  /**
+   * Query heads the kernel calls are timed with (D 64; default 8): the cost model scales a call's time past its
+   * round trip by heads, so time it at the heads the requests will have (a 2-head call is not a quarter of an
+   * 8-head one where the round trip and copies weigh).
+   */
+  readonly heads?: number;
+  /** Query rows and key rows of the unmasked calls timed, rising; causal diagonals at the query rows. */
   readonly queryRows?: readonly number[];
   readonly keyRows?: readonly number[];
   /** Progress lines (stderr in the CLI). */
@@ -57,13 +64,12 @@ export async function calibrateLocalProfile(options: CalibrationOptions = {}): P
     const pair = kernels as [AttentionKernel, AttentionKernel];
     const together = computeUnits >= 2 * threads;
     const isolated = await measureKernelTable(pair, together, options, log);
-    kernelTable = { ...isolated, inRequestFactor: together ? await measureInRequestFactor(pair, transport, threads, log) : 1 };
+    kernelTable = { ...isolated, inRequestFactor: together ? await measureInRequestFactor(pair, isolated.heads, transport, threads, log) : 1 };
   } finally {
     await Promise.all(kernels.map((kernel) => kernel.close()));
   }
   const mergeMsPerMiB = measureMerge();
   log(`merge ${mergeMsPerMiB.toFixed(2)} ms/MiB`);
-  const runtime = await measureRuntime(transport, threads, log);
   const { memoryBandwidth, freshCopyMsPerMiB } = measureMemcpy();
   log(`memcpy ${(memoryBandwidth / 1e9).toFixed(1)} GB/s; into fresh buffers ${freshCopyMsPerMiB.toFixed(2)} ms/MiB`);
   const link = await measureLink(transport);
@@ -71,12 +77,12 @@ export async function calibrateLocalProfile(options: CalibrationOptions = {}): P
   const local = DECLARED_PROFILES['local']!;
   const [rows, keys] = [kernelTable.queryRows.at(-1)!, kernelTable.keyRows.at(-1)!];
   const causalRows = kernelTable.causalRows.at(-1)!;
-  return {
+  const measured: HardwareProfile = {
     name: `calibrated-${hostname()}`,
-    source: `calibrated on ${hostname()} at ${new Date().toISOString()} (kernel calls ${kernelTable.queryRows[0]}..${rows} x ${kernelTable.keyRows[0]}..${keys} rows, H ${HEADS}, D ${HEAD_DIM}, ${threads} thread(s); ${transport} transport)`,
+    source: `calibrated on ${hostname()} at ${new Date().toISOString()} (kernel calls ${kernelTable.queryRows[0]}..${rows} x ${kernelTable.keyRows[0]}..${keys} rows, H ${kernelTable.heads}, D ${HEAD_DIM}, ${threads} thread(s); ${transport} transport)`,
     // The largest calls' FLOP/s, for what reads a flat figure (the simulator's ideal time).
-    attentionFlops: (4 * rows * keys * HEADS * HEAD_DIM) / (kernelTable.aloneMs.at(-1)!.at(-1)! / 1000),
-    causalAttentionFlops: (2 * causalRows * (causalRows + 1) * HEADS * HEAD_DIM) / (kernelTable.causalAloneMs.at(-1)! / 1000),
+    attentionFlops: (4 * rows * keys * kernelTable.heads * HEAD_DIM) / (kernelTable.aloneMs.at(-1)!.at(-1)! / 1000),
+    causalAttentionFlops: (2 * causalRows * (causalRows + 1) * kernelTable.heads * HEAD_DIM) / (kernelTable.causalAloneMs.at(-1)! / 1000),
     kernelTable,
     kernelLaunchMs: kernelTable.launchMs,
     stepOverheadMs: local.stepOverheadMs,
@@ -88,11 +94,11 @@ export async function calibrateLocalProfile(options: CalibrationOptions = {}): P
     // Workers share the host's RAM: give each an equal share, at most the declared local figure.
     deviceMemoryBytes: Math.min(local.deviceMemoryBytes, Math.floor(totalmem() / computeUnits)),
     bytesPerElement: 4,
-    ...runtime,
     computeUnits,
     // In-process ranks run their host-side work on this one JavaScript thread.
     ...(transport === 'inproc' ? { hostThreads: 1 } : {}),
   };
+  return { ...measured, ...(await measureRuntime(transport, threads, measured, log)) };
 }
 
 /**
@@ -102,14 +108,14 @@ export async function calibrateLocalProfile(options: CalibrationOptions = {}): P
  * Traced at 2048 tokens: 16-23 ms per call in the request against 16 ms two at once alone, the slowest while the
  * coordinator hands out shards and gathers results.
  */
-async function measureInRequestFactor([a, b]: [AttentionKernel, AttentionKernel], transport: TransportKind, threads: number, log: (line: string) => void): Promise<number> {
+async function measureInRequestFactor([a, b]: [AttentionKernel, AttentionKernel], heads: number, transport: TransportKind, threads: number, log: (line: string) => void): Promise<number> {
   const { createCluster } = await import('@seqpar/runtime');
-  const [q, k, v] = [0, 1, 2].map(() => randomTensor(REQUEST_SEQ, HEADS)) as [Tensor, Tensor, Tensor];
-  const w = { seq: REQUEST_SEQ, prefix: 0, causal: false, heads: HEADS, kvHeads: HEADS, headDim: HEAD_DIM, bytesPerElement: 4 };
+  const [q, k, v] = [0, 1, 2].map(() => randomTensor(REQUEST_SEQ, heads)) as [Tensor, Tensor, Tensor];
+  const w = { seq: REQUEST_SEQ, prefix: 0, causal: false, heads, kvHeads: heads, headDim: HEAD_DIM, bytesPerElement: 4 };
   // The request's calls by shape, over both ranks (each shape's pair of calls covers one call of each rank).
   const groups = describeSchedule('ring', w, 2).ranks[0]!.flatMap((step) => step.pieces);
   const pairs = groups.map((p) => {
-    const [pq, pk, pv] = [randomTensor(p.queryRows, HEADS), randomTensor(p.keyRows, HEADS), randomTensor(p.keyRows, HEADS)];
+    const [pq, pk, pv] = [randomTensor(p.queryRows, heads), randomTensor(p.keyRows, heads), randomTensor(p.keyRows, heads)];
     return () => Promise.all([a, b].map((kernel) => kernel.attend(pq, pk, pv, { kind: p.masked ? 'causal-inclusive' : 'none' })));
   });
   const cluster = await createCluster({ workers: 2, transport, threads });
@@ -145,9 +151,10 @@ async function measureInRequestFactor([a, b]: [AttentionKernel, AttentionKernel]
 async function measureKernelTable([a, b]: [AttentionKernel, AttentionKernel], together: boolean, options: CalibrationOptions, log: (line: string) => void): Promise<Omit<KernelTable, 'inRequestFactor'>> {
   const queryRows = options.queryRows ?? QUERY_ROWS;
   const keyRows = options.keyRows ?? KEY_ROWS;
+  const heads = options.heads ?? HEADS;
   const time = async (rows: number, keys: number, kind: 'none' | 'causal-inclusive', warm: boolean): Promise<[number, number]> => {
-    const q = randomTensor(rows, HEADS);
-    const [k, v] = [randomTensor(keys, HEADS), randomTensor(keys, HEADS)];
+    const q = randomTensor(rows, heads);
+    const [k, v] = [randomTensor(keys, heads), randomTensor(keys, heads)];
     const one = (kernel: AttentionKernel) => kernel.attend(q, k, v, { kind });
     const alone = () => one(a);
     const shared = () => (together ? Promise.all([one(a), one(b)]) : one(a));
@@ -178,11 +185,11 @@ async function measureKernelTable([a, b]: [AttentionKernel, AttentionKernel], to
   const unmasked = best.slice(0, queryRows.length * keyRows.length);
   const causal = best.slice(unmasked.length);
   const grid = (which: 0 | 1): number[][] => queryRows.map((_, i) => keyRows.map((_, j) => unmasked[i * keyRows.length + j]![which]));
-  const tiny = randomTensor(16, HEADS);
+  const tiny = randomTensor(16, heads);
   const launchMs = await bestMs(20, () => a.attend(tiny, tiny, tiny, { kind: 'none' }));
   log(`kernel 16x16: ${launchMs.toFixed(3)} ms`);
   return {
-    heads: HEADS,
+    heads,
     headDim: HEAD_DIM,
     launchMs,
     queryRows,
@@ -212,12 +219,17 @@ function measureMerge(): number {
 /**
  * The runtime's own costs on real workers (createCluster over `transport`): a traced one-worker request's wall time
  * beyond its rank's own compute (kernel calls and merges, timed in the same request), per MiB of the request's
- * tensors; and a tiny request on two workers (ring) minus the same on one.
+ * tensors; and a tiny request on two workers (ring) minus the same on one, less what `measured` (the profile's
+ * other figures) already prices in that difference (the second rank's calls, steps and merges), so the fixed
+ * price of sharding is not counted twice (measured at 512 tokens, 2 heads: counted twice it made every sharded
+ * plan 0.7 ms, 25%, slower than measured, and the planner kept requests on one rank that ran faster on two).
  */
-async function measureRuntime(transport: TransportKind, threads: number, log: (line: string) => void) {
+async function measureRuntime(transport: TransportKind, threads: number, measured: HardwareProfile, log: (line: string) => void) {
   const { createCluster } = await import('@seqpar/runtime');
-  const request = (seq: number) => [0, 1, 2].map(() => randomTensor(seq, HEADS)) as [Tensor, Tensor, Tensor];
-  const [big, tiny] = [request(REQUEST_SEQ), request(TINY_SEQ)];
+  // The tiny request at the heads the kernel table was timed at, where the table prices its calls as measured.
+  const tinyHeads = measured.kernelTable?.heads ?? HEADS;
+  const request = (seq: number, heads: number) => [0, 1, 2].map(() => randomTensor(seq, heads)) as [Tensor, Tensor, Tensor];
+  const [big, tiny] = [request(REQUEST_SEQ, HEADS), request(TINY_SEQ, tinyHeads)];
   // Untraced requests for the wall time (a traced one also aligns clocks first), traced ones for the rank's compute.
   const cluster = await createCluster({ workers: 1, transport, threads });
   let [wallMs, computeMs] = [Infinity, Infinity];
@@ -234,8 +246,11 @@ async function measureRuntime(transport: TransportKind, threads: number, log: (l
   const requestMs = Math.max(0, wallMs - computeMs);
   const mib = (4 * REQUEST_SEQ * HEADS * HEAD_DIM * 4 + 4 * REQUEST_SEQ * HEADS) / 2 ** 20;
   const requestMsPerMiB = requestMs / mib;
-  const shardingOverheadMs = await measureShardingOverhead(transport, threads, tiny);
-  log(`request ${REQUEST_SEQ} on 1 worker: ${requestMs.toFixed(1)} ms beyond its calls and merges, ${requestMsPerMiB.toFixed(2)} ms/MiB; sharding ${shardingOverheadMs.toFixed(2)} ms`);
+  const differenceMs = await measureShardingOverhead(transport, threads, tiny);
+  const tinyWorkload = { seq: TINY_SEQ, prefix: 0, causal: false, heads: tinyHeads, kvHeads: tinyHeads, headDim: HEAD_DIM, bytesPerElement: 4 };
+  const pricedMs = estimateCost(describeSchedule('ring', tinyWorkload, 2), measured).predictedMs - estimateCost(describeSchedule('single', tinyWorkload, 1), measured).predictedMs;
+  const shardingOverheadMs = Math.max(0, differenceMs - pricedMs);
+  log(`request ${REQUEST_SEQ} on 1 worker: ${requestMs.toFixed(1)} ms beyond its calls and merges, ${requestMsPerMiB.toFixed(2)} ms/MiB; tiny request on 2 workers ${differenceMs.toFixed(2)} ms over 1, ${pricedMs.toFixed(2)} of it priced: sharding ${shardingOverheadMs.toFixed(2)} ms`);
   return { requestMsPerMiB, shardingOverheadMs };
 }
 
