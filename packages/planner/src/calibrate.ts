@@ -188,8 +188,10 @@ async function measureKernelTable([a, b]: [AttentionKernel, AttentionKernel], to
   const tiny = randomTensor(16, heads);
   const launchMs = await bestMs(20, () => a.attend(tiny, tiny, tiny, { kind: 'none' }));
   log(`kernel 16x16: ${launchMs.toFixed(3)} ms`);
+  const headsExponent = heads >= 2 ? await measureHeadsExponent(a, heads, launchMs, log) : undefined;
   return {
     heads,
+    ...(headsExponent === undefined ? {} : { headsExponent }),
     headDim: HEAD_DIM,
     launchMs,
     queryRows,
@@ -200,6 +202,28 @@ async function measureKernelTable([a, b]: [AttentionKernel, AttentionKernel], to
     causalAloneMs: causal.map((t) => t[0]),
     causalSharedMs: causal.map((t) => t[1]),
   };
+}
+
+/**
+ * How a call's time past its round trip grows with its heads: a 512 x 16384 call (the strategies' largest common
+ * shape) at `heads` and at half of them, alternating, the fastest of several rounds each; the exponent p with
+ * full = half x 2^p. Left out (proportional) when the measurement makes no sense on a disturbed host.
+ */
+async function measureHeadsExponent(kernel: AttentionKernel, heads: number, launchMs: number, log: (line: string) => void): Promise<number | undefined> {
+  const call = (h: number) => {
+    const [q, k, v] = [randomTensor(512, h), randomTensor(16384, h), randomTensor(16384, h)];
+    return () => kernel.attend(q, k, v, { kind: 'none' });
+  };
+  const [full, half] = [call(heads), call(Math.floor(heads / 2))];
+  for (const warm of [full, full, half, half]) await warm();
+  let [fullMs, halfMs] = [Infinity, Infinity];
+  for (let i = 0; i < 4; i++) {
+    fullMs = Math.min(fullMs, await elapsedMs(full));
+    halfMs = Math.min(halfMs, await elapsedMs(half));
+  }
+  const exponent = Math.log((fullMs - launchMs) / (halfMs - launchMs)) / Math.log(heads / Math.floor(heads / 2));
+  log(`kernel 512x16384: ${heads} heads ${fullMs.toFixed(1)} ms, ${Math.floor(heads / 2)} ${halfMs.toFixed(1)} ms: time past the round trip grows as heads^${exponent.toFixed(2)}`);
+  return Number.isFinite(exponent) && exponent > 0 ? exponent : undefined;
 }
 
 /** Merging a 512-row partial into an accumulator as strategies do after every call, per MiB it reads and writes. */

@@ -10,6 +10,13 @@ export interface KernelTable {
   /** Heads and head dim the table was timed at: a call's time past `launchMs` scales with query heads x head dim. */
   readonly heads: number;
   readonly headDim: number;
+  /**
+   * How a call's time past `launchMs` grows with its query heads against the table's: as (heads / table heads) to
+   * this power (absent: 1, proportional). Measured, because a call's per-call work beyond the round trip does not
+   * halve with its heads (Ulysses' calls carry 1/N of the heads: priced as proportional, 1-head calls over 32k keys
+   * ran 11-14% slower than predicted while 2-head calls of the same shapes were on the mark).
+   */
+  readonly headsExponent?: number;
   /** A 16 x 16 call: the fixed round trip every call pays. */
   readonly launchMs: number;
   /**
@@ -56,7 +63,7 @@ export function pieceMs(table: KernelTable, piece: Omit<KernelPieces, 'count'>, 
   // K/V bytes per unit of work against the table's calls (timed with as many kv heads as query heads).
   const kvShare = piece.kvHeads / piece.heads;
   const ms = shared ? (alone + Math.max(0, at(false) - alone) * kvShare) * table.inRequestFactor : alone;
-  const work = (piece.heads * piece.headDim) / (table.heads * table.headDim);
+  const work = (piece.heads / table.heads) ** (table.headsExponent ?? 1) * (piece.headDim / table.headDim);
   return table.launchMs + Math.max(0, ms - table.launchMs) * work;
 }
 

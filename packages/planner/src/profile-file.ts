@@ -136,9 +136,11 @@ function parseKernelTable(value: unknown, fail: (why: string) => never): KernelT
     if (!Array.isArray(rows) || rows.length !== queryRows.length) return fail(`"kernelTable.${name}" must have one row per query size`);
     return rows.map((row, i) => numbers(row, `${name}[${i}]`, keyRows.length));
   };
+  if (t['headsExponent'] !== undefined && !positive(t['headsExponent'])) fail('"kernelTable.headsExponent" must be a positive number');
   return {
     heads: t['heads'] as number,
     headDim: t['headDim'] as number,
+    ...(t['headsExponent'] === undefined ? {} : { headsExponent: t['headsExponent'] as number }),
     launchMs: t['launchMs'] as number,
     inRequestFactor: t['inRequestFactor'] as number,
     queryRows,
