@@ -158,7 +158,7 @@ export class Coordinator {
       return;
     }
     try {
-      const tensors = await receiveTensors(world, rank, UP_DATA_TAG, message, { timeoutMs: this.options.healthTimeoutMs });
+      const tensors = await receiveTensors(world, rank, UP_DATA_TAG, message, { timeoutMs: this.options.healthTimeoutMs }, flight.job.options.replyInto?.(rank) ?? []);
       if (this.flight !== flight) return; // failed or timed out while its chunks came in
       flight.replies.set(rank, { rank, header: message.header, tensors, stats: message.stats as RankStats, ...(message.spans ? { spans: message.spans as TraceSpan[] } : {}) });
     } catch (error) {

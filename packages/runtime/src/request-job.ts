@@ -1,16 +1,18 @@
 import { SeqparError, type RankStats, type Tensor, type TraceSpan } from '@seqpar/core';
+import type { TensorSegments } from './tensor-payload.js';
 
 /** What the coordinator sends one rank: the same shape for every operation. */
 export interface RankCall {
   readonly args: Record<string, unknown>;
-  readonly tensors: readonly Tensor[];
+  readonly tensors: readonly (Tensor | TensorSegments)[];
 }
 
 /** One rank's answer, in rank order in the request's result. */
 export interface RankReply {
   readonly rank: number;
   readonly header: Record<string, unknown>;
-  readonly tensors: Tensor[];
+  /** Undefined where the tensor was written into the job's `replyInto` target instead. */
+  readonly tensors: (Tensor | undefined)[];
   readonly stats: RankStats;
   readonly spans?: TraceSpan[];
 }
@@ -21,6 +23,8 @@ export interface JobOptions {
   readonly traced?: boolean;
   /** Partial replies a rank streams before its result (in order per rank), e.g. generated tokens. */
   readonly onPartial?: (rank: number, header: Record<string, unknown>) => void;
+  /** Where a rank's reply tensors go (by index) instead of fresh tensors, e.g. its rows of the gathered out. */
+  readonly replyInto?: (rank: number) => readonly (TensorSegments | undefined)[];
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createInprocGroup } from '@seqpar/transport';
-import { receiveTensors, sendTensors, TENSOR_CHUNK_BYTES } from '../src/tensor-payload.js';
+import { receiveTensors, rowSegments, sendTensors, TENSOR_CHUNK_BYTES } from '../src/tensor-payload.js';
 
 describe('tensor chunks', () => {
   it('sends tensors larger than a chunk in slot-sized pieces and receives them bit for bit', async () => {
@@ -18,6 +18,34 @@ describe('tensor chunks', () => {
     expect(bytes(gotBig!.data).equals(bytes(big))).toBe(true); // toEqual walks 4M elements for seconds
     expect(gotSmall).toEqual({ data: small, shape: [3, 1] });
     expect(gotEmpty!.shape).toEqual([0, 4]);
+    await Promise.all([a!.close(), b!.close()]);
+  });
+
+  it('ships scattered rows (striped: one segment per row) in gathered chunks and writes them into scattered rows of a target', async () => {
+    const [a, b] = createInprocGroup(2);
+    const rowFloats = 1024; // 4 KiB rows: a 16 MiB chunk gathers 4096 of them
+    const rows = TENSOR_CHUNK_BYTES / 4 / rowFloats + 5;
+    const source = Float32Array.from({ length: 2 * rows * rowFloats }, (_, i) => i);
+    const odd = Array.from({ length: rows }, (_, i) => ({ start: 2 * i + 1, end: 2 * i + 2 }));
+    const share = rowSegments({ data: source, shape: [2 * rows, 4, rowFloats / 4] }, odd);
+    expect(share.shape).toEqual([rows, 4, rowFloats / 4]);
+    const sent = sendTensors(a!, 1, 'ctl', 'data', { id: 3 }, [share, { data: Float32Array.of(5), shape: [1] }]);
+    const header = (await b!.recv(0, 'ctl', { timeoutMs: 5000 })).header as { id: number; shapes: number[][]; chunks: number };
+    expect(header.chunks).toBe(3);
+    const target = new Float32Array(source.length);
+    const [written, fresh] = await receiveTensors(b!, 0, 'data', header, { timeoutMs: 5000 }, [rowSegments({ data: target, shape: [2 * rows, 4, rowFloats / 4] }, odd)]);
+    await sent;
+    expect(written).toBeUndefined();
+    expect(fresh).toEqual({ data: Float32Array.of(5), shape: [1] });
+    const expected = source.map((x, i) => (Math.floor(i / rowFloats) % 2 === 1 ? x : 0));
+    expect(Buffer.from(target.buffer).equals(Buffer.from(expected.buffer))).toBe(true);
+    await Promise.all([a!.close(), b!.close()]);
+  });
+
+  it('refuses a reply whose shape differs from its target with ERR_BAD_FRAME', async () => {
+    const [a, b] = createInprocGroup(2);
+    const target = rowSegments({ data: new Float32Array(8), shape: [4, 2] }, [{ start: 0, end: 2 }]);
+    await expect(receiveTensors(b!, 0, 'data', { id: 1, shapes: [[3, 2]], chunks: 1 }, { timeoutMs: 5000 }, [target])).rejects.toMatchObject({ code: 'ERR_BAD_FRAME' });
     await Promise.all([a!.close(), b!.close()]);
   });
 

@@ -1,4 +1,4 @@
-import { layoutPositions, shardRows, unshardRows, type PartialAttention, type Tensor } from '@seqpar/core';
+import { layoutPositions, shardRows, unshardRows, type PartialAttention, type Span, type Tensor } from '@seqpar/core';
 import type { RankInput } from './rank-context.js';
 import type { Strategy } from './registry.js';
 
@@ -9,16 +9,36 @@ export function shardRequest(strategy: Strategy, q: Tensor, k: Tensor, v: Tensor
   return qs.map((rankQ, rank) => ({ q: rankQ, k: ks[rank]!, v: vs[rank]!, seq, causal }));
 }
 
+/**
+ * The runs of consecutive global rows rank `rank` holds in the strategy's layout, in its local row order: one run
+ * for ring, two for zigzag, one per row for striped. A coordinator ships a rank's share straight from these rows
+ * of the request's tensors (and writes its out rows straight back), with no sharded copy in between.
+ */
+export function rankRowRuns(strategy: Strategy, seq: number, degree: number, rank: number): Span[] {
+  const runs: { start: number; end: number }[] = [];
+  for (const position of layoutPositions(strategy.layout, seq, degree, rank)) {
+    const last = runs[runs.length - 1];
+    if (last?.end === position) last.end++;
+    else runs.push({ start: position, end: position + 1 });
+  }
+  return runs;
+}
+
 /** Puts every rank's out [Sr, Hq, D] and lse [Hq, Sr] back into sequence order: out [S, Hq, D], lse [Hq, S]. */
 export function gatherResults(strategy: Strategy, parts: readonly PartialAttention[], seq: number): PartialAttention {
   const out = unshardRows(parts.map((part) => part.out), strategy.layout, seq);
-  const heads = out.shape[1]!;
+  return { out, lse: gatherLse(strategy, parts.map((part) => part.lse), seq) };
+}
+
+/** Every rank's lse [Hq, Sr] in sequence order: [Hq, S]. */
+export function gatherLse(strategy: Strategy, parts: readonly Tensor[], seq: number): Tensor {
+  const heads = parts[0]?.shape[0] ?? 0;
   const lse = new Float32Array(heads * seq);
   parts.forEach((part, rank) => {
     const positions = layoutPositions(strategy.layout, seq, parts.length, rank);
     for (let h = 0; h < heads; h++) {
-      for (let i = 0; i < positions.length; i++) lse[h * seq + positions[i]!] = part.lse.data[h * positions.length + i]!;
+      for (let i = 0; i < positions.length; i++) lse[h * seq + positions[i]!] = part.data[h * positions.length + i]!;
     }
   });
-  return { out, lse: { data: lse, shape: [heads, seq] } };
+  return { data: lse, shape: [heads, seq] };
 }
