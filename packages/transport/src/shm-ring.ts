@@ -23,9 +23,19 @@ import { SeqparError } from '@seqpar/core';
  *
  * The ring itself holds no indices or flags: the socket orders doorbells and carries releases, so the memory is
  * pure payload and a receiver's view needs no copy. Payload views are plain (non-shared) Buffers over the mapping,
- * which ONNX Runtime accepts. Mappings are never unmapped while a view may be alive: a receiver keeps its mapping
- * until process exit; a sender unmaps its own on close (it never hands views out).
+ * which ONNX Runtime accepts. Mappings are never unmapped while a view may be alive: a receiver unmaps its mapping
+ * on close once every view it lent was released, else keeps it until process exit; a sender unmaps its own on close
+ * (it never hands views out).
+ *
+ * Every mapping is unmapped by an explicit detach, never by garbage collection: shm-typed-array's finalizer unmaps
+ * a collected Buffer without marking its record, so its exit hook unmapped that address a second time, by then
+ * often reused by a live allocation, and a coordinator that had closed one cluster and run another segfaulted at
+ * exit. `retained` holds the mappings that must outlive their ring.
  */
+
+const retained = new Set<Buffer>();
+/** Segments this process created: a receiver mapping one (both ends in one process) keeps it, since the library detaches by name. */
+const created = new Set<string>();
 
 interface ShmModule {
   create(count: number, typeKey: 'Buffer', key: string): Buffer | null;
@@ -63,6 +73,7 @@ export class SendRing {
     const memory = loadShm().create(slots * slotBytes, 'Buffer', this.name);
     if (!memory) throw new SeqparError('ERR_TRANSPORT_UNAVAILABLE', `cannot create shared memory segment ${this.name}`);
     this.memory = memory;
+    created.add(this.name);
     this.free = [...Array(slots).keys()];
   }
 
@@ -104,6 +115,8 @@ export class SendRing {
 
 export class ReceiveRing {
   private readonly memory: Buffer;
+  /** Views handed out and not yet released. */
+  private lent = 0;
 
   constructor(readonly name: string) {
     if (!/^\/seqpar-[0-9a-f]{12}-\d+-\d+$/.test(name)) throw new SeqparError('ERR_BAD_FRAME', `not a seqpar segment name: ${name}`);
@@ -117,7 +130,19 @@ export class ReceiveRing {
     if (!Number.isInteger(start) || start < 0 || !Number.isInteger(byteLength) || byteLength < 0 || start + byteLength > this.memory.byteLength) {
       throw new SeqparError('ERR_BAD_FRAME', `bytes ${start}+${byteLength} are outside segment ${this.name}`);
     }
+    this.lent++;
     return this.memory.subarray(start, start + byteLength);
+  }
+
+  /** A view from `view` was released: its bytes are no longer read. */
+  returned(): void {
+    this.lent--;
+  }
+
+  /** Unmaps the segment if no view is out, else keeps it mapped until process exit. */
+  close(): void {
+    if (this.lent > 0 || created.has(this.name)) retained.add(this.memory);
+    else loadShm().detach(this.name, false);
   }
 }
 

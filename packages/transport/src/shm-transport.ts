@@ -65,12 +65,14 @@ class ShmTransport extends WsTransport {
       ring = new ReceiveRing(name);
       this.receiveRings.set(name, ring);
     }
-    const view = ring.view(offset as number, byteLength as number);
+    const lender = ring;
+    const view = lender.view(offset as number, byteLength as number);
     let released = false;
     const release = () => {
-      if (released || this.isClosed) return;
+      if (released) return;
       released = true;
-      this.sendControl(from, { release: slot });
+      lender.returned();
+      if (!this.isClosed) this.sendControl(from, { release: slot });
     };
     this.mailbox.deliver(from, { tag, header, payload: view, release });
   }
@@ -85,6 +87,8 @@ class ShmTransport extends WsTransport {
     await super.shutdown();
     for (const ring of this.sendRings.values()) ring.close();
     this.sendRings.clear();
+    for (const ring of this.receiveRings.values()) ring.close();
+    this.receiveRings.clear();
   }
 
   private sendRing(to: number): SendRing {
