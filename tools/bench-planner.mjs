@@ -4,8 +4,8 @@
 // The grid is measured in parts that each stay under ~10 minutes on 2 cores; every part adds its measurements to
 // bench-results/planner-measured.json and rewrites the one combined report from all of them, with the profile the
 // first part calibrated (--calibrate: `seqpar plan --calibrate`'s measurement, saved beside the results).
-// Options: --seqs 512,2048,8192  --workers 1,2,4  --heads 8/8x64,8/2x64  --runs K  --calibrate  --fresh
-// --report (rewrite the report from what is stored, measuring nothing)
+// Options: --seqs 512,...,65536  --workers 1,2,4  --heads 2/2x64,2/1x64  --causal false,true  --runs K  --calibrate
+// --fresh  --report (rewrite the report from what is stored, measuring nothing)
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,10 +15,16 @@ import { createCluster } from '@seqpar/runtime';
 import { simulate } from '@seqpar/sim';
 import { writeReport } from './bench-report.mjs';
 
+// Two query heads of 64 (one kv head each, and GQA's two query heads sharing one): a quarter of an 8-head
+// request's arithmetic, so that the grid up to 64k tokens fits in parts of minutes on 2 cores (a single-device
+// causal 16k request with 8 heads took ~4.4 s; at 64k, 16x that).
 const HEAD_CONFIGS = [
-  { label: '8/8x64', heads: 8, kvHeads: 8, headDim: 64 },
-  { label: '8/2x64', heads: 8, kvHeads: 2, headDim: 64 },
+  { label: '2/2x64', heads: 2, kvHeads: 2, headDim: 64 },
+  { label: '2/1x64', heads: 2, kvHeads: 1, headDim: 64 },
 ];
+const SEQS = [512, 2048, 8192, 16384, 32768, 65536];
+// The kernel table is timed at the grid's heads, with keys up to the 32768 a call may hold (planPieces' cap).
+const CALIBRATION = { heads: 2, keyRows: [64, 256, 1024, 4096, 16384, 32768] };
 const SHARDED = ['ring', 'striped', 'zigzag', 'token-ring', 'ulysses'];
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench-results');
 const STORE = join(resultsDir, 'planner-measured.json');
@@ -30,12 +36,13 @@ function option(args, name, fallback) {
 }
 
 export async function run(args) {
-  const seqs = option(args, 'seqs', '512,2048,8192').split(',').map(Number);
+  const seqs = option(args, 'seqs', SEQS.join(',')).split(',').map(Number);
+  const causals = option(args, 'causal', 'false,true').split(',').map((c) => c === 'true');
   const workerCounts = option(args, 'workers', '1,2,4').split(',').map(Number);
   const headConfigs = option(args, 'heads', HEAD_CONFIGS.map((h) => h.label).join(',')).split(',').map((label) => HEAD_CONFIGS.find((h) => h.label === label));
   const fixedRuns = option(args, 'runs', undefined);
   if (args.includes('--calibrate')) {
-    const calibrated = await calibrateLocalProfile({ transport: 'inproc', threads: 1, log: (line) => process.stderr.write(`calibrate: ${line}\n`) });
+    const calibrated = await calibrateLocalProfile({ transport: 'inproc', threads: 1, ...CALIBRATION, log: (line) => process.stderr.write(`calibrate: ${line}\n`) });
     writeProfileFile(PROFILE, calibrated);
   }
   const profile = loadProfile(option(args, 'profile', existsSync(PROFILE) ? PROFILE : 'local'));
@@ -52,14 +59,14 @@ export async function run(args) {
     for (const heads of headConfigs) {
       for (const seq of seqs) {
         const [q, k, v] = inputs(seq, heads);
-        for (const causal of [false, true]) {
+        for (const causal of causals) {
           const configs = degrees.flatMap((degree) =>
             degree === 1 ? [{ strategy: 'single', degree }] : SHARDED.filter((s) => s !== 'ulysses' || !ulyssesRefusal(workload(seq, causal, heads, profile), degree)).map((strategy) => ({ strategy, degree })),
           );
-          const best = await timeInterleaved(configs, (c) => clusters.get(c.degree).attention(q, k, v, { causal, strategy: c.strategy }), seq, fixedRuns);
+          const { best, first } = await timeInterleaved(configs, (c) => clusters.get(c.degree).attention(q, k, v, { causal, strategy: c.strategy }), seq, fixedRuns);
           configs.forEach((c, i) => {
             store.measured[key(seq, causal, heads.label, c.strategy, c.degree)] = best[i];
-            process.stderr.write(`${heads.label} S=${seq} causal=${causal} ${c.strategy} x${c.degree}: ${best[i].toFixed(1)} ms\n`);
+            process.stderr.write(`${heads.label} S=${seq} causal=${causal} ${c.strategy} x${c.degree}: ${best[i].toFixed(1)} ms (first run ${first[i].toFixed(1)})\n`);
           });
         }
       }
@@ -69,7 +76,7 @@ export async function run(args) {
   }
   for (const heads of headConfigs) {
     for (const seq of seqs) {
-      for (const causal of [false, true]) {
+      for (const causal of causals) {
         for (const workers of workerCounts) {
           const cell = { heads: heads.label, seq, causal, workers };
           if (!store.cells.some((c) => key(c.seq, c.causal, c.heads, '', c.workers) === key(seq, causal, heads.label, '', workers))) store.cells.push(cell);
@@ -146,7 +153,7 @@ function report(store, profile) {
       `Pick within 10% of the measured best in ${within10}/${scored.length} cells (target >= 90%); sharded where single was measured >= 10% faster: ${badShards} cells (target 0).`,
       `Planner prediction vs measurement over ${predictionErrors.length} configurations (each strategy at the cell's degree): median |error| ${pct(sortedErrors[Math.floor(sortedErrors.length / 2)])}, 90th percentile ${pct(sortedErrors[Math.floor(0.9 * sortedErrors.length)])}.`,
       `Simulator (@seqpar/sim) projection vs measured on 2 workers with this profile, ${simInside}/${simRows.length} within 20%: ${simNotes.join('; ')}. Per configuration: simulator.* in planner.json.`,
-      `Each cell: every configuration (single and each strategy at each degree up to N) warmed up (two requests up to S = 8192, one beyond: graph builds; causal graphs settle on their second run), then timed in interleaved rounds, each configuration once per round, best of 15 rounds (S = 512), 9 (S <= 2048), 3 (S <= 8192) or 1 (larger S). Ulysses only where the degree divides the kv heads.`,
+      `Each cell: every configuration (single and each strategy at each degree up to N) run first to warm up, then in interleaved rounds (each configuration once per round, shuffled); its best run counts: ${ROUNDS.map((r) => `${r.warmUps} first run(s) and ${r.rounds} round(s) ${r.upTo === Infinity ? 'beyond' : `up to S = ${r.upTo}`}`).join(', ')} (first runs build graphs; causal graphs settle on their second run). Ulysses only where the degree divides the kv heads.`,
       `Profile ${profile.name}: ${profile.source}. The machine is shared with other jobs: compare within one run.`,
     ],
     extra: { simulator: simRows.map((r) => ({ ...r, error: round(r.error, 3) })) },
@@ -162,20 +169,46 @@ function inputs(seq, { heads, kvHeads, headDim }) {
   return [randomTensor([seq, heads, headDim], random), randomTensor([seq, kvHeads, headDim], random), randomTensor([seq, kvHeads, headDim], random)];
 }
 
+/** Timed rounds and untimed warm-ups by sequence length: ms-level requests are noisy, seconds-long ones are not. */
+const ROUNDS = [
+  { upTo: 512, rounds: 41, warmUps: 2 },
+  { upTo: 2048, rounds: 21, warmUps: 2 },
+  { upTo: 8192, rounds: 7, warmUps: 2 },
+  { upTo: 16384, rounds: 3, warmUps: 1 },
+  { upTo: 32768, rounds: 1, warmUps: 1 },
+  { upTo: Infinity, rounds: 1, warmUps: 1 },
+];
+
 /**
- * Best wall time of each configuration over interleaved rounds (every configuration once per round, after
- * warm-ups that build its graphs and let causal graphs settle), so a shift in the shared host's load hits them all
- * alike: 15 rounds at 512 tokens and 9 up to 2048 (ms-level requests are noisy), 3 up to 8192, then 1.
+ * Best wall time of each configuration over every run of it: first runs (warm-ups, which build its graphs and let
+ * causal graphs settle) and then interleaved rounds, every configuration once per round in a fresh shuffled order
+ * (no configuration always runs right after the same neighbour), so a shift in the shared host's load hits them all
+ * alike. A first run only ever pays extra (graph builds), so it counts too: where requests take seconds and run
+ * twice, a burst of load on the shared host that spoils one of the two (measured at 32k: 3812 ms against 2308 for
+ * the same zigzag request) leaves the other. The first run's time is logged beside the best.
  */
 async function timeInterleaved(configs, request, seq, fixedRuns) {
-  const rounds = Number(fixedRuns ?? (seq <= 512 ? 15 : seq <= 2048 ? 9 : seq <= 8192 ? 3 : 1));
-  const warmUps = seq <= 8192 ? 2 : 1;
-  for (const config of configs) for (let i = 0; i < warmUps; i++) await request(config);
+  const policy = ROUNDS.find((r) => seq <= r.upTo);
+  const rounds = Number(fixedRuns ?? policy.rounds);
+  const first = configs.map(() => NaN);
   const best = configs.map(() => Infinity);
-  for (let round = 0; round < rounds; round++) {
-    for (const [i, config] of configs.entries()) best[i] = Math.min(best[i], (await request(config)).stats.wallMs);
+  for (const [i, config] of configs.entries()) {
+    for (let w = 0; w < policy.warmUps; w++) {
+      const ms = (await request(config)).stats.wallMs;
+      if (w === 0) first[i] = ms;
+      best[i] = Math.min(best[i], ms);
+    }
   }
-  return best;
+  const random = seededRandom(seq);
+  for (let round = 0; round < rounds; round++) {
+    const order = configs.map((_, i) => i);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    for (const i of order) best[i] = Math.min(best[i], (await request(configs[i])).stats.wallMs);
+  }
+  return { best, first };
 }
 
 const round = (x, digits = 1) => Number(x.toFixed(digits));
