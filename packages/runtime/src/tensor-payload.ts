@@ -103,6 +103,8 @@ export async function receiveTensors(
   into: readonly (TensorSegments | undefined)[] = [],
 ): Promise<(Tensor | undefined)[]> {
   const shapes = checkShapes(header.shapes);
+  // The fresh ones share one buffer, back to back: a worker's k and v then already are a KV frame (packKv).
+  const fresh = allocateTensors(shapes.filter((_, i) => !into[i])).tensors;
   const tensors: (Tensor | undefined)[] = [];
   const targets: Segments[] = [];
   shapes.forEach((shape, i) => {
@@ -114,9 +116,9 @@ export async function receiveTensors(
       tensors.push(undefined);
       targets.push(segmentsOf(target));
     } else {
-      const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-      tensors.push({ data, shape });
-      targets.push(segmentsOf({ data, shape }));
+      const tensor = fresh.shift()!;
+      tensors.push(tensor);
+      targets.push(segmentsOf(tensor));
     }
   });
   const expected = targets.reduce((sum, target) => sum + target.ranges.reduce((bytes, range) => bytes + range.end - range.start, 0), 0);
