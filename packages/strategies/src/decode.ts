@@ -66,6 +66,7 @@ export async function gatherDecodePartials(ctx: RankContext, local: PartialAtten
   const [rows, heads, dim] = local.out.shape as [number, number, number];
   const packed = packPartial(local);
   const sent = Promise.all(peers(rank, n).map((p) => postFrame(ctx, p, 'dpart', { rows }, packed)));
+  sent.catch(() => undefined); // awaited below; a failed receive (abort, lost peer) must not leave it unhandled meanwhile
   const partials = await Promise.all(
     Array.from({ length: n }, (_, p) =>
       p === rank ? local : waitComm(ctx, `partial ← ${p}`, fetchFrame(ctx, p, 'dpart')).then((frame) => unpackPartial(floatsOf(frame.payload), headerNumber(frame, 'rows'), heads, dim)),
