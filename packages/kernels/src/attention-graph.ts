@@ -16,6 +16,14 @@ const TILE_ROWS = 256;
 const MAX_TILES = 512;
 /** Blocks smaller than this many scores per head run as one batched matmul: tiling would only add op overhead. */
 const TILING_THRESHOLD = 256 * 256;
+/**
+ * Blocks up to this many scores per head (the strategies' 512-row causal diagonals) run in tiles of ROW_TILE
+ * query rows with every head batched in each: a causal tile's keys stop at its last row, so only the thin
+ * diagonal strips are computed twice over, and the few large ops cost less than one op chain per head (512 x 512
+ * causal, 8 heads: 5.5 ms against 6.9 for per-head 256-row tiles, measured with another process computing).
+ */
+const ROW_TILED_MAX = 512 * 512;
+const ROW_TILE = 64;
 
 /**
  * Block attention with its log-sum-exp, as one ONNX graph:
@@ -37,7 +45,12 @@ export function buildAttentionGraph(shape: AttentionGraphShape): Uint8Array {
   const vHeads = g.op('Transpose', [v], { perm: [1, 0, 2] }); // [Hkv, Sk, D]
   const bias = shape.mask === 'none' ? undefined : maskBias(g, shape); // [Sq, Sk]: 0 visible, -1e30 hidden
 
-  const [out, lse] = sq * sk <= TILING_THRESHOLD ? batched(g, shape, qHeads, kT, vHeads, bias) : tiled(g, shape, qHeads, kT, vHeads, bias);
+  const [out, lse] =
+    sq * sk <= TILING_THRESHOLD
+      ? batched(g, shape, qHeads, kT, vHeads, bias)
+      : sq * sk <= ROW_TILED_MAX
+        ? rowTiled(g, shape, qHeads, kT, vHeads, bias)
+        : tiled(g, shape, qHeads, kT, vHeads, bias);
   g.op('Transpose', [out], { perm: [1, 0, 2] }, { outputName: 'out' }); // [Hq, Sq, D] -> [Sq, Hq, D]
   g.op('Reshape', [lse, g.ints([hq, sq])], {}, { outputName: 'lse' });
   g.output('out', 'float', [sq, hq, d]);
@@ -52,7 +65,7 @@ function batched(g: GraphBuilder, shape: AttentionGraphShape, qHeads: string, kT
   const qGrouped = g.op('Reshape', [qHeads, g.ints([hkv, group, sq, d])]);
   const unsqueeze = (x: string) => g.op('Unsqueeze', [x, g.ints([1])]);
   const [out, lse] = softmaxBlock(g, shape, g.op('MatMul', [qGrouped, unsqueeze(kT)]), unsqueeze(vHeads), bias);
-  return [g.op('Reshape', [out, g.ints([hq, sq, d])]), lse];
+  return [g.op('Reshape', [out, g.ints([hq, sq, d])]), g.op('Reshape', [lse, g.ints([hq, sq, 1])])];
 }
 
 /**
@@ -61,18 +74,12 @@ function batched(g: GraphBuilder, shape: AttentionGraphShape, qHeads: string, kT
  * a causal block costs about half a full one.
  */
 function tiled(g: GraphBuilder, shape: AttentionGraphShape, qHeads: string, kT: string, vHeads: string, bias?: string): [string, string] {
-  const { sq, sk, hq, hkv, mask } = shape;
+  const { sq, sk, hq, hkv } = shape;
   const group = hq / hkv;
-  const rows = Math.max(TILE_ROWS, Math.ceil(sq / Math.max(1, Math.floor(MAX_TILES / hq))));
-  const tiles = Array.from({ length: Math.ceil(sq / rows) }, (_, i) => {
-    const [start, end] = [i * rows, Math.min(sq, (i + 1) * rows)];
-    const keys = mask === 'causal-inclusive' ? Math.min(sk, end) : mask === 'causal-strict' ? Math.max(1, Math.min(sk, end - 1)) : sk;
-    return { start, end, keys };
-  });
+  const tiles = rowTiles(shape, Math.max(TILE_ROWS, Math.ceil(sq / Math.max(1, Math.floor(MAX_TILES / hq)))));
   const split = (x: string, sizes: number[], axis: number) => (sizes.length === 1 ? [x] : g.opMulti('Split', [x, g.ints(sizes)], sizes.length, { axis }));
   const perHead = (x: string, count: number) => split(x, new Array(count).fill(1), 0);
-  const slice = (x: string, axis: number, start: number, end: number, length: number) =>
-    start === 0 && end === length ? x : g.op('Slice', [x, g.ints([start]), g.ints([end]), g.ints([axis])]);
+  const slice = (x: string, axis: number, start: number, end: number, length: number) => sliced(g, x, axis, start, end, length);
   const [kHeads, vs, qs] = [perHead(kT, hkv), perHead(vHeads, hkv), perHead(qHeads, hq)];
   // Key prefixes and bias tiles depend only on the tile, not the head: build them once.
   const keyPrefixes = kHeads.map((kHead, h) => tiles.map((tile) => ({ k: slice(kHead, 2, 0, tile.keys, sk), v: slice(vs[h]!, 1, 0, tile.keys, sk) })));
@@ -93,6 +100,37 @@ function tiled(g: GraphBuilder, shape: AttentionGraphShape, qHeads: string, kT: 
   const byHead = (parts: string[]) => Array.from({ length: hq }, (_, h) => concat(parts.slice(h * tiles.length, (h + 1) * tiles.length)));
   const stack = (parts: string[]) => (parts.length === 1 ? parts[0]! : g.op('Concat', parts, { axis: 0 }));
   return [stack(byHead(outs)), stack(byHead(lses))];
+}
+
+/** Tiles of `rows` query rows (every head batched) concatenated back to [Hq, Sq, D] and [Hq, Sq, 1]. */
+function rowTiled(g: GraphBuilder, shape: AttentionGraphShape, qHeads: string, kT: string, vHeads: string, bias?: string): [string, string] {
+  const { sq, sk } = shape;
+  const parts = rowTiles(shape, ROW_TILE).map(({ start, end, keys }) =>
+    batched(
+      g,
+      { ...shape, sq: end - start },
+      sliced(g, qHeads, 1, start, end, sq),
+      sliced(g, kT, 2, 0, keys, sk),
+      sliced(g, vHeads, 1, 0, keys, sk),
+      bias && sliced(g, sliced(g, bias, 0, start, end, sq), 1, 0, keys, sk),
+    ),
+  );
+  const concat = (xs: string[]) => (xs.length === 1 ? xs[0]! : g.op('Concat', xs, { axis: 1 }));
+  return [concat(parts.map(([out]) => out)), concat(parts.map(([, lse]) => lse))];
+}
+
+/** Query rows [start, end) of `rows` each, and the keys they can see: under a causal mask only a prefix. */
+function rowTiles({ sq, sk, mask }: AttentionGraphShape, rows: number): { start: number; end: number; keys: number }[] {
+  return Array.from({ length: Math.ceil(sq / rows) }, (_, i) => {
+    const [start, end] = [i * rows, Math.min(sq, (i + 1) * rows)];
+    const keys = mask === 'causal-inclusive' ? Math.min(sk, end) : mask === 'causal-strict' ? Math.max(1, Math.min(sk, end - 1)) : sk;
+    return { start, end, keys };
+  });
+}
+
+/** x[start:end] along `axis` (of `length`), or x itself when that is all of it. */
+function sliced(g: GraphBuilder, x: string, axis: number, start: number, end: number, length: number): string {
+  return start === 0 && end === length ? x : g.op('Slice', [x, g.ints([start]), g.ints([end]), g.ints([axis])]);
 }
 
 /** out = softmax(scores + bias)·V and lse = max + log(sum exp), from one pass of max, exp and sum. */

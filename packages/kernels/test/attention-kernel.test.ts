@@ -24,8 +24,10 @@ function maskFor(kind: MaskSpec['kind'], sq: number, sk: number): MaskSpec {
   return { kind, queryPositions: Int32Array.from({ length: sq }, (_, i) => i - 1), keyPositions: Int32Array.from({ length: sk }, (_, j) => 2 * j) };
 }
 
-// Every value of Sq, Sk in {1, 3, 257, 1000} appears, with each head layout and head dim, without the full product.
+// Every value of Sq, Sk in {1, 3, 257, 1000} appears, with each head layout and head dim, without the full product;
+// the graph's three paths too: batched (<= 256 x 256), row tiles (<= 512 x 512) and per-head tiles (600 x 600).
 const CASES: Array<[number, number, number, number, number]> = [
+  [600, 600, 6, 2, 16],
   [1, 1, 5, 5, 8],
   [3, 257, 5, 5, 64],
   [257, 3, 6, 2, 128],
