@@ -30,6 +30,17 @@ describe('choosePlan', () => {
     }
   });
 
+  it('breaks a tie of the ring family by the mask: balanced layouts when causal, contiguous ring when not', () => {
+    // Heads Ulysses cannot split, so the ring family's equal non-causal predictions decide.
+    const request = { seq: 65536, heads: 8, kvHeads: 1, headDim: 64 };
+    const nonCausal = choosePlan({ ...request, causal: false }, h100, { maxWorkers: 4 });
+    const times = (strategy: string) => nonCausal.alternatives.find((a) => a.strategy === strategy)!.predictedMs;
+    expect(times('zigzag')).toBe(times('ring'));
+    expect(times('striped')).toBe(times('ring'));
+    expect(nonCausal.strategy).toBe('ring');
+    expect(choosePlan({ ...request, causal: true }, h100, { maxWorkers: 4 }).strategy).toMatch(/^(zigzag|striped|token-ring)$/);
+  });
+
   it('never runs Ulysses beyond the KV-head count or on heads it does not divide', () => {
     for (const [heads, kvHeads] of [[8, 2], [32, 8], [12, 3]] as const) {
       for (const workers of [4, 8, 16, 64]) {
