@@ -1,5 +1,5 @@
 import { SeqparError, type Span, type Tensor } from '@seqpar/core';
-import type { FrameHeader, RecvOptions, Transport } from '@seqpar/transport';
+import { SHM_DEFAULT_SLOT_BYTES, type FrameHeader, type RecvOptions, type Transport } from '@seqpar/transport';
 
 /** Tensors travelling in one frame: their shapes in the header, their float32 values back to back in the payload. */
 export interface PackedTensors {
@@ -29,10 +29,10 @@ export function unpackTensors(shapes: unknown, payload: Uint8Array): Tensor[] {
 }
 
 /**
- * Largest chunk a tensor travels in: the shm transport's default slot (16 MiB). A bigger payload would go
- * inline over its socket, which for a 48 MiB call costs ~100 ms more than three slot copies.
+ * Largest chunk a tensor travels in: the shm transport's default slot. A bigger payload would go inline over its
+ * socket, which for a 48 MiB call costs ~100 ms more than three slot copies.
  */
-export const TENSOR_CHUNK_BYTES = 16 * 2 ** 20;
+export const TENSOR_CHUNK_BYTES = SHM_DEFAULT_SLOT_BYTES;
 
 /**
  * A tensor whose bytes are byte ranges of `bytes`, in row order, not necessarily one block of memory: a rank's

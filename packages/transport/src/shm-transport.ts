@@ -3,6 +3,9 @@ import { loadShm, ReceiveRing, SendRing } from './shm-ring.js';
 import type { FrameHeader, Transport } from './transport.js';
 import { WsTransport, type WsTransportOptions } from './ws-transport.js';
 
+/** Bytes per shm slot unless told otherwise: payloads up to this size travel through shared memory. */
+export const SHM_DEFAULT_SLOT_BYTES = 16 * 2 ** 20;
+
 export interface ShmTransportOptions extends WsTransportOptions {
   /** Slots per directed ring. Default 4. */
   slots?: number;
@@ -38,7 +41,7 @@ class ShmTransport extends WsTransport {
   constructor(options: ShmTransportOptions) {
     super(options, 'shm');
     this.slots = options.slots ?? 4;
-    this.slotBytes = options.slotBytes ?? 16 * 2 ** 20;
+    this.slotBytes = options.slotBytes ?? SHM_DEFAULT_SLOT_BYTES;
     this.inlineBelow = options.inlineBelow ?? 16 * 1024;
     this.slotWaitMs = options.slotWaitMs ?? 200;
   }
