@@ -30,9 +30,10 @@ const ROW_TILE = 64;
  *   inputs  q [Sq, Hq, D], k and v [Sk, Hkv, D] (+ q_pos [Sq], k_pos [Sk] int32 for the positions mask)
  *   outputs out [Sq, Hq, D] and lse [Hq, Sq]
  * The scale goes on q (Sq·Hq·D multiplies, not Sq·Sk·Hq). Masked scores get -1e30 added (not -Infinity) so the max
- * stays finite; a row with no visible key ends with lse ≈ -1e30 and out 0. Large blocks are cut into tiles of one
- * query head by up to 256 query rows, each its own chain of ops, so a tile's scores stay in cache across the
- * max / exp / sum passes instead of streaming a [H, Sq, Sk] tensor through memory five times.
+ * stays finite; a row with no visible key ends with lse ≈ -1e30 and out 0. Blocks up to 512 x 512 run in 64-row
+ * tiles of every head at once; larger blocks are cut into tiles of one query head by up to 256 query rows, each its
+ * own chain of ops, so a tile's scores stay in cache across the max / exp / sum passes instead of streaming a
+ * [H, Sq, Sk] tensor through memory five times.
  */
 export function buildAttentionGraph(shape: AttentionGraphShape): Uint8Array {
   const { sq, sk, hq, hkv, d } = shape;
@@ -79,11 +80,10 @@ function tiled(g: GraphBuilder, shape: AttentionGraphShape, qHeads: string, kT: 
   const tiles = rowTiles(shape, Math.max(TILE_ROWS, Math.ceil(sq / Math.max(1, Math.floor(MAX_TILES / hq)))));
   const split = (x: string, sizes: number[], axis: number) => (sizes.length === 1 ? [x] : g.opMulti('Split', [x, g.ints(sizes)], sizes.length, { axis }));
   const perHead = (x: string, count: number) => split(x, new Array(count).fill(1), 0);
-  const slice = (x: string, axis: number, start: number, end: number, length: number) => sliced(g, x, axis, start, end, length);
   const [kHeads, vs, qs] = [perHead(kT, hkv), perHead(vHeads, hkv), perHead(qHeads, hq)];
   // Key prefixes and bias tiles depend only on the tile, not the head: build them once.
-  const keyPrefixes = kHeads.map((kHead, h) => tiles.map((tile) => ({ k: slice(kHead, 2, 0, tile.keys, sk), v: slice(vs[h]!, 1, 0, tile.keys, sk) })));
-  const biasTiles = bias ? tiles.map((tile) => slice(slice(bias, 0, tile.start, tile.end, sq), 1, 0, tile.keys, sk)) : [];
+  const keyPrefixes = kHeads.map((kHead, h) => tiles.map((tile) => ({ k: sliced(g, kHead, 2, 0, tile.keys, sk), v: sliced(g, vs[h]!, 1, 0, tile.keys, sk) })));
+  const biasTiles = bias ? tiles.map((tile) => sliced(g, sliced(g, bias, 0, tile.start, tile.end, sq), 1, 0, tile.keys, sk)) : [];
   const outs: string[] = [];
   const lses: string[] = [];
   for (let h = 0; h < hq; h++) {
