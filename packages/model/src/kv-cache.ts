@@ -1,4 +1,4 @@
-import type { PartialAttention, Tensor } from '@seqpar/core';
+import type { Tensor } from '@seqpar/core';
 import { buildDecodeAttentionGraph, type ChainStep, type ComputeThread, type OutputFeed, type ResidentLayout } from '@seqpar/kernels';
 
 /** Stands in for the position of a row not yet written: later than any query, so the causal rule hides it. */
@@ -60,16 +60,10 @@ export class KvCacheShare {
     ];
   }
 
-  /** Attention of queries q [t, Hq, Dh] at global `positions` over this share (keys at positions <= the query's). */
-  async attend(q: Tensor, positions: Int32Array): Promise<PartialAttention> {
-    const [t, hq, d] = q.shape as [number, number, number];
-    const outputs = await this.thread.chain([await this.attendStep(q, positions, hq)]);
-    return { out: { data: outputs['out']!, shape: [t, hq, d] }, lse: { data: outputs['lse']!, shape: [hq, t] } };
-  }
-
   /**
-   * The chain step of `attend` for queries q [t, Hq, Dh] (sent, or an earlier step's output) at `positions`:
-   * outputs out [t, Hq, Dh] and lse [Hq, t]. Loads the graph for that query shape first.
+   * The chain step of attention of queries q [t, Hq, Dh] (sent, or an earlier step's output) at global
+   * `positions` over this share (keys at positions <= the query's): outputs out [t, Hq, Dh] and lse [Hq, t].
+   * Loads the graph for that query shape first.
    */
   async attendStep(q: Tensor | OutputFeed, positions: Int32Array, hq: number): Promise<ChainStep> {
     const t = positions.length;
