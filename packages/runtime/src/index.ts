@@ -6,10 +6,10 @@
  * started with runCoordinator also takes requests from other processes (client-door.ts, client-session.ts), which
  * remote-cluster.ts sends with the same API (client-protocol.ts).
  */
-export { createCluster, launchCluster, Cluster, type AttentionOptions, type AttentionResult, type ClusterOptions, type RequestStats } from './cluster.js';
-export type { ClusterGenerateOptions } from './cluster-generate.js';
-export { runCoordinator, type CoordinatorHandle, type RunCoordinatorOptions } from './run-coordinator.js';
-export { connectCluster, RemoteCluster, type ConnectClusterOptions } from './remote-cluster.js';
-export { runWorker, type RunWorkerOptions, type WorkerHandle } from './run-worker.js';
-export { launcherEnv, type LauncherEnv } from './launcher-env.js';
-export { WORKER_OPS, type OpCall, type OpReply, type WorkerOp } from './worker-ops.js';
+export { createCluster, launchCluster, Cluster, type AttentionOptions, type AttentionResult, type ClusterOptions, type RequestStats } from './api/cluster.js';
+export type { ClusterGenerateOptions } from './api/cluster-generate.js';
+export { runCoordinator, type CoordinatorHandle, type RunCoordinatorOptions } from './coordinator/run-coordinator.js';
+export { connectCluster, RemoteCluster, type ConnectClusterOptions } from './api/remote-cluster.js';
+export { runWorker, type RunWorkerOptions, type WorkerHandle } from './worker/run-worker.js';
+export { launcherEnv, type LauncherEnv } from './worker/launcher-env.js';
+export { WORKER_OPS, type OpCall, type OpReply, type WorkerOp } from './worker/worker-ops.js';

@@ -1,6 +1,6 @@
 import type { TraceSpan } from '@seqpar/core';
 import { describe, expect, it } from 'vitest';
-import { alignClocks, hops, shiftSpans } from '../src/align-clocks.js';
+import { alignClocks, hops, shiftSpans } from '../src/coordinator/align-clocks.js';
 
 const send = (flowId: string, startMs: number): TraceSpan => ({ name: 'send', track: 'send', startMs, durationMs: 0.1, flowId });
 const recv = (flowId: string, startMs: number, endMs: number): TraceSpan => ({ name: 'recv', track: 'recv', startMs, durationMs: endMs - startMs, flowId });

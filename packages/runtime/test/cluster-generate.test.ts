@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate, loadModel, makeTinyModel, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
 import type { StrategyName } from '@seqpar/strategies';
-import { createCluster, type Cluster } from '../src/cluster.js';
-import type { ClusterGenerateOptions } from '../src/cluster-generate.js';
+import { createCluster, type Cluster } from '../src/api/cluster.js';
+import type { ClusterGenerateOptions } from '../src/api/cluster-generate.js';
 import { expectAllGone, isAlive, killAll } from './processes.js';
 
 const HEALTH_MS = 2000;

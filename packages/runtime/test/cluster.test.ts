@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCluster, type Cluster } from '../src/cluster.js';
+import { createCluster, type Cluster } from '../src/api/cluster.js';
 import { expectExact, problem } from './attention-check.js';
 
 describe('createCluster (inproc executor)', () => {

@@ -2,7 +2,7 @@ import { isSeqparError, seededRandom } from '@seqpar/core';
 import type { StrategyName } from '@seqpar/strategies';
 import type { Fault, TransportKind } from '@seqpar/transport';
 import { describe, expect, it } from 'vitest';
-import { createCluster } from '../src/cluster.js';
+import { createCluster } from '../src/api/cluster.js';
 import { expectExact, problem } from './attention-check.js';
 import { expectAllGone, killAll } from './processes.js';
 

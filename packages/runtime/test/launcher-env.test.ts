@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { launcherEnv } from '../src/launcher-env.js';
+import { launcherEnv } from '../src/worker/launcher-env.js';
 
 describe('launcherEnv', () => {
   it('reads the torchrun variables, with MASTER_ADDR:MASTER_PORT as the coordinator', () => {

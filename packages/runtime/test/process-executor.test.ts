@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createCluster, type Cluster } from '../src/cluster.js';
+import { createCluster, type Cluster } from '../src/api/cluster.js';
 import { expectExact, problem } from './attention-check.js';
 import { expectAllGone, isAlive, killAll } from './processes.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RequestQueue } from '../src/request-queue.js';
+import { RequestQueue } from '../src/coordinator/request-queue.js';
 
 describe('RequestQueue', () => {
   it('is FIFO and refuses beyond its depth with ERR_BUSY', () => {

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { runCoordinator, type CoordinatorHandle } from '../src/run-coordinator.js';
+import { runCoordinator, type CoordinatorHandle } from '../src/coordinator/run-coordinator.js';
 import { expectExact, problem } from './attention-check.js';
 import { killAll, runtimeScript } from './processes.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createCluster } from '../src/cluster.js';
+import { createCluster } from '../src/api/cluster.js';
 import { expectExact, problem } from './attention-check.js';
 import { expectAllGone, isAlive, killAll } from './processes.js';
 

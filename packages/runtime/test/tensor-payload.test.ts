@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createInprocGroup } from '@seqpar/transport';
-import { receiveTensors, rowSegments, sendTensors, TENSOR_CHUNK_BYTES } from '../src/tensor-payload.js';
+import { receiveTensors, rowSegments, sendTensors, TENSOR_CHUNK_BYTES } from '../src/rpc/tensor-payload.js';
 
 describe('tensor chunks', () => {
   it('sends tensors larger than a chunk in slot-sized pieces and receives them bit for bit', async () => {

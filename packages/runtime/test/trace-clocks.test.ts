@@ -3,8 +3,8 @@ import { dirname } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { epochNow, toChromeTrace } from '@seqpar/core';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { hops } from '../src/align-clocks.js';
-import { runCoordinator, type CoordinatorHandle } from '../src/run-coordinator.js';
+import { hops } from '../src/coordinator/align-clocks.js';
+import { runCoordinator, type CoordinatorHandle } from '../src/coordinator/run-coordinator.js';
 import { expectExact, problem } from './attention-check.js';
 import { expectAllGone, killAll, runtimeScript } from './processes.js';
 

@@ -1,11 +1,11 @@
 import { SeqparError, type RankStats, type TraceSpan } from '@seqpar/core';
 import type { Frame, Transport } from '@seqpar/transport';
-import { CONTROL_POLL_MS, DOWN_DATA_TAG, DOWN_TAG, UP_DATA_TAG, UP_TAG, type UpMessage } from './control-messages.js';
-import type { Executor } from './executor.js';
-import type { Logger } from './logger.js';
+import { CONTROL_POLL_MS, DOWN_DATA_TAG, DOWN_TAG, UP_DATA_TAG, UP_TAG, type UpMessage } from '../rpc/control-messages.js';
+import type { Executor } from '../executors/executor.js';
+import type { Logger } from '../logger.js';
 import { RequestJob, type JobOptions, type RankCall, type RankReply } from './request-job.js';
 import { RequestQueue } from './request-queue.js';
-import { receiveTensors, sendTensors } from './tensor-payload.js';
+import { receiveTensors, sendTensors } from '../rpc/tensor-payload.js';
 import { WorkerClocks } from './worker-clocks.js';
 
 export interface CoordinatorOptions {

@@ -1,10 +1,10 @@
 import { attentionShape, SeqparError } from '@seqpar/core';
 import type { Frame, Transport } from '@seqpar/transport';
-import { errorReply, CLIENT_SESSION_RANK, REPLY_TAG, REQUEST_TAG, type ClientReply, type ClientRequest } from './client-protocol.js';
-import type { Cluster } from './cluster.js';
-import { CONTROL_POLL_MS } from './control-messages.js';
-import type { Logger } from './logger.js';
-import { bytesOf, packTensors, unpackTensors } from './tensor-payload.js';
+import { errorReply, CLIENT_SESSION_RANK, REPLY_TAG, REQUEST_TAG, type ClientReply, type ClientRequest } from '../rpc/client-protocol.js';
+import type { Cluster } from '../api/cluster.js';
+import { CONTROL_POLL_MS } from '../rpc/control-messages.js';
+import type { Logger } from '../logger.js';
+import { bytesOf, packTensors, unpackTensors } from '../rpc/tensor-payload.js';
 
 /**
  * The coordinator's side of one client: every request the client sends goes to the cluster (so through its

@@ -1,10 +1,10 @@
 import { RankRecorder, SeqparError, UsageError, type BlockAttentionKernel } from '@seqpar/core';
 import type { Frame, Transport } from '@seqpar/transport';
 import { answerClockPings } from './clock-sync.js';
-import { CONTROL_POLL_MS, DOWN_DATA_TAG, DOWN_TAG, UP_DATA_TAG, UP_TAG, type DownMessage } from './control-messages.js';
-import type { Logger } from './logger.js';
+import { CONTROL_POLL_MS, DOWN_DATA_TAG, DOWN_TAG, UP_DATA_TAG, UP_TAG, type DownMessage } from '../rpc/control-messages.js';
+import type { Logger } from '../logger.js';
 import { SubgroupTransport } from './subgroup-transport.js';
-import { receiveTensors, sendTensors } from './tensor-payload.js';
+import { receiveTensors, sendTensors } from '../rpc/tensor-payload.js';
 import { WORKER_OPS } from './worker-ops.js';
 
 export interface WorkerLoopOptions {

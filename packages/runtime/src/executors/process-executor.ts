@@ -101,7 +101,7 @@ export class ProcessExecutor implements Executor {
       connectTimeoutMs: this.options.connectTimeoutMs,
       network: withFaults && faults ? { ...network, faults } : network,
     };
-    const child = fork(runnableEntry(import.meta.url, 'worker-process'), [JSON.stringify(config)], {
+    const child = fork(runnableEntry(import.meta.url, '../worker/worker-process'), [JSON.stringify(config)], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       env: { ...process.env, SEQPAR_WORKER_TOKEN: this.token },
       execArgv: workerExecArgv(),

@@ -4,14 +4,14 @@ import { gatherLse, rankRowRuns, STRATEGIES, type StrategyName } from '@seqpar/s
 import { checkFaultPlan, checkLinkSpec, type FaultPlan, type LinkSpec, type SimulatedNetwork, type Token, type TransportKind } from '@seqpar/transport';
 import type { GenerateEvent, GenerateSummary } from '@seqpar/model';
 import { generateOnCluster, type ClusterGenerateOptions } from './cluster-generate.js';
-import { Coordinator } from './coordinator.js';
-import type { Executor } from './executor.js';
-import { ExternalExecutor } from './external-executor.js';
-import { InprocExecutor } from './inproc-executor.js';
-import { createLogger } from './logger.js';
-import { ProcessExecutor } from './process-executor.js';
-import type { RankReply } from './request-job.js';
-import { rowSegments } from './tensor-payload.js';
+import { Coordinator } from '../coordinator/coordinator.js';
+import type { Executor } from '../executors/executor.js';
+import { ExternalExecutor } from '../executors/external-executor.js';
+import { InprocExecutor } from '../executors/inproc-executor.js';
+import { createLogger } from '../logger.js';
+import { ProcessExecutor } from '../executors/process-executor.js';
+import type { RankReply } from '../coordinator/request-job.js';
+import { rowSegments } from '../rpc/tensor-payload.js';
 
 export interface ClusterOptions {
   /** Number of workers (one per device). */

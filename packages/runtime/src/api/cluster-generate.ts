@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import type { Tensor } from '@seqpar/core';
 import { checkGeneration, GENERATE_TIMEOUT_MS, prefillProgress, readModelConfig, streamGeneration, summarize, type GenerateEvent, type GenerateOptions, type GenerateSummary } from '@seqpar/model';
-import type { Coordinator } from './coordinator.js';
-import type { GenerateArgs } from './generate-op.js';
+import type { Coordinator } from '../coordinator/coordinator.js';
+import type { GenerateArgs } from '../worker/generate-op.js';
 
 /** `cluster.generate` options: the in-process generation's, less what the cluster fixes (its workers, their devices). */
 export type ClusterGenerateOptions = Omit<GenerateOptions, 'workers' | 'execution'>;

@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SeqparError } from '@seqpar/core';
 import { createTransport, startRendezvous, type RendezvousServer, type Token, type Transport } from '@seqpar/transport';
-import { COORDINATOR_SESSION_RANK } from './client-protocol.js';
+import { COORDINATOR_SESSION_RANK } from '../rpc/client-protocol.js';
 import { ClientSession } from './client-session.js';
-import type { Cluster } from './cluster.js';
-import { heartbeatFor } from './executor.js';
-import { splitListen } from './listen-address.js';
-import type { Logger } from './logger.js';
+import type { Cluster } from '../api/cluster.js';
+import { heartbeatFor } from '../executors/executor.js';
+import { splitListen } from '../listen-address.js';
+import type { Logger } from '../logger.js';
 
 export interface ClientDoorOptions {
   /** host:port clients connect to. */

@@ -1,8 +1,8 @@
 import { SeqparError, type BlockAttentionKernel } from '@seqpar/core';
 import { createInprocGroup, FaultInjector, type InprocGroupOptions, type SimulatedNetwork, type Transport } from '@seqpar/transport';
 import type { Executor } from './executor.js';
-import { createLogger } from './logger.js';
-import { serveWorker } from './worker-loop.js';
+import { createLogger } from '../logger.js';
+import { serveWorker } from '../worker/worker-loop.js';
 
 /**
  * The NULL-device executor: every rank runs in this process as an async task with its own kernel thread, and

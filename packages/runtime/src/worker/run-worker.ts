@@ -2,8 +2,8 @@ import { SeqparError, UsageError } from '@seqpar/core';
 import { createAttentionKernel, type Device } from '@seqpar/kernels';
 import { FaultInjector, type SimulatedNetwork, type Token } from '@seqpar/transport';
 import { launcherEnv } from './launcher-env.js';
-import { createLogger } from './logger.js';
-import { joinWorld, type ProcessTransportKind } from './rendezvous-world.js';
+import { createLogger } from '../logger.js';
+import { joinWorld, type ProcessTransportKind } from '../executors/rendezvous-world.js';
 import { serveWorker } from './worker-loop.js';
 
 export interface RunWorkerOptions {

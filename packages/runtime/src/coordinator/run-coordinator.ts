@@ -1,8 +1,8 @@
 import type { Token, TransportKind } from '@seqpar/transport';
 import { ClientDoor } from './client-door.js';
-import { launchCluster, type Cluster, type ClusterOptions } from './cluster.js';
-import { defaultClientListen } from './listen-address.js';
-import { createLogger } from './logger.js';
+import { launchCluster, type Cluster, type ClusterOptions } from '../api/cluster.js';
+import { defaultClientListen } from '../listen-address.js';
+import { createLogger } from '../logger.js';
 
 export interface RunCoordinatorOptions extends Pick<ClusterOptions, 'requestTimeoutMs' | 'maxQueue' | 'healthTimeoutMs' | 'connectTimeoutMs'> {
   /** host:port to listen on for workers (port 0 picks a free one; see `address`). */

@@ -1,7 +1,7 @@
 import type { Token, Transport } from '@seqpar/transport';
 import type { Executor } from './executor.js';
-import { splitListen } from './listen-address.js';
-import type { Logger } from './logger.js';
+import { splitListen } from '../listen-address.js';
+import type { Logger } from '../logger.js';
 import { RendezvousWorld, type ProcessTransportKind } from './rendezvous-world.js';
 
 export interface ExternalExecutorOptions {

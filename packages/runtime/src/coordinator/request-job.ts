@@ -1,5 +1,5 @@
 import { SeqparError, type RankStats, type Tensor, type TraceSpan } from '@seqpar/core';
-import type { TensorSegments } from './tensor-payload.js';
+import type { TensorSegments } from '../rpc/tensor-payload.js';
 
 /** What the coordinator sends one rank: the same shape for every operation. */
 export interface RankCall {

@@ -5,7 +5,7 @@
  * the parent goes away (the IPC channel closes on the parent's exit, crash or kill), so no worker is orphaned.
  */
 import { SeqparError } from '@seqpar/core';
-import type { WorkerProcessConfig } from './process-executor.js';
+import type { WorkerProcessConfig } from '../executors/process-executor.js';
 import { runWorker } from './run-worker.js';
 
 process.on('disconnect', () => process.exit(0));

@@ -1,8 +1,8 @@
 import { SeqparError, type ErrorCode } from '@seqpar/core';
 import type { StrategyName } from '@seqpar/strategies';
 import type { GenerateSummary } from '@seqpar/model';
-import type { RequestStats } from './cluster.js';
-import type { ClusterGenerateOptions } from './cluster-generate.js';
+import type { RequestStats } from '../api/cluster.js';
+import type { ClusterGenerateOptions } from '../api/cluster-generate.js';
 
 /**
  * The channel between a client process (`connectCluster`) and a running coordinator. Each client session is a

@@ -1,5 +1,5 @@
 import type { TraceSpan } from '@seqpar/core';
-import type { ClockBracket } from './clock-sync.js';
+import type { ClockBracket } from '../worker/clock-sync.js';
 
 export interface ClockAlignment {
   /** Added to rank r's span times to put them on the coordinator's clock (0 for a rank without a bracket). */

@@ -3,13 +3,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GENERATE_TIMEOUT_MS, streamGeneration, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
 import { attentionShape, SeqparError, UsageError, type Tensor } from '@seqpar/core';
 import { createTransport, type Frame, type Token, type Transport } from '@seqpar/transport';
-import { CLIENT_SESSION_RANK, COORDINATOR_SESSION_RANK, replyError, REPLY_TAG, REQUEST_TAG, type ClientReply, type ClientRequest } from './client-protocol.js';
+import { CLIENT_SESSION_RANK, COORDINATOR_SESSION_RANK, replyError, REPLY_TAG, REQUEST_TAG, type ClientReply, type ClientRequest } from '../rpc/client-protocol.js';
 import type { AttentionOptions, AttentionResult } from './cluster.js';
 import type { ClusterGenerateOptions } from './cluster-generate.js';
-import { CONTROL_POLL_MS } from './control-messages.js';
-import { heartbeatFor } from './executor.js';
-import { splitListen } from './listen-address.js';
-import { bytesOf, packTensors, unpackTensors } from './tensor-payload.js';
+import { CONTROL_POLL_MS } from '../rpc/control-messages.js';
+import { heartbeatFor } from '../executors/executor.js';
+import { splitListen } from '../listen-address.js';
+import { bytesOf, packTensors, unpackTensors } from '../rpc/tensor-payload.js';
 
 export interface ConnectClusterOptions {
   /** host:port where the coordinator takes clients (`CoordinatorHandle.clientAddress`, printed by `seqpar coordinator`). */

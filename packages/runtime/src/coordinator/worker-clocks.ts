@@ -1,7 +1,7 @@
 import type { Transport } from '@seqpar/transport';
 import { alignClocks, shiftSpans } from './align-clocks.js';
-import { measureClock, type ClockBracket } from './clock-sync.js';
-import type { Logger } from './logger.js';
+import { measureClock, type ClockBracket } from '../worker/clock-sync.js';
+import type { Logger } from '../logger.js';
 import type { RankReply } from './request-job.js';
 
 /** Ping exchanges per worker and refresh; the bracket is their intersection (clock-sync.ts). */
