@@ -1,11 +1,10 @@
 import { resolve } from 'node:path';
 import type { Tensor } from '@seqpar/core';
-import { checkGeneration, GENERATE_TIMEOUT_MS, prefillProgress, readModelConfig, streamGeneration, summarize, type GenerateEvent, type GenerateOptions, type GenerateSummary } from '@seqpar/model';
+import { checkGeneration, GENERATE_TIMEOUT_MS, prefillProgress, readModelConfig, streamGeneration, summarize, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import type { GenerateArgs } from '../worker/generate-op.js';
+import type { ClusterGenerateOptions } from './cluster-client.js';
 
-/** `cluster.generate` options: the in-process generation's, less what the cluster fixes (its workers, their devices). */
-export type ClusterGenerateOptions = Omit<GenerateOptions, 'workers' | 'execution'>;
 
 /**
  * Generation with one rank per worker (generate-op.ts runs the rank loop there): one request to the cluster, so

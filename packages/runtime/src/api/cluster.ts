@@ -1,9 +1,11 @@
-import { epochNow, UsageError, type RankStats, type Tensor, type TraceSpan } from '@seqpar/core';
+import { epochNow, UsageError, type Tensor } from '@seqpar/core';
 import { createAttentionKernel, type Device } from '@seqpar/kernels';
-import { gatherLse, rankRowRuns, STRATEGIES, type StrategyName } from '@seqpar/strategies';
+import { gatherLse, rankRowRuns } from '@seqpar/strategies';
 import { checkFaultPlan, checkLinkSpec, type FaultPlan, type LinkSpec, type SimulatedNetwork, type Token, type TransportKind } from '@seqpar/transport';
 import type { GenerateEvent, GenerateSummary } from '@seqpar/model';
-import { generateOnCluster, type ClusterGenerateOptions } from './cluster-generate.js';
+import { checkAttention } from './check-request.js';
+import type { AttentionOptions, AttentionResult, ClusterClient, ClusterGenerateOptions, RequestStats } from './cluster-client.js';
+import { generateOnCluster } from './cluster-generate.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import type { Executor } from '../executors/executor.js';
 import { ExternalExecutor } from '../executors/external-executor.js';
@@ -41,38 +43,8 @@ export interface ClusterOptions {
   readonly checksum?: boolean;
 }
 
-export interface AttentionOptions {
-  readonly causal?: boolean;
-  /** Default 'ring' (or 'single' with one worker). */
-  readonly strategy?: StrategyName;
-  readonly signal?: AbortSignal;
-  readonly timeoutMs?: number;
-  /** Record per-rank trace spans (returned in stats.spans). */
-  readonly trace?: boolean;
-}
-
-/** What `--json` reports about a request. */
-export interface RequestStats {
-  readonly strategy: StrategyName;
-  /** Ranks that took part. */
-  readonly workers: number;
-  readonly transport: TransportKind;
-  readonly seq: number;
-  readonly wallMs: number;
-  readonly ranks: RankStats[];
-  readonly spans?: TraceSpan[][];
-}
-
-export interface AttentionResult {
-  /** [S, Hq, D] */
-  readonly out: Tensor;
-  /** [Hq, S] */
-  readonly lse: Tensor;
-  readonly stats: RequestStats;
-}
-
 /** A running set of workers and the coordinator that drives them. Create with {@link createCluster}. */
-export class Cluster {
+export class Cluster implements ClusterClient {
   constructor(
     private readonly coordinator: Coordinator,
     private readonly executor: Executor,
@@ -94,14 +66,9 @@ export class Cluster {
     return this.executor.pids();
   }
 
-  /** Exact attention of q [S, Hq, D] over k, v [S, Hkv, D], sharded over the workers by `strategy`. */
   async attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Promise<AttentionResult> {
-    const name = options.strategy ?? (this.workers === 1 ? 'single' : 'ring');
-    const strategy = STRATEGIES[name];
-    if (!strategy) throw new UsageError(`unknown strategy '${String(name)}'`);
-    const degree = name === 'single' ? 1 : this.workers;
-    strategy.check(q.shape[1]!, k.shape[1]!, degree);
-    const seq = q.shape[0]!;
+    const { strategy, name, degree, shape } = checkAttention(q, k, v, options, this.workers);
+    const seq = shape.sq;
     const causal = options.causal ?? false;
     // Wall time covers what the caller waits for: sharding the inputs, the distributed run and gathering the result.
     const started = epochNow();
@@ -127,7 +94,6 @@ export class Cluster {
     return replies.map((reply) => reply.header.sums as number[]);
   }
 
-  /** Generation with one rank per worker, an async iterable of tokens returning the summary (cluster-generate.ts). */
   generate(modelDir: string, prompt: readonly number[], options: ClusterGenerateOptions): AsyncGenerator<GenerateEvent, GenerateSummary> {
     return generateOnCluster(this.coordinator, modelDir, prompt, options);
   }
@@ -190,7 +156,7 @@ function chooseExecutor(options: ClusterOptions, transport: TransportKind, healt
     const connectTimeoutMs = options.connectTimeoutMs ?? 120_000;
     return new ExternalExecutor({ workers: options.workers, listen: options.coordinator, token: options.token, transport, healthTimeoutMs, connectTimeoutMs, log });
   }
-  if (transport === 'inproc') return new InprocExecutor(options.workers, (rank) => createAttentionKernel({ device, deviceIndex: rank, threads }), network);
+  if (transport === 'inproc') return new InprocExecutor(options.workers, (rank) => createAttentionKernel({ device, deviceIndex: rank, threads }), network, options.connectTimeoutMs);
   if (transport !== 'ws' && transport !== 'shm') throw new UsageError(`unknown transport '${String(transport)}' (inproc, ws or shm)`);
   return new ProcessExecutor({ workers: options.workers, transport, device, threads, healthTimeoutMs, connectTimeoutMs: options.connectTimeoutMs ?? 30_000, network });
 }

@@ -1,15 +1,14 @@
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GENERATE_TIMEOUT_MS, streamGeneration, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
-import { attentionShape, SeqparError, UsageError, type Tensor } from '@seqpar/core';
-import { createTransport, type Frame, type Token, type Transport } from '@seqpar/transport';
-import { CLIENT_SESSION_RANK, COORDINATOR_SESSION_RANK, replyError, REPLY_TAG, REQUEST_TAG, type ClientReply, type ClientRequest } from '../rpc/client-protocol.js';
-import type { AttentionOptions, AttentionResult } from './cluster.js';
-import type { ClusterGenerateOptions } from './cluster-generate.js';
-import { CONTROL_POLL_MS } from '../rpc/control-messages.js';
+import { SeqparError, UsageError, type Tensor } from '@seqpar/core';
+import { createTransport, type Token, type Transport, type TransportKind } from '@seqpar/transport';
 import { heartbeatFor } from '../executors/executor.js';
 import { splitListen } from '../listen-address.js';
-import { bytesOf, packTensors, unpackTensors } from '../rpc/tensor-payload.js';
+import { CLIENT_SESSION_RANK, COORDINATOR_SESSION_RANK, type AttentionArgs, type AttentionReply, type GenerateArgs, type GeneratedReply, type HelloReply } from '../rpc/client-protocol.js';
+import { RpcCaller, type CallOptions, type CallReply } from '../rpc/rpc-caller.js';
+import { checkAttention } from './check-request.js';
+import type { AttentionOptions, AttentionResult, ClusterClient, ClusterGenerateOptions } from './cluster-client.js';
 
 export interface ConnectClusterOptions {
   /** host:port where the coordinator takes clients (`CoordinatorHandle.clientAddress`, printed by `seqpar coordinator`). */
@@ -24,48 +23,32 @@ export interface ConnectClusterOptions {
   readonly healthTimeoutMs?: number;
 }
 
-type FinalReply = Extract<ClientReply, { kind: 'result' | 'generated' }>;
-type PartialHeader = Extract<ClientReply, { kind: 'partial' }>['header'];
-
-interface PendingRequest {
-  resolve(answer: { reply: FinalReply; payload: Uint8Array }): void;
-  reject(error: Error): void;
-  onPartial?(header: PartialHeader): void;
-}
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-
 /** Two clients arriving together can find the door's one slot taken, which reads like a wrong token: retry a little. */
 const AUTH_ATTEMPTS = 3;
 const RETRY_DELAY_MS = 200;
 
 /** A cluster that runs in another process (`seqpar coordinator`, `runCoordinator`), driven over its client channel. */
-export class RemoteCluster {
-  private nextId = 0;
-  private readonly pending = new Map<number, PendingRequest>();
+export class RemoteCluster implements ClusterClient {
   private ended: SeqparError | undefined;
 
   constructor(
     private readonly session: Transport,
+    private readonly caller: RpcCaller,
     /** Where the coordinator takes clients. */
     readonly address: string,
     /** Workers in the cluster. */
     readonly workers: number,
-    /** How the cluster's workers exchange blocks. */
-    readonly transport: string,
-    private readonly options: Required<Pick<ConnectClusterOptions, 'requestTimeoutMs' | 'healthTimeoutMs'>>,
-  ) {
-    void this.readLoop();
-  }
+    readonly transport: TransportKind,
+    private readonly requestTimeoutMs: number,
+  ) {}
 
-  /** Exact attention of q [S, Hq, D] over k, v [S, Hkv, D] on the remote cluster; the same contract as `Cluster.attention`. */
   async attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Promise<AttentionResult> {
-    attentionShape(q, k, v);
-    const request = { kind: 'attention', causal: options.causal ?? false, trace: options.trace ?? false, ...(options.strategy ? { strategy: options.strategy } : {}) } as const;
-    const { reply, payload } = await this.request(request, [q, k, v], options);
-    const [out, lse] = unpackTensors(reply.shapes, payload);
-    if (reply.kind !== 'result' || !out || !lse) throw new SeqparError('ERR_BAD_FRAME', 'an attention result carries out and lse');
-    return { out, lse, stats: reply.stats };
+    checkAttention(q, k, v, options, this.workers);
+    const args: AttentionArgs = { causal: options.causal ?? false, trace: options.trace ?? false, ...(options.strategy ? { strategy: options.strategy } : {}) };
+    const reply = await this.call('attention', { ...args }, [q, k, v], { timeoutMs: options.timeoutMs ?? this.requestTimeoutMs, ...(options.signal ? { signal: options.signal } : {}) });
+    const [out, lse] = reply.tensors;
+    if (!out || !lse) throw new SeqparError('ERR_BAD_FRAME', 'an attention result carries out and lse');
+    return { out, lse, stats: (reply.header as unknown as AttentionReply).stats };
   }
 
   /**
@@ -79,57 +62,28 @@ export class RemoteCluster {
     const onAbort = () => stop.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) stop.abort();
-    const request = { kind: 'generate', modelDir: resolve(modelDir), options: rest } as const;
+    const args: GenerateArgs = { modelDir: resolve(modelDir), options: rest };
     try {
       const streamed = yield* streamGeneration(prompt.length, (push) =>
-        this.request(request, [{ data: Float32Array.from(prompt), shape: [prompt.length] }], { timeoutMs: timeoutMs ?? GENERATE_TIMEOUT_MS, signal: stop.signal }, (header) =>
-          'token' in header ? push(header) : onPrefillProgress?.(header.done, header.total),
-        ),
+        this.call('generate', { ...args }, [{ data: Float32Array.from(prompt), shape: [prompt.length] }], {
+          timeoutMs: timeoutMs ?? GENERATE_TIMEOUT_MS,
+          signal: stop.signal,
+          onPartial: (header) => ('token' in header ? push({ token: Number(header.token), index: Number(header.index) }) : onPrefillProgress?.(Number(header.done), Number(header.total))),
+        }),
       );
-      const { reply, payload } = streamed.result;
-      if (reply.kind !== 'generated') throw new SeqparError('ERR_BAD_FRAME', 'a generate request was answered with an attention result');
-      const [promptLogits] = unpackTensors(reply.shapes, payload);
-      return { ...reply.summary, ...(promptLogits ? { promptLogits } : {}) };
+      const { summary } = streamed.result.header as unknown as GeneratedReply;
+      const [promptLogits] = streamed.result.tensors;
+      return { ...summary, ...(promptLogits ? { promptLogits } : {}) };
     } finally {
       signal?.removeEventListener('abort', onAbort);
       stop.abort();
     }
   }
 
-  /** Sends one request with its tensors and waits (bounded, abortable) for its final reply; partials go to `onPartial`. */
-  private async request(
-    body: DistributiveOmit<ClientRequest, 'id' | 'timeoutMs' | 'shapes'>,
-    tensors: Tensor[],
-    options: { timeoutMs?: number; signal?: AbortSignal },
-    onPartial?: (header: PartialHeader) => void,
-  ): Promise<{ reply: FinalReply; payload: Uint8Array }> {
-    if (this.ended) throw this.ended;
-    if (options.signal?.aborted) throw new SeqparError('ERR_ABORTED', `${body.kind} request was aborted before it started`);
-    const id = this.nextId++;
-    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
-    const packed = packTensors(tensors);
-    const request = { ...body, id, timeoutMs, shapes: packed.shapes } as ClientRequest;
-    const answer = new Promise<{ reply: FinalReply; payload: Uint8Array }>((resolve, reject) => this.pending.set(id, { resolve, reject, ...(onPartial ? { onPartial } : {}) }));
-    // The coordinator enforces timeoutMs itself; this deadline adds the health bound so that even a coordinator
-    // that stops answering cannot leave the caller waiting.
-    const timer = setTimeout(() => this.settle(id, new SeqparError('ERR_TIMEOUT', `${body.kind} request got no answer from ${this.address} within ${timeoutMs} ms`)), timeoutMs + this.options.healthTimeoutMs);
-    const onAbort = () => {
-      this.settle(id, new SeqparError('ERR_ABORTED', `${body.kind} request was aborted`));
-      void this.session.send(COORDINATOR_SESSION_RANK, REQUEST_TAG, { kind: 'cancel', id }).catch(() => undefined);
-    };
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      this.session.send(COORDINATOR_SESSION_RANK, REQUEST_TAG, request, bytesOf(packed.payload)).catch((error: SeqparError) => this.settle(id, this.goneError(error)));
-      return await answer;
-    } finally {
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
-    }
-  }
-
   /** Leaves the cluster (it keeps running for others); requests still pending fail with ERR_CLOSED. */
   async close(): Promise<void> {
-    this.end(new SeqparError('ERR_CLOSED', 'the remote cluster connection is closed'));
+    this.ended ??= new SeqparError('ERR_CLOSED', 'the remote cluster connection is closed');
+    this.caller.failAll(this.ended);
     await this.session.close();
   }
 
@@ -137,41 +91,9 @@ export class RemoteCluster {
     return this.close();
   }
 
-  private async readLoop(): Promise<void> {
-    while (!this.ended) {
-      let frame: Frame;
-      try {
-        frame = await this.session.recv(COORDINATOR_SESSION_RANK, REPLY_TAG, { timeoutMs: CONTROL_POLL_MS });
-      } catch (error) {
-        if ((error as SeqparError).code !== 'ERR_TIMEOUT') this.end(this.goneError(error as SeqparError));
-        continue;
-      }
-      const reply = frame.header as ClientReply;
-      if (reply.kind === 'result' || reply.kind === 'generated') this.take(reply.id)?.resolve({ reply, payload: frame.payload });
-      else if (reply.kind === 'partial') this.pending.get(reply.id)?.onPartial?.(reply.header);
-      else if (reply.kind === 'error') this.settle(reply.id, replyError(reply));
-    }
-  }
-
-  private settle(id: number, error: SeqparError): void {
-    this.take(id)?.reject(error);
-  }
-
-  private take(id: number): PendingRequest | undefined {
-    const request = this.pending.get(id);
-    this.pending.delete(id);
-    return request;
-  }
-
-  private end(error: SeqparError): void {
-    this.ended ??= error;
-    for (const id of [...this.pending.keys()]) this.settle(id, this.ended);
-  }
-
-  private goneError(error: SeqparError): SeqparError {
-    if (this.ended) return this.ended;
-    const code = error.code === 'ERR_CLOSED' ? 'ERR_CLOSED' : 'ERR_PEER_LOST';
-    return new SeqparError(code, `the coordinator at ${this.address} went away: ${error.message}`, { cause: error });
+  private call(op: string, args: Record<string, unknown>, tensors: Tensor[], options: CallOptions): Promise<CallReply> {
+    if (this.ended) return Promise.reject(this.ended);
+    return this.caller.call(COORDINATOR_SESSION_RANK, op, args, tensors, options);
   }
 }
 
@@ -202,10 +124,12 @@ async function openSession(options: ConnectClusterOptions, deadline: number): Pr
     heartbeatMs: heartbeatFor(healthTimeoutMs),
     connectTimeoutMs: Math.max(1, deadline - Date.now()),
   });
+  // The coordinator bounds every call by its deadline; the grace bounds a coordinator that stops answering.
+  const caller = new RpcCaller(session, { peers: [COORDINATOR_SESSION_RANK], describe: () => `the coordinator at ${options.coordinator}`, graceMs: healthTimeoutMs });
   try {
-    const hello = (await session.recv(COORDINATOR_SESSION_RANK, REPLY_TAG, { timeoutMs: Math.max(1, deadline - Date.now()) })).header as ClientReply;
-    if (hello.kind !== 'hello') throw new SeqparError('ERR_BAD_FRAME', `${options.coordinator} did not greet the session`);
-    return new RemoteCluster(session, options.coordinator, hello.workers, hello.transport, { requestTimeoutMs: options.requestTimeoutMs ?? 60_000, healthTimeoutMs });
+    const hello = (await caller.call(COORDINATOR_SESSION_RANK, 'hello', {}, [], { timeoutMs: Math.max(1, deadline - Date.now()) })).header as unknown as HelloReply;
+    if (!Number.isInteger(hello.workers) || typeof hello.transport !== 'string') throw new SeqparError('ERR_BAD_FRAME', `${options.coordinator} did not greet the session`);
+    return new RemoteCluster(session, caller, options.coordinator, hello.workers, hello.transport as TransportKind, options.requestTimeoutMs ?? 60_000);
   } catch (error) {
     await session.close();
     throw error;

@@ -1,121 +1,77 @@
-import { attentionShape, SeqparError } from '@seqpar/core';
-import type { Frame, Transport } from '@seqpar/transport';
-import { errorReply, CLIENT_SESSION_RANK, REPLY_TAG, REQUEST_TAG, type ClientReply, type ClientRequest } from '../rpc/client-protocol.js';
+import { SeqparError, UsageError, type Tensor } from '@seqpar/core';
+import type { StrategyName } from '@seqpar/strategies';
+import type { Transport } from '@seqpar/transport';
 import type { Cluster } from '../api/cluster.js';
-import { CONTROL_POLL_MS } from '../rpc/control-messages.js';
 import type { Logger } from '../logger.js';
-import { bytesOf, packTensors, unpackTensors } from '../rpc/tensor-payload.js';
+import type { AttentionArgs, GenerateArgs, HelloReply } from '../rpc/client-protocol.js';
+import { CLIENT_SESSION_RANK } from '../rpc/client-protocol.js';
+import { serveCalls, type CallResult, type CallScope, type IncomingCall } from '../rpc/rpc-server.js';
 
 /**
- * The coordinator's side of one client: every request the client sends goes to the cluster (so through its
+ * The coordinator's side of one client: every call the client makes goes to the cluster (so through its checks,
  * bounded queue, timeouts and failure handling) and its answer goes back. When the client leaves, whatever it
  * still had queued or running is aborted, so the workers drop it.
  */
 export class ClientSession {
   /** Settles when the client has gone (or the session was closed). */
   readonly done: Promise<void>;
-  private readonly running = new Map<number, AbortController>();
-  private closed = false;
+  private readonly stop = new AbortController();
 
   constructor(
     private readonly transport: Transport,
     private readonly cluster: Cluster,
-    private readonly log: Logger,
+    log: Logger,
   ) {
-    this.done = this.serve();
+    this.done = serveCalls(transport, CLIENT_SESSION_RANK, (call, scope) => this.handle(call, scope), { log, signal: this.stop.signal })
+      .then((outcome) => log.info({ outcome }, 'client session ended'))
+      .finally(() => transport.close());
   }
 
   async close(): Promise<void> {
-    this.closed = true;
+    this.stop.abort();
     await this.transport.close();
     await this.done;
   }
 
-  private async serve(): Promise<void> {
-    try {
-      await this.reply({ kind: 'hello', workers: this.cluster.workers, transport: this.cluster.transport });
-      while (!this.closed) {
-        let frame: Frame;
-        try {
-          frame = await this.transport.recv(CLIENT_SESSION_RANK, REQUEST_TAG, { timeoutMs: CONTROL_POLL_MS });
-        } catch (error) {
-          if ((error as SeqparError).code === 'ERR_TIMEOUT') continue;
-          throw error;
-        }
-        this.onRequest(frame);
-      }
-    } catch (error) {
-      if (!this.closed) this.log.info({ err: error }, 'client session ended');
-    } finally {
-      for (const controller of this.running.values()) controller.abort();
-      this.running.clear();
-      await this.transport.close();
-    }
+  private handle(call: IncomingCall, scope: CallScope): Promise<CallResult> {
+    if (call.op === 'hello') return Promise.resolve({ header: { workers: this.cluster.workers, transport: this.cluster.transport } satisfies HelloReply });
+    if (call.op === 'attention') return this.attention(call.args as Partial<AttentionArgs>, call.tensors, scope);
+    if (call.op === 'generate') return this.generate(call.args as Partial<GenerateArgs>, call.tensors, scope);
+    return Promise.reject(new SeqparError('ERR_BAD_FRAME', `unknown client request '${call.op}'`));
   }
 
-  private onRequest(frame: Frame): void {
-    const request = frame.header as ClientRequest;
-    if (!Number.isInteger(request.id)) throw new SeqparError('ERR_BAD_FRAME', 'client request without an integer id');
-    if (request.kind === 'cancel') return this.running.get(request.id)?.abort();
-    if (request.kind !== 'attention' && request.kind !== 'generate') {
-      const { id, kind } = request as { id: number; kind: unknown };
-      return void this.reply(errorReply(id, new SeqparError('ERR_BAD_FRAME', `unknown client request '${String(kind)}'`)));
-    }
-    const controller = new AbortController();
-    this.running.set(request.id, controller);
-    const answer = request.kind === 'attention' ? this.attention(request, frame.payload, controller.signal) : this.generate(request, frame.payload, controller.signal);
-    void answer
-      .then(
-        (reply) => this.reply(reply.reply, reply.payload),
-        (error: unknown) => this.reply(errorReply(request.id, error)),
-      )
-      .finally(() => this.running.delete(request.id));
-  }
-
-  private async attention(request: Extract<ClientRequest, { kind: 'attention' }>, payload: Uint8Array, signal: AbortSignal) {
-    const [q, k, v, ...extra] = unpackTensors(request.shapes, payload);
-    if (!q || !k || !v || extra.length) throw new SeqparError('ERR_BAD_FRAME', 'an attention request carries exactly q, k and v');
-    attentionShape(q, k, v);
-    if (!(Number.isFinite(request.timeoutMs) && request.timeoutMs > 0)) throw new SeqparError('ERR_BAD_FRAME', 'an attention request needs a positive timeoutMs');
+  private async attention(args: Partial<AttentionArgs>, tensors: Tensor[], scope: CallScope): Promise<CallResult> {
+    const [q, k, v, ...extra] = tensors;
+    if (!q || !k || !v || extra.length) throw new UsageError('an attention request carries exactly q, k and v');
     const { out, lse, stats } = await this.cluster.attention(q, k, v, {
-      causal: request.causal === true,
-      trace: request.trace === true,
-      timeoutMs: request.timeoutMs,
-      signal,
-      ...(request.strategy ? { strategy: request.strategy } : {}),
+      causal: args.causal === true,
+      trace: args.trace === true,
+      timeoutMs: scope.timeoutMs,
+      signal: scope.signal,
+      ...(args.strategy === undefined ? {} : { strategy: args.strategy as StrategyName }),
     });
-    const packed = packTensors([out, lse]);
-    const reply: ClientReply = { kind: 'result', id: request.id, stats, shapes: packed.shapes };
-    return { reply, payload: bytesOf(packed.payload) };
+    return { header: { stats }, tensors: [out, lse] };
   }
 
   /** Runs a generation on the cluster, streaming its tokens and prefill progress to the client as partial replies. */
-  private async generate(request: Extract<ClientRequest, { kind: 'generate' }>, payload: Uint8Array, signal: AbortSignal) {
-    const [ids, ...extra] = unpackTensors(request.shapes, payload);
-    if (!ids || extra.length || typeof request.modelDir !== 'string') throw new SeqparError('ERR_BAD_FRAME', 'a generate request carries a model directory and exactly the prompt ids');
-    if (!(Number.isFinite(request.timeoutMs) && request.timeoutMs > 0)) throw new SeqparError('ERR_BAD_FRAME', 'a generate request needs a positive timeoutMs');
-    const run = this.cluster.generate(request.modelDir, Array.from(ids.data), {
-      ...request.options,
-      timeoutMs: request.timeoutMs,
-      signal,
-      onPrefillProgress: (done, total) => void this.reply({ kind: 'partial', id: request.id, header: { done, total } }),
+  private async generate(args: Partial<GenerateArgs>, tensors: Tensor[], scope: CallScope): Promise<CallResult> {
+    const [ids, ...extra] = tensors;
+    if (!ids || extra.length || typeof args.modelDir !== 'string' || typeof args.options !== 'object' || args.options === null) {
+      throw new UsageError('a generate request carries a model directory, its options and exactly the prompt ids');
+    }
+    const run = this.cluster.generate(args.modelDir, Array.from(ids.data), {
+      ...args.options,
+      timeoutMs: scope.timeoutMs,
+      signal: scope.signal,
+      onPrefillProgress: (done, total) => scope.emit({ done, total }),
     });
     for (;;) {
       const next = await run.next();
       if (next.done) {
         const { promptLogits, ...summary } = next.value;
-        const packed = packTensors(promptLogits ? [promptLogits] : []);
-        const reply: ClientReply = { kind: 'generated', id: request.id, summary, shapes: packed.shapes };
-        return { reply, payload: bytesOf(packed.payload) };
+        return { header: { summary }, tensors: promptLogits ? [promptLogits] : [] };
       }
-      void this.reply({ kind: 'partial', id: request.id, header: next.value });
+      scope.emit({ ...next.value });
     }
-  }
-
-  /** Best effort: a client that has gone cannot be answered, and its session is ending anyway. */
-  private async reply(reply: ClientReply, payload?: Uint8Array): Promise<void> {
-    await this.transport.send(CLIENT_SESSION_RANK, REPLY_TAG, reply, payload).catch((error: unknown) => {
-      if (!this.closed) this.log.info({ err: error }, 'could not answer a client');
-    });
   }
 }

@@ -1,11 +1,10 @@
 import { SeqparError, type RankStats, type TraceSpan } from '@seqpar/core';
-import type { Frame, Transport } from '@seqpar/transport';
-import { CONTROL_POLL_MS, DOWN_DATA_TAG, DOWN_TAG, UP_DATA_TAG, UP_TAG, type UpMessage } from '../rpc/control-messages.js';
+import type { Transport } from '@seqpar/transport';
 import type { Executor } from '../executors/executor.js';
 import type { Logger } from '../logger.js';
+import { RpcCaller, type CallReply } from '../rpc/rpc-caller.js';
 import { RequestJob, type JobOptions, type RankCall, type RankReply } from './request-job.js';
 import { RequestQueue } from './request-queue.js';
-import { receiveTensors, sendTensors } from '../rpc/tensor-payload.js';
 import { WorkerClocks } from './worker-clocks.js';
 
 export interface CoordinatorOptions {
@@ -13,6 +12,12 @@ export interface CoordinatorOptions {
   /** Bound on a failure being noticed; also how long a worker's peer-loss report waits for our own verdict. */
   readonly healthTimeoutMs: number;
   readonly log: Logger;
+}
+
+/** The world the workers are in now: its transport and the caller that reaches them through it. */
+interface World {
+  readonly transport: Transport;
+  readonly caller: RpcCaller;
 }
 
 /** The request in flight: one at a time, since every rank takes part in every request. */
@@ -34,7 +39,7 @@ const PEER_CODES = new Set(['ERR_PEER_LOST', 'ERR_TIMEOUT', 'ERR_CLOSED', 'ERR_A
  */
 export class Coordinator {
   private readonly queue: RequestQueue<RequestJob>;
-  private world: Transport | undefined;
+  private world: World | undefined;
   private epoch = 0;
   private nextId = 0;
   private flight: Flight | undefined;
@@ -63,12 +68,12 @@ export class Coordinator {
 
   /** Waits for every worker to join the first world; requests submitted meanwhile queue. */
   async connect(): Promise<void> {
-    const world = await this.executor.join();
+    const world = this.enter(await this.executor.join());
     if (this.closed) {
-      await this.tellWorkers(world, { kind: 'shutdown' });
-      return void (await world.close());
+      this.world = undefined;
+      await this.tellWorkers(world, 'shutdown');
+      return void (await world.transport.close());
     }
-    this.enter(world);
     this.pump();
   }
 
@@ -98,31 +103,23 @@ export class Coordinator {
     const world = this.world;
     this.world = undefined;
     if (world) {
-      await this.tellWorkers(world, { kind: 'shutdown' });
-      await world.close();
+      await this.tellWorkers(world, 'shutdown');
+      await world.transport.close();
     }
     await this.executor.close();
   }
 
-  private enter(world: Transport): void {
-    this.world = world;
+  private enter(transport: Transport): World {
     const epoch = ++this.epoch;
-    for (let rank = 0; rank < this.workers; rank++) void this.readLoop(world, rank, epoch);
+    const caller = new RpcCaller(transport, {
+      peers: Array.from({ length: this.workers }, (_, rank) => rank),
+      describe: (rank) => `rank ${rank}`,
+      graceMs: this.options.healthTimeoutMs,
+      onLost: (rank, error) => this.onLost(rank, error, epoch),
+    });
+    this.world = { transport, caller };
     this.options.log.info({ epoch }, 'world ready');
-  }
-
-  private async readLoop(world: Transport, rank: number, epoch: number): Promise<void> {
-    while (epoch === this.epoch && !this.closed) {
-      let frame: Frame;
-      try {
-        frame = await world.recv(rank, UP_TAG, { timeoutMs: CONTROL_POLL_MS });
-      } catch (error) {
-        if ((error as SeqparError).code === 'ERR_TIMEOUT') continue;
-        this.onLost(rank, error as SeqparError, epoch);
-        return;
-      }
-      await this.onReply(world, rank, frame);
-    }
+    return this.world;
   }
 
   private pump(): void {
@@ -132,50 +129,48 @@ export class Coordinator {
     const flight: Flight = { id: this.nextId++, job, replies: new Map() };
     this.flight = flight;
     const world = this.world;
-    // The ranks' receives give up before the request does, leaving time for their report and its grace period,
-    // so a missing frame fails the request naming the frame and the rank that did not send it.
-    const timeoutMs = Math.max(1, job.options.timeoutMs - 2 * this.options.healthTimeoutMs);
     // A traced request's spans are put on our clock, measured just before it runs (worker-clocks.ts).
-    const clocksMeasured = job.options.traced ? this.clocks.refresh(world, job.calls.length) : Promise.resolve();
-    void clocksMeasured.then(() => Promise.all(
-      job.calls.map((call, rank) => {
-        const header = { kind: 'call', id: flight.id, op: job.op, args: call.args, degree: job.calls.length, timeoutMs, traced: job.options.traced ?? false };
-        return sendTensors(world, rank, DOWN_TAG, DOWN_DATA_TAG, header, call.tensors);
+    const clocksMeasured = job.options.traced ? this.clocks.refresh(world.transport, job.calls.length) : Promise.resolve();
+    void clocksMeasured.then(() =>
+      job.calls.forEach((call, rank) => {
+        // Every rank's deadline is what the request has left: a rank's own receives then give up with the request.
+        const args = { ...call.args, flight: flight.id, degree: job.calls.length, traced: job.options.traced ?? false };
+        const replyInto = job.options.replyInto?.(rank);
+        world.caller
+          .call(rank, job.op, args, call.tensors, {
+            timeoutMs: job.remainingMs(),
+            ...(job.options.onPartial ? { onPartial: (header: Record<string, unknown>) => job.options.onPartial!(rank, header) } : {}),
+            ...(replyInto ? { replyInto } : {}),
+          })
+          .then(
+            (reply) => this.onReply(flight, rank, reply),
+            (error: SeqparError) => this.onRankError(flight, rank, error),
+          );
       }),
-    )).catch((error: SeqparError) => this.flight === flight && this.fail(new SeqparError(error.code ?? 'ERR_PEER_LOST', `${job.op} request ${flight.id}: ${error.message}`)));
+    );
   }
 
-  private async onReply(world: Transport, rank: number, frame: Frame): Promise<void> {
-    const message = frame.header as UpMessage;
-    const flight = this.flight;
-    if (!flight || message.id !== flight.id) return; // an answer to a request already ended (its world is being reset)
-    if (message.kind === 'partial') return flight.job.options.onPartial?.(rank, message.header);
-    if (message.kind === 'error') {
-      const error = new SeqparError(message.code as SeqparError['code'], `rank ${rank}: ${message.message}`);
-      // A peer failure seen by a worker: our own heartbeat verdict names the rank at fault, so wait for it briefly.
-      if (!PEER_CODES.has(message.code)) this.fail(error);
-      else flight.grace ??= setTimeout(() => this.flight === flight && this.fail(error), this.options.healthTimeoutMs);
-      return;
-    }
-    try {
-      const tensors = await receiveTensors(world, rank, UP_DATA_TAG, message, { timeoutMs: this.options.healthTimeoutMs }, flight.job.options.replyInto?.(rank) ?? []);
-      if (this.flight !== flight) return; // failed or timed out while its chunks came in
-      flight.replies.set(rank, { rank, header: message.header, tensors, stats: message.stats as RankStats, ...(message.spans ? { spans: message.spans as TraceSpan[] } : {}) });
-    } catch (error) {
-      if (this.flight === flight) this.fail(error as SeqparError);
-      return;
-    }
-    if (flight.replies.size === flight.job.calls.length) {
-      this.endFlight();
-      const replies = [...flight.replies.values()].sort((a, b) => a.rank - b.rank);
-      flight.job.resolve(flight.job.options.traced ? this.clocks.align(replies) : replies);
-      this.pump();
-    }
+  private onReply(flight: Flight, rank: number, reply: CallReply): void {
+    if (this.flight !== flight) return; // an answer to a request already ended (its world is being reset)
+    flight.replies.set(rank, { rank, header: reply.header, tensors: reply.tensors, stats: reply.stats as RankStats, ...(reply.spans ? { spans: reply.spans as TraceSpan[] } : {}) });
+    if (flight.replies.size < flight.job.calls.length) return;
+    this.endFlight();
+    const replies = [...flight.replies.values()].sort((a, b) => a.rank - b.rank);
+    flight.job.resolve(flight.job.options.traced ? this.clocks.align(replies) : replies);
+    this.pump();
+  }
+
+  private onRankError(flight: Flight, rank: number, error: SeqparError): void {
+    if (this.flight !== flight) return;
+    const failure = error.message.startsWith(`rank ${rank}`) ? error : new SeqparError(error.code ?? 'ERR_INTERNAL', `rank ${rank}: ${error.message}`, { exitCode: error.exitCode ?? 1 });
+    // A peer failure seen by a worker: our own heartbeat verdict names the rank at fault, so wait for it briefly.
+    if (!PEER_CODES.has(failure.code)) this.fail(failure);
+    else flight.grace ??= setTimeout(() => this.flight === flight && this.fail(failure), this.options.healthTimeoutMs);
   }
 
   private onLost(rank: number, error: SeqparError, epoch: number): void {
     if (epoch !== this.epoch || this.closed) return;
-    this.options.log.warn({ lost: rank, err: error }, 'worker lost');
+    this.options.log.warn({ lost: rank, code: error.code, reason: error.message }, 'worker lost');
     this.lostRanks.add(rank);
     const code = error.code === 'ERR_TIMEOUT' ? 'ERR_TIMEOUT' : 'ERR_PEER_LOST';
     const id = this.flight ? `request ${this.flight.id}` : 'idle';
@@ -221,8 +216,9 @@ export class Coordinator {
     const old = this.world;
     this.world = undefined;
     if (old) {
-      await this.tellWorkers(old, { kind: 'reset' });
-      await old.close();
+      old.caller.failAll(new SeqparError('ERR_CLOSED', 'the world was reset'));
+      await this.tellWorkers(old, 'reset');
+      await old.transport.close();
     }
     while (!this.closed) {
       try {
@@ -237,8 +233,8 @@ export class Coordinator {
   }
 
   /** Best effort, bounded: a worker that cannot hear this will see the world close instead. */
-  private async tellWorkers(world: Transport, header: { kind: 'reset' | 'shutdown' }): Promise<void> {
-    const sends = Array.from({ length: this.workers }, (_, rank) => world.send(rank, DOWN_TAG, header).catch(() => undefined));
+  private async tellWorkers(world: World, kind: 'reset' | 'shutdown'): Promise<void> {
+    const sends = Array.from({ length: this.workers }, (_, rank) => world.caller.notify(rank, { kind }).catch(() => undefined));
     await Promise.race([Promise.all(sends), new Promise((resolve) => setTimeout(resolve, this.options.healthTimeoutMs).unref())]);
   }
 }

@@ -38,6 +38,7 @@ export class RequestJob {
   private rejectFn!: (error: Error) => void;
   private done = false;
   private readonly timer: NodeJS.Timeout;
+  private readonly deadline: number;
   private readonly onAbort: () => void;
 
   constructor(
@@ -46,14 +47,16 @@ export class RequestJob {
     readonly options: JobOptions,
     onExpire: (job: RequestJob, error: SeqparError) => void,
   ) {
+    this.deadline = Date.now() + options.timeoutMs;
     this.promise = new Promise((resolve, reject) => ((this.resolveFn = resolve), (this.rejectFn = reject)));
     this.timer = setTimeout(() => onExpire(this, new SeqparError('ERR_TIMEOUT', `${op} request did not finish within ${options.timeoutMs} ms`)), options.timeoutMs);
     this.onAbort = () => onExpire(this, new SeqparError('ERR_ABORTED', `${op} request was aborted`));
     options.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
-  get settled(): boolean {
-    return this.done;
+  /** What is left of the deadline (at least 1 ms, so a call always carries a positive bound). */
+  remainingMs(): number {
+    return Math.max(1, this.deadline - Date.now());
   }
 
   resolve(replies: RankReply[]): void {

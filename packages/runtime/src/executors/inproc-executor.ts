@@ -6,19 +6,21 @@ import { serveWorker } from '../worker/worker-loop.js';
 
 /**
  * The NULL-device executor: every rank runs in this process as an async task with its own kernel thread, and
- * each world is a fresh inproc transport group. Ranks cannot die on their own here (a kill fault ends only a rank's
- * transport; its loop joins the next world), so `replace` has nothing to do.
+ * each world is a fresh inproc transport group. A kill fault ends only a rank's transport (its loop joins the next
+ * world); a rank loop that fails is reported lost and started afresh by `replace`.
  */
 export class InprocExecutor implements Executor {
   private readonly rendezvous: InprocRendezvous;
   private readonly stop = new AbortController();
   private kernels: BlockAttentionKernel[] = [];
-  private loops: Promise<void>[] = [];
+  private loops: (Promise<void> | undefined)[] = [];
+  private lostListener: ((rank: number, error: SeqparError) => void) | undefined;
 
   constructor(
     readonly workers: number,
     private readonly createKernel: (rank: number) => Promise<BlockAttentionKernel>,
     network: SimulatedNetwork = {},
+    private readonly connectTimeoutMs = 30_000,
   ) {
     // One injector for every world, so a fault fires once, not again after each recovery.
     const { faults, ...rest } = network;
@@ -27,18 +29,32 @@ export class InprocExecutor implements Executor {
 
   async start(): Promise<void> {
     this.kernels = await Promise.all(Array.from({ length: this.workers }, (_, rank) => this.createKernel(rank)));
-    this.loops = this.kernels.map((kernel, rank) =>
-      serveWorker({ rank, workers: this.workers, kernel, join: () => this.rendezvous.join(rank), log: createLogger(rank), signal: this.stop.signal }).catch(() => undefined),
-    );
+    this.loops = this.kernels.map((_, rank) => this.runLoop(rank));
   }
 
   join(): Promise<Transport> {
-    return this.rendezvous.join(this.workers);
+    return this.rendezvous.join(this.workers, this.connectTimeoutMs);
   }
 
-  async replace(): Promise<void> {}
+  async replace(rank: number): Promise<void> {
+    if (!this.loops[rank] && !this.stop.signal.aborted) this.loops[rank] = this.runLoop(rank);
+  }
 
-  onLost(): void {}
+  onLost(listener: (rank: number, error: SeqparError) => void): void {
+    this.lostListener = listener;
+  }
+
+  private runLoop(rank: number): Promise<void> {
+    const log = createLogger(rank);
+    const join = (timeoutMs?: number) => this.rendezvous.join(rank, timeoutMs ?? this.connectTimeoutMs);
+    return serveWorker({ rank, workers: this.workers, kernel: this.kernels[rank]!, join, log, signal: this.stop.signal }).catch((error: unknown) => {
+      this.loops[rank] = undefined;
+      if (this.stop.signal.aborted) return;
+      const lost = error instanceof SeqparError ? error : new SeqparError('ERR_INTERNAL', String(error), { cause: error });
+      log.error({ err: lost }, 'rank loop failed');
+      this.lostListener?.(rank, lost);
+    });
+  }
 
   pids(): number[] {
     return [];
@@ -61,10 +77,19 @@ class InprocRendezvous {
     private readonly options: InprocGroupOptions,
   ) {}
 
-  join(rank: number): Promise<Transport> {
+  /** Resolves once all ranks asked; rejects with ERR_TIMEOUT naming the missing ranks after `timeoutMs`. */
+  join(rank: number, timeoutMs: number): Promise<Transport> {
     return new Promise((resolve, reject) => {
       if (this.waiting.has(rank)) return reject(new SeqparError('ERR_INTERNAL', `rank ${rank} joined the same inproc world twice`));
-      this.waiting.set(rank, { resolve, reject });
+      const timer = setTimeout(() => {
+        if (this.waiting.get(rank)?.reject !== fail) return;
+        this.waiting.delete(rank);
+        const missing = Array.from({ length: this.size }, (_, r) => r).filter((r) => r !== rank && !this.waiting.has(r));
+        fail(new SeqparError('ERR_TIMEOUT', `in-process world: rank ${missing.join(', rank ')} did not join within ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      const fail = (error: Error) => (clearTimeout(timer), reject(error));
+      this.waiting.set(rank, { resolve: (transport) => (clearTimeout(timer), resolve(transport)), reject: fail });
       if (this.waiting.size < this.size) return;
       const group = createInprocGroup(this.size, this.options);
       for (const [member, waiter] of this.waiting) waiter.resolve(group[member]!);

@@ -1,33 +1,6 @@
 import { SeqparError, type Span, type Tensor } from '@seqpar/core';
 import { SHM_DEFAULT_SLOT_BYTES, type FrameHeader, type RecvOptions, type Transport } from '@seqpar/transport';
 
-/** Tensors travelling in one frame: their shapes in the header, their float32 values back to back in the payload. */
-export interface PackedTensors {
-  readonly shapes: number[][];
-  readonly payload: Float32Array;
-}
-
-export function packTensors(tensors: readonly Tensor[]): PackedTensors {
-  const total = tensors.reduce((sum, t) => sum + t.data.length, 0);
-  const payload = new Float32Array(total);
-  let offset = 0;
-  for (const t of tensors) {
-    payload.set(t.data, offset);
-    offset += t.data.length;
-  }
-  return { shapes: tensors.map((t) => [...t.shape]), payload };
-}
-
-/** Copies the tensors out of a received payload (so a transport buffer or shm slot can be let go at once). */
-export function unpackTensors(shapes: unknown, payload: Uint8Array): Tensor[] {
-  const { tensors, bytes } = allocateTensors(shapes);
-  if (payload.byteLength !== bytes.byteLength) {
-    throw new SeqparError('ERR_BAD_FRAME', `payload holds ${payload.byteLength} bytes, shapes need ${bytes.byteLength}`);
-  }
-  bytes.set(payload);
-  return tensors;
-}
-
 /**
  * Largest chunk a tensor travels in: the shm transport's default slot. A bigger payload would go inline over its
  * socket, which for a 48 MiB call costs ~100 ms more than three slot copies.
@@ -122,10 +95,9 @@ export async function receiveTensors(
     }
   });
   const expected = targets.reduce((sum, target) => sum + target.ranges.reduce((bytes, range) => bytes + range.end - range.start, 0), 0);
-  const chunks = header.chunks;
-  if (!Number.isInteger(chunks) || (chunks as number) < 0) throw new SeqparError('ERR_BAD_FRAME', 'frame lacks a valid chunk count');
+  const chunks = chunkCount(header);
   const writer = new SegmentWriter(targets);
-  for (let i = 0; i < (chunks as number); i++) {
+  for (let i = 0; i < chunks; i++) {
     const frame = await world.recv(from, dataTag, options);
     try {
       if (frame.header.id !== header.id) throw new SeqparError('ERR_BAD_FRAME', `chunk of request ${String(frame.header.id)} arrived for request ${header.id}`);
@@ -137,6 +109,17 @@ export async function receiveTensors(
   }
   if (writer.written !== expected) throw new SeqparError('ERR_BAD_FRAME', `chunks hold ${writer.written} bytes, shapes need ${expected}`);
   return tensors;
+}
+
+/** Reads and lets go the chunks `sendTensors` announced in `header`, for a reply nobody waits for any more. */
+export async function discardTensors(world: Transport, from: number, dataTag: string, header: { id: number; chunks?: unknown }, options: RecvOptions): Promise<void> {
+  for (let i = 0; i < chunkCount(header); i++) (await world.recv(from, dataTag, options)).release?.();
+}
+
+function chunkCount(header: { chunks?: unknown }): number {
+  const chunks = header.chunks;
+  if (!Number.isInteger(chunks) || (chunks as number) < 0) throw new SeqparError('ERR_BAD_FRAME', 'frame lacks a valid chunk count');
+  return chunks as number;
 }
 
 /** Byte ranges of one buffer (a Buffer, so ranges copy by offset without a view each). */

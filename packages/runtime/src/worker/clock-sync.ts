@@ -1,6 +1,6 @@
 import { epochNow, SeqparError } from '@seqpar/core';
 import type { Transport } from '@seqpar/transport';
-import { CONTROL_POLL_MS } from '../rpc/control-messages.js';
+import { CONTROL_POLL_MS } from '../rpc/rpc-messages.js';
 
 /**
  * NTP-style clock comparison between the coordinator and one worker, on a tag of its own beside the control

@@ -62,7 +62,8 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerHandle
   const stop = new AbortController();
   const { faults, ...network } = options.network ?? {};
   const conditions = faults ? { ...network, faults: new FaultInjector(faults, { onKill: () => process.kill(process.pid, 'SIGKILL') }) } : network;
-  const join = () =>
+  const connectTimeoutMs = options.connectTimeoutMs ?? 30_000;
+  const join = (timeoutMs?: number) =>
     joinWorld({
       rank,
       workers: worldSize,
@@ -70,7 +71,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerHandle
       token: options.token,
       coordinator,
       healthTimeoutMs: options.healthTimeoutMs ?? 2000,
-      connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
+      connectTimeoutMs: Math.min(connectTimeoutMs, timeoutMs ?? connectTimeoutMs),
       ...(options.listenHost ? { listenHost: options.listenHost } : {}),
       conditions,
     });
