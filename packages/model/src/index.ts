@@ -8,6 +8,7 @@ export * from './rank-generation.js';
 export * from './rank-inference.js';
 export * from './rank-model.js';
 export * from './safetensors.js';
+export * from './safetensors-header.js';
 export * from './sampling.js';
 export * from './tiny-model.js';
 export * from './token-stream.js';
