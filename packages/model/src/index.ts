@@ -4,6 +4,8 @@ export * from './generate.js';
 export * from './kv-cache.js';
 export * from './layer-graphs.js';
 export * from './load-model.js';
+export * from './model-cache.js';
+export * from './model-files.js';
 export * from './rank-generation.js';
 export * from './rank-inference.js';
 export * from './rank-model.js';
