@@ -17,29 +17,30 @@ export function parseSafetensors(bytes: Uint8Array, source: string): Map<string,
 /** Exponent bits all ones: infinity or NaN, in each format's bit layout. */
 const NON_FINITE: Readonly<Record<WeightDtype, number>> = { F32: 0x7f800000, F16: 0x7c00, BF16: 0x7f80 };
 
+// The finiteness check rides on the loop that touches every value anyway for half precision (BF16, 256 MiB:
+// 380 -> 395 ms here); float32 pays one extra pass over the copy (140 -> 300 ms).
 function decode(data: Uint8Array, slot: TensorSlot, source: string): Float32Array {
   const { dtype, count, begin, end } = slot;
   const copy = new Uint8Array(data.subarray(begin, end)); // a copy (Buffer#slice would not copy): aligned, independent of the file
-  const bits = dtype === 'F32' ? new Uint32Array(copy.buffer, 0, count) : new Uint16Array(copy.buffer, 0, count);
   const mask = NON_FINITE[dtype];
-  // Looking at the bits while every value is touched anyway costs about as much as the copy.
-  for (let i = 0; i < count; i++) {
-    if ((bits[i]! & mask) === mask) {
-      throw new SeqparError('ERR_MODEL_FORMAT', `${source}: tensor ${slot.name} holds a non-finite weight (${storedValue(dtype, bits[i]!)}) at element ${i} of shape [${slot.shape}]`);
-    }
+  if (dtype === 'F32') {
+    const bits = new Uint32Array(copy.buffer, 0, count);
+    for (let i = 0; i < count; i++) if ((bits[i]! & mask) === mask) throw nonFinite(source, slot, i, new Float32Array(copy.buffer, 4 * i, 1)[0]!);
+    return new Float32Array(copy.buffer, 0, count);
   }
-  if (dtype === 'F32') return new Float32Array(copy.buffer, 0, count);
+  const halves = new Uint16Array(copy.buffer, 0, count);
   const out = new Float32Array(count);
   const convert = dtype === 'F16' ? f16ToF32 : bf16ToF32;
-  for (let i = 0; i < count; i++) out[i] = convert(bits[i]!);
+  for (let i = 0; i < count; i++) {
+    const bits = halves[i]!;
+    if ((bits & mask) === mask) throw nonFinite(source, slot, i, convert(bits));
+    out[i] = convert(bits);
+  }
   return out;
 }
 
-/** The float value of a stored element's bits, for an error message. */
-function storedValue(dtype: WeightDtype, bits: number): number {
-  if (dtype === 'F16') return f16ToF32(bits);
-  if (dtype === 'BF16') return bf16ToF32(bits);
-  return new Float32Array(Uint32Array.of(bits).buffer)[0]!;
+function nonFinite(source: string, slot: TensorSlot, index: number, value: number): SeqparError {
+  return new SeqparError('ERR_MODEL_FORMAT', `${source}: tensor ${slot.name} holds a non-finite weight (${value}) at element ${index} of shape [${slot.shape}]`);
 }
 
 export async function readSafetensorsFile(path: string): Promise<Map<string, Tensor>> {
