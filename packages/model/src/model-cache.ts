@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { SeqparError, type RankRecorder } from '@seqpar/core';
+import { SeqparError, UsageError, type RankRecorder } from '@seqpar/core';
 import type { ComputeThread } from '@seqpar/kernels';
 import { loadModel, type LoadedModel } from './load-model.js';
 import { modelIdentity } from './model-files.js';
@@ -9,7 +9,10 @@ import type { ModelWeights } from './weights.js';
 export interface ModelCacheOptions {
   /** Models kept loaded when none is in use (the least recently used go first). */
   readonly maxModels?: number;
-  /** Bytes of float32 weights kept loaded when none is in use; one model is kept whatever its size. */
+  /**
+   * Bytes of float32 weights kept loaded when none is in use; one model is kept whatever its size. The ONNX
+   * sessions hold a second copy, so 8 GiB of weights (the default) is about 16 GiB of a worker's memory.
+   */
   readonly maxBytes?: number;
 }
 
@@ -43,7 +46,7 @@ export class ModelCache {
   constructor(options: ModelCacheOptions = {}) {
     this.maxModels = options.maxModels ?? 2;
     this.maxBytes = options.maxBytes ?? 8 * 2 ** 30;
-    if (!(this.maxModels >= 1) || !(this.maxBytes >= 0)) throw new SeqparError('ERR_USAGE', 'a model cache keeps at least one model');
+    if (!(this.maxModels >= 1) || !(this.maxBytes >= 0)) throw new UsageError(`a model cache keeps at least one model and no negative bytes, got maxModels ${this.maxModels}, maxBytes ${this.maxBytes}`);
   }
 
   /** Models held and their weights' bytes (in use or not). */
@@ -78,7 +81,8 @@ export class ModelCache {
     let entry = this.entries.get(dir);
     if (entry?.identity !== identity) {
       if (entry) void this.evict(entry);
-      entry = { dir, identity, key: `${dir}#${loads++}`, model: this.read(dir, identity), ranks: new Map(), bytes: 0, users: 0, evicted: false };
+      const key = `${dir}#${loads++}`;
+      entry = { dir, identity, key, model: this.read(dir, identity, key), ranks: new Map(), bytes: 0, users: 0, evicted: false };
     }
     this.entries.delete(dir);
     this.entries.set(dir, entry); // most recently used last
@@ -87,14 +91,14 @@ export class ModelCache {
   }
 
   /** Loads the model and checks that no file changed while it was read (a half-copied model mixes two). */
-  private async read(dir: string, identity: string): Promise<LoadedModel> {
+  private async read(dir: string, identity: string, key: string): Promise<LoadedModel> {
     try {
       const model = await loadModel(dir);
       if ((await modelIdentity(dir)) !== identity) throw new SeqparError('ERR_MODEL_FORMAT', `${dir} changed while its model was being read: try again once it is written`);
       return model;
     } catch (error) {
       const entry = this.entries.get(dir);
-      if (entry?.identity === identity) void this.evict(entry); // a failed read is not kept
+      if (entry?.key === key) void this.evict(entry); // a failed read is not kept
       throw error;
     }
   }
