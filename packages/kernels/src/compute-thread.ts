@@ -61,6 +61,12 @@ export class ComputeThread {
     return loading;
   }
 
+  /** Releases the session loaded under `key` (a model cache evicting a model); a later `load` of it builds it again. */
+  async unload(key: string): Promise<void> {
+    this.loaded.delete(key);
+    await this.request({ kind: 'unload', key }, []);
+  }
+
   async run(key: string, feeds: Record<string, Feed>): Promise<Record<string, Float32Array>> {
     return this.chain([{ run: key, feeds }]);
   }

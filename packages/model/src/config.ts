@@ -36,18 +36,29 @@ export function parseModelConfig(raw: Record<string, unknown>, source: string): 
   }
   const int = (key: string, fallback?: number): number => {
     const value = raw[key] ?? fallback;
+    if (value === undefined) return fail(`${key} is missing (a positive integer)`);
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) return fail(`${key} must be a positive integer, got ${JSON.stringify(value)}`);
     return value;
   };
   const num = (key: string, fallback: number): number => {
     const value = raw[key] ?? fallback;
-    if (typeof value !== 'number' || !(value > 0)) return fail(`${key} must be a positive number`);
+    // JSON.parse reads 1e999 as Infinity.
+    if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) return fail(`${key} must be a finite positive number, got ${JSON.stringify(value)}`);
     return value;
   };
   const hiddenSize = int('hidden_size');
   const numHeads = int('num_attention_heads');
   const numKvHeads = int('num_key_value_heads', numHeads);
   if (numHeads % numKvHeads !== 0) fail(`num_attention_heads (${numHeads}) must be a multiple of num_key_value_heads (${numKvHeads})`);
+  if ((raw['head_dim'] ?? null) === null && hiddenSize % numHeads !== 0) fail(`hidden_size (${hiddenSize}) must be a multiple of num_attention_heads (${numHeads}) when head_dim is not given`);
+  const headDim = int('head_dim', hiddenSize / numHeads);
+  // Rotate-half RoPE splits every head in two halves.
+  if (headDim % 2 !== 0) fail(`head_dim (${headDim}) must be even for rotary embeddings`);
+  const vocabSize = int('vocab_size');
+  const tokenId = (key: string, value: unknown): number => {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= vocabSize) return fail(`${key} ${JSON.stringify(value)} is not a token id of the vocabulary (0..${vocabSize - 1})`);
+    return value;
+  };
   const eos = raw['eos_token_id'];
   const bos = raw['bos_token_id'];
   return {
@@ -57,15 +68,15 @@ export function parseModelConfig(raw: Record<string, unknown>, source: string): 
     numHeads,
     numKvHeads,
     numLayers: int('num_hidden_layers'),
-    headDim: int('head_dim', hiddenSize / numHeads),
+    headDim,
     rmsNormEps: num('rms_norm_eps', 1e-6),
     ropeTheta: num('rope_theta', 10000),
-    vocabSize: int('vocab_size'),
+    vocabSize,
     tieWordEmbeddings: raw['tie_word_embeddings'] === true,
     maxPositionEmbeddings: int('max_position_embeddings', 2048),
     attentionBias: modelType === 'qwen2' || raw['attention_bias'] === true,
-    ...(typeof bos === 'number' ? { bosTokenId: bos } : {}),
-    eosTokenIds: typeof eos === 'number' ? [eos] : Array.isArray(eos) ? eos.filter((id): id is number => typeof id === 'number') : [],
+    ...(bos === undefined || bos === null ? {} : { bosTokenId: tokenId('bos_token_id', bos) }),
+    eosTokenIds: eos === undefined || eos === null ? [] : Array.isArray(eos) ? eos.map((id) => tokenId('eos_token_id', id)) : [tokenId('eos_token_id', eos)],
   };
 }
 

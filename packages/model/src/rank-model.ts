@@ -19,15 +19,30 @@ export class RankModel {
     private readonly keyPrefix: string,
   ) {}
 
-  /** Loads every layer's graphs on `thread` (once per model and thread). */
+  /**
+   * Loads every layer's graphs on `thread`. The thread keeps graphs by `modelKey`: a key already loaded there is
+   * reused as is, so it must name these very weights (model-cache.ts keys each load of a model anew).
+   */
   static async load(config: ModelConfig, weights: ModelWeights, thread: ComputeThread, modelKey: string): Promise<RankModel> {
     const model = new RankModel(config, weights, thread, modelKey);
-    const loads = weights.layers.flatMap((layer, i) => [
-      thread.load(model.key('pre', i), () => buildPreAttentionGraph(config, layer)),
-      thread.load(model.key('post', i), () => buildPostAttentionGraph(config, layer)),
-    ]);
-    await Promise.all([...loads, thread.load(model.key('head'), () => buildHeadGraph(config, weights))]);
+    await Promise.all(model.graphs().map(([key, build]) => thread.load(key, build)));
     return model;
+  }
+
+  /** Releases this model's graphs on its thread; running it afterwards fails. */
+  async unload(): Promise<void> {
+    await Promise.all(this.graphs().map(([key]) => this.thread.unload(key)));
+  }
+
+  private graphs(): Array<[key: string, build: () => Uint8Array]> {
+    const { config, weights } = this;
+    return [
+      ...weights.layers.flatMap((layer, i): Array<[string, () => Uint8Array]> => [
+        [this.key('pre', i), () => buildPreAttentionGraph(config, layer)],
+        [this.key('post', i), () => buildPostAttentionGraph(config, layer)],
+      ]),
+      [this.key('head'), () => buildHeadGraph(config, weights)],
+    ];
   }
 
   /** Rows of the embedding matrix for `ids`: x [t, H]. */

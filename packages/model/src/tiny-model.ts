@@ -2,7 +2,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomTensor, seededRandom, UsageError, type Tensor } from '@seqpar/core';
 import type { ModelType } from './config.js';
-import { encodeSafetensors, type WeightDtype } from './safetensors.js';
+import { encodeSafetensors } from './safetensors.js';
+import type { WeightDtype } from './safetensors-header.js';
 import { byteLevelTokenizerJson } from './tokenizer.js';
 
 export interface TinyModelOptions {

@@ -1,8 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { SeqparError, type Tensor } from '@seqpar/core';
 import type { ModelConfig } from './config.js';
+import { weightFiles } from './model-files.js';
 import { readSafetensorsFile } from './safetensors.js';
 
 export interface LayerWeights {
@@ -31,18 +29,12 @@ export interface ModelWeights {
 
 /** Reads model.safetensors, or every shard named by model.safetensors.index.json. */
 export async function readModelTensors(dir: string): Promise<Map<string, Tensor>> {
-  const indexPath = join(dir, 'model.safetensors.index.json');
-  if (!existsSync(indexPath)) return readSafetensorsFile(join(dir, 'model.safetensors'));
-  let weightMap: Record<string, string>;
-  try {
-    weightMap = JSON.parse(await readFile(indexPath, 'utf8')).weight_map;
-  } catch (error) {
-    throw new SeqparError('ERR_MODEL_FORMAT', `${indexPath}: unreadable index (${(error as Error).message})`);
-  }
-  if (typeof weightMap !== 'object' || weightMap === null) throw new SeqparError('ERR_MODEL_FORMAT', `${indexPath} has no weight_map`);
   const tensors = new Map<string, Tensor>();
-  for (const shard of new Set(Object.values(weightMap))) {
-    for (const [name, tensor] of await readSafetensorsFile(join(dir, shard))) tensors.set(name, tensor);
+  for (const shard of (await weightFiles(dir)).shards) {
+    for (const [name, tensor] of await readSafetensorsFile(shard)) {
+      if (tensors.has(name)) throw new SeqparError('ERR_MODEL_FORMAT', `${shard}: tensor ${name} is also in an earlier shard`);
+      tensors.set(name, tensor);
+    }
   }
   return tensors;
 }

@@ -40,6 +40,21 @@ describe('makeTinyModel + loadModel', () => {
     expect(weights.lmHead).toBe(weights.embedTokens);
   });
 
+  it('rejects an index that points outside its directory, and a tensor found in two shards', async () => {
+    const dir = freshDir();
+    await makeTinyModel(dir, { shards: 2 });
+    const indexPath = join(dir, 'model.safetensors.index.json');
+    const index = JSON.parse(readFileSync(indexPath, 'utf8'));
+    const first = 'model.embed_tokens.weight';
+    const second = Object.keys(index.weight_map).find((name) => index.weight_map[name] !== index.weight_map[first])!;
+    writeFileSync(indexPath, JSON.stringify({ weight_map: { ...index.weight_map, [first]: '../elsewhere.safetensors' } }));
+    await expect(loadModel(dir)).rejects.toMatchObject({ code: 'ERR_MODEL_FORMAT', message: expect.stringMatching(/weight_map names "..\/elsewhere.safetensors" for model.embed_tokens.weight/) });
+    const shardOf = (name: string) => join(dir, index.weight_map[name]);
+    writeFileSync(indexPath, JSON.stringify(index));
+    writeFileSync(shardOf(second), readFileSync(shardOf(first))); // both shards now hold the first shard's tensors
+    await expect(loadModel(dir)).rejects.toMatchObject({ code: 'ERR_MODEL_FORMAT', message: expect.stringMatching(/tensor model.embed_tokens.weight is also in an earlier shard/) });
+  });
+
   it('rejects missing and truncated weights, contradicting shapes and unknown model types with typed errors', async () => {
     const missing = freshDir();
     await expect(loadModel(missing)).rejects.toMatchObject({ code: 'ERR_FILE_NOT_FOUND' });

@@ -1,8 +1,6 @@
-import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { SeqparError, type Tensor } from '@seqpar/core';
 import { AttentionKernel } from '@seqpar/kernels';
-import { generateOnRank, loadModel, RankModel, type RankGenerationOptions } from '@seqpar/model';
+import { generateOnRank, ModelCache, type RankGenerationOptions } from '@seqpar/model';
 import type { WorkerOp } from './worker-ops.js';
 
 /** What the coordinator tells every rank of a generation (cluster-generate.ts), besides the prompt tensor. */
@@ -11,9 +9,12 @@ export interface GenerateArgs extends RankGenerationOptions {
   readonly modelDir: string;
 }
 
+/** The models this process has loaded, for every rank it runs. */
+const models = new ModelCache();
+
 /**
  * One rank of a generation in a worker process: it loads the model directory itself, builds its layer graphs on
- * its compute thread (kept per directory and config.json time, so the next generation reuses them), and runs
+ * its compute thread (kept in the process's model cache until a file of the model changes), and runs
  * the shared rank loop over the cluster's data plane. Tokens it samples and rank 0's prefill progress stream to
  * the coordinator as partial replies; the reply carries its KV cache size and, with `allLogits`, its prompt
  * positions and logits. Its KV cache share is dropped when the call returns, fails or is aborted.
@@ -25,13 +26,13 @@ export const generateOp: WorkerOp = async (ctx, { args, tensors }, emit) => {
   if (!prompt || typeof options.modelDir !== 'string') throw new SeqparError('ERR_BAD_FRAME', 'generate needs a model directory and the prompt');
   const kernel = ctx.kernel;
   if (!(kernel instanceof AttentionKernel)) throw new SeqparError('ERR_INTERNAL', 'generate needs an ONNX Runtime kernel to share its compute thread');
-  const model = await loadModel(options.modelDir);
-  const version = (await stat(join(options.modelDir, 'config.json'))).mtimeMs;
-  const rankModel = await ctx.recorder.time('compute', 'load model', () => RankModel.load(model.config, model.weights, kernel.thread, `${options.modelDir}@${version}`));
-  const result = await generateOnRank(ctx, rankModel, Int32Array.from(prompt.data), options, {
-    onToken: (token, index) => emit({ token, index }),
-    ...(ctx.rank === 0 ? { onPrefillLayer: (layer: number) => emit({ layer }) } : {}),
-  });
+  const result = await models.use(options.modelDir, kernel.thread, (model) =>
+    generateOnRank(ctx, model, Int32Array.from(prompt.data), options, {
+      onToken: (token, index) => emit({ token, index }),
+      ...(ctx.rank === 0 ? { onPrefillLayer: (layer: number) => emit({ layer }) } : {}),
+    }),
+    ctx.recorder,
+  );
   const logits: Tensor[] = result.logits ? [{ data: Float32Array.from(result.positions), shape: [result.positions.length] }, result.logits] : [];
   return { header: { kvCacheMb: result.kvCacheMb }, tensors: logits };
 };
