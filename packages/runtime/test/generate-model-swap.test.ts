@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generate, loadModel, makeTinyModel } from '@seqpar/model';
-import { createCluster } from '../src/cluster.js';
+import { createCluster } from '../src/api/cluster.js';
 
 const root = mkdtempSync(join(tmpdir(), 'seqpar-model-swap-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
