@@ -1,6 +1,7 @@
 import { SeqparError } from '@seqpar/core';
 import { WebSocketServer, type AddressInfo, type RawData, type WebSocket } from 'ws';
 import { joinRendezvous } from './rendezvous.js';
+import { receivedFrame } from './received-frame.js';
 import { resolveLimits, TransportBase } from './transport-base.js';
 import { DEFAULT_MAX_QUEUED_BYTES, type FrameHeader, type Transport, type TransportKind } from './transport.js';
 import { decodeMessage, decodePayload, encodeControl, encodeCredit, encodeData, encodeDataHead, WireKind } from './wire-frame.js';
@@ -102,8 +103,11 @@ export class WsTransport extends TransportBase {
   /** A decoded DATA frame from `from`; shm overrides it to map slot references (`ref`). */
   protected onData(from: number, tag: string, header: FrameHeader, payload: Uint8Array, ref: unknown[] | undefined): void {
     if (ref) throw new SeqparError('ERR_BAD_FRAME', 'unexpected frame reference');
-    this.mailbox.deliver(from, { tag, header, payload });
+    this.mailbox.deliver(from, receivedFrame(tag, header, payload));
   }
+
+  /** The link to `peer` is authenticated and open; shm announces its ring here. */
+  protected onLinked(_peer: number): void {}
 
   protected onControl(from: number, _control: Record<string, unknown>): void {
     this.dropLink(from, new SeqparError('ERR_BAD_FRAME', `rank ${from} sent an unexpected control message`));
@@ -194,6 +198,7 @@ export class WsTransport extends TransportBase {
       this.linkErrors.set(peer, error);
       this.failPeer(peer, error);
     });
+    this.onLinked(peer);
     for (const data of early) this.onMessage(peer, data, true);
     this.checkLinked();
   }
