@@ -5,9 +5,9 @@ import type { Transport } from './transport.js';
  * Payload bytes follow `patternByte(seq, i)` so the other side can verify content without shipping a copy.
  */
 export type PeerCommand =
-  | { op: 'echo'; tag: string; count: number }
-  | { op: 'stream'; tag: string; count: number; bytes: number }
-  | { op: 'drain'; tag: string; count: number }
+  | { op: 'echo'; tag: string; count: number; peer?: number }
+  | { op: 'stream'; tag: string; count: number; bytes: number; peer?: number }
+  | { op: 'drain'; tag: string; count: number; peer?: number }
   | { op: 'close' };
 
 export function patternByte(seq: number, index: number): number {
@@ -28,28 +28,27 @@ export function patternMismatch(seq: number, payload: Uint8Array): number {
   return last >= 0 && payload[last] !== patternByte(seq, last) ? last : -1;
 }
 
-/** Runs one command against rank 0 and returns a small result (for drain: the sequence numbers seen). */
+/** Runs one command against `peer` (default rank 0) and returns a small result (for drain: the sequence numbers seen). */
 export async function runPeerCommand(transport: Transport, command: PeerCommand): Promise<unknown> {
+  const peer = command.op === 'close' ? 0 : (command.peer ?? 0);
   switch (command.op) {
     case 'echo':
       for (let i = 0; i < command.count; i += 1) {
-        const frame = await transport.recv(0, command.tag);
-        await transport.send(0, command.tag, frame.header, frame.payload);
-        frame.release?.();
+        using frame = await transport.recv(peer, command.tag);
+        await transport.send(peer, command.tag, frame.header, frame.payload);
       }
       return command.count;
     case 'stream':
       for (let seq = 0; seq < command.count; seq += 1) {
-        await transport.send(0, command.tag, { seq }, patternPayload(seq, command.bytes));
+        await transport.send(peer, command.tag, { seq }, patternPayload(seq, command.bytes));
       }
       return command.count;
     case 'drain': {
       const seen: number[] = [];
       for (let i = 0; i < command.count; i += 1) {
-        const frame = await transport.recv(0, command.tag);
+        using frame = await transport.recv(peer, command.tag);
         const seq = frame.header.seq as number;
         seen.push(patternMismatch(seq, frame.payload) === -1 ? seq : -1);
-        frame.release?.();
       }
       return seen;
     }

@@ -1,4 +1,5 @@
 import { SeqparError } from '@seqpar/core';
+import { receivedFrame } from './received-frame.js';
 import { resolveLimits, TransportBase, type LinkConditions, type TransportLimits } from './transport-base.js';
 import { DEFAULT_MAX_QUEUED_BYTES, type FrameHeader, type Transport } from './transport.js';
 
@@ -24,7 +25,7 @@ class InprocTransport extends TransportBase {
   }
 
   protected async transmit(to: number, tag: string, header: FrameHeader, payload: Uint8Array): Promise<void> {
-    this.group[to]!.mailbox.deliver(this.rank, { tag, header: structuredClone(header), payload: payload.slice() });
+    this.group[to]!.mailbox.deliver(this.rank, receivedFrame(tag, structuredClone(header), payload.slice()));
   }
 
   protected returnCredit(from: number, cost: number): void {

@@ -1,13 +1,18 @@
 import { SeqparError } from '@seqpar/core';
 import { pack, unpack } from 'msgpackr';
-import { WebSocketServer, type AddressInfo, type WebSocket } from 'ws';
-import { acceptHandshake, AUTH_FAILED_CLOSE_CODE, dialHandshake, type Token } from './ws-handshake.js';
+import type { WebSocket } from 'ws';
+import { listenForPeers } from './peer-listener.js';
+import { acceptHandshake, AUTH_FAILED_CLOSE_CODE, dialHandshake, HANDSHAKE_TIMEOUT_MS, type Token } from './ws-handshake.js';
 import { connectWithRetry, splitHostPort } from './ws-connect.js';
 
 /**
  * Ranks find each other here: each rank connects (authenticated with the shared token), registers the address
- * it listens on, and once all `worldSize` ranks have registered every one receives the full address list.
- * The server then starts a new round, so a group can close and reopen against the same rendezvous.
+ * it listens on, and once all `worldSize` ranks of a round have registered every one receives the round's
+ * address list. The round then closes, so a group can close and reopen against the same rendezvous.
+ *
+ * `openRounds` rounds may fill at once; a registration joins the oldest open round that lacks its rank, or
+ * opens a new one. With the default of 1 a rank registered twice is refused (a cluster has one rank of each);
+ * the client door keeps several, so that clients arriving together each complete a round of their own.
  */
 export interface RendezvousServer {
   /** host:port to pass as `rendezvous` to the transports. */
@@ -15,42 +20,58 @@ export interface RendezvousServer {
   close(): Promise<void>;
 }
 
+export interface RendezvousOptions {
+  worldSize: number;
+  token: Token;
+  host?: string;
+  port?: number;
+  /** Rounds that may fill at once. Default 1. */
+  openRounds?: number;
+}
+
 export const RENDEZVOUS_RANK = -1;
+/** Bound on a registration ({ address, worldSize }) and on the address list a joiner reads. */
+const REGISTRATION_MAX_BYTES = 64 * 1024;
+const ADDRESS_LIST_MAX_BYTES = 4 * 2 ** 20;
 
-export async function startRendezvous(options: { worldSize: number; token: Token; host?: string; port?: number }): Promise<RendezvousServer> {
-  const server = new WebSocketServer({ host: options.host ?? '127.0.0.1', port: options.port ?? 0, maxPayload: 64 * 1024, perMessageDeflate: false });
-  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
-  let round = new Map<number, { ws: WebSocket; address: string }>();
+type Round = Map<number, { ws: WebSocket; address: string }>;
 
-  server.on('connection', (ws) => {
-    ws.on('error', () => ws.terminate());
-    void (async () => {
-      const { peer, early } = await acceptHandshake(ws, options.token, RENDEZVOUS_RANK, (rank) => rank >= 0 && rank < options.worldSize && !round.has(rank));
-      const registration = early[0] ? (unpack(early[0] as Buffer) as unknown) : await nextMessage(ws);
-      const address = (registration as { address?: unknown } | undefined)?.address;
-      if (typeof address !== 'string' || (registration as { worldSize?: unknown }).worldSize !== options.worldSize) {
-        ws.close(AUTH_FAILED_CLOSE_CODE, 'bad registration or worldSize mismatch');
-        return;
-      }
-      round.set(peer, { ws, address });
-      ws.once('close', () => round.get(peer)?.ws === ws && round.delete(peer));
-      if (round.size === options.worldSize) {
-        const complete = round;
-        round = new Map();
-        const addresses = [...complete.keys()].sort((a, b) => a - b).map((rank) => complete.get(rank)!.address);
-        for (const { ws: member } of complete.values()) member.send(pack({ addresses }), () => member.close(1000));
-      }
-    })().catch((error: SeqparError) => ws.close(AUTH_FAILED_CLOSE_CODE, error.code ?? 'ERR_AUTH'));
-  });
+export async function startRendezvous(options: RendezvousOptions): Promise<RendezvousServer> {
+  const { worldSize, token } = options;
+  const openRounds = options.openRounds ?? 1;
+  const rounds: Round[] = [];
+  const hasRoomFor = (rank: number) => rounds.some((round) => !round.has(rank)) || rounds.length < openRounds;
 
-  const { port } = server.address() as AddressInfo;
-  return {
-    address: `${options.host ?? '127.0.0.1'}:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      for (const client of server.clients) client.terminate();
-      server.close(() => resolve());
-    }),
+  const register = (rank: number, ws: WebSocket, address: string): boolean => {
+    if (!hasRoomFor(rank)) return false;
+    let round = rounds.find((open) => !open.has(rank));
+    if (!round) rounds.push((round = new Map()));
+    const member = { ws, address };
+    const joined = round;
+    joined.set(rank, member);
+    ws.once('close', () => {
+      if (joined.get(rank) === member) joined.delete(rank);
+      if (joined.size === 0 && rounds.includes(joined)) rounds.splice(rounds.indexOf(joined), 1);
+    });
+    if (joined.size === worldSize) {
+      rounds.splice(rounds.indexOf(joined), 1);
+      const addresses = [...joined.keys()].sort((a, b) => a - b).map((r) => joined.get(r)!.address);
+      for (const { ws: peer } of joined.values()) peer.send(pack({ addresses }), () => peer.close(1000));
+    }
+    return true;
   };
+
+  const host = options.host ?? '127.0.0.1';
+  const listener = await listenForPeers({ host, port: options.port ?? 0, maxPeers: worldSize * openRounds, name: 'rendezvous' }, async (ws) => {
+    const admit = (rank: number) => rank >= 0 && rank < worldSize && hasRoomFor(rank);
+    const { peer, early } = await acceptHandshake(ws, token, RENDEZVOUS_RANK, admit, REGISTRATION_MAX_BYTES);
+    const registration = (early[0] ? unpack(early[0] as Buffer) : await nextMessage(ws, HANDSHAKE_TIMEOUT_MS)) as { address?: unknown; worldSize?: unknown } | undefined;
+    if (typeof registration?.address !== 'string' || registration.worldSize !== worldSize) {
+      throw new SeqparError('ERR_AUTH', 'bad registration or worldSize mismatch');
+    }
+    if (!register(peer, ws, registration.address)) throw new SeqparError('ERR_AUTH', `rank ${peer} is already registered`);
+  });
+  return { address: listener.address, close: () => listener.close() };
 }
 
 /** Register `address` for `rank` and wait for every rank's address (index = rank). */
@@ -65,6 +86,7 @@ export async function joinRendezvous(options: {
   splitHostPort(options.rendezvous);
   const deadline = Date.now() + options.timeoutMs;
   const ws = await connectWithRetry(options.rendezvous, deadline);
+  ws.on('error', () => {});
   try {
     const closed = new Promise<never>((_, reject) =>
       ws.once('close', (code) =>
@@ -72,7 +94,7 @@ export async function joinRendezvous(options: {
           ? new SeqparError('ERR_AUTH', `rendezvous ${options.rendezvous} rejected rank ${options.rank}`)
           : new SeqparError('ERR_PEER_LOST', `rendezvous ${options.rendezvous} closed the connection (code ${code})`))));
     closed.catch(() => {});
-    const { peer, early } = await Promise.race([dialHandshake(ws, options.token, options.rank), closed]);
+    const { peer, early } = await Promise.race([dialHandshake(ws, options.token, options.rank, ADDRESS_LIST_MAX_BYTES), closed]);
     if (peer !== RENDEZVOUS_RANK) throw new SeqparError('ERR_AUTH', `${options.rendezvous} is not a rendezvous server`);
     ws.send(pack({ address: options.address, worldSize: options.worldSize }));
     const reply = (early[0] ? unpack(early[0] as Buffer) : await Promise.race([nextMessage(ws, deadline - Date.now()), closed])) as { addresses?: unknown };

@@ -5,21 +5,25 @@ import { SeqparError } from '@seqpar/core';
 
 /**
  * One directed ring (sender -> receiver) of fixed-size slots in a POSIX shared-memory segment. The sender
- * creates it; the receiver maps it on the first doorbell and unlinks the name at once, so nothing is left in
- * /dev/shm even if both later crash (a sender killed before that moment leaves its segment behind).
+ * creates it as soon as the link to the receiver is authenticated and announces its name; the receiver maps it,
+ * unlinks the name and acknowledges, and the sender unlinks too (in case the receiver could not). A transport is
+ * ready only once every ring it sends through was acknowledged, so while it runs no seqpar name exists in
+ * /dev/shm: the kernel keeps a mapped, unlinked segment alive until its last mapping goes, and a kill -9 of both
+ * ends leaves nothing behind. (Only a process killed while connecting can leave a segment.)
  *
- *   segment /seqpar-<random>-<from>-<to>           (slots x slotBytes, mapped by both processes)
+ *   segment /seqpar-<creator pid>-<random>-<from>-<to>   (slots x slotBytes, mapped by both processes)
  *   +------------------+------------------+-----+------------------+
  *   | slot 0           | slot 1           | ... | slot S-1         |
  *   | payload bytes    | payload bytes    |     | payload bytes    |
  *   +------------------+------------------+-----+------------------+
  *
+ *   announce  sender -> receiver, a ws CONTROL frame { ring: segment name }; answered by { mapped: segment name }
  *   doorbell  sender -> receiver, a ws DATA frame without payload:
  *             meta [tag, caller header, [segment name, slot, byte offset, byteLength]]
  *   release   receiver -> sender, a ws CONTROL frame { release: slot }
  *
  *   slot life (sender's view): free -> written, doorbell sent -> in the receiver's queue -> handed to a recv
- *   caller (payload is a view of the slot) -> caller calls frame.release() -> free.
+ *   caller (payload is a view of the slot) -> caller releases the frame (release() or `using`) -> free.
  *
  * The ring itself holds no indices or flags: the socket orders doorbells and carries releases, so the memory is
  * pure payload and a receiver's view needs no copy. Payload views are plain (non-shared) Buffers over the mapping,
@@ -69,7 +73,7 @@ export class SendRing {
   private starved = false;
 
   constructor(from: number, to: number, readonly slots: number, readonly slotBytes: number) {
-    this.name = `/seqpar-${randomBytes(6).toString('hex')}-${from}-${to}`;
+    this.name = `/seqpar-${process.pid}-${randomBytes(6).toString('hex')}-${from}-${to}`;
     const memory = loadShm().create(slots * slotBytes, 'Buffer', this.name);
     if (!memory) throw new SeqparError('ERR_TRANSPORT_UNAVAILABLE', `cannot create shared memory segment ${this.name}`);
     this.memory = memory;
@@ -107,6 +111,11 @@ export class SendRing {
     this.waiters.shift()?.();
   }
 
+  /** The receiver has mapped the segment: its name can go (the memory stays while either end maps it). */
+  unlink(): void {
+    unlinkQuietly(this.name);
+  }
+
   close(): void {
     unlinkQuietly(this.name);
     loadShm().detach(this.name, false);
@@ -119,7 +128,7 @@ export class ReceiveRing {
   private lent = 0;
 
   constructor(readonly name: string) {
-    if (!/^\/seqpar-[0-9a-f]{12}-\d+-\d+$/.test(name)) throw new SeqparError('ERR_BAD_FRAME', `not a seqpar segment name: ${name}`);
+    if (!/^\/seqpar-\d+-[0-9a-f]{12}-\d+-\d+$/.test(name)) throw new SeqparError('ERR_BAD_FRAME', `not a seqpar segment name: ${name}`);
     const memory = loadShm().get(name, 'Buffer');
     if (!memory) throw new SeqparError('ERR_BAD_FRAME', `shared memory segment ${name} does not exist`);
     unlinkQuietly(name);

@@ -12,7 +12,8 @@
  *   SeqparError: ERR_TIMEOUT, ERR_ABORTED (signal), ERR_CLOSED (this end closed), ERR_PEER_LOST (the peer's
  *   process or connection is gone; the message names the rank), ERR_BAD_FRAME / ERR_FRAME_TOO_LARGE (the
  *   peer sent something malformed; that connection is dropped).
- * - The payload a `recv` returns belongs to the caller and stays valid until the caller drops it. It is never
+ * - The payload a `recv` returns belongs to the caller and stays valid until the caller drops it, or for `shm`
+ *   until it releases the frame (`frame.release()`, or the end of a `using frame = await t.recv(...)` scope). It is never
  *   backed by a SharedArrayBuffer (ONNX Runtime rejects those); for `shm` it is POSIX-shm-backed memory that
  *   can be handed to ORT without a copy (see shm-ring.ts for the slot lifetime rule).
  */
@@ -28,8 +29,11 @@ export interface Frame {
    * Present on `shm` frames whose payload lives in a shared-memory slot: hands the slot back to the sender.
    * Do not touch `payload` afterwards. Optional: an unreleased slot stays the caller's (valid until the
    * process exits) and the sender routes later frames through the socket once its ring has no free slot.
+   * Idempotent.
    */
   release?(): void;
+  /** Calls `release` when the frame has one, else does nothing: lets a caller scope a frame with `using`. */
+  [Symbol.dispose](): void;
 }
 
 export interface SendOptions {

@@ -1,13 +1,18 @@
 import { SeqparError } from '@seqpar/core';
-import { WebSocket, type ClientOptions } from 'ws';
+import { WebSocket } from 'ws';
+import { PRE_AUTH_MAX_PAYLOAD } from './ws-limits.js';
 
 /** Zero masks make ws skip XOR-ing payloads; links are authenticated point-to-point, no proxy to protect. */
 const noMask = (mask: Uint8Array) => mask.fill(0);
 
-/** Open a WebSocket to `address` (host:port), retrying refused connections until `deadline` (the peer may still be starting). */
-export async function connectWithRetry(address: string, deadline: number, options: ClientOptions = {}): Promise<WebSocket> {
+/**
+ * Open a WebSocket to `address` (host:port), retrying refused connections until `deadline` (the peer may still
+ * be starting, or its port may be busy with other connections). The socket reads only handshake-sized messages
+ * until the handshake raises its limit (ws-handshake.ts).
+ */
+export async function connectWithRetry(address: string, deadline: number): Promise<WebSocket> {
   for (;;) {
-    const ws = new WebSocket(`ws://${address}`, { perMessageDeflate: false, generateMask: noMask, ...options });
+    const ws = new WebSocket(`ws://${address}`, { perMessageDeflate: false, generateMask: noMask, maxPayload: PRE_AUTH_MAX_PAYLOAD });
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('connect timeout')), Math.max(1, deadline - Date.now()));

@@ -2,6 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SeqparError } from '@seqpar/core';
 import { pack, unpack } from 'msgpackr';
 import type { RawData, WebSocket } from 'ws';
+import { allowMessagesUpTo, PRE_AUTH_MAX_PAYLOAD } from './ws-limits.js';
 
 /**
  * Mutual HMAC challenge run on a fresh WebSocket before any frame is accepted; the token never crosses the wire.
@@ -13,11 +14,16 @@ import type { RawData, WebSocket } from 'ws';
  * The dialer speaks first so that no message can arrive before its listener exists; both nonces are fresh, and
  * the role string keeps one side's proof from being reflected as the other's.
  *
- * Ranks are integers; the rendezvous server uses rank -1. Handshake messages above 1 KiB, late or malformed ones
- * fail with ERR_AUTH and the caller closes the socket with {@link AUTH_FAILED_CLOSE_CODE}.
+ * Until it completes, a socket reads messages of at most PRE_AUTH_MAX_PAYLOAD bytes (ws-limits.ts), and the
+ * whole exchange must finish within HANDSHAKE_TIMEOUT_MS. Each side raises its socket's limit to `maxPayload`
+ * synchronously, in the same event as the message that proves the peer: the peer may send large frames right
+ * behind its proof, and ws parses them without yielding. Failures are typed: ERR_AUTH (wrong token, unexpected
+ * rank, malformed message), ERR_FRAME_TOO_LARGE (an oversize message), ERR_TIMEOUT (too slow); the caller
+ * closes the socket with {@link AUTH_FAILED_CLOSE_CODE}.
+ *
+ * Ranks are integers; the rendezvous server uses rank -1.
  */
 export const AUTH_FAILED_CLOSE_CODE = 4001;
-const MAX_HANDSHAKE_MESSAGE = 1024;
 export const HANDSHAKE_TIMEOUT_MS = 5_000;
 
 export type Token = string | Uint8Array;
@@ -28,32 +34,108 @@ export interface HandshakeResult {
   early: RawData[];
 }
 
-/** Acceptor side. `admit(rank)` says whether a dialer of that rank is expected. */
-export async function acceptHandshake(ws: WebSocket, token: Token, rank: number, admit: (rank: number) => boolean): Promise<HandshakeResult> {
-  const messages = messageQueue(ws);
-  const hello = await messages.next();
-  const theirNonce = bytesField(hello, 'nonce');
-  const dialer = hello.rank;
-  if (typeof dialer !== 'number' || !Number.isInteger(dialer) || !admit(dialer)) throw authError(`unexpected dialer rank ${String(dialer)}`);
+/** Acceptor side. `admit(rank)` says whether a dialer of that rank is expected; `maxPayload` is the socket's limit once authenticated. */
+export async function acceptHandshake(
+  ws: WebSocket,
+  token: Token,
+  rank: number,
+  admit: (rank: number) => boolean,
+  maxPayload = PRE_AUTH_MAX_PAYLOAD,
+): Promise<HandshakeResult> {
   const ourNonce = randomBytes(32);
-  ws.send(pack({ nonce: ourNonce, rank, mac: mac(token, 'acceptor', ourNonce, theirNonce, rank, dialer) }));
-  const proof = await messages.next();
-  checkMac(bytesField(proof, 'mac'), mac(token, 'dialer', ourNonce, theirNonce, rank, dialer));
-  return { peer: dialer, early: messages.stop() };
+  let theirNonce: Uint8Array;
+  let dialer: number;
+  return exchange(ws, [
+    (hello) => {
+      theirNonce = bytesField(hello, 'nonce');
+      const claimed = hello.rank;
+      if (typeof claimed !== 'number' || !Number.isInteger(claimed) || !admit(claimed)) throw authError(`unexpected dialer rank ${String(claimed)}`);
+      dialer = claimed;
+      ws.send(pack({ nonce: ourNonce, rank, mac: mac(token, 'acceptor', ourNonce, theirNonce, rank, dialer) }));
+    },
+    (proof) => {
+      checkMac(bytesField(proof, 'mac'), mac(token, 'dialer', ourNonce, theirNonce, rank, dialer));
+      allowMessagesUpTo(ws, maxPayload);
+      return dialer;
+    },
+  ]);
 }
 
 /** Dialer side. Resolves once the acceptor proved it knows the token, after proving it ourselves. */
-export async function dialHandshake(ws: WebSocket, token: Token, rank: number): Promise<HandshakeResult> {
-  const messages = messageQueue(ws);
+export async function dialHandshake(ws: WebSocket, token: Token, rank: number, maxPayload = PRE_AUTH_MAX_PAYLOAD): Promise<HandshakeResult> {
   const ourNonce = randomBytes(32);
+  const result = exchange(ws, [
+    (reply) => {
+      const theirNonce = bytesField(reply, 'nonce');
+      const acceptor = reply.rank;
+      if (typeof acceptor !== 'number' || !Number.isInteger(acceptor)) throw authError('reply without a rank');
+      checkMac(bytesField(reply, 'mac'), mac(token, 'acceptor', theirNonce, ourNonce, acceptor, rank));
+      allowMessagesUpTo(ws, maxPayload);
+      ws.send(pack({ mac: mac(token, 'dialer', theirNonce, ourNonce, acceptor, rank) }));
+      return acceptor;
+    },
+  ]);
   ws.send(pack({ nonce: ourNonce, rank }));
-  const reply = await messages.next();
-  const theirNonce = bytesField(reply, 'nonce');
-  const acceptor = reply.rank;
-  if (typeof acceptor !== 'number' || !Number.isInteger(acceptor)) throw authError('reply without a rank');
-  checkMac(bytesField(reply, 'mac'), mac(token, 'acceptor', theirNonce, ourNonce, acceptor, rank));
-  ws.send(pack({ mac: mac(token, 'dialer', theirNonce, ourNonce, acceptor, rank) }));
-  return { peer: acceptor, early: messages.stop() };
+  return result;
+}
+
+/** A step handles one handshake message synchronously; the last one returns the peer's rank. */
+type Step = (message: Record<string, unknown>) => number | void;
+
+/**
+ * Feeds the socket's next messages to `steps`, in order, within one deadline. Messages ws emits in the same
+ * socket read right behind the last step are kept as `early`; nothing else can arrive before the caller, a
+ * microtask later, attaches its own listener.
+ */
+function exchange(ws: WebSocket, steps: Step[]): Promise<HandshakeResult> {
+  return new Promise<HandshakeResult>((resolve, reject) => {
+    const early: RawData[] = [];
+    let next = 0;
+    let peer = -1;
+    let wsError: (Error & { code?: string }) | undefined;
+    const stop = () => {
+      clearTimeout(timer);
+      ws.off('message', onMessage);
+      ws.off('close', onClose);
+      ws.off('error', onError);
+    };
+    const fail = (error: SeqparError) => (stop(), reject(error));
+    const onMessage = (data: RawData) => {
+      if (next === steps.length) return void early.push(data);
+      try {
+        const result = steps[next++]!(parse(data));
+        if (typeof result === 'number') peer = result;
+      } catch (error) {
+        return fail(error instanceof SeqparError ? error : authError(String(error)));
+      }
+      if (next === steps.length) {
+        clearTimeout(timer);
+        resolve({ peer, early });
+        queueMicrotask(stop); // after the messages ws emits in this same read
+      }
+    };
+    const onError = (error: Error & { code?: string }) => (wsError = error);
+    const onClose = () =>
+      fail(wsError?.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+        ? new SeqparError('ERR_FRAME_TOO_LARGE', `authentication failed: a handshake message exceeded ${PRE_AUTH_MAX_PAYLOAD} bytes`)
+        : authError('connection closed during the handshake'));
+    const timer = setTimeout(() => fail(new SeqparError('ERR_TIMEOUT', `authentication failed: no handshake within ${HANDSHAKE_TIMEOUT_MS} ms`)), HANDSHAKE_TIMEOUT_MS);
+    ws.on('message', onMessage);
+    ws.on('close', onClose);
+    ws.on('error', onError);
+  });
+}
+
+function parse(data: RawData): Record<string, unknown> {
+  if (!Buffer.isBuffer(data) || data.byteLength > PRE_AUTH_MAX_PAYLOAD) throw authError('oversized or fragmented handshake message');
+  let message: unknown;
+  try {
+    message = unpack(data);
+  } catch {
+    throw authError('handshake message is not msgpack');
+  }
+  if (typeof message !== 'object' || message === null) throw authError('handshake message is not an object');
+  return message as Record<string, unknown>;
 }
 
 function mac(token: Token, role: string, acceptorNonce: Uint8Array, dialerNonce: Uint8Array, acceptor: number, dialer: number): Buffer {
@@ -75,45 +157,4 @@ function bytesField(message: Record<string, unknown>, name: string): Uint8Array 
 
 function authError(message: string): SeqparError {
   return new SeqparError('ERR_AUTH', `authentication failed: ${message}`);
-}
-
-/** Handshake messages in arrival order, each bounded in size and time. */
-function messageQueue(ws: WebSocket) {
-  const arrived: RawData[] = [];
-  let wake: (() => void) | undefined;
-  let ended: SeqparError | undefined;
-  const onMessage = (data: RawData) => (arrived.push(data), wake?.());
-  const onClose = () => ((ended = authError('connection closed during the handshake')), wake?.());
-  ws.on('message', onMessage);
-  ws.on('close', onClose);
-  return {
-    async next(): Promise<Record<string, unknown>> {
-      const deadline = Date.now() + HANDSHAKE_TIMEOUT_MS;
-      while (!arrived.length) {
-        if (ended) throw ended;
-        const left = deadline - Date.now();
-        if (left <= 0) throw authError(`no handshake message within ${HANDSHAKE_TIMEOUT_MS} ms`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, left);
-          wake = () => (clearTimeout(timer), resolve());
-        });
-        wake = undefined;
-      }
-      const data = arrived.shift()!;
-      if (!Buffer.isBuffer(data) || data.byteLength > MAX_HANDSHAKE_MESSAGE) throw authError('oversized or fragmented handshake message');
-      let message: unknown;
-      try {
-        message = unpack(data);
-      } catch {
-        throw authError('handshake message is not msgpack');
-      }
-      if (typeof message !== 'object' || message === null) throw authError('handshake message is not an object');
-      return message as Record<string, unknown>;
-    },
-    stop(): RawData[] {
-      ws.off('message', onMessage);
-      ws.off('close', onClose);
-      return arrived.splice(0);
-    },
-  };
 }

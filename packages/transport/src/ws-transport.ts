@@ -1,11 +1,13 @@
 import { SeqparError } from '@seqpar/core';
-import { WebSocketServer, type AddressInfo, type RawData, type WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
+import { listenForPeers, type PeerListener } from './peer-listener.js';
 import { joinRendezvous } from './rendezvous.js';
+import { receivedFrame } from './received-frame.js';
 import { resolveLimits, TransportBase } from './transport-base.js';
 import { DEFAULT_MAX_QUEUED_BYTES, type FrameHeader, type Transport, type TransportKind } from './transport.js';
 import { decodeMessage, decodePayload, encodeControl, encodeCredit, encodeData, encodeDataHead, WireKind } from './wire-frame.js';
 import { connectWithRetry } from './ws-connect.js';
-import { acceptHandshake, AUTH_FAILED_CLOSE_CODE, dialHandshake, type Token } from './ws-handshake.js';
+import { acceptHandshake, dialHandshake, type Token } from './ws-handshake.js';
 
 export interface WsTransportOptions {
   rank: number;
@@ -54,7 +56,7 @@ export class WsTransport extends TransportBase {
   private readonly payloadHeads: (PayloadHead | undefined)[];
   private creditFlush: NodeJS.Immediate | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
-  private server: WebSocketServer | undefined;
+  private listener: PeerListener | undefined;
   private linked: (() => void) | undefined;
 
   constructor(private readonly options: WsTransportOptions, kind: TransportKind) {
@@ -69,19 +71,15 @@ export class WsTransport extends TransportBase {
     const { rank, worldSize, token } = this.options;
     const deadline = Date.now() + (this.options.connectTimeoutMs ?? 30_000);
     const host = this.options.listenHost ?? '127.0.0.1';
-    const server = new WebSocketServer({ host, port: 0, maxPayload: this.limits.maxPayload + META_ALLOWANCE, perMessageDeflate: false });
-    this.server = server;
-    await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
-    server.on('connection', (ws) => {
-      ws.on('error', () => {});
-      acceptHandshake(ws, token, rank, (peer) => peer > rank && peer < worldSize && !this.links[peer] && !this.isClosed)
-        .then(({ peer, early }) => this.attach(peer, ws, early))
-        .catch(() => ws.close(AUTH_FAILED_CLOSE_CODE, 'authentication failed'));
+    // Higher ranks dial, so this port serves worldSize - rank - 1 peers.
+    const listener = await listenForPeers({ host, maxPeers: worldSize - rank - 1, name: `rank ${rank}` }, async (ws) => {
+      const { peer, early } = await acceptHandshake(ws, token, rank, (peer) => peer > rank && peer < worldSize && !this.links[peer] && !this.isClosed, this.wireLimit);
+      this.attach(peer, ws, early);
     });
+    this.listener = listener;
     const all = new Promise<void>((resolve) => (this.linked = resolve));
     try {
-      const address = `${host.includes(':') ? `[${host}]` : host}:${(server.address() as AddressInfo).port}`;
-      const addresses = await joinRendezvous({ ...this.options, address, timeoutMs: deadline - Date.now() });
+      const addresses = await joinRendezvous({ ...this.options, address: listener.address, timeoutMs: deadline - Date.now() });
       await Promise.all(addresses.slice(0, rank).map((peerAddress, peer) => this.dial(peer, peerAddress, deadline)));
       this.checkLinked();
       await Promise.race([all, sleepUntil(deadline)]);
@@ -95,6 +93,11 @@ export class WsTransport extends TransportBase {
     this.heartbeat = setInterval(() => this.beat(), beatMs).unref();
   }
 
+  /** Largest ws message an authenticated link carries: a payload plus its frame's metadata. */
+  private get wireLimit(): number {
+    return this.limits.maxPayload + META_ALLOWANCE;
+  }
+
   protected sendControl(to: number, control: Record<string, unknown>): void {
     this.links[to]?.send(encodeControl(control));
   }
@@ -102,8 +105,11 @@ export class WsTransport extends TransportBase {
   /** A decoded DATA frame from `from`; shm overrides it to map slot references (`ref`). */
   protected onData(from: number, tag: string, header: FrameHeader, payload: Uint8Array, ref: unknown[] | undefined): void {
     if (ref) throw new SeqparError('ERR_BAD_FRAME', 'unexpected frame reference');
-    this.mailbox.deliver(from, { tag, header, payload });
+    this.mailbox.deliver(from, receivedFrame(tag, header, payload));
   }
+
+  /** The link to `peer` is authenticated and open; shm announces its ring here. */
+  protected onLinked(_peer: number): void {}
 
   protected onControl(from: number, _control: Record<string, unknown>): void {
     this.dropLink(from, new SeqparError('ERR_BAD_FRAME', `rank ${from} sent an unexpected control message`));
@@ -156,18 +162,14 @@ export class WsTransport extends TransportBase {
         : undefined,
     );
     await Promise.all(closing);
-    const server = this.server;
-    if (server) {
-      for (const client of server.clients) client.terminate();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
+    await this.listener?.close();
   }
 
   private async dial(peer: number, address: string, deadline: number): Promise<void> {
-    const ws = await connectWithRetry(address, deadline, { maxPayload: this.limits.maxPayload + META_ALLOWANCE });
+    const ws = await connectWithRetry(address, deadline);
     ws.on('error', () => {});
     try {
-      const { peer: acceptor, early } = await dialHandshake(ws, this.options.token, this.rank);
+      const { peer: acceptor, early } = await dialHandshake(ws, this.options.token, this.rank, this.wireLimit);
       if (acceptor !== peer) throw new SeqparError('ERR_AUTH', `expected rank ${peer} at ${address}, found rank ${acceptor}`);
       this.attach(peer, ws, early);
     } catch (error) {
@@ -194,6 +196,7 @@ export class WsTransport extends TransportBase {
       this.linkErrors.set(peer, error);
       this.failPeer(peer, error);
     });
+    this.onLinked(peer);
     for (const data of early) this.onMessage(peer, data, true);
     this.checkLinked();
   }

@@ -21,17 +21,22 @@ export interface ClientDoorOptions {
  * can only cut the slot's wait, not its timer (which keeps a process alive until it fires).
  */
 const SLOT_WINDOW_MS = 3000;
+/** Slots the coordinator keeps open at once: clients arriving together each find one. */
+const OPEN_SLOTS = 4;
+/** Clients that may wait at the rendezvous for a slot at once (each round holds one). */
+const WAITING_CLIENTS = 64;
 
 /**
  * Where client processes reach a running coordinator: a rendezvous of world size 2 at which the coordinator
- * always keeps one slot (rank 0) open. A client that registers as rank 1 completes the round, the two ends
+ * keeps OPEN_SLOTS rounds open, each with its rank 0 registered. A client that registers as rank 1 completes
+ * the oldest of them (or opens a round of its own, which the next slot to reopen completes), the two ends
  * connect as a 2-rank ws world (authenticated by the shared token), and that world becomes a client session
- * while the next slot opens. Sessions run side by side; their requests meet in the cluster's queue.
+ * while its slot opens again. Sessions run side by side; their requests meet in the cluster's queue.
  */
 export class ClientDoor {
   private readonly sessions = new Set<ClientSession>();
   private closed = false;
-  private readonly accepting: Promise<void>;
+  private readonly accepting: Promise<void[]>;
 
   private constructor(
     private readonly server: RendezvousServer,
@@ -39,12 +44,12 @@ export class ClientDoor {
     private readonly cluster: Cluster,
     private readonly options: ClientDoorOptions,
   ) {
-    this.accepting = this.acceptLoop();
+    this.accepting = Promise.all(Array.from({ length: OPEN_SLOTS }, () => this.acceptLoop()));
   }
 
   static async open(cluster: Cluster, options: ClientDoorOptions): Promise<ClientDoor> {
     const { host, port } = splitListen(options.listen);
-    const server = await startRendezvous({ worldSize: 2, token: options.token, host, port });
+    const server = await startRendezvous({ worldSize: 2, token: options.token, host, port, openRounds: OPEN_SLOTS + WAITING_CLIENTS });
     return new ClientDoor(server, host, cluster, options);
   }
 
@@ -72,7 +77,7 @@ export class ClientDoor {
     }
   }
 
-  /** The next client's session world, or undefined when this slot passed without one (or the client failed to join). */
+  /** One slot: the next client's session world, or undefined when the slot passed without one (or the client failed to join). */
   private async nextClient(): Promise<Transport | undefined> {
     try {
       return await createTransport('ws', {
