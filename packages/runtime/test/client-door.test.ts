@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectCluster, type RemoteCluster } from '../src/remote-cluster.js';
-import { runCoordinator, type CoordinatorHandle } from '../src/run-coordinator.js';
-import { runWorker, type WorkerHandle } from '../src/run-worker.js';
+import { connectCluster, type RemoteCluster } from '../src/api/remote-cluster.js';
+import { runCoordinator, type CoordinatorHandle } from '../src/coordinator/run-coordinator.js';
+import { runWorker, type WorkerHandle } from '../src/worker/run-worker.js';
 import { expectExact, problem } from './attention-check.js';
 
 const TOKEN = 'door-test-token';
