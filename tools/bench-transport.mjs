@@ -43,7 +43,7 @@ export async function run(args = []) {
     columns: ['transport', 'bytes', 'frames', 'gbPerS', 'oneWayGbPerS', 'rttUs'],
     rows,
     notes: [
-      'gbPerS: echo stream, payload bytes x 2 crossings / wall time (memcpy: one copy into a reused buffer). oneWayGbPerS (8 MiB): rank 0 streams, rank 1 only receives (and checks the pattern); the setting of the ws figure in DESIGN 6.',
+      'gbPerS: echo stream, payload bytes x 2 crossings / wall time (memcpy: one copy into a reused buffer). oneWayGbPerS (8 MiB): rank 0 streams, rank 1 only receives (and checks the pattern); the setting in which plain ws with bufferutil first measured 2.4-3.2 GB/s.',
       'raw-ws: the same measurements over plain ws binary messages (bufferutil, no deflate, zero masks) between two processes, without seqpar framing, credit or mailbox: the floor of ws on this machine in this run.',
       `gbPerS is the median of ${rounds} timed rounds after an untimed one; rttUs: median of one frame out and back, sequential (101 samples, 21 at 8 MiB), inside one peer command.`,
       `shm / memcpy at 8 MiB: ${(shm8 / memcpy8).toFixed(2)} (target >= 0.5); ws at 8 MiB: ${ws8.toFixed(2)} GB/s (target >= 2).`,

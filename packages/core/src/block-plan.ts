@@ -15,7 +15,7 @@ export interface PlannedBlock {
 
 /**
  * The blocks rank `rank` computes at step `step` of a pass-KV ring, where KV travels r -> r+1 so the block in hand
- * comes from source s = (rank - step) mod N. An empty list means the step is skipped. Causal rules (DESIGN §4):
+ * comes from source s = (rank - step) mod N. An empty list means the step is skipped. Causal rules:
  *  - contiguous: s < r all visible; s = r the causal diagonal; s > r above the diagonal, skipped
  *  - striped:    local i, j are global i·N+r and j·N+s, so j <= i when s <= r and j < i when s > r
  *  - zigzag:     s = r local causal; s < r all Q vs the source's first chunk; s > r Q's second chunk vs all KV

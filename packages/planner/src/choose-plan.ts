@@ -135,6 +135,6 @@ function evaluate(strategy: PlanStrategy, w: AttentionWorkload, profile: Hardwar
     return { ...base, feasible: false, reason: `needs ${(cost.peakMemoryBytes / 2 ** 30).toFixed(2)} GiB per rank, over the ${(budget / 2 ** 30).toFixed(2)} GiB budget` };
   }
   const pass = PASS_OF[strategy];
-  if (rulePass && pass !== 'none' && pass !== rulePass) return { ...base, feasible: false, reason: `the cached prefix calls for ${rulePass} (DESIGN §4 rule)` };
+  if (rulePass && pass !== 'none' && pass !== rulePass) return { ...base, feasible: false, reason: `the cached prefix calls for ${rulePass} (the pass-KV/pass-Q rule)` };
   return { ...base, feasible: true };
 }

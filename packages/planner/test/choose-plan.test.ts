@@ -82,7 +82,7 @@ describe('choosePlan', () => {
   });
 });
 
-describe('pass-KV vs pass-Q (DESIGN §4)', () => {
+describe('the pass-KV vs pass-Q rule', () => {
   const gqa = { heads: 32, kvHeads: 8, headDim: 128 };
   it('passes Q for decode and short appends to a long cache', () => {
     for (const seq of [1, 16, 256]) expect(choosePassMode(workloadOf({ seq, prefix: 131072, causal: true, ...gqa }, h100), 8, h100)).toBe('pass-q');

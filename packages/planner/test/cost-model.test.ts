@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DECLARED_PROFILES, describeSchedule, estimateCost, kernelSeconds, mergeBytes, pieceMs, requestBytes, stepTimes, type AttentionWorkload, type KernelPieces, type ScheduleStep } from '../src/index.js';
+import { DECLARED_PROFILES, describeSchedule, estimateCost, kernelSeconds, mergeBytes, pieceMs, requestBytes, stepTimes, type AttentionWorkload, type KernelPieces } from '../src/index.js';
 
 const local = DECLARED_PROFILES['local']!;
 const table = local.kernelTable!;

@@ -150,7 +150,10 @@ class SegmentWriter {
       const n = bytes.copy(source, range.start + this.offset, from, Math.min(bytes.byteLength, from + range.end - range.start - this.offset));
       from += n;
       this.offset += n;
-      if (range.start + this.offset === range.end) (this.range++, (this.offset = 0));
+      if (range.start + this.offset === range.end) {
+        this.range++;
+        this.offset = 0;
+      }
     }
     this.written += bytes.byteLength;
   }
@@ -182,7 +185,11 @@ function chunksOf({ source, ranges }: Segments): Segments[] {
       chunk.push({ start, end });
       room -= end - start;
       start = end;
-      if (room === 0) (chunks.push({ source, ranges: chunk }), (chunk = []), (room = TENSOR_CHUNK_BYTES));
+      if (room === 0) {
+        chunks.push({ source, ranges: chunk });
+        chunk = [];
+        room = TENSOR_CHUNK_BYTES;
+      }
     }
   }
   if (chunk.length) chunks.push({ source, ranges: chunk });
