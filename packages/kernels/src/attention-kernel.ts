@@ -1,21 +1,35 @@
 import { attentionShape, MASKED_SCORE, SeqparError, type BlockAttentionKernel, type MaskSpec, type PartialAttention, type Tensor } from '@seqpar/core';
 import { buildAttentionGraph, type AttentionGraphShape } from './attention-graph.js';
+import { attentionSessionBytes } from './attention-session-bytes.js';
 import { buildFusedAttentionGraph } from './fused-attention-graph.js';
 import { ComputeThread } from './compute-thread.js';
 import type { WireTensor } from './compute-protocol.js';
+import { SessionCache } from './session-cache.js';
 import type { ExecutionOptions } from './session-options.js';
 
 /**
+ * What the sessions of one kernel may hold (estimated, attention-session-bytes.ts). A server meets every sequence
+ * length, and each block shape has its own session; past this the least recently used are released. Building a
+ * session again costs about one run of it.
+ */
+export const SESSION_CACHE_BYTES = 512 * 2 ** 20;
+
+/**
  * Block attention with LSE on ONNX Runtime, run on a ComputeThread: one graph (and session) per block shape and
- * mask kind, built the first time that shape is seen. Unmasked blocks go through ORT's fused attention op
+ * mask kind, built when that shape is first seen and kept in a byte-bounded cache (session-cache.ts). Unmasked blocks go through ORT's fused attention op
  * (fused-attention-graph.ts), falling back to the exact graph for the rare block whose scores it cannot bracket.
  * Callers' tensors are copied, never detached.
  */
 export class AttentionKernel implements BlockAttentionKernel {
+  readonly sessions: SessionCache;
+
   constructor(
     readonly thread: ComputeThread,
     private readonly ownsThread: boolean,
-  ) {}
+    sessionCacheBytes = SESSION_CACHE_BYTES,
+  ) {
+    this.sessions = new SessionCache(thread, sessionCacheBytes);
+  }
 
   async attend(q: Tensor, k: Tensor, v: Tensor, mask: MaskSpec): Promise<PartialAttention> {
     const { sq, sk, hq, hkv, d } = attentionShape(q, k, v);
@@ -35,20 +49,15 @@ export class AttentionKernel implements BlockAttentionKernel {
     }
     const key = `${mask.kind}:${sq}:${sk}:${hq}:${hkv}:${d}`;
     if (this.useFused(shape)) {
-      const fused = await this.runGraph(`attention-fused:${key}`, () => buildFusedAttentionGraph(shape), feeds);
+      const fused = await this.sessions.run(`attention-fused:${key}`, attentionSessionBytes(shape, true), () => buildFusedAttentionGraph(shape), feeds);
       if (fused['fallback']![0] === 0) return partial(fused, shape);
     }
-    return partial(await this.runGraph(`attention:${key}`, () => buildAttentionGraph(shape), feeds), shape);
+    return partial(await this.sessions.run(`attention:${key}`, attentionSessionBytes(shape, false), () => buildAttentionGraph(shape), feeds), shape);
   }
 
   /** The fused graph (ORT's MultiHeadAttention) serves unmasked blocks on the CPU provider, where it is measured. */
   private useFused(shape: AttentionGraphShape): boolean {
     return shape.mask === 'none' && (this.thread.options.device ?? 'cpu') === 'cpu';
-  }
-
-  private async runGraph(key: string, build: () => Uint8Array, feeds: Record<string, WireTensor>): Promise<Record<string, Float32Array>> {
-    await this.thread.load(key, build);
-    return this.thread.run(key, feeds);
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { compiledExecArgv, runnableEntry, SeqparError } from '@seqpar/core';
+import { runnableEntry, SeqparError, threadExecArgv } from '@seqpar/core';
 import { BufferPool } from './buffer-pool.js';
 import { GraphBuilder } from './graph-builder.js';
 import type { ChainFeed, ChainStep, ComputeReply, ComputeRequest, ComputeWorkerData, Feed, ResidentLayout, WireTensor } from './compute-protocol.js';
@@ -37,7 +37,7 @@ export class ComputeThread {
   /** Starts the thread and proves the execution provider loads (a missing CUDA provider fails here). */
   static async start(options: ExecutionOptions = {}): Promise<ComputeThread> {
     const workerData: ComputeWorkerData = { options };
-    const worker = new Worker(runnableEntry(import.meta.url, 'compute-worker'), { workerData, execArgv: compiledExecArgv() });
+    const worker = new Worker(runnableEntry(import.meta.url, 'compute-worker'), { workerData, execArgv: threadExecArgv() });
     const thread = new ComputeThread(worker, options);
     try {
       await thread.load('probe', probeModel);
@@ -61,9 +61,9 @@ export class ComputeThread {
     return loading;
   }
 
-  /** Releases the session loaded under `key` (a model cache evicting a model); a later `load` of it builds it again. */
+  /** Releases the session loaded under `key` (its memory goes back); a later `load` of it builds it again. */
   async unload(key: string): Promise<void> {
-    this.loaded.delete(key);
+    if (!this.loaded.delete(key)) return;
     await this.request({ kind: 'unload', key }, []);
   }
 

@@ -20,10 +20,13 @@ async function handle(request: ComputeRequest): Promise<Record<string, Float32Ar
     case 'load':
       if (!sessions.has(request.key)) sessions.set(request.key, await ort.InferenceSession.create(request.model, sessionOptions(options)));
       return {};
-    case 'unload':
-      await sessions.get(request.key)?.release();
+    case 'unload': {
+      // Out of the map before releasing, so a load of the same key queued behind this builds a fresh session.
+      const session = sessions.get(request.key);
       sessions.delete(request.key);
+      await session?.release();
       return {};
+    }
     case 'drop':
       residents.drop(request.name);
       return {};
