@@ -2,7 +2,7 @@ import { UsageError } from './errors.js';
 import type { Tensor } from './tensor.js';
 
 /**
- * How a sequence of S tokens is spread over N ranks (DESIGN §4):
+ * How a sequence of S tokens is spread over N ranks:
  *  - contiguous (ring, Ulysses): rank r owns [floor(r·S/N), floor((r+1)·S/N))
  *  - striped (Striped Attention): rank r owns tokens r, r+N, r+2N, ...
  *  - zigzag: S is cut into 2N chunks at floor(c·S/2N); rank r owns chunk r, then chunk 2N-1-r
@@ -17,6 +17,9 @@ export interface Span {
   readonly start: number;
   readonly end: number;
 }
+
+/** `a` mod `n` in 0..n-1, also for negative `a`: the rank `step` hops back round a ring of n is mod(rank - step, n). */
+export const mod = (a: number, n: number): number => ((a % n) + n) % n;
 
 const boundary = (index: number, parts: number, seq: number): number => Math.floor((index * seq) / parts);
 

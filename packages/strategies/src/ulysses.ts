@@ -1,4 +1,5 @@
 import { createPartial, UsageError, type PartialAttention, type Tensor } from '@seqpar/core';
+import { withFrame } from '@seqpar/transport';
 import { attendInto } from './block-attention.js';
 import { fetchFrame, floatsOf, postFrame, waitComm } from './frames.js';
 import { placeHeads, sliceColumns, sliceHeads } from './head-slices.js';
@@ -39,16 +40,17 @@ export async function ulyssesAttention(ctx: RankContext, input: RankInput): Prom
   const qFull = new Float32Array(input.seq * hqShare * d);
   const kFull = new Float32Array(input.seq * hkvShare * d);
   const vFull = new Float32Array(input.seq * hkvShare * d);
-  for (let s = 0; s < n; s++) {
+  const placeHeadsOf = (s: number, packed: Float32Array): void => {
     const start = rowStart(input.seq, n, s);
     const count = rowStart(input.seq, n, s + 1) - start;
-    const packed = s === rank
-      ? headsOf(rank)
-      : floatsOf((await waitComm(ctx, `heads ← ${s}`, fetchFrame(ctx, s, 'heads'))).payload);
     const [qSize, kvSize] = [count * hqShare * d, count * hkvShare * d];
     qFull.set(packed.subarray(0, qSize), start * hqShare * d);
     kFull.set(packed.subarray(qSize, qSize + kvSize), start * hkvShare * d);
     vFull.set(packed.subarray(qSize + kvSize, qSize + 2 * kvSize), start * hkvShare * d);
+  };
+  for (let s = 0; s < n; s++) {
+    if (s === rank) placeHeadsOf(s, headsOf(rank));
+    else await withFrame(waitComm(ctx, `heads ← ${s}`, fetchFrame(ctx, s, 'heads')), (frame) => placeHeadsOf(s, floatsOf(frame.payload)));
   }
   await waitComm(ctx, 'heads sent', Promise.all(sends));
 
@@ -67,8 +69,7 @@ export async function ulyssesAttention(ctx: RankContext, input: RankInput): Prom
   });
   for (let s = 0; s < n; s++) {
     if (s === rank) continue;
-    const frame = await waitComm(ctx, `back ← ${s}`, fetchFrame(ctx, s, 'back'));
-    placeResult(result, floatsOf(frame.payload), s, hqShare);
+    await withFrame(waitComm(ctx, `back ← ${s}`, fetchFrame(ctx, s, 'back')), (frame) => placeResult(result, floatsOf(frame.payload), s, hqShare));
   }
   await waitComm(ctx, 'back sent', Promise.all(returnSends));
   return result;
