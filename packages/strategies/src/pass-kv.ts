@@ -1,10 +1,10 @@
 import { createPartial, mod, shardLength, type BlockMask, type LayoutKind, type PartialAttention, type Span } from '@seqpar/core';
-import { discardFrame, withFrame } from '@seqpar/transport';
 import { attendInto } from './block-attention.js';
-import { fetchFrame, floatsOf, headerNumber, packKv, postFrame, rowSlice, unpackKv, waitComm, type KvBlock } from './frames.js';
+import { packKv, rowSlice, unpackKv, type KvBlock } from './frames.js';
 import type { RankContext, RankInput } from './rank-context.js';
+import { relayRing, type Relay } from './ring-relay.js';
 
-/** One kernel call's worth of a pass-KV step: local query rows `query` against rows `key` of the KV in hand. */
+/** One block of a pass-KV step: local query rows `query` against rows `key` of the KV in hand. */
 export interface PlannedBlock {
   readonly query: Span;
   readonly key: Span;
@@ -51,34 +51,17 @@ export async function passKvAttention(ctx: RankContext, input: RankInput, rule: 
   const hkv = input.k.shape[1]!;
   const world: RingWorld = { seq: input.seq, n, causal: input.causal };
   const acc = createPartial(rows, hq, d);
-
-  /** Step t with `kv` in hand: forwards it (not on the last step), computes its blocks, returns once forwarded. */
-  const step = async (t: number, kv: KvBlock): Promise<void> => {
-    const forwarded = t < n - 1 ? postFrame(ctx, mod(rank + 1, n), `kv/${t}`, { rows: kv.k.shape[0] }, kv.packed) : undefined;
-    try {
-      const source = mod(rank - t, n);
-      for (const { query, key, mask } of rule(world, rank, source)) {
-        await attendInto(ctx, acc, query, rowSlice(input.q, query.start, query.end), rowSlice(kv.k, key.start, key.end), rowSlice(kv.v, key.start, key.end), mask, `src ${source}`);
-      }
-    } finally {
-      // A received block is a view of the sender's slot: it must outlive the forward that copies it out.
-      if (forwarded) await waitComm(ctx, `kv/${t} sent`, forwarded);
-    }
+  const kvRelay: Relay<KvBlock> = {
+    direction: 1,
+    tag: 'kv',
+    pack: (kv) => ({ rows: kv.k.shape[0]!, values: kv.packed }),
+    unpack: (values, kvRows) => unpackKv(values, kvRows, hkv, d),
   };
-
-  // Step t+1's block is received while step t computes; each received block lives for exactly its own step.
-  const receive = (t: number) => (t < n - 1 ? fetchFrame(ctx, mod(rank - 1, n), `kv/${t}`) : undefined);
-  let next = receive(0);
-  try {
-    await step(0, packKv(input.k, input.v));
-    for (let t = 1; t < n; t++) {
-      const arriving = next!;
-      next = receive(t);
-      await withFrame(waitComm(ctx, `kv/${t - 1}`, arriving), (frame) => step(t, unpackKv(floatsOf(frame.payload), headerNumber(frame, 'rows'), hkv, d)));
+  await relayRing(ctx, kvRelay, packKv(input.k, input.v), async (step, kv) => {
+    const source = mod(rank - step, n);
+    for (const { query, key, mask } of rule(world, rank, source)) {
+      await attendInto(ctx, acc, query, rowSlice(input.q, query.start, query.end), rowSlice(kv.k, key.start, key.end), rowSlice(kv.v, key.start, key.end), mask, `src ${source}`);
     }
-  } catch (error) {
-    if (next) discardFrame(next);
-    throw error;
-  }
+  });
   return acc;
 }

@@ -1,10 +1,11 @@
 import { createPartial, mergeInto, mod, type PartialAttention, type Tensor } from '@seqpar/core';
-import { discardFrame, withFrame } from '@seqpar/transport';
+import { withFrame } from '@seqpar/transport';
 import { attendInto } from './block-attention.js';
 import { fetchFrame, floatsOf, headerNumber, postFrame, rowSlice, waitComm } from './frames.js';
 import { packPartial, unpackPartial } from './partial-frames.js';
 import type { RingWorld } from './pass-kv.js';
 import type { RankContext, RankInput } from './rank-context.js';
+import { relayRing, type Relay } from './ring-relay.js';
 import { ZIGZAG_LAYOUT, zigzagBlocks } from './zigzag.js';
 
 /** TokenRing lays tokens out in zigzag chunks so that causal work stays balanced while queries travel. */
@@ -23,40 +24,23 @@ export async function tokenRingAttention(ctx: RankContext, input: RankInput): Pr
   const world: RingWorld = { seq: input.seq, n, causal: input.causal };
   const acc = createPartial(rows, hq, d);
   const partialsSent: Promise<void>[] = [];
-
-  /** Step t with the queries of owner (rank + t) mod N in hand: forwards them, computes, returns once forwarded. */
-  const step = async (t: number, queries: Tensor): Promise<void> => {
-    const forwarded = t < n - 1 ? postFrame(ctx, mod(rank - 1, n), `q/${t}`, { rows: queries.shape[0] }, queries.data) : undefined;
-    try {
-      const owner = mod(rank + t, n);
-      const blocks = zigzagBlocks(world, owner, rank);
-      if (blocks.length === 0) return;
-      // This rank's own queries fold straight into its result; a foreign owner's get a partial of their own.
-      const partial = owner === rank ? acc : createPartial(queries.shape[0]!, hq, d);
-      for (const { query, key, mask } of blocks) {
-        await attendInto(ctx, partial, query, rowSlice(queries, query.start, query.end), rowSlice(input.k, key.start, key.end), rowSlice(input.v, key.start, key.end), mask, `q of ${owner}`);
-      }
-      if (owner !== rank) partialsSent.push(postFrame(ctx, owner, `part/${t}`, { rows: queries.shape[0] }, packPartial(partial)));
-    } finally {
-      // Received queries are a view of the sender's slot: they must outlive the forward that copies them out.
-      if (forwarded) await waitComm(ctx, `q/${t} sent`, forwarded);
-    }
+  const queryRelay: Relay<Tensor> = {
+    direction: -1,
+    tag: 'q',
+    pack: (queries) => ({ rows: queries.shape[0]!, values: queries.data }),
+    unpack: (values, queryRows) => ({ data: values, shape: [queryRows, hq, d] }),
   };
-
-  // Step t+1's queries are received while step t computes; each received set lives for exactly its own step.
-  const receive = (t: number) => (t < n - 1 ? fetchFrame(ctx, mod(rank + 1, n), `q/${t}`) : undefined);
-  let next = receive(0);
-  try {
-    await step(0, input.q);
-    for (let t = 1; t < n; t++) {
-      const arriving = next!;
-      next = receive(t);
-      await withFrame(waitComm(ctx, `q/${t - 1}`, arriving), (frame) => step(t, { data: floatsOf(frame.payload), shape: [headerNumber(frame, 'rows'), hq, d] }));
+  await relayRing(ctx, queryRelay, input.q, async (step, queries) => {
+    const owner = mod(rank + step, n);
+    const blocks = zigzagBlocks(world, owner, rank);
+    if (blocks.length === 0) return;
+    // This rank's own queries fold straight into its result; a foreign owner's get a partial of their own.
+    const partial = owner === rank ? acc : createPartial(queries.shape[0]!, hq, d);
+    for (const { query, key, mask } of blocks) {
+      await attendInto(ctx, partial, query, rowSlice(queries, query.start, query.end), rowSlice(input.k, key.start, key.end), rowSlice(input.v, key.start, key.end), mask, `q of ${owner}`);
     }
-  } catch (error) {
-    if (next) discardFrame(next);
-    throw error;
-  }
+    if (owner !== rank) partialsSent.push(postFrame(ctx, owner, `part/${step}`, { rows: queries.shape[0] }, packPartial(partial)));
+  });
   await mergeResultsFromHolders(ctx, world, acc);
   await waitComm(ctx, 'sends', Promise.all(partialsSent));
   return acc;
