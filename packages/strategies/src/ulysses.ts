@@ -1,4 +1,4 @@
-import { createPartial, UsageError, type PartialAttention, type Tensor } from '@seqpar/core';
+import { createPartial, partStart, UsageError, type PartialAttention, type Tensor } from '@seqpar/core';
 import { withFrame } from '@seqpar/transport';
 import { attendInto } from './block-attention.js';
 import { fetchFrame, floatsOf, postFrame, waitComm } from './frames.js';
@@ -14,8 +14,6 @@ export function checkUlyssesDegree(hq: number, hkv: number, degree: number): voi
     throw new UsageError(`ulysses needs the worker count (${degree}) to divide the kv heads (${hkv}) and query heads (${hq}); use fewer workers or another strategy`);
   }
 }
-
-const rowStart = (seq: number, n: number, rank: number): number => Math.floor((rank * seq) / n);
 
 /**
  * DeepSpeed-Ulysses (Jacobs et al., 2023): an all-to-all turns "my tokens, all heads" into "all tokens, my heads"
@@ -40,9 +38,10 @@ export async function ulyssesAttention(ctx: RankContext, input: RankInput): Prom
   const qFull = new Float32Array(input.seq * hqShare * d);
   const kFull = new Float32Array(input.seq * hkvShare * d);
   const vFull = new Float32Array(input.seq * hkvShare * d);
+  /** Puts source s's rows (its frame [q | k | v] for this rank's heads) at their place in the full sequence. */
   const placeHeadsOf = (s: number, packed: Float32Array): void => {
-    const start = rowStart(input.seq, n, s);
-    const count = rowStart(input.seq, n, s + 1) - start;
+    const start = partStart(s, n, input.seq);
+    const count = partStart(s + 1, n, input.seq) - start;
     const [qSize, kvSize] = [count * hqShare * d, count * hkvShare * d];
     qFull.set(packed.subarray(0, qSize), start * hqShare * d);
     kFull.set(packed.subarray(qSize, qSize + kvSize), start * hkvShare * d);
@@ -60,8 +59,8 @@ export async function ulyssesAttention(ctx: RankContext, input: RankInput): Prom
   // All-to-all 2: to every rank p, out and lse of p's tokens for this rank's heads.
   const result: PartialAttention = { out: tensorOf(new Float32Array(rows * hq * d), [rows, hq, d]), lse: tensorOf(new Float32Array(hq * rows), [hq, rows]) };
   const returnSends = Array.from({ length: n }, (_, p) => {
-    const start = rowStart(input.seq, n, p);
-    const end = rowStart(input.seq, n, p + 1);
+    const start = partStart(p, n, input.seq);
+    const end = partStart(p + 1, n, input.seq);
     const packed = concat([local.out.data.subarray(start * hqShare * d, end * hqShare * d), sliceColumns(local.lse.data, hqShare, input.seq, start, end)]);
     if (p !== rank) return postFrame(ctx, p, 'back', {}, packed);
     placeResult(result, packed, rank, hqShare);
