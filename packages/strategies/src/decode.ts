@@ -1,5 +1,5 @@
 import { createPartial, mergeInto, type PartialAttention } from '@seqpar/core';
-import { withFrame } from '@seqpar/transport';
+import { withFrame, type Frame } from '@seqpar/transport';
 import { fetchFrame, floatsOf, headerNumber, postFrame, waitComm } from './frames.js';
 import { packPartial, unpackPartial } from './partial-frames.js';
 import type { RankContext } from './rank-context.js';
@@ -15,14 +15,16 @@ export async function gatherDecodePartials(ctx: RankContext, local: PartialAtten
   if (n === 1) return local;
   const [rows, heads, dim] = local.out.shape as [number, number, number];
   const packed = packPartial(local);
-  const sent = Promise.all(Array.from({ length: n }, (_, p) => p).filter((p) => p !== rank).map((p) => postFrame(ctx, p, 'dpart', { rows }, packed)));
+  const peers = Array.from({ length: n }, (_, p) => p).filter((p) => p !== rank);
+  const sent = Promise.all(peers.map((p) => postFrame(ctx, p, 'dpart', { rows }, packed)));
   sent.catch(() => undefined); // awaited below; a failed receive (abort, lost peer) must not leave it unhandled meanwhile
   const merged = createPartial(rows, heads, dim);
   const merge = (partial: PartialAttention) => ctx.recorder.time('compute', 'merge', () => mergeInto(merged, partial));
+  const partialOf = (frame: Frame) => unpackPartial(floatsOf(frame.payload), headerNumber(frame, 'rows'), heads, dim);
   // Each peer's partial is merged inside the scope of its frame, in rank order (so every rank adds in one order).
   for (let p = 0; p < n; p++) {
     if (p === rank) await merge(local);
-    else await withFrame(waitComm(ctx, `partial ← ${p}`, fetchFrame(ctx, p, 'dpart')), (frame) => merge(unpackPartial(floatsOf(frame.payload), headerNumber(frame, 'rows'), heads, dim)));
+    else await withFrame(waitComm(ctx, `partial ← ${p}`, fetchFrame(ctx, p, 'dpart')), (frame) => merge(partialOf(frame)));
   }
   await waitComm(ctx, 'partial sent', sent);
   return merged;

@@ -37,7 +37,16 @@ export async function tokenRingAttention(ctx: RankContext, input: RankInput): Pr
     // This rank's own queries fold straight into its result; a foreign owner's get a partial of their own.
     const partial = owner === rank ? acc : createPartial(queries.shape[0]!, hq, d);
     for (const { query, key, mask } of blocks) {
-      await attendInto(ctx, partial, query, rowSlice(queries, query.start, query.end), rowSlice(input.k, key.start, key.end), rowSlice(input.v, key.start, key.end), mask, `q of ${owner}`);
+      await attendInto(
+        ctx,
+        partial,
+        query,
+        rowSlice(queries, query.start, query.end),
+        rowSlice(input.k, key.start, key.end),
+        rowSlice(input.v, key.start, key.end),
+        mask,
+        `q of ${owner}`,
+      );
     }
     if (owner !== rank) partialsSent.push(postFrame(ctx, owner, `part/${step}`, { rows: queries.shape[0] }, packPartial(partial)));
   });

@@ -62,8 +62,14 @@ afterAll(async () => {
 function expectAllThroughSlotsAndReleased(): void {
   const large = log.filter((frame) => frame.bytes >= inlineBelow);
   expect(large.length).toBeGreaterThan(0);
-  expect(large.filter((frame) => !frame.slot), 'frames that fell back to the socket').toEqual([]);
-  expect(log.filter((frame) => frame.slot && !frame.released), 'slot frames never released').toEqual([]);
+  expect(
+    large.filter((frame) => !frame.slot),
+    'frames that fell back to the socket',
+  ).toEqual([]);
+  expect(
+    log.filter((frame) => frame.slot && !frame.released),
+    'slot frames never released',
+  ).toEqual([]);
 }
 
 describe('received shm frames are released by every strategy', () => {
