@@ -16,6 +16,9 @@ export type MaskSpec =
 
 export type MaskKind = MaskSpec['kind'];
 
+/** The masks of a block whose query and key rows are both runs of the sequence: block-local indices suffice. */
+export type BlockMask = Exclude<MaskKind, 'positions'>;
+
 /** Attention of a query block over one key/value block: out [Sq, Hq, D] and lse [Hq, Sq] (natural log). */
 export interface PartialAttention {
   readonly out: Tensor;

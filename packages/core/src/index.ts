@@ -1,5 +1,4 @@
 export * from './attention-types.js';
-export * from './block-plan.js';
 export * from './chrome-trace.js';
 export * from './errors.js';
 export * from './layout.js';
@@ -9,4 +8,5 @@ export * from './random.js';
 export * from './rank-recorder.js';
 export * from './reference-attention.js';
 export * from './runnable-entry.js';
+export * from './strategy-names.js';
 export * from './tensor.js';

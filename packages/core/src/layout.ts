@@ -18,11 +18,15 @@ export interface Span {
   readonly end: number;
 }
 
-const boundary = (index: number, parts: number, seq: number): number => Math.floor((index * seq) / parts);
+/** `a` mod `n` in 0..n-1, also for negative `a`: the rank `step` hops back round a ring of n is mod(rank - step, n). */
+export const mod = (a: number, n: number): number => ((a % n) + n) % n;
+
+/** Where part `index` of a sequence of `seq` tokens cut into `parts` near-equal parts starts (`parts` for the end). */
+export const partStart = (index: number, parts: number, seq: number): number => Math.floor((index * seq) / parts);
 
 /** Global token span of zigzag chunk c (of 2N). */
-export function zigzagChunk(seq: number, n: number, chunk: number): Span {
-  return { start: boundary(chunk, 2 * n, seq), end: boundary(chunk + 1, 2 * n, seq) };
+function zigzagChunk(seq: number, n: number, chunk: number): Span {
+  return { start: partStart(chunk, 2 * n, seq), end: partStart(chunk + 1, 2 * n, seq) };
 }
 
 /** A rank's two zigzag chunks: its early one (chunk r) and its late one (chunk 2N-1-r). */
@@ -35,7 +39,7 @@ export function shardLength(kind: LayoutKind, seq: number, n: number, rank: numb
   checkWorld(seq, n, rank);
   switch (kind) {
     case 'contiguous':
-      return boundary(rank + 1, n, seq) - boundary(rank, n, seq);
+      return partStart(rank + 1, n, seq) - partStart(rank, n, seq);
     case 'striped':
       return Math.max(0, Math.ceil((seq - rank) / n));
     case 'zigzag': {
@@ -50,7 +54,7 @@ export function layoutPositions(kind: LayoutKind, seq: number, n: number, rank: 
   const positions = new Int32Array(shardLength(kind, seq, n, rank));
   switch (kind) {
     case 'contiguous': {
-      const start = boundary(rank, n, seq);
+      const start = partStart(rank, n, seq);
       return positions.map((_, i) => start + i);
     }
     case 'striped':

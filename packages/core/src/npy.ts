@@ -1,7 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { SeqparError, UsageError } from './errors.js';
 import { formatFloat32NpyHeader, NPY_ITEM_BYTES, NPY_PREAMBLE_BYTES, npyDataStart, parseNpyHeader, type NpyDtype, type NpyHeader } from './npy-header.js';
-import type { Tensor } from './tensor.js';
+import { bytesOf, type Tensor } from './tensor.js';
 
 export type { NpyDtype } from './npy-header.js';
 
@@ -97,8 +97,4 @@ async function readAt(file: FileHandle, target: Uint8Array, position: number): P
     filled += bytesRead;
   }
   return target.subarray(0, filled);
-}
-
-function bytesOf(array: ArrayBufferView): Uint8Array {
-  return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 }

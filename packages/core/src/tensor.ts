@@ -15,6 +15,7 @@ export function tensor(data: Float32Array, shape: readonly number[]): Tensor {
   return { data, shape: [...shape] };
 }
 
-export function zeros(shape: readonly number[]): Tensor {
-  return { data: new Float32Array(elementCount(shape)), shape: [...shape] };
+/** The bytes of a typed array (or any view), as a view: what a transport or a file write takes. */
+export function bytesOf(view: ArrayBufferView): Uint8Array {
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }

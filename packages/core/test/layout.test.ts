@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LAYOUTS, layoutPositions, shardLength, shardRows, unshardRows, zigzagChunks } from '../src/index.js';
+import { LAYOUTS, layoutPositions, mod, partStart, shardLength, shardRows, unshardRows, zigzagChunks } from '../src/index.js';
 
 const SEQS = [0, 1, 7, 100, 1023, 4096];
 const RANKS = [1, 2, 3, 4, 5, 6, 7, 8];
@@ -40,5 +40,15 @@ describe('layout specifics', () => {
     expect(() => shardLength('contiguous', 2.5, 4, 0)).toThrow(RangeError);
     const shards = shardRows({ data: new Float32Array(8), shape: [4, 2] }, 'contiguous', 2);
     expect(() => unshardRows([shards[0]!, shards[0]!, shards[1]!], 'contiguous', 4)).toThrow(expect.objectContaining({ code: 'ERR_SHAPE_MISMATCH' }));
+  });
+});
+
+describe('ring arithmetic', () => {
+  it('mod stays in 0..n-1 for the ranks behind and ahead of a rank', () => {
+    expect([-5, -1, 0, 3, 4, 9].map((a) => mod(a, 4))).toEqual([3, 3, 0, 3, 0, 1]);
+  });
+
+  it('partStart cuts a sequence into near-equal parts that tile it', () => {
+    expect(Array.from({ length: 4 }, (_, i) => partStart(i, 3, 10))).toEqual([0, 3, 6, 10]);
   });
 });

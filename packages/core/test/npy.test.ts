@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeNpy, readFloat32NpyFile, readNpy, readNpyFile, writeNpyFile } from '../src/index.js';
+import { bytesOf, encodeNpy, readFloat32NpyFile, readNpy, readNpyFile, writeNpyFile } from '../src/index.js';
 
 /** Builds .npy bytes by hand, as NumPy writes them (`extra` lands inside the header dict, e.g. a v3 utf-8 key). */
 function npyBytes(descr: string, shape: string, data: Uint8Array, { major = 1, fortran = false, extra = '' } = {}): Uint8Array {
@@ -20,7 +20,6 @@ function npyBytes(descr: string, shape: string, data: Uint8Array, { major = 1, f
   return out;
 }
 
-const bytesOf = (array: ArrayBufferView) => new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 const dir = mkdtempSync(join(tmpdir(), 'seqpar-npy-'));
 const fileWith = (name: string, bytes: Uint8Array) => {
   const path = join(dir, name);

@@ -1,9 +1,10 @@
-import { SeqparError, UsageError, type LayoutKind } from '@seqpar/core';
+import { SeqparError, STRATEGY_NAMES, UsageError, type LayoutKind, type StrategyName } from '@seqpar/core';
+import { STRATEGIES } from '@seqpar/strategies';
 import { estimateCost } from './cost-model.js';
-import { describeSchedule, STRATEGY_LAYOUT } from './describe-schedule.js';
+import { describeSchedule } from './describe-schedule.js';
 import { choosePassMode } from './pass-rule.js';
 import type { HardwareProfile } from './profiles.js';
-import { PLAN_STRATEGIES, type PassMode, type PlanStrategy } from './schedule.js';
+import type { PassMode } from './schedule.js';
 import { ulyssesRefusal } from './ulysses-schedule.js';
 import { checkWorkload, DEFAULT_HEADS, type AttentionWorkload } from './workload.js';
 
@@ -23,11 +24,11 @@ export interface PlanOptions {
   /** Bytes one rank may hold; defaults to the profile's device memory. */
   readonly memoryBudget?: number;
   /** Strategies to consider; all by default. */
-  readonly strategies?: readonly PlanStrategy[];
+  readonly strategies?: readonly StrategyName[];
 }
 
 export interface PlanAlternative {
-  readonly strategy: PlanStrategy;
+  readonly strategy: StrategyName;
   readonly degree: number;
   readonly predictedMs: number;
   readonly peakMemoryBytes: number;
@@ -36,7 +37,7 @@ export interface PlanAlternative {
 }
 
 export interface Plan {
-  readonly strategy: PlanStrategy;
+  readonly strategy: StrategyName;
   readonly degree: number;
   readonly layout: LayoutKind;
   readonly passKvOrQ: PassMode;
@@ -53,10 +54,10 @@ export interface Plan {
  * where zigzag cuts them in two and striped in single rows: there ring comes first (measured on the planner grid's
  * non-causal cells: ring as fast as zigzag or faster in 7 of 10, than striped in 9 of 10).
  */
-const CAUSAL_PREFERENCE: readonly PlanStrategy[] = ['single', 'zigzag', 'striped', 'token-ring', 'ulysses', 'ring'];
-const NON_CAUSAL_PREFERENCE: readonly PlanStrategy[] = ['single', 'ring', 'zigzag', 'token-ring', 'ulysses', 'striped'];
+const CAUSAL_PREFERENCE: readonly StrategyName[] = ['single', 'zigzag', 'striped', 'token-ring', 'ulysses', 'ring'];
+const NON_CAUSAL_PREFERENCE: readonly StrategyName[] = ['single', 'ring', 'zigzag', 'token-ring', 'ulysses', 'striped'];
 
-const PASS_OF: Readonly<Record<PlanStrategy, PassMode>> = {
+const PASS_OF: Readonly<Record<StrategyName, PassMode>> = {
   single: 'none',
   ring: 'pass-kv',
   striped: 'pass-kv',
@@ -89,7 +90,7 @@ export function choosePlan(request: PlanRequest, profile: HardwareProfile, optio
   const w = workloadOf(request, profile);
   const budget = options.memoryBudget ?? profile.deviceMemoryBytes;
   const rulePass = w.prefix > 0 && options.maxWorkers > 1 ? choosePassMode(w, options.maxWorkers, profile) : undefined;
-  const alternatives = (options.strategies ?? PLAN_STRATEGIES).map((strategy) => bestDegree(strategy, w, profile, options.maxWorkers, budget, rulePass));
+  const alternatives = (options.strategies ?? STRATEGY_NAMES).map((strategy) => bestDegree(strategy, w, profile, options.maxWorkers, budget, rulePass));
   const preference = w.causal ? CAUSAL_PREFERENCE : NON_CAUSAL_PREFERENCE;
   alternatives.sort((a, b) => Number(b.feasible) - Number(a.feasible) || a.predictedMs - b.predictedMs || preference.indexOf(a.strategy) - preference.indexOf(b.strategy));
   const best = alternatives[0];
@@ -99,7 +100,7 @@ export function choosePlan(request: PlanRequest, profile: HardwareProfile, optio
   return {
     strategy: best.strategy,
     degree: best.degree,
-    layout: STRATEGY_LAYOUT[best.strategy],
+    layout: STRATEGIES[best.strategy].layout,
     passKvOrQ: PASS_OF[best.strategy],
     predictedMs: best.predictedMs,
     peakMemoryBytes: best.peakMemoryBytes,
@@ -116,7 +117,7 @@ export function candidateDegrees(maxWorkers: number): number[] {
   return [...degrees];
 }
 
-function bestDegree(strategy: PlanStrategy, w: AttentionWorkload, profile: HardwareProfile, maxWorkers: number, budget: number, rulePass: PassMode | undefined): PlanAlternative {
+function bestDegree(strategy: StrategyName, w: AttentionWorkload, profile: HardwareProfile, maxWorkers: number, budget: number, rulePass: PassMode | undefined): PlanAlternative {
   // Ranks beyond the compute units a host shares add steps and messages but no compute (measured: zigzag on 4
   // workers of this 2-core host is 1.15x slower than on 2; bench-results/planner.md).
   const degrees = strategy === 'single' ? [1] : candidateDegrees(Math.min(maxWorkers, profile.computeUnits ?? maxWorkers));
@@ -126,7 +127,7 @@ function bestDegree(strategy: PlanStrategy, w: AttentionWorkload, profile: Hardw
   return feasible[0] ?? options[options.length - 1]!;
 }
 
-function evaluate(strategy: PlanStrategy, w: AttentionWorkload, profile: HardwareProfile, degree: number, budget: number, rulePass: PassMode | undefined): PlanAlternative {
+function evaluate(strategy: StrategyName, w: AttentionWorkload, profile: HardwareProfile, degree: number, budget: number, rulePass: PassMode | undefined): PlanAlternative {
   const refusal = strategy === 'ulysses' ? ulyssesRefusal(w, degree) : undefined;
   if (refusal) return { strategy, degree, predictedMs: Infinity, peakMemoryBytes: 0, feasible: false, reason: refusal };
   const cost = estimateCost(describeSchedule(strategy, w, degree), profile);

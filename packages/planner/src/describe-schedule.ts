@@ -1,28 +1,19 @@
-import type { LayoutKind } from '@seqpar/core';
+import type { StrategyName } from '@seqpar/core';
+import { STRATEGIES } from '@seqpar/strategies';
 import { floatPartialBytes, passKvSchedule } from './pass-kv-schedule.js';
 import { passQSchedule } from './pass-q-schedule.js';
-import { ScheduleBuilder, type PlanStrategy, type Schedule } from './schedule.js';
+import { ScheduleBuilder, type Schedule } from './schedule.js';
 import { balancedShardWork, plannedShardWork, wholeRequestWork } from './shard-work.js';
 import { ulyssesSchedule } from './ulysses-schedule.js';
 import { kvBytes, qBytes, requestBytes, type AttentionWorkload } from './workload.js';
-
-/** The token layout each strategy runs on (as @seqpar/strategies' registry: TokenRing keeps zigzag's balance). */
-export const STRATEGY_LAYOUT: Readonly<Record<PlanStrategy, LayoutKind>> = {
-  single: 'contiguous',
-  ring: 'contiguous',
-  striped: 'striped',
-  zigzag: 'zigzag',
-  'token-ring': 'zigzag',
-  ulysses: 'contiguous',
-};
 
 /**
  * The schedule of `strategy` on `degree` ranks. Without a cached prefix the ring family and TokenRing follow the
  * real block plans; with one, every sharded strategy sees a balanced 1/N² share per (owner, holder) pair.
  */
-export function describeSchedule(strategy: PlanStrategy, w: AttentionWorkload, degree: number): Schedule {
+export function describeSchedule(strategy: StrategyName, w: AttentionWorkload, degree: number): Schedule {
   if (strategy === 'single' || degree === 1) return singleSchedule(strategy, w);
-  const layout = STRATEGY_LAYOUT[strategy];
+  const layout = STRATEGIES[strategy].layout;
   const shards = w.prefix > 0 ? balancedShardWork(w, degree) : plannedShardWork(layout, w, degree);
   switch (strategy) {
     case 'ring':
@@ -37,9 +28,9 @@ export function describeSchedule(strategy: PlanStrategy, w: AttentionWorkload, d
 }
 
 /** Everything on one rank: the whole request's kernel calls. */
-function singleSchedule(strategy: PlanStrategy, w: AttentionWorkload): Schedule {
+function singleSchedule(strategy: StrategyName, w: AttentionWorkload): Schedule {
   const b = new ScheduleBuilder(1);
   b.step(0, { label: 'attend', ...wholeRequestWork(w) });
   const peakMemoryBytes = qBytes(w.seq, w) + kvBytes(w.seq + w.prefix, w) + floatPartialBytes(w.seq, w);
-  return b.build({ strategy, layout: STRATEGY_LAYOUT[strategy], pass: 'none', peakMemoryBytes, requestBytes: requestBytes(w) });
+  return b.build({ strategy, layout: STRATEGIES[strategy].layout, pass: 'none', peakMemoryBytes, requestBytes: requestBytes(w) });
 }

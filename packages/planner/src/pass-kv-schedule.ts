@@ -1,5 +1,5 @@
-import type { LayoutKind } from '@seqpar/core';
-import { mod, ScheduleBuilder, type PlanStrategy, type Schedule } from './schedule.js';
+import { mod, type LayoutKind, type StrategyName } from '@seqpar/core';
+import { ScheduleBuilder, type Schedule } from './schedule.js';
 import { mergedRows, type ShardWork } from './shard-work.js';
 import { attentionFlops, blockBytes, kvBytes, mergeBytes, partialBytes, qBytes, requestBytes, type AttentionWorkload } from './workload.js';
 
@@ -8,7 +8,7 @@ import { attentionFlops, blockBytes, kvBytes, mergeBytes, partialBytes, qBytes, 
  * the KV of source (r - t) mod N while forwarding that KV to r + 1 for the next step; the last step sends nothing.
  * Every KV shard travels whole, even when the block plan uses part of it (zigzag's s < r) or none (ring's s > r).
  */
-export function passKvSchedule(strategy: PlanStrategy, layout: LayoutKind, shards: ShardWork, w: AttentionWorkload, n: number): Schedule {
+export function passKvSchedule(strategy: StrategyName, layout: LayoutKind, shards: ShardWork, w: AttentionWorkload, n: number): Schedule {
   const b = new ScheduleBuilder(n);
   // hops[r][t]: the message rank r sends at step t, received by r + 1 for its step t + 1.
   const hops = Array.from({ length: n }, (_, r) =>

@@ -1,6 +1,6 @@
-import type { LayoutKind } from '@seqpar/core';
+import { mod, type LayoutKind } from '@seqpar/core';
 import { floatPartialBytes } from './pass-kv-schedule.js';
-import { mod, ScheduleBuilder, type Schedule } from './schedule.js';
+import { ScheduleBuilder, type Schedule } from './schedule.js';
 import { mergedRows, type ShardWork } from './shard-work.js';
 import { attentionFlops, blockBytes, kvBytes, mergeBytes, partialBytes, qBytes, requestBytes, type AttentionWorkload } from './workload.js';
 

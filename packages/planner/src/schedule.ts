@@ -1,4 +1,4 @@
-import type { LayoutKind } from '@seqpar/core';
+import type { LayoutKind, StrategyName } from '@seqpar/core';
 import type { KernelPieces } from './kernel-table.js';
 
 /**
@@ -6,9 +6,6 @@ import type { KernelPieces } from './kernel-table.js';
  * cost model evaluates it step-synchronously; the simulator (@seqpar/sim) replays it event by event. Both read the
  * same description, built once per strategy in the *-schedule.ts files.
  */
-export const PLAN_STRATEGIES = ['single', 'ring', 'striped', 'zigzag', 'token-ring', 'ulysses'] as const;
-export type PlanStrategy = (typeof PLAN_STRATEGIES)[number];
-
 /** Which tensor travels around the ring: KV to the queries (ring family) or queries to the KV (TokenRing). */
 export type PassMode = 'pass-kv' | 'pass-q' | 'none';
 
@@ -44,7 +41,7 @@ export interface ScheduleStep {
 }
 
 export interface Schedule {
-  readonly strategy: PlanStrategy;
+  readonly strategy: StrategyName;
   readonly degree: number;
   readonly layout: LayoutKind;
   readonly pass: PassMode;
@@ -80,5 +77,3 @@ export class ScheduleBuilder {
     return { ...meta, degree: this.degree, ranks: this.ranks, messages: this.messages };
   }
 }
-
-export const mod = (a: number, n: number): number => ((a % n) + n) % n;

@@ -1,7 +1,7 @@
-import { planBlocks, shardLength, type LayoutKind, type PlannedBlock } from '@seqpar/core';
-import { planPieces } from '@seqpar/strategies';
+import { shardLength, type BlockMask, type LayoutKind } from '@seqpar/core';
+import { BLOCK_RULES, planPieces } from '@seqpar/strategies';
 import type { KernelPieces } from './kernel-table.js';
-import { mod, type ScheduleStep } from './schedule.js';
+import type { ScheduleStep } from './schedule.js';
 import { attentionFlops, blockBytes, maskedPairs, mergeBytes, totalPairs, visiblePairs, type AttentionWorkload } from './workload.js';
 
 /** The work of one rank's queries against one rank's KV shard. */
@@ -22,7 +22,7 @@ export interface BlockWork {
  * The kernel calls a strategy makes for one block of `queryRows` x `keyRows` under `mask` (@seqpar/strategies'
  * planPieces: 512-row query chunks, causal triangles halved to 512-row diagonals), grouped by shape.
  */
-export function blockPieces(queryRows: number, keyRows: number, mask: PlannedBlock['mask'], w: Pick<AttentionWorkload, 'heads' | 'kvHeads' | 'headDim'>): KernelPieces[] {
+export function blockPieces(queryRows: number, keyRows: number, mask: BlockMask, w: Pick<AttentionWorkload, 'heads' | 'kvHeads' | 'headDim'>): KernelPieces[] {
   const groups = new Map<string, KernelPieces>();
   for (const piece of planPieces(queryRows, keyRows, mask)) {
     const shape = { queryRows: piece.query.end - piece.query.start, keyRows: piece.key.end - piece.key.start, masked: piece.mask !== 'none', heads: w.heads, kvHeads: w.kvHeads, headDim: w.headDim };
@@ -46,8 +46,8 @@ export interface ShardWork {
 }
 
 /**
- * Without a cached prefix: the real pass-KV block plans of @seqpar/core. The owner's queries meet the holder's KV
- * at pass-KV step (owner - holder) mod N, so ring causal is unbalanced and striped/zigzag are balanced exactly as
+ * Without a cached prefix: the layout's real pass-KV block rule (@seqpar/strategies' BLOCK_RULES), with the owner's
+ * queries and the holder's KV, so ring causal is unbalanced and striped/zigzag are balanced exactly as
  * the strategies run them.
  */
 export function plannedShardWork(layout: LayoutKind, w: AttentionWorkload, degree: number): ShardWork {
@@ -56,7 +56,7 @@ export function plannedShardWork(layout: LayoutKind, w: AttentionWorkload, degre
     queryRows: rows,
     kvRows: rows,
     work(owner, holder) {
-      const blocks = planBlocks(layout, w.causal, w.seq, degree, owner, mod(owner - holder, degree));
+      const blocks = BLOCK_RULES[layout]({ seq: w.seq, n: degree, causal: w.causal }, owner, holder);
       const work = blocks.reduce((sum, b) => {
         const [q, k] = [b.query.end - b.query.start, b.key.end - b.key.start];
         const pairs = visiblePairs(q, k, b.mask);

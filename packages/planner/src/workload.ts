@@ -1,4 +1,4 @@
-import { UsageError, type PlannedBlock } from '@seqpar/core';
+import { UsageError, type BlockMask } from '@seqpar/core';
 
 /** One attention request as the planner sees it: `seq` new tokens attending to `prefix` cached ones and themselves. */
 export interface AttentionWorkload {
@@ -27,7 +27,7 @@ export function checkWorkload(w: AttentionWorkload): void {
  * Visible (query, key) pairs of a block of `q` query rows and `k` key rows. Causal masks are block-local:
  * inclusive keeps j <= i, strict keeps j < i, so row i sees min(i + 1, k) or min(i, k) keys.
  */
-export function visiblePairs(q: number, k: number, mask: PlannedBlock['mask']): number {
+export function visiblePairs(q: number, k: number, mask: BlockMask): number {
   if (mask === 'none') return q * k;
   const shift = mask === 'causal-inclusive' ? 1 : 0;
   // Rows i < k - shift see i + shift keys; the rest see all k.

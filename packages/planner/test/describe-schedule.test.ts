@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
+import { STRATEGY_NAMES, type StrategyName } from '@seqpar/core';
 import { describeSchedule } from '../src/describe-schedule.js';
-import { PLAN_STRATEGIES } from '../src/schedule.js';
 import { attentionFlops, totalPairs, type AttentionWorkload } from '../src/workload.js';
 
 const workload = (seq: number, causal: boolean, prefix = 0): AttentionWorkload => ({ seq, prefix, causal, heads: 8, kvHeads: 8, headDim: 64, bytesPerElement: 2 });
-const rankFlops = (strategy: (typeof PLAN_STRATEGIES)[number], w: AttentionWorkload, n: number): number[] =>
+const rankFlops = (strategy: StrategyName, w: AttentionWorkload, n: number): number[] =>
   describeSchedule(strategy, w, n).ranks.map((steps) => steps.reduce((sum, s) => sum + s.flops, 0));
 
 describe('describeSchedule', () => {
   it('covers exactly the request FLOPs for every strategy, S, N, mask and prefix', () => {
-    for (const strategy of PLAN_STRATEGIES) {
+    for (const strategy of STRATEGY_NAMES) {
       for (const [seq, n, causal, prefix] of [[1000, 4, true, 0], [1003, 3, false, 0], [4096, 8, true, 0], [512, 4, true, 2048]] as const) {
         const w = workload(seq, causal, prefix);
         const total = rankFlops(strategy, w, n).reduce((a, b) => a + b, 0);
@@ -26,9 +26,9 @@ describe('describeSchedule', () => {
   });
 
   it('marks causally masked FLOPs: none when not causal, the triangle when causal', () => {
-    const masked = (strategy: (typeof PLAN_STRATEGIES)[number], w: AttentionWorkload): number =>
+    const masked = (strategy: StrategyName, w: AttentionWorkload): number =>
       describeSchedule(strategy, w, 4).ranks.flat().reduce((sum, s) => sum + s.maskedFlops, 0);
-    for (const strategy of PLAN_STRATEGIES) expect(masked(strategy, workload(2048, false))).toBe(0);
+    for (const strategy of STRATEGY_NAMES) expect(masked(strategy, workload(2048, false))).toBe(0);
     const w = workload(2048, true);
     // Ring's diagonal blocks are masked, the rest full; striped masks every block; single runs one causal block.
     expect(masked('ring', w) / attentionFlops(totalPairs(w), w)).toBeCloseTo((4 * 513 * 256) / totalPairs(w), 9);
@@ -36,7 +36,7 @@ describe('describeSchedule', () => {
   });
 
   it('sends every message it needs, once, and sizes the ring hop as a KV shard', () => {
-    for (const strategy of PLAN_STRATEGIES) {
+    for (const strategy of STRATEGY_NAMES) {
       const schedule = describeSchedule(strategy, workload(4096, true), 4);
       const sent = schedule.ranks.flat().flatMap((s) => [...s.sendsAtStart, ...s.sendsAtEnd]).sort((a, b) => a - b);
       expect(sent).toEqual(schedule.messages.map((m) => m.id));

@@ -1,9 +1,10 @@
-import { describeSchedule, rankFlops, ulyssesRefusal, type AttentionWorkload, type HardwareProfile, type PlanStrategy } from '@seqpar/planner';
+import type { StrategyName } from '@seqpar/core';
+import { describeSchedule, rankFlops, ulyssesRefusal, type AttentionWorkload, type HardwareProfile } from '@seqpar/planner';
 import { UsageError } from '@seqpar/core';
 import { project, type Projection } from './project.js';
 
 export interface SimResult {
-  readonly strategy: PlanStrategy;
+  readonly strategy: StrategyName;
   readonly degree: number;
   readonly predictedMs: number;
   /** Mean over ranks of compute busy / wall. */
@@ -16,7 +17,7 @@ export interface SimResult {
 }
 
 /** Projects `strategy` on `degree` ranks of `profile` (`single` always runs on one rank). */
-export function simulate(strategy: PlanStrategy, w: AttentionWorkload, degree: number, profile: HardwareProfile): SimResult {
+export function simulate(strategy: StrategyName, w: AttentionWorkload, degree: number, profile: HardwareProfile): SimResult {
   const ranks = strategy === 'single' ? 1 : degree;
   const refusal = strategy === 'ulysses' ? ulyssesRefusal(w, ranks) : undefined;
   if (refusal) throw new UsageError(`ulysses: ${refusal}`);

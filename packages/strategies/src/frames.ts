@@ -1,4 +1,4 @@
-import { epochNow, SeqparError, type Tensor } from '@seqpar/core';
+import { bytesOf, epochNow, SeqparError, type Tensor } from '@seqpar/core';
 import type { Frame } from '@seqpar/transport';
 import type { RankContext } from './rank-context.js';
 
@@ -6,10 +6,6 @@ import type { RankContext } from './rank-context.js';
 export function floatsOf(payload: Uint8Array): Float32Array {
   if (payload.byteOffset % 4 === 0) return new Float32Array(payload.buffer, payload.byteOffset, payload.byteLength / 4);
   return new Float32Array(new Uint8Array(payload).buffer); // a real copy, even when payload is a Buffer
-}
-
-export function bytesOf(values: Float32Array): Uint8Array {
-  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
 }
 
 /** Rows [start, end) of a [rows, ...] tensor, as a view. */
@@ -90,5 +86,3 @@ export function headerNumber(frame: Frame, key: string): number {
   }
   return value;
 }
-
-export const mod = (a: number, n: number): number => ((a % n) + n) % n;

@@ -1,14 +1,16 @@
-import type { LayoutKind, PartialAttention } from '@seqpar/core';
+import type { LayoutKind, PartialAttention, StrategyName } from '@seqpar/core';
+import type { BlockRule } from './pass-kv.js';
 import type { RankContext, RankInput } from './rank-context.js';
-import { ringAttention } from './ring.js';
+import { RING_LAYOUT, ringAttention, ringBlocks } from './ring.js';
 import { singleAttention } from './single.js';
-import { stripedAttention } from './striped.js';
+import { STRIPED_LAYOUT, stripedAttention, stripedBlocks } from './striped.js';
 import { TOKEN_RING_LAYOUT, tokenRingAttention } from './token-ring.js';
 import { checkUlyssesDegree, ULYSSES_LAYOUT, ulyssesAttention } from './ulysses.js';
-import { zigzagAttention } from './zigzag.js';
+import { ZIGZAG_LAYOUT, zigzagAttention, zigzagBlocks } from './zigzag.js';
 
-export const STRATEGY_NAMES = ['single', 'ring', 'striped', 'zigzag', 'token-ring', 'ulysses'] as const;
-export type StrategyName = (typeof STRATEGY_NAMES)[number];
+// The list of names lives in core (the planner and the simulator need it without the strategies); existing
+// importers keep reading it from here.
+export { STRATEGY_NAMES, type StrategyName } from '@seqpar/core';
 
 export interface Strategy {
   readonly name: StrategyName;
@@ -24,9 +26,19 @@ const anyShape = (): void => undefined;
 
 export const STRATEGIES: Readonly<Record<StrategyName, Strategy>> = {
   single: { name: 'single', layout: 'contiguous', check: anyShape, run: singleAttention },
-  ring: { name: 'ring', layout: 'contiguous', check: anyShape, run: ringAttention },
-  striped: { name: 'striped', layout: 'striped', check: anyShape, run: stripedAttention },
-  zigzag: { name: 'zigzag', layout: 'zigzag', check: anyShape, run: zigzagAttention },
+  ring: { name: 'ring', layout: RING_LAYOUT, check: anyShape, run: ringAttention },
+  striped: { name: 'striped', layout: STRIPED_LAYOUT, check: anyShape, run: stripedAttention },
+  zigzag: { name: 'zigzag', layout: ZIGZAG_LAYOUT, check: anyShape, run: zigzagAttention },
   'token-ring': { name: 'token-ring', layout: TOKEN_RING_LAYOUT, check: anyShape, run: tokenRingAttention },
   ulysses: { name: 'ulysses', layout: ULYSSES_LAYOUT, check: checkUlyssesDegree, run: ulyssesAttention },
+};
+
+/**
+ * Each layout's pass-KV block rule, defined in its strategy's file. TokenRing runs zigzag's; the planner prices
+ * the ring family's and TokenRing's schedules with these.
+ */
+export const BLOCK_RULES: Readonly<Record<LayoutKind, BlockRule>> = {
+  contiguous: ringBlocks,
+  striped: stripedBlocks,
+  zigzag: zigzagBlocks,
 };

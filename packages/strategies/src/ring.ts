@@ -1,13 +1,22 @@
-import type { PartialAttention } from '@seqpar/core';
-import { passKvAttention } from './pass-kv.js';
+import type { LayoutKind, PartialAttention } from '@seqpar/core';
+import { block, passKvAttention, wholeBlock, type BlockRule } from './pass-kv.js';
 import type { RankContext, RankInput } from './rank-context.js';
 
+/** Rank r holds the contiguous tokens [floor(r·S/N), floor((r+1)·S/N)). */
+export const RING_LAYOUT: LayoutKind = 'contiguous';
+
 /**
- * Ring Attention (Liu et al., 2023): rank r holds the contiguous tokens [r·S/N, (r+1)·S/N) and KV blocks go
- * round the ring. Causal: source s < r is fully visible, s = r is the causal diagonal block, s > r lies entirely
- * above the diagonal and is skipped. That skip is why causal ring is unbalanced: rank N-1 computes N blocks while
- * rank 0 computes one.
+ * Causal: source s < r is fully visible, s = r is the causal diagonal block, s > r lies entirely above the
+ * diagonal and is skipped. That skip is why causal ring is unbalanced: rank N-1 computes N blocks while rank 0
+ * computes one.
  */
+export const ringBlocks: BlockRule = (world, rank, source) => {
+  const { queries, keys } = wholeBlock(RING_LAYOUT, world, rank, source);
+  if (!world.causal || source < rank) return block(queries, keys, 'none');
+  return source === rank ? block(queries, keys, 'causal-inclusive') : [];
+};
+
+/** Ring Attention (Liu et al., 2023): KV blocks go round the ring of contiguous shards. */
 export function ringAttention(ctx: RankContext, input: RankInput): Promise<PartialAttention> {
-  return passKvAttention(ctx, input, 'contiguous');
+  return passKvAttention(ctx, input, ringBlocks);
 }

@@ -1,4 +1,5 @@
-import { createPartial, UsageError, type PartialAttention, type Tensor } from '@seqpar/core';
+import { createPartial, partStart, UsageError, type PartialAttention, type Tensor } from '@seqpar/core';
+import { withFrame } from '@seqpar/transport';
 import { attendInto } from './block-attention.js';
 import { fetchFrame, floatsOf, postFrame, waitComm } from './frames.js';
 import { placeHeads, sliceColumns, sliceHeads } from './head-slices.js';
@@ -13,8 +14,6 @@ export function checkUlyssesDegree(hq: number, hkv: number, degree: number): voi
     throw new UsageError(`ulysses needs the worker count (${degree}) to divide the kv heads (${hkv}) and query heads (${hq}); use fewer workers or another strategy`);
   }
 }
-
-const rowStart = (seq: number, n: number, rank: number): number => Math.floor((rank * seq) / n);
 
 /**
  * DeepSpeed-Ulysses (Jacobs et al., 2023): an all-to-all turns "my tokens, all heads" into "all tokens, my heads"
@@ -39,16 +38,18 @@ export async function ulyssesAttention(ctx: RankContext, input: RankInput): Prom
   const qFull = new Float32Array(input.seq * hqShare * d);
   const kFull = new Float32Array(input.seq * hkvShare * d);
   const vFull = new Float32Array(input.seq * hkvShare * d);
-  for (let s = 0; s < n; s++) {
-    const start = rowStart(input.seq, n, s);
-    const count = rowStart(input.seq, n, s + 1) - start;
-    const packed = s === rank
-      ? headsOf(rank)
-      : floatsOf((await waitComm(ctx, `heads ← ${s}`, fetchFrame(ctx, s, 'heads'))).payload);
+  /** Puts source s's rows (its frame [q | k | v] for this rank's heads) at their place in the full sequence. */
+  const placeHeadsOf = (s: number, packed: Float32Array): void => {
+    const start = partStart(s, n, input.seq);
+    const count = partStart(s + 1, n, input.seq) - start;
     const [qSize, kvSize] = [count * hqShare * d, count * hkvShare * d];
     qFull.set(packed.subarray(0, qSize), start * hqShare * d);
     kFull.set(packed.subarray(qSize, qSize + kvSize), start * hkvShare * d);
     vFull.set(packed.subarray(qSize + kvSize, qSize + 2 * kvSize), start * hkvShare * d);
+  };
+  for (let s = 0; s < n; s++) {
+    if (s === rank) placeHeadsOf(s, headsOf(rank));
+    else await withFrame(waitComm(ctx, `heads ← ${s}`, fetchFrame(ctx, s, 'heads')), (frame) => placeHeadsOf(s, floatsOf(frame.payload)));
   }
   await waitComm(ctx, 'heads sent', Promise.all(sends));
 
@@ -58,8 +59,8 @@ export async function ulyssesAttention(ctx: RankContext, input: RankInput): Prom
   // All-to-all 2: to every rank p, out and lse of p's tokens for this rank's heads.
   const result: PartialAttention = { out: tensorOf(new Float32Array(rows * hq * d), [rows, hq, d]), lse: tensorOf(new Float32Array(hq * rows), [hq, rows]) };
   const returnSends = Array.from({ length: n }, (_, p) => {
-    const start = rowStart(input.seq, n, p);
-    const end = rowStart(input.seq, n, p + 1);
+    const start = partStart(p, n, input.seq);
+    const end = partStart(p + 1, n, input.seq);
     const packed = concat([local.out.data.subarray(start * hqShare * d, end * hqShare * d), sliceColumns(local.lse.data, hqShare, input.seq, start, end)]);
     if (p !== rank) return postFrame(ctx, p, 'back', {}, packed);
     placeResult(result, packed, rank, hqShare);
@@ -67,8 +68,7 @@ export async function ulyssesAttention(ctx: RankContext, input: RankInput): Prom
   });
   for (let s = 0; s < n; s++) {
     if (s === rank) continue;
-    const frame = await waitComm(ctx, `back ← ${s}`, fetchFrame(ctx, s, 'back'));
-    placeResult(result, floatsOf(frame.payload), s, hqShare);
+    await withFrame(waitComm(ctx, `back ← ${s}`, fetchFrame(ctx, s, 'back')), (frame) => placeResult(result, floatsOf(frame.payload), s, hqShare));
   }
   await waitComm(ctx, 'back sent', Promise.all(returnSends));
   return result;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planBlocks, randomTensor, seededRandom, type BlockAttentionKernel } from '@seqpar/core';
+import { randomTensor, seededRandom, type BlockAttentionKernel } from '@seqpar/core';
 import { createAttentionKernel } from '@seqpar/kernels';
+import { zigzagBlocks } from '../src/zigzag.js';
 import { runInproc } from './harness.js';
 
 let kernel: BlockAttentionKernel;
@@ -34,7 +35,7 @@ describe('messages and bytes per rank follow each schedule', () => {
       for (let rank = 0; rank < n; rank++) {
         const partials = Array.from({ length: n - 1 }, (_, i) => i + 1).filter((step) => {
           const owner = (rank + step) % n;
-          return planBlocks('zigzag', causal, seq, n, owner, (owner - rank + n) % n).length > 0;
+          return zigzagBlocks({ seq, n, causal }, owner, rank).length > 0;
         }).length;
         expect(framesSent[rank]).toBe(n - 1 + partials);
         // Each hop carries the 10 queries in hand; each partial their out [10, Hq, D] and lse [Hq, 10].

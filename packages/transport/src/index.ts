@@ -1,5 +1,6 @@
 export * from './transport.js';
 export * from './collectives.js';
+export { discardFrame, withFrame } from './frame-scope.js';
 export { createInprocGroup, type InprocGroupOptions } from './inproc-transport.js';
 export { createWsTransport, type WsTransportOptions } from './ws-transport.js';
 export { createShmTransport, SHM_DEFAULT_SLOT_BYTES, type ShmTransportOptions } from './shm-transport.js';

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { loadProfile, PLAN_STRATEGIES, profileNames, workloadOf } from '@seqpar/planner';
+import { STRATEGY_NAMES, type StrategyName } from '@seqpar/core';
+import { loadProfile, profileNames, workloadOf } from '@seqpar/planner';
 import { projectionTrace, simulate } from '@seqpar/sim';
 import { log, printJson } from '../output.js';
 import { commaList, positiveInt } from '../options.js';
@@ -9,7 +10,7 @@ import { addWorkloadOptions, formatMs, requestOf, table, type WorkloadOptions } 
 interface SimulateOptions extends WorkloadOptions {
   profile: string;
   workers: number;
-  strategy: Array<(typeof PLAN_STRATEGIES)[number]>;
+  strategy: StrategyName[];
   json: boolean;
   trace?: string;
 }
@@ -25,7 +26,7 @@ export function register(program: Command): void {
     )
     .requiredOption('--profile <name|file.json>', `hardware profile: ${profileNames().join(', ')}, or a profile JSON file`)
     .requiredOption('--workers <n>', 'ranks to project onto', positiveInt)
-    .requiredOption('--strategy <a,b,...>', `strategies to compare: ${PLAN_STRATEGIES.join(', ')}`, commaList(PLAN_STRATEGIES))
+    .requiredOption('--strategy <a,b,...>', `strategies to compare: ${STRATEGY_NAMES.join(', ')}`, commaList(STRATEGY_NAMES))
     .option('--json', 'print one JSON object {results: [{strategy, predictedMs, utilization, ...}]} on stdout', false)
     .option('--trace <file>', 'write a Chrome trace-event JSON of the projection (the first strategy; open in Perfetto)');
   addWorkloadOptions(command).action((options: SimulateOptions) => {

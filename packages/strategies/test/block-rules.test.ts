@@ -5,22 +5,22 @@ import {
   LAYOUTS,
   layoutPositions,
   mergeInto,
-  planBlocks,
-  planRank,
+  mod,
   randomTensor,
   referenceAttention,
   seededRandom,
   shardRows,
+  type BlockMask,
   type LayoutKind,
   type PartialAttention,
-  type PlannedBlock,
   type Tensor,
-} from '../src/index.js';
+} from '@seqpar/core';
+import { BLOCK_RULES, type PlannedBlock } from '../src/index.js';
 
 const [HQ, HKV, D] = [4, 2, 4];
 
 /** A block computed by the fp64 reference and rounded to float32, like a kernel's output. */
-function referenceBlock(q: Tensor, k: Tensor, v: Tensor, mask: 'none' | 'causal-inclusive' | 'causal-strict'): PartialAttention {
+function referenceBlock(q: Tensor, k: Tensor, v: Tensor, mask: BlockMask): PartialAttention {
   const { out, lse } = referenceAttention(q, k, v, { kind: mask });
   return { out: { data: Float32Array.from(out), shape: [q.shape[0]!, HQ, D] }, lse: { data: Float32Array.from(lse), shape: [HQ, q.shape[0]!] } };
 }
@@ -30,7 +30,16 @@ const rows = (t: Tensor, start: number, end: number): Tensor => {
   return { data: t.data.subarray(start * size, end * size), shape: [end - start, ...t.shape.slice(1)] };
 };
 
-type BlockOrder = (blocks: PlannedBlock[]) => PlannedBlock[];
+/** A block with the rank whose KV it reads. */
+type SourcedBlock = PlannedBlock & { readonly source: number };
+type BlockOrder = (blocks: SourcedBlock[]) => SourcedBlock[];
+
+/** Every block `rank` computes over a whole pass-KV ring (one source per step), as its layout's rule plans them. */
+const blocksOfRank = (layout: LayoutKind, causal: boolean, seq: number, n: number, rank: number): SourcedBlock[][] =>
+  Array.from({ length: n }, (_, step) => {
+    const source = mod(rank - step, n);
+    return BLOCK_RULES[layout]({ seq, n, causal }, rank, source).map((block) => ({ ...block, source }));
+  });
 
 /** Runs every rank's planned blocks (all steps, in `order`) and scatters the merged rows back to global positions. */
 function runPlans(layout: LayoutKind, causal: boolean, seq: number, n: number, q: Tensor, k: Tensor, v: Tensor, order: BlockOrder = (blocks) => blocks) {
@@ -39,7 +48,7 @@ function runPlans(layout: LayoutKind, causal: boolean, seq: number, n: number, q
   const lse = new Float64Array(HQ * seq);
   for (let rank = 0; rank < n; rank++) {
     const acc = createPartial(qs[rank]!.shape[0]!, HQ, D);
-    for (const block of order(planRank(layout, causal, seq, n, rank).flat())) {
+    for (const block of order(blocksOfRank(layout, causal, seq, n, rank).flat())) {
       const partial = referenceBlock(rows(qs[rank]!, block.query.start, block.query.end), rows(ks[block.source]!, block.key.start, block.key.end), rows(vs[block.source]!, block.key.start, block.key.end), block.mask);
       mergeInto(acc, partial, block.query);
     }
@@ -64,7 +73,7 @@ const shuffled = (random: () => number): BlockOrder => (blocks) => {
 
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
 
-describe.each(LAYOUTS)('%s block plans with the merge', (layout) => {
+describe.each(LAYOUTS)('%s block rule with the merge', (layout) => {
   it.each([1, 2, 3, 4, 5, 6, 7, 8])('reproduce full attention, causal and not, for N = %i and uneven S (and S < N)', (n) => {
     for (const seq of new Set([0, 1, n - 1, n, 2 * n + 1, 37])) {
       const random = seededRandom(seq * 10 + n);
@@ -99,7 +108,7 @@ describe('merge order', () => {
   });
 });
 
-describe.each(LAYOUTS)('%s block plans as sets of (query, key) pairs', (layout) => {
+describe.each(LAYOUTS)('%s block rule as sets of (query, key) pairs', (layout) => {
   // Exact, no floating point: over all ranks and steps, the planned blocks under their masks (block-local
   // indices) must cover every causally visible global pair once and nothing else. For striped with uneven S this
   // is the proof that local j <= i (s <= r) and j < i (s > r) match global kPos <= qPos: with q = i·N + r and
@@ -110,7 +119,7 @@ describe.each(LAYOUTS)('%s block plans as sets of (query, key) pairs', (layout) 
         const seen = new Uint8Array(seq * seq);
         for (let rank = 0; rank < n; rank++) {
           const queryPositions = layoutPositions(layout, seq, n, rank);
-          for (const block of planRank(layout, causal, seq, n, rank).flat()) {
+          for (const block of blocksOfRank(layout, causal, seq, n, rank).flat()) {
             expect(block.query.end).toBeGreaterThan(block.query.start);
             expect(block.key.end).toBeGreaterThan(block.key.start);
             const keyPositions = layoutPositions(layout, seq, n, block.source);
@@ -131,15 +140,15 @@ describe.each(LAYOUTS)('%s block plans as sets of (query, key) pairs', (layout) 
 
 describe('schedule shapes', () => {
   it('ring skips blocks above the diagonal; striped never skips; zigzag halves every off-diagonal block', () => {
-    const ringWork = Array.from({ length: 4 }, (_, rank) => planRank('contiguous', true, 64, 4, rank).flat().length);
+    const ringWork = Array.from({ length: 4 }, (_, rank) => blocksOfRank('contiguous', true, 64, 4, rank).flat().length);
     expect(ringWork).toEqual([1, 2, 3, 4]);
     for (let rank = 0; rank < 4; rank++) {
-      expect(planRank('striped', true, 64, 4, rank).every((blocks) => blocks.length === 1)).toBe(true);
-      for (const [step, blocks] of planRank('zigzag', true, 64, 4, rank).entries()) {
+      expect(blocksOfRank('striped', true, 64, 4, rank).every((blocks) => blocks.length === 1)).toBe(true);
+      for (const [step, blocks] of blocksOfRank('zigzag', true, 64, 4, rank).entries()) {
         const area = blocks.reduce((sum, b) => sum + (b.query.end - b.query.start) * (b.key.end - b.key.start), 0);
         expect(area).toBe(step === 0 ? 16 * 16 : 16 * 8);
       }
     }
-    expect(planBlocks('striped', true, 10, 4, 1, 3)).toEqual([{ source: 2, query: { start: 0, end: 3 }, key: { start: 0, end: 2 }, mask: 'causal-strict' }]);
+    expect(BLOCK_RULES.striped({ seq: 10, n: 4, causal: true }, 1, 2)).toEqual([{ query: { start: 0, end: 3 }, key: { start: 0, end: 2 }, mask: 'causal-strict' }]);
   });
 });
