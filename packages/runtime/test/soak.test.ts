@@ -45,7 +45,7 @@ describe('soak: one shm cluster serving requests of every length', () => {
     try {
       const pids = cluster.pids();
       const random = seededRandom(2026);
-      for (let i = 0; i < 80; i++) await exactRequest(cluster, random); // warm-up: the same mix, until the session caches are full
+      for (let i = 0; i < 150; i++) await exactRequest(cluster, random); // warm-up: the same mix, until the session caches are full
       const warm = { rss: pids.map(rssMb), fds: pids.map(fds) };
       for (let i = 0; i < 150; i++) await exactRequest(cluster, random);
       const after = { rss: pids.map(rssMb), fds: pids.map(fds) };

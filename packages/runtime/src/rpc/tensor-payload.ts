@@ -1,4 +1,4 @@
-import { SeqparError, type Span, type Tensor } from '@seqpar/core';
+import { bytesOf, SeqparError, type Span, type Tensor } from '@seqpar/core';
 import { SHM_DEFAULT_SLOT_BYTES, type FrameHeader, type RecvOptions, type Transport } from '@seqpar/transport';
 
 /**
@@ -98,14 +98,10 @@ export async function receiveTensors(
   const chunks = chunkCount(header);
   const writer = new SegmentWriter(targets);
   for (let i = 0; i < chunks; i++) {
-    const frame = await world.recv(from, dataTag, options);
-    try {
-      if (frame.header.id !== header.id) throw new SeqparError('ERR_BAD_FRAME', `chunk of request ${String(frame.header.id)} arrived for request ${header.id}`);
-      if (writer.written + frame.payload.byteLength > expected) throw new SeqparError('ERR_BAD_FRAME', `chunks exceed the ${expected} bytes their shapes need`);
-      writer.write(asBuffer(frame.payload));
-    } finally {
-      frame.release?.();
-    }
+    using frame = await world.recv(from, dataTag, options);
+    if (frame.header.id !== header.id) throw new SeqparError('ERR_BAD_FRAME', `chunk of request ${String(frame.header.id)} arrived for request ${header.id}`);
+    if (writer.written + frame.payload.byteLength > expected) throw new SeqparError('ERR_BAD_FRAME', `chunks exceed the ${expected} bytes their shapes need`);
+    writer.write(asBuffer(frame.payload));
   }
   if (writer.written !== expected) throw new SeqparError('ERR_BAD_FRAME', `chunks hold ${writer.written} bytes, shapes need ${expected}`);
   return tensors;
@@ -113,7 +109,9 @@ export async function receiveTensors(
 
 /** Reads and lets go the chunks `sendTensors` announced in `header`, for a reply nobody waits for any more. */
 export async function discardTensors(world: Transport, from: number, dataTag: string, header: { id: number; chunks?: unknown }, options: RecvOptions): Promise<void> {
-  for (let i = 0; i < chunkCount(header); i++) (await world.recv(from, dataTag, options)).release?.();
+  for (let i = 0; i < chunkCount(header); i++) {
+    using _chunk = await world.recv(from, dataTag, options);
+  }
 }
 
 function chunkCount(header: { chunks?: unknown }): number {
@@ -217,6 +215,3 @@ function allocateTensors(shapes: unknown): { tensors: Tensor[]; bytes: Uint8Arra
   return { tensors, bytes: bytesOf(values) };
 }
 
-export function bytesOf(values: Float32Array): Uint8Array {
-  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-}

@@ -28,7 +28,8 @@ export interface WorkerLoopOptions {
  */
 export async function serveWorker(options: WorkerLoopOptions): Promise<void> {
   const rejoinTimeoutMs = options.rejoinTimeoutMs ?? 30_000;
-  // Set when the coordinator is lost: from then on every join attempt shares what is left of the rejoin bound.
+  // Set when a world ends (reset or lost): every join attempt until the next world shares what is left of the
+  // rejoin bound, so a coordinator that went away is given up on after that long, whatever the connect timeout.
   let lostAt: number | undefined;
   for (let first = true; !options.signal?.aborted; first = false) {
     let world: Transport;
@@ -50,7 +51,7 @@ export async function serveWorker(options: WorkerLoopOptions): Promise<void> {
     await world.close();
     options.log.info({ outcome }, 'left the world');
     if (outcome === 'shutdown') return;
-    if (outcome === 'lost') lostAt = Date.now();
+    lostAt = Date.now();
   }
 }
 
