@@ -14,7 +14,10 @@ const MODEL = { layers: 4, hidden: 256, heads: 8, kvHeads: 2, vocab: 512, seed: 
 // Decode ms/token averages the 31 steps after the first token; ignoreEos keeps all of them (the tiny random model's
 // greedy stream at 32k hits EOS after 7 tokens, and 6 steps averaged mostly the first step's one-off cost).
 const NEW_TOKENS = 32;
-const RUNS = [['single', 1], ['zigzag', 2]];
+const RUNS = [
+  ['single', 1],
+  ['zigzag', 2],
+];
 
 /** One generation on a fresh cluster of `workers` worker processes; returns its summary. */
 async function onProcesses(dir, prompt, strategy, workers, transport) {
@@ -45,9 +48,10 @@ export async function run(args) {
       for (const mode of modes) {
         const results = {};
         for (const [strategy, workers] of RUNS) {
-          const summary = mode === 'inproc'
-            ? await generate(model, prompt, { strategy, workers, maxNewTokens: NEW_TOKENS, greedy: true, ignoreEos: true })
-            : await onProcesses(dir, prompt, strategy, workers, mode);
+          const summary =
+            mode === 'inproc'
+              ? await generate(model, prompt, { strategy, workers, maxNewTokens: NEW_TOKENS, greedy: true, ignoreEos: true })
+              : await onProcesses(dir, prompt, strategy, workers, mode);
           results[workers] = summary;
           process.stderr.write(`${length} tokens, ${mode}, N=${workers}: TTFT ${summary.ttftMs.toFixed(0)} ms, decode ${summary.decodeMsPerToken.toFixed(1)} ms/token\n`);
           rows.push({
@@ -69,14 +73,27 @@ export async function run(args) {
     }
     writeReport('generate', {
       title: `seqpar generate: ${MODEL.layers} layers, hidden ${MODEL.hidden}, ${MODEL.heads} heads / ${MODEL.kvHeads} KV heads, ${NEW_TOKENS} greedy tokens`,
-      columns: ['prompt', 'ranks', 'strategy', 'workers', 'ttftMs', 'prefillTokensPerSec', 'decodeMsPerToken', 'kvCacheMbPerRank', 'peakRssMb', 'ttftVsN1', 'decodeVsN1', 'sameTokens'],
+      columns: [
+        'prompt',
+        'ranks',
+        'strategy',
+        'workers',
+        'ttftMs',
+        'prefillTokensPerSec',
+        'decodeMsPerToken',
+        'kvCacheMbPerRank',
+        'peakRssMb',
+        'ttftVsN1',
+        'decodeVsN1',
+        'sameTokens',
+      ],
       rows,
       notes: [
         `"${transport} processes": cluster.generate on a fresh createCluster({ workers: N, transport: '${transport}' }), one worker process per rank (1 ONNX Runtime intra-op thread each, on the 2 cores); each worker loads the model directory itself and keeps its KV cache share; tokens stream back to this process as partial replies. TTFT counts from the request to the first token's arrival, the workers' model load and graph build included.`,
         '"in-process": generateTokens, ranks as tasks of this process with one compute thread each, joined by the inproc transport; the ranks share one main thread, which copies every kernel feed into the compute threads, except the KV cache: each rank\'s share stays resident on its compute thread (decode sends only the new rows).',
-        'Both run the same rank loop (packages/model rank-generation.ts): the rank holding a step\'s logits samples and broadcasts the token over the data plane.',
-        'ttftVsN1 and decodeVsN1 compare with N=1 of the same kind of ranks, in this run. peakRssMb is the largest rank process\'s peak (in-process: the one process); kvCacheMbPerRank is the largest rank\'s KV cache (4 layers, reserved decode rows included).',
-        'N=2 prefill shards the prompt in zigzag order; decode keeps the KV cache sharded (new tokens round-robin): every rank runs the new token\'s token-local layers itself, attends over its own share, and the ranks exchange (out, lse) once per layer (one compute-thread chain and one exchange per layer). The first token waits until every rank has finished prefill.',
+        "Both run the same rank loop (packages/model rank-generation.ts): the rank holding a step's logits samples and broadcasts the token over the data plane.",
+        "ttftVsN1 and decodeVsN1 compare with N=1 of the same kind of ranks, in this run. peakRssMb is the largest rank process's peak (in-process: the one process); kvCacheMbPerRank is the largest rank's KV cache (4 layers, reserved decode rows included).",
+        "N=2 prefill shards the prompt in zigzag order; decode keeps the KV cache sharded (new tokens round-robin): every rank runs the new token's token-local layers itself, attends over its own share, and the ranks exchange (out, lse) once per layer (one compute-thread chain and one exchange per layer). The first token waits until every rank has finished prefill.",
         'Targets at 32k: TTFT N=2 <= 0.6x N=1; decode ms/token N=2 <= 0.7x N=1.',
       ],
     });

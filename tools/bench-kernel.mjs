@@ -69,7 +69,12 @@ export async function run() {
 
       const shape = [1, seq, HEADS * DIM];
       const fused = await session((g) => {
-        g.op('MultiHeadAttention', [g.input('q', 'float', shape), g.input('k', 'float', shape), g.input('v', 'float', shape)], { num_heads: HEADS }, { outputName: 'y', domain: 'com.microsoft' });
+        g.op(
+          'MultiHeadAttention',
+          [g.input('q', 'float', shape), g.input('k', 'float', shape), g.input('v', 'float', shape)],
+          { num_heads: HEADS },
+          { outputName: 'y', domain: 'com.microsoft' },
+        );
         g.output('y', 'float', shape);
       }, threads);
       const fusedFeeds = { q: new ort.Tensor('float32', q.data, shape), k: new ort.Tensor('float32', k.data, shape), v: new ort.Tensor('float32', v.data, shape) };
@@ -94,7 +99,7 @@ export async function run() {
         fusedMhaMs: fusedMs,
         oursOverFused: oursMs / fusedMs,
         bestOursOverFused: best.oursMs / best.fusedMs,
-        oursOverMatmul: (flops / oursMs) / (flops / matmulMs),
+        oursOverMatmul: flops / oursMs / (flops / matmulMs),
       });
       process.stderr.write(`threads ${threads} S ${seq}: ours ${oursMs.toFixed(1)} ms, fused ${fusedMs.toFixed(1)} ms, matmul ${matmulMs.toFixed(1)} ms\n`);
     }
@@ -109,7 +114,7 @@ export async function run() {
       'matmulGflops: ORT MatMul of the same two products; fusedMhaMs: com.microsoft MultiHeadAttention (no lse).',
       'Times are medians; bestOursOverFused is the ratio of the two fastest runs, less sensitive to other processes on the shared cores.',
       `Target: oursOverFused <= 1.1. Each contender timed in blocks of ${REPEATS} runs (after a warm-up and a 100 ms pause), blocks alternating over ${ROUNDS} rounds.`,
-      'Unmasked blocks (oursMs) run ORT\'s fused MultiHeadAttention with one extra reference key and V widened by two channels, from which out and lse are exact (packages/kernels/src/fused-attention-graph.ts).',
+      "Unmasked blocks (oursMs) run ORT's fused MultiHeadAttention with one extra reference key and V widened by two channels, from which out and lse are exact (packages/kernels/src/fused-attention-graph.ts).",
       'What is left over the fused op: the wider V (measured alone: V head 66, 72 or 80 all cost the fused op 12-15% over 64), O(S·H·D) glue around the op (Concat/Split/Div, ~8% at S 1024, ~4% at 4096), and the worker-thread round trip with its copies (~1-2 ms).',
       'oursCausalMs runs the exact tiled graph (256-row tiles per head, keys stopping at the diagonal), whose max / exp / sum passes are separate ORT ops: unmasked it measured 1.2-1.4x the fused op.',
     ],

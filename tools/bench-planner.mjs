@@ -37,9 +37,13 @@ function option(args, name, fallback) {
 
 export async function run(args) {
   const seqs = option(args, 'seqs', SEQS.join(',')).split(',').map(Number);
-  const causals = option(args, 'causal', 'false,true').split(',').map((c) => c === 'true');
+  const causals = option(args, 'causal', 'false,true')
+    .split(',')
+    .map((c) => c === 'true');
   const workerCounts = option(args, 'workers', '1,2,4').split(',').map(Number);
-  const headConfigs = option(args, 'heads', HEAD_CONFIGS.map((h) => h.label).join(',')).split(',').map((label) => HEAD_CONFIGS.find((h) => h.label === label));
+  const headConfigs = option(args, 'heads', HEAD_CONFIGS.map((h) => h.label).join(','))
+    .split(',')
+    .map((label) => HEAD_CONFIGS.find((h) => h.label === label));
   const fixedRuns = option(args, 'runs', undefined);
   if (args.includes('--calibrate')) {
     const calibrated = await calibrateLocalProfile({ transport: 'inproc', threads: 1, ...CALIBRATION, log: (line) => process.stderr.write(`calibrate: ${line}\n`) });
@@ -61,7 +65,9 @@ export async function run(args) {
         const [q, k, v] = inputs(seq, heads);
         for (const causal of causals) {
           const configs = degrees.flatMap((degree) =>
-            degree === 1 ? [{ strategy: 'single', degree }] : SHARDED.filter((s) => s !== 'ulysses' || !ulyssesRefusal(workload(seq, causal, heads, profile), degree)).map((strategy) => ({ strategy, degree })),
+            degree === 1
+              ? [{ strategy: 'single', degree }]
+              : SHARDED.filter((s) => s !== 'ulysses' || !ulyssesRefusal(workload(seq, causal, heads, profile), degree)).map((strategy) => ({ strategy, degree })),
           );
           const { best, first } = await timeInterleaved(configs, (c) => clusters.get(c.degree).attention(q, k, v, { causal, strategy: c.strategy }), seq, fixedRuns);
           configs.forEach((c, i) => {
@@ -139,7 +145,10 @@ function report(store, profile) {
   const sortedErrors = [...predictionErrors].sort((a, b) => a - b);
   const pct = (x) => `${(100 * x).toFixed(0)}%`;
   const simNotes = SHARDED.map((strategy) => {
-    const errors = simRows.filter((r) => r.strategy === strategy).map((r) => r.error).sort((a, b) => a - b);
+    const errors = simRows
+      .filter((r) => r.strategy === strategy)
+      .map((r) => r.error)
+      .sort((a, b) => a - b);
     if (errors.length === 0) return undefined;
     const inside = errors.filter((e) => Math.abs(e) <= 0.2).length;
     return `${strategy} ${inside}/${errors.length} within 20% (signed error min ${pct(errors[0])}, median ${pct(errors[Math.floor(errors.length / 2)])}, max ${pct(errors[errors.length - 1])})`;

@@ -31,7 +31,11 @@ async function attentionRound(cluster, random) {
   const seq = 64 + Math.floor(random() * 4033);
   const strategy = STRATEGIES[Math.floor(random() * STRATEGIES.length)];
   const causal = random() < 0.5;
-  const [q, k, v] = [[seq, 4, 32], [seq, 2, 32], [seq, 2, 32]].map((shape) => randomTensor(shape, random));
+  const [q, k, v] = [
+    [seq, 4, 32],
+    [seq, 2, 32],
+    [seq, 2, 32],
+  ].map((shape) => randomTensor(shape, random));
   const sharded = await cluster.attention(q, k, v, { strategy, causal });
   const single = await cluster.attention(q, k, v, { strategy: 'single', causal });
   const exact = maxDiff(sharded.out.data, single.out.data) < 1e-4 && maxDiff(sharded.lse.data, single.lse.data) < 1e-3;

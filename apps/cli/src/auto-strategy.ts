@@ -27,11 +27,9 @@ export interface AutoChoice {
  */
 export function chooseAuto(request: AutoRequest): AutoChoice {
   const profile = hostProfile(request.transport);
-  const plan = choosePlan(
-    { seq: request.seq, causal: request.causal, heads: request.heads, kvHeads: request.kvHeads, headDim: request.headDim },
-    profile,
-    { maxWorkers: request.workers },
-  );
+  const plan = choosePlan({ seq: request.seq, causal: request.causal, heads: request.heads, kvHeads: request.kvHeads, headDim: request.headDim }, profile, {
+    maxWorkers: request.workers,
+  });
   const sharded = plan.degree > 1 && plan.strategy !== 'single';
   const strategy: StrategyName = sharded ? plan.strategy : 'single';
   const workers = !sharded ? 1 : request.fixedDegree ? request.workers : plan.degree;

@@ -6,8 +6,7 @@ export const LINK_HELP =
   'shape links between workers: latency=MS,bandwidth=RATE,jitter=MS (RATE in bytes/s, suffix K/M/G, e.g. 100M); ' +
   'prefix FROM-TO: for one direction only (e.g. 1-0:latency=5); repeatable';
 export const FAULT_HELP =
-  'inject a fault: KIND:RANK@K[:MS] at rank RANK\'s K-th send (kill, stall:MS, drop, duplicate, delay:MS, corrupt) ' +
-  'or partition:A-B[@K]; repeatable; turns frame checksums on';
+  "inject a fault: KIND:RANK@K[:MS] at rank RANK's K-th send (kill, stall:MS, drop, duplicate, delay:MS, corrupt) " + 'or partition:A-B[@K]; repeatable; turns frame checksums on';
 
 /** Commander collector for repeated `--link`: the first plain one sets the defaults, `FROM-TO:` ones override. */
 export function collectLink(value: string, previous: LinkSpec | undefined): LinkSpec {

@@ -45,9 +45,7 @@ export interface AttentionRun {
 export async function runAttention(request: AttentionRequest): Promise<AttentionRun> {
   if (request.coordinator && Object.keys(request.network ?? {}).length) throw new UsageError('--link, --fault and --checksum apply to local workers, not --coordinator');
   // With --coordinator the cluster is already up elsewhere: this process only connects to it (and leaves it running).
-  const remote = request.coordinator
-    ? await connectCluster({ coordinator: request.coordinator, token: await readTokenFile(request.tokenFile) })
-    : undefined;
+  const remote = request.coordinator ? await connectCluster({ coordinator: request.coordinator, token: await readTokenFile(request.tokenFile) }) : undefined;
   try {
     const auto = request.strategy === 'auto' ? autoChoice(request, remote?.workers) : undefined;
     const strategy = auto?.strategy ?? (request.strategy as StrategyName);

@@ -21,7 +21,25 @@ describe('seqpar attention', () => {
     await Promise.all([writeNpyFile(at('q.npy'), q), writeNpyFile(at('k.npy'), k), writeNpyFile(at('v.npy'), v)]);
     const out = at(`out-${strategy}.npy`);
     const lse = at(`lse-${strategy}.npy`);
-    const run = await runCli(['attention', '--q', at('q.npy'), '--k', at('k.npy'), '--v', at('v.npy'), '--causal', '--out', out, '--lse', lse, '--strategy', strategy, '--workers', '2', '--json']);
+    const run = await runCli([
+      'attention',
+      '--q',
+      at('q.npy'),
+      '--k',
+      at('k.npy'),
+      '--v',
+      at('v.npy'),
+      '--causal',
+      '--out',
+      out,
+      '--lse',
+      lse,
+      '--strategy',
+      strategy,
+      '--workers',
+      '2',
+      '--json',
+    ]);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const summary = JSON.parse(run.stdout);
@@ -40,7 +58,9 @@ describe('seqpar attention', () => {
   it('--strategy auto runs what the planner picks for this host, exactly', async () => {
     // No calibrated profile here: the declared local profile decides, as it would on a fresh machine.
     const env = { SEQPAR_PROFILE: at('no-such-profile.json') };
-    const short = await runCli(['attention', '--random', '--seq', '16', '--heads', '2', '--kv-heads', '1', '--head-dim', '8', '--strategy', 'auto', '--workers', '2', '--json'], { env });
+    const short = await runCli(['attention', '--random', '--seq', '16', '--heads', '2', '--kv-heads', '1', '--head-dim', '8', '--strategy', 'auto', '--workers', '2', '--json'], {
+      env,
+    });
     expect(short.code).toBe(0);
     expect(JSON.parse(short.stdout)).toMatchObject({ strategy: 'single', workers: 1, plan: { strategy: 'single', degree: 1 } });
 
@@ -50,7 +70,23 @@ describe('seqpar attention', () => {
     const random = seededRandom(5);
     const [q, k, v] = [randomTensor([seq, hq, d], random), randomTensor([seq, hkv, d], random), randomTensor([seq, hkv, d], random)];
     await Promise.all([writeNpyFile(at('aq.npy'), q), writeNpyFile(at('ak.npy'), k), writeNpyFile(at('av.npy'), v)]);
-    const args = ['attention', '--q', at('aq.npy'), '--k', at('ak.npy'), '--v', at('av.npy'), '--causal', '--out', at('aout.npy'), '--strategy', 'auto', '--workers', '2', '--json'];
+    const args = [
+      'attention',
+      '--q',
+      at('aq.npy'),
+      '--k',
+      at('ak.npy'),
+      '--v',
+      at('av.npy'),
+      '--causal',
+      '--out',
+      at('aout.npy'),
+      '--strategy',
+      'auto',
+      '--workers',
+      '2',
+      '--json',
+    ];
     const long = await runCli(args, { env });
     expect(long.code).toBe(0);
     expect(long.stderr).toContain(`auto: ${plan.strategy} on 2 worker(s)`);
@@ -61,7 +97,26 @@ describe('seqpar attention', () => {
 
   it('--random runs without files and --trace writes a Chrome trace with one pid per rank', async () => {
     const trace = at('trace.json');
-    const run = await runCli(['attention', '--random', '--seq', '300', '--heads', '4', '--kv-heads', '4', '--head-dim', '8', '--strategy', 'striped', '--workers', '3', '--causal', '--json', '--trace', trace]);
+    const run = await runCli([
+      'attention',
+      '--random',
+      '--seq',
+      '300',
+      '--heads',
+      '4',
+      '--kv-heads',
+      '4',
+      '--head-dim',
+      '8',
+      '--strategy',
+      'striped',
+      '--workers',
+      '3',
+      '--causal',
+      '--json',
+      '--trace',
+      trace,
+    ]);
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ strategy: 'striped', workers: 3, seq: 300 });
     const { traceEvents } = JSON.parse(await import('node:fs/promises').then((fs) => fs.readFile(trace, 'utf8')));
@@ -75,7 +130,11 @@ describe('seqpar attention', () => {
     const cases: Array<[string[], number, RegExp]> = [
       [['attention', '--q', at('missing.npy'), '--k', at('k.npy'), '--v', at('v.npy'), '--out', at('o.npy')], 2, /ERR_FILE_NOT_FOUND/],
       [['attention', '--q', at('garbage.npy'), '--k', at('k.npy'), '--v', at('v.npy'), '--out', at('o.npy')], 1, /ERR_NPY_FORMAT/],
-      [['attention', '--q', at('k.npy'), '--k', at('q.npy'), '--v', at('q.npy'), '--out', at('o.npy')], 2, /ERR_SHAPE_MISMATCH: query heads \(2\) must be a multiple of kv heads \(6\)/],
+      [
+        ['attention', '--q', at('k.npy'), '--k', at('q.npy'), '--v', at('q.npy'), '--out', at('o.npy')],
+        2,
+        /ERR_SHAPE_MISMATCH: query heads \(2\) must be a multiple of kv heads \(6\)/,
+      ],
       [['attention', '--random', '--seq', '8', '--heads', '4', '--kv-heads', '2', '--head-dim', '8', '--strategy', 'ulysses', '--workers', '3'], 2, /ERR_USAGE: ulysses/],
       [['attention', '--random', '--seq', '8'], 2, /ERR_USAGE/],
       [['attention', '--workers', '0'], 2, /positive integer/],

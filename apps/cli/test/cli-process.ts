@@ -46,7 +46,14 @@ export async function startCluster(tokenFile: string, world = 2): Promise<{ coor
     const match = /workers connect to (\S+), clients to (\S+);/.exec(coordinator.output());
     return match ? [match[1]!, match[2]!] : undefined;
   });
-  const workers = Array.from({ length: world }, (_, rank) => start(['worker', '--coordinator', workerAddress, '--rank', String(rank), '--world-size', String(world), '--token-file', tokenFile]));
-  await waitFor('all workers joined', () => coordinator.output().split('\n').find((line) => line.startsWith('{')));
+  const workers = Array.from({ length: world }, (_, rank) =>
+    start(['worker', '--coordinator', workerAddress, '--rank', String(rank), '--world-size', String(world), '--token-file', tokenFile]),
+  );
+  await waitFor('all workers joined', () =>
+    coordinator
+      .output()
+      .split('\n')
+      .find((line) => line.startsWith('{')),
+  );
   return { coordinator, workers, workerAddress, clientAddress };
 }

@@ -30,18 +30,27 @@ describe('seqpar coordinator + seqpar worker + seqpar attention --coordinator', 
       start(['worker', '--coordinator', workerAddress, '--rank', '0', '--world-size', '2', '--token-file', at('token')]),
       start(['worker', '--token-file', at('token')], { RANK: '1', WORLD_SIZE: '2', LOCAL_RANK: '1', MASTER_ADDR: '127.0.0.1', MASTER_PORT: port }),
     ];
-    const ready = await waitFor('all workers joined', () => coordinator.output().split('\n').find((line) => line.startsWith('{')));
+    const ready = await waitFor('all workers joined', () =>
+      coordinator
+        .output()
+        .split('\n')
+        .find((line) => line.startsWith('{')),
+    );
     expect(JSON.parse(ready)).toEqual({ address: workerAddress, clientAddress, worldSize: 2, transport: 'ws' });
 
     const [remote, local] = await Promise.all([
-      runCli(['attention', ...RANDOM, '--coordinator', clientAddress, '--token-file', at('token'), '--json', '--out', at('remote-out.npy'), '--lse', at('remote-lse.npy')], { timeoutMs: 30_000 }),
+      runCli(['attention', ...RANDOM, '--coordinator', clientAddress, '--token-file', at('token'), '--json', '--out', at('remote-out.npy'), '--lse', at('remote-lse.npy')], {
+        timeoutMs: 30_000,
+      }),
       runCli(['attention', ...RANDOM, '--workers', '2', '--json', '--out', at('local-out.npy'), '--lse', at('local-lse.npy')], { timeoutMs: 30_000 }),
     ]);
     expect(remote.code).toBe(0);
     expect(local.code).toBe(0);
     expect(JSON.parse(remote.stdout)).toMatchObject({ strategy: 'zigzag', workers: 2, transport: 'ws', seq: 96 });
     expect(JSON.parse(remote.stdout).ranks).toHaveLength(2);
-    const [remoteOut, localOut, remoteLse, localLse] = await Promise.all(['remote-out', 'local-out', 'remote-lse', 'local-lse'].map((name) => readFloat32NpyFile(at(`${name}.npy`))));
+    const [remoteOut, localOut, remoteLse, localLse] = await Promise.all(
+      ['remote-out', 'local-out', 'remote-lse', 'local-lse'].map((name) => readFloat32NpyFile(at(`${name}.npy`))),
+    );
     expect(remoteOut!.shape).toEqual(localOut!.shape);
     expect(maxDiff(remoteOut!.data, localOut!.data)).toBeLessThanOrEqual(1e-5);
     expect(maxDiff(remoteLse!.data, localLse!.data)).toBeLessThanOrEqual(1e-5);
@@ -49,7 +58,20 @@ describe('seqpar coordinator + seqpar worker + seqpar attention --coordinator', 
     // plan and --strategy auto see the running cluster's size: two workers, not the one --workers defaults to.
     const [plan, auto] = await Promise.all([
       runCli(['plan', '--seq', '65536', '--causal', '--coordinator', clientAddress, '--token-file', at('token'), '--json'], { timeoutMs: 30_000 }),
-      runCli(['attention', ...RANDOM.filter((arg) => arg !== 'zigzag' && arg !== '--strategy'), '--strategy', 'auto', '--coordinator', clientAddress, '--token-file', at('token'), '--json'], { timeoutMs: 30_000 }),
+      runCli(
+        [
+          'attention',
+          ...RANDOM.filter((arg) => arg !== 'zigzag' && arg !== '--strategy'),
+          '--strategy',
+          'auto',
+          '--coordinator',
+          clientAddress,
+          '--token-file',
+          at('token'),
+          '--json',
+        ],
+        { timeoutMs: 30_000 },
+      ),
     ]);
     expect(plan.code).toBe(0);
     expect(JSON.parse(plan.stdout)).toMatchObject({ workers: 2, degree: 2 });

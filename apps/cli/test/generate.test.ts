@@ -76,7 +76,11 @@ describe('seqpar generate', () => {
       [['--model', at('model'), '--prompt-tokens', at('empty.json')], 2, /ERR_PROMPT: the prompt is empty/],
       [['--model', at('model'), '--prompt', 'x', '--max-new-tokens', '200000'], 2, /ERR_PROMPT: .*max_position_embeddings/],
       [['--model', misshapen, '--prompt', 'x'], 1, /ERR_MODEL_FORMAT: weight .* has shape .* config.json implies/],
-      [['--model', shortContext, '--prompt', 'a prompt of more than sixteen bytes', '--max-new-tokens', '1'], 2, /ERR_PROMPT: the prompt \(35 tokens\).*max_position_embeddings \(16\)/],
+      [
+        ['--model', shortContext, '--prompt', 'a prompt of more than sixteen bytes', '--max-new-tokens', '1'],
+        2,
+        /ERR_PROMPT: the prompt \(35 tokens\).*max_position_embeddings \(16\)/,
+      ],
       [['--model', at('model')], 2, /exactly one of --prompt/],
     ];
     for (const [args, code, message] of cases) {
@@ -101,7 +105,10 @@ describe('seqpar generate', () => {
     }
 
     it('--transport shm and ws run one rank per worker process, with the in-process tokens and logits', async () => {
-      for (const [transport, strategy] of [['shm', 'zigzag'], ['ws', 'striped']]) {
+      for (const [transport, strategy] of [
+        ['shm', 'zigzag'],
+        ['ws', 'striped'],
+      ]) {
         const run = await runCli([...base, '--transport', transport!, '--strategy', strategy!, '--workers', '2', '--dump-logits', at(`${transport}.npy`)]);
         expect(JSON.parse(run.stdout || '{}')).toMatchObject({ strategy, workers: 2, transport });
         await expectSameAsInproc(run, at(`${transport}.npy`));
@@ -123,7 +130,19 @@ describe('seqpar generate', () => {
       const run = await runCli([...base, '--strategy', 'ring', '--coordinator', clientAddress, '--token-file', at('token'), '--dump-logits', at('remote.npy')]);
       expect(JSON.parse(run.stdout || '{}')).toMatchObject({ strategy: 'ring', workers: 2, transport: 'ws' });
       await expectSameAsInproc(run, at('remote.npy'));
-      const text = await runCli(['generate', '--model', at('model'), '--prompt', 'hello world', '--max-new-tokens', '3', '--coordinator', clientAddress, '--token-file', at('token')]);
+      const text = await runCli([
+        'generate',
+        '--model',
+        at('model'),
+        '--prompt',
+        'hello world',
+        '--max-new-tokens',
+        '3',
+        '--coordinator',
+        clientAddress,
+        '--token-file',
+        at('token'),
+      ]);
       expect(text.code, text.stderr).toBe(0);
       expect(text.stderr).toMatch(/prefill: \d+\/\d+ tokens · \d+ tok\/s/);
       expect(text.stderr).toMatch(/KV cache per rank: rank 0 [\d.]+ MiB, rank 1 [\d.]+ MiB/);

@@ -10,7 +10,10 @@ describe('--link and --fault parsing', () => {
   });
 
   it('builds a fault list', () => {
-    const faults = ['kill:1@3', 'stall:0@1:250', 'corrupt:2@1', 'partition:0-1@2'].reduce((list: ReturnType<typeof collectFault> | undefined, text) => collectFault(text, list), undefined);
+    const faults = ['kill:1@3', 'stall:0@1:250', 'corrupt:2@1', 'partition:0-1@2'].reduce(
+      (list: ReturnType<typeof collectFault> | undefined, text) => collectFault(text, list),
+      undefined,
+    );
     expect(faults).toEqual([
       { kind: 'kill', rank: 1, at: 3 },
       { kind: 'stall', rank: 0, at: 1, ms: 250 },

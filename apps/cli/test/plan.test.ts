@@ -35,7 +35,25 @@ describe('seqpar plan', () => {
     const { name: _n, source: _s, ...fields } = DECLARED_PROFILES['h100-nvlink']!;
     const path = join(dir, 'slow.json');
     writeFileSync(path, JSON.stringify({ schema: PROFILE_SCHEMA, name: 'slow-h100', source: 'test', ...fields }));
-    const result = await runCli(['plan', '--seq', '1', '--prefix', '1048576', '--workers', '8', '--causal', '--heads', '32', '--kv-heads', '8', '--head-dim', '128', '--profile', path, '--json']);
+    const result = await runCli([
+      'plan',
+      '--seq',
+      '1',
+      '--prefix',
+      '1048576',
+      '--workers',
+      '8',
+      '--causal',
+      '--heads',
+      '32',
+      '--kv-heads',
+      '8',
+      '--head-dim',
+      '128',
+      '--profile',
+      path,
+      '--json',
+    ]);
     expect(result.code).toBe(0);
     const plan = JSON.parse(result.stdout);
     expect(plan.profile).toBe('slow-h100');

@@ -10,7 +10,21 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('seqpar simulate', () => {
   it('--json prints one object with a result per strategy, and --trace writes a Chrome trace', async () => {
     const trace = join(dir, 'trace.json');
-    const result = await runCli(['simulate', '--profile', 'a100-nvlink', '--workers', '8', '--seq', '262144', '--causal', '--strategy', 'ring,striped,zigzag', '--json', '--trace', trace]);
+    const result = await runCli([
+      'simulate',
+      '--profile',
+      'a100-nvlink',
+      '--workers',
+      '8',
+      '--seq',
+      '262144',
+      '--causal',
+      '--strategy',
+      'ring,striped,zigzag',
+      '--json',
+      '--trace',
+      trace,
+    ]);
     expect(result.code).toBe(0);
     expect(result.stdout.trim().split('\n')).toHaveLength(1);
     const { results } = JSON.parse(result.stdout);

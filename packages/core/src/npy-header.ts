@@ -55,7 +55,11 @@ export function parseNpyHeader(bytes: Uint8Array, source: string): NpyHeader {
   if (descr === undefined || fortran === undefined || shapeText === undefined) {
     throw new SeqparError('ERR_NPY_FORMAT', `${source}: malformed .npy header ${JSON.stringify(header.trim())}`);
   }
-  const shape = shapeText.split(',').map((part) => part.trim()).filter((part) => part !== '').map(Number);
+  const shape = shapeText
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .map(Number);
   if (shape.some((size) => !Number.isSafeInteger(size) || size < 0)) throw new SeqparError('ERR_NPY_FORMAT', `${source}: bad shape (${shapeText})`);
   // Fortran order only changes the layout of arrays with two or more dimensions.
   if (fortran === 'True' && shape.length > 1) {

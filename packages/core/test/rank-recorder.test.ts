@@ -29,10 +29,7 @@ describe('RankRecorder', () => {
 describe('toChromeTrace', () => {
   it('emits one pid per rank, slices on their tracks and a flow from send to receive', () => {
     const trace = toChromeTrace(
-      [
-        [{ name: 'send kv', track: 'send', startMs: 1000, durationMs: 2, flowId: 'a' }],
-        [{ name: 'recv kv', track: 'recv', startMs: 1001, durationMs: 3, flowId: 'a' }],
-      ],
+      [[{ name: 'send kv', track: 'send', startMs: 1000, durationMs: 2, flowId: 'a' }], [{ name: 'recv kv', track: 'recv', startMs: 1001, durationMs: 3, flowId: 'a' }]],
       [0, 0.5],
     );
     const slices = trace.traceEvents.filter((event) => event.ph === 'X');

@@ -8,14 +8,24 @@ describe('runnableEntry', () => {
   });
 
   it('fails with a typed error when the compiled entry is missing', () => {
-    expect(() => runnableEntry(new URL('../src/errors.ts', import.meta.url).href, 'no-such-entry')).toThrow(
-      expect.objectContaining({ code: 'ERR_INTERNAL' }),
-    );
+    expect(() => runnableEntry(new URL('../src/errors.ts', import.meta.url).href, 'no-such-entry')).toThrow(expect.objectContaining({ code: 'ERR_INTERNAL' }));
   });
 });
 
 describe('compiledExecArgv and threadExecArgv', () => {
-  const argv = ['--max-old-space-size=4096', '--conditions', '@seqpar/source', '--import', 'tsx', '-C=custom', '--expose-gc', '--stack-size', '2000', '--enable-source-maps', '--conditions=@seqpar/source'];
+  const argv = [
+    '--max-old-space-size=4096',
+    '--conditions',
+    '@seqpar/source',
+    '--import',
+    'tsx',
+    '-C=custom',
+    '--expose-gc',
+    '--stack-size',
+    '2000',
+    '--enable-source-maps',
+    '--conditions=@seqpar/source',
+  ];
 
   it('keeps every option for a child process but the source condition', () => {
     expect(compiledExecArgv(argv)).toEqual(['--max-old-space-size=4096', '--import', 'tsx', '-C=custom', '--expose-gc', '--stack-size', '2000', '--enable-source-maps']);

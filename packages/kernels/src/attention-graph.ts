@@ -88,7 +88,11 @@ function tiled(g: GraphBuilder, shape: AttentionGraphShape, qHeads: string, kT: 
   const lses: string[] = [];
   for (let h = 0; h < hq; h++) {
     const kvHead = Math.floor(h / group);
-    split(qs[h]!, tiles.map((tile) => tile.end - tile.start), 1).forEach((qTile, t) => {
+    split(
+      qs[h]!,
+      tiles.map((tile) => tile.end - tile.start),
+      1,
+    ).forEach((qTile, t) => {
       const { k, v } = keyPrefixes[kvHead]![t]!;
       const [out, lse] = softmaxBlock(g, shape, g.op('MatMul', [qTile, k]), v, biasTiles[t]);
       outs.push(out);

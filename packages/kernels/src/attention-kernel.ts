@@ -34,7 +34,9 @@ export class AttentionKernel implements BlockAttentionKernel {
   async attend(q: Tensor, k: Tensor, v: Tensor, mask: MaskSpec): Promise<PartialAttention> {
     const { sq, sk, hq, hkv, d } = attentionShape(q, k, v);
     if (mask.kind === 'positions' && (mask.queryPositions.length !== sq || mask.keyPositions.length !== sk)) {
-      throw new SeqparError('ERR_SHAPE_MISMATCH', `positions mask has ${mask.queryPositions.length} query and ${mask.keyPositions.length} key positions for a ${sq}x${sk} block`, { exitCode: 2 });
+      throw new SeqparError('ERR_SHAPE_MISMATCH', `positions mask has ${mask.queryPositions.length} query and ${mask.keyPositions.length} key positions for a ${sq}x${sk} block`, {
+        exitCode: 2,
+      });
     }
     if (sq === 0 || sk === 0) return maskedResult(sq, hq, d);
     const shape: AttentionGraphShape = { sq, sk, hq, hkv, d, mask: mask.kind };

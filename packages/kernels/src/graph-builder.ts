@@ -41,7 +41,13 @@ export class GraphBuilder {
     return this.opMulti(opType, inputs, 1, attributes, { ...options, outputNames: options.outputName ? [options.outputName] : undefined })[0]!;
   }
 
-  opMulti(opType: string, inputs: readonly string[], outputCount: number, attributes: Record<string, AttributeValue> = {}, options: { outputNames?: string[] | undefined; domain?: string } = {}): string[] {
+  opMulti(
+    opType: string,
+    inputs: readonly string[],
+    outputCount: number,
+    attributes: Record<string, AttributeValue> = {},
+    options: { outputNames?: string[] | undefined; domain?: string } = {},
+  ): string[] {
     const outputs = options.outputNames ?? Array.from({ length: outputCount }, () => this.fresh(opType));
     this.nodes.push({
       input: [...inputs],

@@ -12,8 +12,7 @@ export interface ExecutionOptions {
 }
 
 export function sessionOptions(options: ExecutionOptions): InferenceSession.SessionOptions {
-  const providers: InferenceSession.ExecutionProviderConfig[] =
-    options.device === 'cuda' ? [{ name: 'cuda', deviceId: options.deviceIndex ?? 0 }] : ['cpu'];
+  const providers: InferenceSession.ExecutionProviderConfig[] = options.device === 'cuda' ? [{ name: 'cuda', deviceId: options.deviceIndex ?? 0 }] : ['cpu'];
   return {
     executionProviders: providers,
     intraOpNumThreads: options.threads ?? 1,

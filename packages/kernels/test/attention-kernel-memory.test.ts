@@ -22,7 +22,11 @@ describe('AttentionKernel memory over many sequence lengths', () => {
     const attendLengths = async (count: number) => {
       for (let i = 0; i < count; i++) {
         const s = 300 + Math.floor(random() * 2700);
-        const [q, k, v] = [0, 1, 2].map(() => randomTensor([s, HEADS, DIM], random)) as [ReturnType<typeof randomTensor>, ReturnType<typeof randomTensor>, ReturnType<typeof randomTensor>];
+        const [q, k, v] = [0, 1, 2].map(() => randomTensor([s, HEADS, DIM], random)) as [
+          ReturnType<typeof randomTensor>,
+          ReturnType<typeof randomTensor>,
+          ReturnType<typeof randomTensor>,
+        ];
         await kernel.attend(q, k, v, { kind: 'causal-inclusive' });
         const half = (t: typeof q) => ({ data: t.data.subarray(0, (s >> 1) * HEADS * DIM), shape: [s >> 1, HEADS, DIM] });
         await kernel.attend(half(q), half(k), half(v), { kind: 'none' });
@@ -34,7 +38,9 @@ describe('AttentionKernel memory over many sequence lengths', () => {
     const warm = { rss: rssMb(), cached: kernel.sessions.size };
     await attendLengths(LENGTHS);
     const after = { rss: rssMb(), cached: kernel.sessions.size };
-    console.log(`rss after warm-up ${warm.rss.toFixed(0)} MB (${warm.cached.sessions} sessions), after ${LENGTHS} more lengths ${after.rss.toFixed(0)} MB (${after.cached.sessions} sessions)`);
+    console.log(
+      `rss after warm-up ${warm.rss.toFixed(0)} MB (${warm.cached.sessions} sessions), after ${LENGTHS} more lengths ${after.rss.toFixed(0)} MB (${after.cached.sessions} sessions)`,
+    );
     expect(after.rss).toBeLessThan(warm.rss * 1.25);
   }, 300_000);
 });

@@ -62,7 +62,10 @@ describe('ComputeThread', () => {
   it('fails a chain whose step names an output no earlier step produced, with ERR_KERNEL', async () => {
     thread = await ComputeThread.start({ threads: 1 });
     await thread.load('doubler', () => doubler(4));
-    await expect(thread.chain([{ run: 'doubler', feeds: { x: { output: 'nothing' } } }])).rejects.toMatchObject({ code: 'ERR_KERNEL', message: expect.stringContaining("'nothing'") });
+    await expect(thread.chain([{ run: 'doubler', feeds: { x: { output: 'nothing' } } }])).rejects.toMatchObject({
+      code: 'ERR_KERNEL',
+      message: expect.stringContaining("'nothing'"),
+    });
   });
 
   it('rejects pending and later calls with a typed error when its thread dies', async () => {

@@ -20,7 +20,11 @@ async function writeCache(k: Tensor, v: Tensor, positions: Int32Array, start: nu
   await Promise.all([
     thread.writeRows('k', kv, start, { type: 'float32', data: rowsOf(k, start, end).data, dims: [end - start, hkv, d] }),
     thread.writeRows('v', kv, start, { type: 'float32', data: rowsOf(v, start, end).data, dims: [end - start, hkv, d] }),
-    thread.writeRows('pos', { type: 'int32', groups: 1, width: 1, capacity, fill: UNWRITTEN }, start, { type: 'int32', data: positions.slice(start, end), dims: [end - start, 1, 1] }),
+    thread.writeRows('pos', { type: 'int32', groups: 1, width: 1, capacity, fill: UNWRITTEN }, start, {
+      type: 'int32',
+      data: positions.slice(start, end),
+      dims: [end - start, 1, 1],
+    }),
   ]);
 }
 
@@ -52,7 +56,10 @@ describe('decode attention over a resident KV cache', () => {
     const q = randomTensor([t, hq, d], random);
     // The first query (position 0) sees no row: out 0, lse masked. The others see a prefix.
     const queryPositions = Int32Array.from({ length: t }, (_, i) => (i === 0 && t > 1 ? 0 : 60 + 20 * i));
-    for (const [filled, capacity] of [[20, 24], [cached, 50]] as const) {
+    for (const [filled, capacity] of [
+      [20, 24],
+      [cached, 50],
+    ] as const) {
       // The same session serves both cache sizes; the unwritten rows past `filled` must stay invisible.
       await writeCache(k, v, keyPositions, filled === cached ? 20 : 0, filled, capacity);
       const { out, lse } = await attend(q, queryPositions, hkv, capacity);

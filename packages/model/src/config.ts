@@ -50,13 +50,15 @@ export function parseModelConfig(raw: Record<string, unknown>, source: string): 
   const numHeads = int('num_attention_heads');
   const numKvHeads = int('num_key_value_heads', numHeads);
   if (numHeads % numKvHeads !== 0) fail(`num_attention_heads (${numHeads}) must be a multiple of num_key_value_heads (${numKvHeads})`);
-  if ((raw['head_dim'] ?? null) === null && hiddenSize % numHeads !== 0) fail(`hidden_size (${hiddenSize}) must be a multiple of num_attention_heads (${numHeads}) when head_dim is not given`);
+  if ((raw['head_dim'] ?? null) === null && hiddenSize % numHeads !== 0)
+    fail(`hidden_size (${hiddenSize}) must be a multiple of num_attention_heads (${numHeads}) when head_dim is not given`);
   const headDim = int('head_dim', hiddenSize / numHeads);
   // Rotate-half RoPE splits every head in two halves.
   if (headDim % 2 !== 0) fail(`head_dim (${headDim}) must be even for rotary embeddings`);
   const vocabSize = int('vocab_size');
   const tokenId = (key: string, value: unknown): number => {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= vocabSize) return fail(`${key} ${JSON.stringify(value)} is not a token id of the vocabulary (0..${vocabSize - 1})`);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= vocabSize)
+      return fail(`${key} ${JSON.stringify(value)} is not a token id of the vocabulary (0..${vocabSize - 1})`);
     return value;
   };
   const eos = raw['eos_token_id'];

@@ -57,11 +57,18 @@ export async function* generateTokens(model: LoadedModel, prompt: readonly numbe
   let ranks: Promise<unknown> = Promise.resolve();
   try {
     const streamed = yield* streamGeneration(prompt.length, async (push) => {
-      const contexts: RankContext[] = await Promise.all(threads.map(async (thread, rank) => ({
-        rank, worldSize: degree, transport: transports[rank]!, tagPrefix: '', timeoutMs: options.timeoutMs ?? GENERATE_TIMEOUT_MS, signal: stop.signal,
-        kernel: await createAttentionKernel(options.execution, thread),
-        recorder: new RankRecorder(rank),
-      })));
+      const contexts: RankContext[] = await Promise.all(
+        threads.map(async (thread, rank) => ({
+          rank,
+          worldSize: degree,
+          transport: transports[rank]!,
+          tagPrefix: '',
+          timeoutMs: options.timeoutMs ?? GENERATE_TIMEOUT_MS,
+          signal: stop.signal,
+          kernel: await createAttentionKernel(options.execution, thread),
+          recorder: new RankRecorder(rank),
+        })),
+      );
       const models = await Promise.all(threads.map((thread) => RankModel.load(model.config, model.weights, thread, model.dir)));
       const ids = Int32Array.from(prompt);
       const progress = prefillProgress(model.config, prompt.length, options.onPrefillProgress);

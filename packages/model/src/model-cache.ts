@@ -46,7 +46,8 @@ export class ModelCache {
   constructor(options: ModelCacheOptions = {}) {
     this.maxModels = options.maxModels ?? 2;
     this.maxBytes = options.maxBytes ?? 8 * 2 ** 30;
-    if (!(this.maxModels >= 1) || !(this.maxBytes >= 0)) throw new UsageError(`a model cache keeps at least one model and no negative bytes, got maxModels ${this.maxModels}, maxBytes ${this.maxBytes}`);
+    if (!(this.maxModels >= 1) || !(this.maxBytes >= 0))
+      throw new UsageError(`a model cache keeps at least one model and no negative bytes, got maxModels ${this.maxModels}, maxBytes ${this.maxBytes}`);
   }
 
   /** Models held and their weights' bytes (in use or not). */

@@ -22,7 +22,8 @@ export async function weightFiles(dir: string): Promise<WeightFiles> {
   const shards = new Set<string>();
   for (const [name, shard] of Object.entries(weightMap)) {
     // A shard lives beside its index: a path would let the index point anywhere on the host.
-    if (typeof shard !== 'string' || shard === '' || basename(shard) !== shard) throw new SeqparError('ERR_MODEL_FORMAT', `${index}: weight_map names ${JSON.stringify(shard)} for ${name}, not a file name in ${dir}`);
+    if (typeof shard !== 'string' || shard === '' || basename(shard) !== shard)
+      throw new SeqparError('ERR_MODEL_FORMAT', `${index}: weight_map names ${JSON.stringify(shard)} for ${name}, not a file name in ${dir}`);
     shards.add(join(dir, shard));
   }
   return { index, shards: [...shards] };

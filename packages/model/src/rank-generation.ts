@@ -43,7 +43,13 @@ export interface RankGenerationResult {
  * over the data plane, so every rank runs the same loop and stops at the same token. The KV cache lives only as
  * long as this call.
  */
-export async function generateOnRank(ctx: RankContext, model: RankModel, prompt: Int32Array, options: RankGenerationOptions, events: RankGenerationEvents = {}): Promise<RankGenerationResult> {
+export async function generateOnRank(
+  ctx: RankContext,
+  model: RankModel,
+  prompt: Int32Array,
+  options: RankGenerationOptions,
+  events: RankGenerationEvents = {},
+): Promise<RankGenerationResult> {
   const degree = ctx.worldSize;
   // New tokens go round-robin to the ranks, so each rank's cache needs room for its share of them.
   const reserve = Math.ceil(options.maxNewTokens / degree);

@@ -28,7 +28,15 @@ const layerContext = (ctx: RankContext, tag: string): RankContext => ({ ...ctx, 
  * through every layer, with attention between ranks done by the strategy, and keeps its K/V for decoding, with
  * room for `reserve` more tokens.
  */
-export async function prefillRank(ctx: RankContext, model: RankModel, strategyName: StrategyName, prompt: Int32Array, allLogits: boolean, reserve: number, onLayerDone?: (layer: number) => void): Promise<PrefillResult & RankState> {
+export async function prefillRank(
+  ctx: RankContext,
+  model: RankModel,
+  strategyName: StrategyName,
+  prompt: Int32Array,
+  allLogits: boolean,
+  reserve: number,
+  onLayerDone?: (layer: number) => void,
+): Promise<PrefillResult & RankState> {
   const strategy = STRATEGIES[strategyName];
   const { numKvHeads, headDim } = model.config;
   const positions = layoutPositions(strategy.layout, prompt.length, ctx.worldSize, ctx.rank);

@@ -35,7 +35,10 @@ export async function* streamGeneration<R>(promptLength: number, work: (push: (e
   void work((event) => {
     queue.push(event);
     wake?.();
-  }).then((result) => settle({ ok: true, result }), (error: unknown) => settle({ ok: false, error }));
+  }).then(
+    (result) => settle({ ok: true, result }),
+    (error: unknown) => settle({ ok: false, error }),
+  );
   const tokens: number[] = [];
   let firstAt = 0;
   let lastAt = 0;

@@ -22,20 +22,30 @@ async function decodeLogits(strategy: StrategyName, n: number, prompt: number[],
   const threads = await Promise.all(Array.from({ length: n }, () => ComputeThread.start({ threads: 1 })));
   const transports = createInprocGroup(n);
   try {
-    return await Promise.all(threads.map(async (thread, rank) => {
-      const ctx = { rank, worldSize: n, transport: transports[rank]!, tagPrefix: '', timeoutMs: 30_000, kernel: await createAttentionKernel({}, thread), recorder: new RankRecorder(rank) };
-      const rankModel = await RankModel.load(model.config, model.weights, thread, 'm');
-      // Reserve one row fewer than the tokens need, so the cache also grows mid-decode.
-      const state = await prefillRank(ctx, rankModel, strategy, Int32Array.from(prompt), false, Math.max(0, Math.ceil(tokens.length / n) - 1));
-      const logits: Tensor[] = [];
-      for (const [step, token] of tokens.entries()) {
-        const position = prompt.length + step;
-        const owned = await decodeRank(ctx, rankModel, state, step, token, position, position % n);
-        if (owned) logits[step] = owned;
-      }
-      await releaseRankState(state);
-      return logits;
-    })).then((perRank) => tokens.map((_, step) => perRank.find((logits) => logits[step])![step]!));
+    return await Promise.all(
+      threads.map(async (thread, rank) => {
+        const ctx = {
+          rank,
+          worldSize: n,
+          transport: transports[rank]!,
+          tagPrefix: '',
+          timeoutMs: 30_000,
+          kernel: await createAttentionKernel({}, thread),
+          recorder: new RankRecorder(rank),
+        };
+        const rankModel = await RankModel.load(model.config, model.weights, thread, 'm');
+        // Reserve one row fewer than the tokens need, so the cache also grows mid-decode.
+        const state = await prefillRank(ctx, rankModel, strategy, Int32Array.from(prompt), false, Math.max(0, Math.ceil(tokens.length / n) - 1));
+        const logits: Tensor[] = [];
+        for (const [step, token] of tokens.entries()) {
+          const position = prompt.length + step;
+          const owned = await decodeRank(ctx, rankModel, state, step, token, position, position % n);
+          if (owned) logits[step] = owned;
+        }
+        await releaseRankState(state);
+        return logits;
+      }),
+    ).then((perRank) => tokens.map((_, step) => perRank.find((logits) => logits[step])![step]!));
   } finally {
     await Promise.all(transports.map((t) => t.close()));
     await Promise.all(threads.map((t) => t.close()));

@@ -14,7 +14,13 @@ let model: LoadedModel;
 let qwen: LoadedModel;
 /** As many KV heads as query heads, so Ulysses can run on 4 workers too. */
 let mha: LoadedModel;
-const prompt = Array.from({ length: 53 }, ((random) => () => Math.floor(random() * 300))(seededRandom(5)));
+const prompt = Array.from(
+  { length: 53 },
+  (
+    (random) => () =>
+      Math.floor(random() * 300)
+  )(seededRandom(5)),
+);
 
 beforeAll(async () => {
   await makeTinyModel(join(root, 'llama'), { layers: 2, hidden: 64, heads: 4, kvHeads: 2, vocab: 300, seed: 3 });
@@ -58,7 +64,10 @@ describe('sequence-parallel prefill and sharded-KV decode', () => {
   it('a prompt long enough to cut kernel calls into pieces (2500 tokens) still matches the monolithic graph', async () => {
     const long = Array.from({ length: 2500 }, (_, i) => (i * 7919) % 300);
     const reference = await monolithicLogits(model, long);
-    for (const [strategy, workers] of [['single', 1], ['zigzag', 2]] as const) {
+    for (const [strategy, workers] of [
+      ['single', 1],
+      ['zigzag', 2],
+    ] as const) {
       const run = await generate(model, long, { strategy, workers, maxNewTokens: 2, allLogits: true, greedy: true });
       expect(relativeError(run.promptLogits!.data, reference), `${strategy} N=${workers}`).toBeLessThanOrEqual(1e-4);
     }
@@ -85,9 +94,16 @@ describe('sequence-parallel prefill and sharded-KV decode', () => {
   it('rejects an empty prompt, unknown ids and prompts past max_position_embeddings', async () => {
     await expect(generate(model, [], { strategy: 'ring', workers: 2, maxNewTokens: 2 })).rejects.toMatchObject({ code: 'ERR_PROMPT', exitCode: 2 });
     await expect(generate(model, [1, 300], { strategy: 'ring', workers: 2, maxNewTokens: 2 })).rejects.toMatchObject({ code: 'ERR_PROMPT' });
-    await expect(generate(model, prompt, { strategy: 'ring', workers: 2, maxNewTokens: 131072 })).rejects.toMatchObject({ code: 'ERR_PROMPT', message: expect.stringMatching(/max_position_embeddings/) });
+    await expect(generate(model, prompt, { strategy: 'ring', workers: 2, maxNewTokens: 131072 })).rejects.toMatchObject({
+      code: 'ERR_PROMPT',
+      message: expect.stringMatching(/max_position_embeddings/),
+    });
     await makeTinyModel(join(root, 'short'), { maxPositionEmbeddings: 32 });
     const short = await loadModel(join(root, 'short'));
-    await expect(generate(short, prompt.slice(0, 40), { strategy: 'zigzag', workers: 2, maxNewTokens: 1 })).rejects.toMatchObject({ code: 'ERR_PROMPT', exitCode: 2, message: expect.stringMatching(/prompt \(40 tokens\).*max_position_embeddings \(32\)/) });
+    await expect(generate(short, prompt.slice(0, 40), { strategy: 'zigzag', workers: 2, maxNewTokens: 1 })).rejects.toMatchObject({
+      code: 'ERR_PROMPT',
+      exitCode: 2,
+      message: expect.stringMatching(/prompt \(40 tokens\).*max_position_embeddings \(32\)/),
+    });
   });
 });

@@ -48,11 +48,17 @@ describe('makeTinyModel + loadModel', () => {
     const first = 'model.embed_tokens.weight';
     const second = Object.keys(index.weight_map).find((name) => index.weight_map[name] !== index.weight_map[first])!;
     writeFileSync(indexPath, JSON.stringify({ weight_map: { ...index.weight_map, [first]: '../elsewhere.safetensors' } }));
-    await expect(loadModel(dir)).rejects.toMatchObject({ code: 'ERR_MODEL_FORMAT', message: expect.stringMatching(/weight_map names "..\/elsewhere.safetensors" for model.embed_tokens.weight/) });
+    await expect(loadModel(dir)).rejects.toMatchObject({
+      code: 'ERR_MODEL_FORMAT',
+      message: expect.stringMatching(/weight_map names "..\/elsewhere.safetensors" for model.embed_tokens.weight/),
+    });
     const shardOf = (name: string) => join(dir, index.weight_map[name]);
     writeFileSync(indexPath, JSON.stringify(index));
     writeFileSync(shardOf(second), readFileSync(shardOf(first))); // both shards now hold the first shard's tensors
-    await expect(loadModel(dir)).rejects.toMatchObject({ code: 'ERR_MODEL_FORMAT', message: expect.stringMatching(/tensor model.embed_tokens.weight is also in an earlier shard/) });
+    await expect(loadModel(dir)).rejects.toMatchObject({
+      code: 'ERR_MODEL_FORMAT',
+      message: expect.stringMatching(/tensor model.embed_tokens.weight is also in an earlier shard/),
+    });
   });
 
   it('rejects missing and truncated weights, contradicting shapes and unknown model types with typed errors', async () => {

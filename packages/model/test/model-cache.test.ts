@@ -28,12 +28,14 @@ async function generateCached(cache: ModelCache, dir: string): Promise<{ tokens:
   const transports = createInprocGroup(threads.length);
   const tokens: number[] = [];
   try {
-    const results = await Promise.all(threads.map((thread, rank) =>
-      cache.use(dir, thread, (model) => {
-        const ctx = { rank, worldSize: threads.length, transport: transports[rank]!, tagPrefix: '', timeoutMs: 30_000, kernel: kernels[rank]!, recorder: new RankRecorder(rank) };
-        return generateOnRank(ctx, model, Int32Array.from(prompt), options, { onToken: (token, index) => (tokens[index] = token) });
-      }),
-    ));
+    const results = await Promise.all(
+      threads.map((thread, rank) =>
+        cache.use(dir, thread, (model) => {
+          const ctx = { rank, worldSize: threads.length, transport: transports[rank]!, tagPrefix: '', timeoutMs: 30_000, kernel: kernels[rank]!, recorder: new RankRecorder(rank) };
+          return generateOnRank(ctx, model, Int32Array.from(prompt), options, { onToken: (token, index) => (tokens[index] = token) });
+        }),
+      ),
+    );
     const logits = new Float32Array(prompt.length * shape.vocab);
     for (const { positions, logits: rows } of results) positions.forEach((p, i) => logits.set(rows!.data.subarray(i * shape.vocab, (i + 1) * shape.vocab), p * shape.vocab));
     return { tokens, logits };

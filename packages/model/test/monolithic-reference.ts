@@ -48,7 +48,11 @@ export async function monolithicLogits(model: LoadedModel, prompt: readonly numb
   g.op('Identity', [linear(rmsNorm(g, x, weights.finalNorm, config.rmsNormEps), weights.lmHead)], {}, { outputName: 'logits' });
   g.output('logits', 'float', [s, config.vocabSize]);
   const session = await ort.InferenceSession.create(g.toModelBytes());
-  const tables = ropeTables(Array.from({ length: s }, (_, i) => i), dh, config.ropeTheta);
+  const tables = ropeTables(
+    Array.from({ length: s }, (_, i) => i),
+    dh,
+    config.ropeTheta,
+  );
   const result = await session.run({
     ids: new ort.Tensor('int64', BigInt64Array.from(prompt.map(BigInt)), [s]),
     cos: new ort.Tensor('float32', tables.cos, [s, dh]),

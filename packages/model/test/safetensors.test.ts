@@ -19,7 +19,8 @@ function craft(header: Record<string, unknown>, dataBytes: number): Uint8Array {
 }
 
 const f32 = (shape: unknown, offsets: unknown) => ({ dtype: 'F32', shape, data_offsets: offsets });
-const rejects = (bytes: Uint8Array, message: RegExp) => expect(() => parseSafetensors(bytes, 'w.safetensors')).toThrow(expect.objectContaining({ code: 'ERR_MODEL_FORMAT', message: expect.stringMatching(message) }));
+const rejects = (bytes: Uint8Array, message: RegExp) =>
+  expect(() => parseSafetensors(bytes, 'w.safetensors')).toThrow(expect.objectContaining({ code: 'ERR_MODEL_FORMAT', message: expect.stringMatching(message) }));
 
 describe('safetensors header checks', () => {
   it('reads a well-formed file, empty tensors and metadata included', () => {
@@ -82,7 +83,10 @@ describe('safetensors header checks', () => {
     const tensors = await readSafetensorsFile(path);
     tensors.get('model.layers.1.mlp.up_proj.weight')!.data[7] = NaN;
     writeFileSync(path, encodeSafetensors(tensors, 'F32'));
-    await expect(loadModel(dir)).rejects.toMatchObject({ code: 'ERR_MODEL_FORMAT', message: `${path}: tensor model.layers.1.mlp.up_proj.weight holds a non-finite weight (NaN) at element 7 of shape [128,64]` });
+    await expect(loadModel(dir)).rejects.toMatchObject({
+      code: 'ERR_MODEL_FORMAT',
+      message: `${path}: tensor model.layers.1.mlp.up_proj.weight holds a non-finite weight (NaN) at element 7 of shape [128,64]`,
+    });
     const bytes = readFileSync(path);
     writeFileSync(path, bytes.subarray(0, bytes.length - 3));
     await expect(loadModel(dir)).rejects.toMatchObject({ code: 'ERR_MODEL_FORMAT', message: expect.stringMatching(new RegExp(`^${path}: tensor .*: truncated`)) });

@@ -11,7 +11,14 @@ describe('sampleToken', () => {
   });
 
   it('reproduces a draw for a seed and keeps only the nucleus', () => {
-    const draws = (seed: number) => Array.from({ length: 50 }, ((random) => () => sampleToken(logits, { temperature: 1, topP: 0.7 }, random))(seededRandom(seed)));
+    const draws = (seed: number) =>
+      Array.from(
+        { length: 50 },
+        (
+          (random) => () =>
+            sampleToken(logits, { temperature: 1, topP: 0.7 }, random)
+        )(seededRandom(seed)),
+      );
     expect(draws(3)).toEqual(draws(3));
     // Probabilities ∝ e^logit: ids 1 and 4 hold 0.64 of the mass, adding id 2 reaches 0.93 >= 0.7, so 0 and 3 are cut.
     expect(new Set(draws(3)).size).toBeGreaterThan(1);

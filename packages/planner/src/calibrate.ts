@@ -107,7 +107,13 @@ export async function calibrateLocalProfile(options: CalibrationOptions = {}): P
  * Traced at 2048 tokens: 16-23 ms per call in the request against 16 ms two at once alone, the slowest while the
  * coordinator hands out shards and gathers results.
  */
-async function measureInRequestFactor([a, b]: [AttentionKernel, AttentionKernel], heads: number, transport: TransportKind, threads: number, log: (line: string) => void): Promise<number> {
+async function measureInRequestFactor(
+  [a, b]: [AttentionKernel, AttentionKernel],
+  heads: number,
+  transport: TransportKind,
+  threads: number,
+  log: (line: string) => void,
+): Promise<number> {
   const { createCluster } = await import('@seqpar/runtime');
   const [q, k, v] = [0, 1, 2].map(() => randomTensor(REQUEST_SEQ, heads)) as [Tensor, Tensor, Tensor];
   const w = { seq: REQUEST_SEQ, prefix: 0, causal: false, heads, kvHeads: heads, headDim: HEAD_DIM, bytesPerElement: 4 };
@@ -127,7 +133,10 @@ async function measureInRequestFactor([a, b]: [AttentionKernel, AttentionKernel]
       let pairMs = 0;
       for (const [g, pair] of pairs.entries()) pairMs += groups[g]!.count * 2 * (await elapsedMs(pair));
       if (i < 2 || calls.length === 0) continue;
-      tracedMs = Math.min(tracedMs, calls.reduce((sum, span) => sum + span.durationMs, 0));
+      tracedMs = Math.min(
+        tracedMs,
+        calls.reduce((sum, span) => sum + span.durationMs, 0),
+      );
       isolatedMs = Math.min(isolatedMs, pairMs);
     }
   } finally {
@@ -147,7 +156,12 @@ async function measureInRequestFactor([a, b]: [AttentionKernel, AttentionKernel]
  * run before its allocations settle, measured 107 vs 74 ms at 2048 rows): the fastest of several rounds alone and,
  * when `together`, on both kernels at once (the host is shared: the fastest run is the least disturbed).
  */
-async function measureKernelTable([a, b]: [AttentionKernel, AttentionKernel], together: boolean, options: CalibrationOptions, log: (line: string) => void): Promise<Omit<KernelTable, 'inRequestFactor'>> {
+async function measureKernelTable(
+  [a, b]: [AttentionKernel, AttentionKernel],
+  together: boolean,
+  options: CalibrationOptions,
+  log: (line: string) => void,
+): Promise<Omit<KernelTable, 'inRequestFactor'>> {
   const queryRows = options.queryRows ?? QUERY_ROWS;
   const keyRows = options.keyRows ?? KEY_ROWS;
   const heads = options.heads ?? HEADS;
@@ -261,7 +275,10 @@ async function measureRuntime(transport: TransportKind, threads: number, measure
       const [{ stats }, traced] = [await cluster.attention(...big), await cluster.attention(...big, { trace: true })];
       if (i < 2) continue;
       wallMs = Math.min(wallMs, stats.wallMs);
-      computeMs = Math.min(computeMs, (traced.stats.spans ?? []).flat().reduce((sum, span) => sum + (span.track === 'compute' ? span.durationMs : 0), 0));
+      computeMs = Math.min(
+        computeMs,
+        (traced.stats.spans ?? []).flat().reduce((sum, span) => sum + (span.track === 'compute' ? span.durationMs : 0), 0),
+      );
     }
   } finally {
     await cluster.close();
@@ -273,7 +290,9 @@ async function measureRuntime(transport: TransportKind, threads: number, measure
   const tinyWorkload = { seq: TINY_SEQ, prefix: 0, causal: false, heads: tinyHeads, kvHeads: tinyHeads, headDim: HEAD_DIM, bytesPerElement: 4 };
   const pricedMs = estimateCost(describeSchedule('ring', tinyWorkload, 2), measured).predictedMs - estimateCost(describeSchedule('single', tinyWorkload, 1), measured).predictedMs;
   const shardingOverheadMs = Math.max(0, differenceMs - pricedMs);
-  log(`request ${REQUEST_SEQ} on 1 worker: ${requestMs.toFixed(1)} ms beyond its calls and merges, ${requestMsPerMiB.toFixed(2)} ms/MiB; tiny request on 2 workers ${differenceMs.toFixed(2)} ms over 1, ${pricedMs.toFixed(2)} of it priced: sharding ${shardingOverheadMs.toFixed(2)} ms`);
+  log(
+    `request ${REQUEST_SEQ} on 1 worker: ${requestMs.toFixed(1)} ms beyond its calls and merges, ${requestMsPerMiB.toFixed(2)} ms/MiB; tiny request on 2 workers ${differenceMs.toFixed(2)} ms over 1, ${pricedMs.toFixed(2)} of it priced: sharding ${shardingOverheadMs.toFixed(2)} ms`,
+  );
   return { requestMsPerMiB, shardingOverheadMs };
 }
 

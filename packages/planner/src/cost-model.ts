@@ -99,7 +99,11 @@ export function estimateCost(schedule: Schedule, profile: HardwareProfile): Cost
       units === undefined ? 0 : (deviceMs + hostMs) / units,
     );
     const inFlight = ranks.flatMap((rankSteps) => [...(rankSteps[t]?.sendsAtStart ?? []), ...(rankSteps[t - 1]?.sendsAtEnd ?? [])]);
-    const commMs = phaseCommMs(inFlight.map((id) => schedule.messages[id]!), degree, profile);
+    const commMs = phaseCommMs(
+      inFlight.map((id) => schedule.messages[id]!),
+      degree,
+      profile,
+    );
     predictedMs += Math.max(computeMs, commMs);
     exposedCommMs += Math.max(0, commMs - computeMs);
   }

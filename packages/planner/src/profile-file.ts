@@ -126,11 +126,16 @@ function parseKernelTable(value: unknown, fail: (why: string) => never): KernelT
   const t = value as Record<string, unknown>;
   const positive = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x > 0;
   const numbers = (xs: unknown, label: string, length?: number, rising = false): number[] => {
-    const ok = Array.isArray(xs) && xs.length > 0 && (length === undefined || xs.length === length) && xs.every(positive) && (!rising || xs.every((x, i) => i === 0 || x > xs[i - 1]));
+    const ok =
+      Array.isArray(xs) && xs.length > 0 && (length === undefined || xs.length === length) && xs.every(positive) && (!rising || xs.every((x, i) => i === 0 || x > xs[i - 1]));
     return ok ? (xs as number[]) : fail(`"kernelTable.${label}" must be ${rising ? 'rising ' : ''}positive numbers${length === undefined ? '' : ` (${length})`}`);
   };
   for (const name of ['heads', 'headDim', 'launchMs', 'inRequestFactor']) if (!positive(t[name])) fail(`"kernelTable.${name}" must be a positive number`);
-  const [queryRows, keyRows, causalRows] = (['queryRows', 'keyRows', 'causalRows'] as const).map((name) => numbers(t[name], name, undefined, true)) as [number[], number[], number[]];
+  const [queryRows, keyRows, causalRows] = (['queryRows', 'keyRows', 'causalRows'] as const).map((name) => numbers(t[name], name, undefined, true)) as [
+    number[],
+    number[],
+    number[],
+  ];
   const grid = (name: string): number[][] => {
     const rows = t[name];
     if (!Array.isArray(rows) || rows.length !== queryRows.length) return fail(`"kernelTable.${name}" must have one row per query size`);

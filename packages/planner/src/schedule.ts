@@ -70,7 +70,19 @@ export class ScheduleBuilder {
   }
 
   step(rank: number, step: Partial<ScheduleStep> & Pick<ScheduleStep, 'label'>): void {
-    this.ranks[rank]!.push({ flops: 0, maskedFlops: 0, kernelCalls: 0, pieces: [], kernelBytes: 0, copyBytes: 0, mergeBytes: 0, needs: [], sendsAtStart: [], sendsAtEnd: [], ...step });
+    this.ranks[rank]!.push({
+      flops: 0,
+      maskedFlops: 0,
+      kernelCalls: 0,
+      pieces: [],
+      kernelBytes: 0,
+      copyBytes: 0,
+      mergeBytes: 0,
+      needs: [],
+      sendsAtStart: [],
+      sendsAtEnd: [],
+      ...step,
+    });
   }
 
   build(meta: Pick<Schedule, 'strategy' | 'layout' | 'pass' | 'peakMemoryBytes' | 'requestBytes'>): Schedule {

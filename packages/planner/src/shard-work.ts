@@ -25,7 +25,14 @@ export interface BlockWork {
 export function blockPieces(queryRows: number, keyRows: number, mask: BlockMask, w: Pick<AttentionWorkload, 'heads' | 'kvHeads' | 'headDim'>): KernelPieces[] {
   const groups = new Map<string, KernelPieces>();
   for (const piece of planPieces(queryRows, keyRows, mask)) {
-    const shape = { queryRows: piece.query.end - piece.query.start, keyRows: piece.key.end - piece.key.start, masked: piece.mask !== 'none', heads: w.heads, kvHeads: w.kvHeads, headDim: w.headDim };
+    const shape = {
+      queryRows: piece.query.end - piece.query.start,
+      keyRows: piece.key.end - piece.key.start,
+      masked: piece.mask !== 'none',
+      heads: w.heads,
+      kvHeads: w.kvHeads,
+      headDim: w.headDim,
+    };
     const key = `${shape.queryRows}|${shape.keyRows}|${shape.masked}`;
     groups.set(key, { ...shape, count: (groups.get(key)?.count ?? 0) + 1 });
   }
@@ -57,17 +64,20 @@ export function plannedShardWork(layout: LayoutKind, w: AttentionWorkload, degre
     kvRows: rows,
     work(owner, holder) {
       const blocks = BLOCK_RULES[layout]({ seq: w.seq, n: degree, causal: w.causal }, owner, holder);
-      const work = blocks.reduce((sum, b) => {
-        const [q, k] = [b.query.end - b.query.start, b.key.end - b.key.start];
-        const pairs = visiblePairs(q, k, b.mask);
-        return {
-          pairs: sum.pairs + pairs,
-          maskedPairs: sum.maskedPairs + (b.mask === 'none' ? 0 : pairs),
-          pieces: [...sum.pieces, ...blockPieces(q, k, b.mask, w)],
-          queryRows: sum.queryRows + q,
-          keyRows: sum.keyRows + k,
-        };
-      }, { pairs: 0, maskedPairs: 0, pieces: [] as KernelPieces[], queryRows: 0, keyRows: 0 });
+      const work = blocks.reduce(
+        (sum, b) => {
+          const [q, k] = [b.query.end - b.query.start, b.key.end - b.key.start];
+          const pairs = visiblePairs(q, k, b.mask);
+          return {
+            pairs: sum.pairs + pairs,
+            maskedPairs: sum.maskedPairs + (b.mask === 'none' ? 0 : pairs),
+            pieces: [...sum.pieces, ...blockPieces(q, k, b.mask, w)],
+            queryRows: sum.queryRows + q,
+            keyRows: sum.keyRows + k,
+          };
+        },
+        { pairs: 0, maskedPairs: 0, pieces: [] as KernelPieces[], queryRows: 0, keyRows: 0 },
+      );
       return { ...work, calls: callCount(work.pieces) };
     },
   };

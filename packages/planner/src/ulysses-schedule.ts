@@ -19,12 +19,11 @@ export function ulyssesSchedule(shards: ShardWork, w: AttentionWorkload, n: numb
   const b = new ScheduleBuilder(n);
   const headShare = { ...w, heads: w.heads / n, kvHeads: w.kvHeads / n };
   const others = (r: number): number[] => Array.from({ length: n }, (_, p) => p).filter((p) => p !== r);
-  const scatter = Array.from({ length: n }, (_, r) =>
-    new Map(others(r).map((p) => [p, b.message(r, p, qBytes(shards.queryRows(r), headShare) + kvBytes(shards.kvRows(r), headShare), `heads of ${p}`)])),
+  const scatter = Array.from(
+    { length: n },
+    (_, r) => new Map(others(r).map((p) => [p, b.message(r, p, qBytes(shards.queryRows(r), headShare) + kvBytes(shards.kvRows(r), headShare), `heads of ${p}`)])),
   );
-  const gather = Array.from({ length: n }, (_, r) =>
-    new Map(others(r).map((p) => [p, b.message(r, p, partialBytes(shards.queryRows(p), headShare), `results for ${p}`)])),
-  );
+  const gather = Array.from({ length: n }, (_, r) => new Map(others(r).map((p) => [p, b.message(r, p, partialBytes(shards.queryRows(p), headShare), `results for ${p}`)])));
   const attend = wholeRequestWork(headShare); // the same on every rank: computed once
   for (let r = 0; r < n; r++) {
     const own = qBytes(shards.queryRows(r), w) + kvBytes(shards.kvRows(r), w);

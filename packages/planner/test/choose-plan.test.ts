@@ -42,7 +42,11 @@ describe('choosePlan', () => {
   });
 
   it('never runs Ulysses beyond the KV-head count or on heads it does not divide', () => {
-    for (const [heads, kvHeads] of [[8, 2], [32, 8], [12, 3]] as const) {
+    for (const [heads, kvHeads] of [
+      [8, 2],
+      [32, 8],
+      [12, 3],
+    ] as const) {
       for (const workers of [4, 8, 16, 64]) {
         const plan = choosePlan({ seq: 131072, causal: true, heads, kvHeads, headDim: 128 }, h100, { maxWorkers: workers });
         const ulysses = plan.alternatives.find((a) => a.strategy === 'ulysses')!;
@@ -91,7 +95,11 @@ describe('the pass-KV vs pass-Q rule', () => {
   });
 
   it('passes KV for long prefills', () => {
-    for (const [seq, prefix] of [[65536, 0], [32768, 32768], [131072, 8192]]) {
+    for (const [seq, prefix] of [
+      [65536, 0],
+      [32768, 32768],
+      [131072, 8192],
+    ]) {
       expect(choosePassMode(workloadOf({ seq: seq!, prefix: prefix!, causal: true, ...gqa }, h100), 8, h100)).toBe('pass-kv');
     }
     const plan = choosePlan({ seq: 131072, prefix: 8192, causal: true, ...gqa }, h100, { maxWorkers: 8 });

@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { DECLARED_PROFILES, describeSchedule, estimateCost, kernelSeconds, mergeBytes, pieceMs, requestBytes, stepTimes, type AttentionWorkload, type KernelPieces } from '../src/index.js';
+import {
+  DECLARED_PROFILES,
+  describeSchedule,
+  estimateCost,
+  kernelSeconds,
+  mergeBytes,
+  pieceMs,
+  requestBytes,
+  stepTimes,
+  type AttentionWorkload,
+  type KernelPieces,
+} from '../src/index.js';
 
 const local = DECLARED_PROFILES['local']!;
 const table = local.kernelTable!;
@@ -88,7 +99,7 @@ describe('cost model', () => {
     expect(deviceMs('ring', 4) / deviceMs('ring', 2)).toBeGreaterThan(0.6);
   });
 
-  it('queues in-process ranks\' host work on their one shared thread', () => {
+  it("queues in-process ranks' host work on their one shared thread", () => {
     const schedule = describeSchedule('token-ring', w(2048, true), 2);
     const merging = { ...local, mergeMsPerMiB: 1000 };
     const shared = estimateCost(schedule, { ...merging, hostThreads: 1 }).predictedMs;

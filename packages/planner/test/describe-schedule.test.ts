@@ -10,7 +10,12 @@ const rankFlops = (strategy: StrategyName, w: AttentionWorkload, n: number): num
 describe('describeSchedule', () => {
   it('covers exactly the request FLOPs for every strategy, S, N, mask and prefix', () => {
     for (const strategy of STRATEGY_NAMES) {
-      for (const [seq, n, causal, prefix] of [[1000, 4, true, 0], [1003, 3, false, 0], [4096, 8, true, 0], [512, 4, true, 2048]] as const) {
+      for (const [seq, n, causal, prefix] of [
+        [1000, 4, true, 0],
+        [1003, 3, false, 0],
+        [4096, 8, true, 0],
+        [512, 4, true, 2048],
+      ] as const) {
         const w = workload(seq, causal, prefix);
         const total = rankFlops(strategy, w, n).reduce((a, b) => a + b, 0);
         expect(total / attentionFlops(totalPairs(w), w)).toBeCloseTo(1, 9);
@@ -27,7 +32,9 @@ describe('describeSchedule', () => {
 
   it('marks causally masked FLOPs: none when not causal, the triangle when causal', () => {
     const masked = (strategy: StrategyName, w: AttentionWorkload): number =>
-      describeSchedule(strategy, w, 4).ranks.flat().reduce((sum, s) => sum + s.maskedFlops, 0);
+      describeSchedule(strategy, w, 4)
+        .ranks.flat()
+        .reduce((sum, s) => sum + s.maskedFlops, 0);
     for (const strategy of STRATEGY_NAMES) expect(masked(strategy, workload(2048, false))).toBe(0);
     const w = workload(2048, true);
     // Ring's diagonal blocks are masked, the rest full; striped masks every block; single runs one causal block.
@@ -38,7 +45,10 @@ describe('describeSchedule', () => {
   it('sends every message it needs, once, and sizes the ring hop as a KV shard', () => {
     for (const strategy of STRATEGY_NAMES) {
       const schedule = describeSchedule(strategy, workload(4096, true), 4);
-      const sent = schedule.ranks.flat().flatMap((s) => [...s.sendsAtStart, ...s.sendsAtEnd]).sort((a, b) => a - b);
+      const sent = schedule.ranks
+        .flat()
+        .flatMap((s) => [...s.sendsAtStart, ...s.sendsAtEnd])
+        .sort((a, b) => a - b);
       expect(sent).toEqual(schedule.messages.map((m) => m.id));
       const needed = new Set(schedule.ranks.flat().flatMap((s) => s.needs));
       expect(needed.size).toBe(schedule.messages.length);

@@ -7,7 +7,13 @@ const recv = (flowId: string, startMs: number, endMs: number): TraceSpan => ({ n
 
 describe('alignClocks', () => {
   it('without binding hops, shifts each rank by the midpoint of its bracket', () => {
-    const { offsetsMs, causal } = alignClocks([[], []], [{ lowMs: 999, highMs: 1001 }, { lowMs: -502, highMs: -498 }]);
+    const { offsetsMs, causal } = alignClocks(
+      [[], []],
+      [
+        { lowMs: 999, highMs: 1001 },
+        { lowMs: -502, highMs: -498 },
+      ],
+    );
     expect(causal).toBe(true);
     expect(offsetsMs[0]).toBeCloseTo(-1000, 9);
     expect(offsetsMs[1]).toBeCloseTo(500, 9);
@@ -21,7 +27,10 @@ describe('alignClocks', () => {
       [recv('a', -495, -489.95), send('b', -480)],
     ];
     // Brackets as wide as a 2 ms round trip, centred 0.4 ms off the truth: the midpoints alone break hop a.
-    const brackets = [{ lowMs: 999.4, highMs: 1001.4 }, { lowMs: -501.4, highMs: -499.4 }];
+    const brackets = [
+      { lowMs: 999.4, highMs: 1001.4 },
+      { lowMs: -501.4, highMs: -499.4 },
+    ];
     const midpoints = brackets.map((b) => -(b.lowMs + b.highMs) / 2);
     const before = hops(spans.map((s, rank) => shiftSpans(s, midpoints[rank]!)));
     expect(before.some((hop) => hop.recvEndMs < hop.sendStartMs)).toBe(true);
@@ -37,7 +46,10 @@ describe('alignClocks', () => {
 
   it('reports contradictory facts (a drifted clock) and falls back to the bracket midpoints', () => {
     const spans = [[send('a', 100)], [recv('a', 0, 1)]];
-    const { offsetsMs, causal } = alignClocks(spans, [{ lowMs: 0, highMs: 0.1 }, { lowMs: 0, highMs: 0.1 }]);
+    const { offsetsMs, causal } = alignClocks(spans, [
+      { lowMs: 0, highMs: 0.1 },
+      { lowMs: 0, highMs: 0.1 },
+    ]);
     expect(causal).toBe(false);
     expect(offsetsMs).toEqual([-0.05, -0.05]);
   });

@@ -36,7 +36,11 @@ describe('createCluster (inproc executor)', () => {
 
   it('all-gathers a checksum over the data plane', async () => {
     const parts = [new Float32Array([1, 2]), new Float32Array([3]), new Float32Array([0.5, 0.5, 4])];
-    expect(await cluster.allGatherChecksum(parts)).toEqual([[3, 3, 5], [3, 3, 5], [3, 3, 5]]);
+    expect(await cluster.allGatherChecksum(parts)).toEqual([
+      [3, 3, 5],
+      [3, 3, 5],
+      [3, 3, 5],
+    ]);
   });
 
   it('refuses a request beyond maxQueue with ERR_BUSY and still serves the rest', async () => {

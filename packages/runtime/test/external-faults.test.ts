@@ -13,7 +13,10 @@ import { expectAllGone, killAll, runtimeScript } from './processes.js';
 
 process.env.SEQPAR_LOG_LEVEL = 'silent';
 const TOKEN = 'external-fault-token';
-const shmEntries = () => readdirSync('/dev/shm').filter((name) => name.startsWith('seqpar')).sort();
+const shmEntries = () =>
+  readdirSync('/dev/shm')
+    .filter((name) => name.startsWith('seqpar'))
+    .sort();
 
 // A worker as a launcher starts it, with the faults of its own rank from the environment.
 const WORKER_SCRIPT = runtimeScript(`
@@ -37,7 +40,15 @@ afterAll(() => {
 
 function startWorker(address: string, rank: number, transport: string, faults: Fault[] = [], rejoinMs = 3000): ChildProcess {
   const [host, port] = [address.slice(0, address.lastIndexOf(':')), address.slice(address.lastIndexOf(':') + 1)];
-  const env = { RANK: String(rank), WORLD_SIZE: '2', MASTER_ADDR: host, MASTER_PORT: port, TEST_FAULTS: JSON.stringify(faults), TEST_TRANSPORT: transport, TEST_REJOIN_MS: String(rejoinMs) };
+  const env = {
+    RANK: String(rank),
+    WORLD_SIZE: '2',
+    MASTER_ADDR: host,
+    MASTER_PORT: port,
+    TEST_FAULTS: JSON.stringify(faults),
+    TEST_TRANSPORT: transport,
+    TEST_REJOIN_MS: String(rejoinMs),
+  };
   return spawn(process.execPath, [WORKER_SCRIPT], { env: { ...process.env, ...env, NODE_OPTIONS: '' }, stdio: ['ignore', 'ignore', 'ignore'] });
 }
 
@@ -62,8 +73,23 @@ describe('fault campaign on externally launched workers', () => {
     for (let i = 0; i < 7; i++) {
       const transport = i % 2 ? 'shm' : 'ws';
       const faults = [randomFault(KINDS[i % KINDS.length]!, random)];
-      const coordinator = await runCoordinator({ listen: '127.0.0.1:0', worldSize: 2, token: TOKEN, transport, healthTimeoutMs: 400, requestTimeoutMs: 2000, connectTimeoutMs: 20_000 });
-      const workers = [0, 1].map((rank) => startWorker(coordinator.address, rank, transport, faults.filter((f) => 'rank' in f && f.rank === rank || f.kind === 'partition')));
+      const coordinator = await runCoordinator({
+        listen: '127.0.0.1:0',
+        worldSize: 2,
+        token: TOKEN,
+        transport,
+        healthTimeoutMs: 400,
+        requestTimeoutMs: 2000,
+        connectTimeoutMs: 20_000,
+      });
+      const workers = [0, 1].map((rank) =>
+        startWorker(
+          coordinator.address,
+          rank,
+          transport,
+          faults.filter((f) => ('rank' in f && f.rank === rank) || f.kind === 'partition'),
+        ),
+      );
       const started = Date.now();
       try {
         const cluster = await coordinator.ready;
@@ -96,7 +122,10 @@ describe('fault campaign on externally launched workers', () => {
       } finally {
         await coordinator.stop();
         const pids = workers.map((child) => child.pid!);
-        const alive = await expectAllGone(pids, 5000).then(() => '', (error: Error) => `after ${JSON.stringify(faults)} on ${transport}: ${error.message}`);
+        const alive = await expectAllGone(pids, 5000).then(
+          () => '',
+          (error: Error) => `after ${JSON.stringify(faults)} on ${transport}: ${error.message}`,
+        );
         killAll(pids);
         expect(alive).toBe('');
       }
@@ -106,34 +135,41 @@ describe('fault campaign on externally launched workers', () => {
     expect(outcomes.some((o) => !o.endsWith(': ok'))).toBe(true);
   }, 200_000);
 
-  it.each(['ws', 'shm'])('a killed coordinator (%s): the client fails fast, the workers exit within their rejoin bound, /dev/shm is clean', async (transport) => {
-    const before = shmEntries();
-    const coordinator = spawn(process.execPath, [COORDINATOR_SCRIPT], { env: { ...process.env, TEST_TRANSPORT: transport, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'ignore'] });
-    const [line] = (await once(coordinator.stdout!, 'data')) as [Buffer];
-    const { address, client: clientAddress } = JSON.parse(line.toString()) as { address: string; client: string };
-    const workers = [0, 1].map((rank) => startWorker(address, rank, transport, [], 2000));
-    try {
-      const client = await connectCluster({ coordinator: clientAddress, token: TOKEN, timeoutMs: 20_000, healthTimeoutMs: 500 });
-      const p = problem(64, 4, 2, 16);
-      expectExact(p, await client.attention(p.q, p.k, p.v, { strategy: 'zigzag', causal: true, timeoutMs: 20_000 }), true);
-      const big = problem(6000, 4, 2, 64);
-      const pending = client.attention(big.q, big.k, big.v, { strategy: 'ring', timeoutMs: 30_000 }).then(
-        () => 'finished',
-        (error: { code: string }) => error.code,
-      );
-      await new Promise((resolve) => setTimeout(resolve, 150));
-      const killed = Date.now();
-      coordinator.kill('SIGKILL');
-      expect(await pending).toBe('ERR_PEER_LOST');
-      expect(Date.now() - killed).toBeLessThan(3000);
-      // Workers give up on the coordinator after their rejoin bound (2 s), not twice that nor a connect timeout.
-      await Promise.all(workers.map((child) => (child.exitCode === null ? once(child, 'exit') : undefined)));
-      expect(Date.now() - killed).toBeLessThan(2000 + 3000);
-      expect(workers.map((child) => child.exitCode)).toEqual([3, 3]);
-      await client.close();
-    } finally {
-      killAll([coordinator.pid!, ...workers.map((child) => child.pid!)]);
-    }
-    expect(shmEntries()).toEqual(before);
-  }, 60_000);
+  it.each(['ws', 'shm'])(
+    'a killed coordinator (%s): the client fails fast, the workers exit within their rejoin bound, /dev/shm is clean',
+    async (transport) => {
+      const before = shmEntries();
+      const coordinator = spawn(process.execPath, [COORDINATOR_SCRIPT], {
+        env: { ...process.env, TEST_TRANSPORT: transport, NODE_OPTIONS: '' },
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      const [line] = (await once(coordinator.stdout!, 'data')) as [Buffer];
+      const { address, client: clientAddress } = JSON.parse(line.toString()) as { address: string; client: string };
+      const workers = [0, 1].map((rank) => startWorker(address, rank, transport, [], 2000));
+      try {
+        const client = await connectCluster({ coordinator: clientAddress, token: TOKEN, timeoutMs: 20_000, healthTimeoutMs: 500 });
+        const p = problem(64, 4, 2, 16);
+        expectExact(p, await client.attention(p.q, p.k, p.v, { strategy: 'zigzag', causal: true, timeoutMs: 20_000 }), true);
+        const big = problem(6000, 4, 2, 64);
+        const pending = client.attention(big.q, big.k, big.v, { strategy: 'ring', timeoutMs: 30_000 }).then(
+          () => 'finished',
+          (error: { code: string }) => error.code,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        const killed = Date.now();
+        coordinator.kill('SIGKILL');
+        expect(await pending).toBe('ERR_PEER_LOST');
+        expect(Date.now() - killed).toBeLessThan(3000);
+        // Workers give up on the coordinator after their rejoin bound (2 s), not twice that nor a connect timeout.
+        await Promise.all(workers.map((child) => (child.exitCode === null ? once(child, 'exit') : undefined)));
+        expect(Date.now() - killed).toBeLessThan(2000 + 3000);
+        expect(workers.map((child) => child.exitCode)).toEqual([3, 3]);
+        await client.close();
+      } finally {
+        killAll([coordinator.pid!, ...workers.map((child) => child.pid!)]);
+      }
+      expect(shmEntries()).toEqual(before);
+    },
+    60_000,
+  );
 });

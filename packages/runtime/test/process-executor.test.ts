@@ -28,7 +28,10 @@ describe('local worker processes (ProcessExecutor)', () => {
     await sleep(150);
     const faultedAt = Date.now();
     fault(victim);
-    const error = await request.then(() => undefined, (reason: unknown) => reason);
+    const error = await request.then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
     const elapsed = Date.now() - faultedAt;
     expect(error).toMatchObject({ code: expect.stringMatching(/^ERR_(PEER_LOST|TIMEOUT)$/), message: expect.stringMatching(/\brank 1\b/) });
     expect(elapsed).toBeLessThan(HEALTH_MS + 500);

@@ -42,7 +42,9 @@ describe('the request path (RpcCaller + serveCalls)', () => {
     const partials = new Map<number, number[]>();
     const sizes = [1, 1000, 70_000, 5, 300_000, 0];
     const replies = await Promise.all(
-      sizes.map((n, i) => caller.call(1, 'double', { i }, [floats(n, i)], { timeoutMs: 10_000, onPartial: (header) => partials.set(i, [...(partials.get(i) ?? []), Number(header.step)]) })),
+      sizes.map((n, i) =>
+        caller.call(1, 'double', { i }, [floats(n, i)], { timeoutMs: 10_000, onPartial: (header) => partials.set(i, [...(partials.get(i) ?? []), Number(header.step)]) }),
+      ),
     );
     replies.forEach((reply, i) => {
       const n = sizes[i]!;
@@ -114,13 +116,18 @@ describe('the request path over a real ws session', () => {
     const ends = await Promise.all([0, 1].map((rank) => createTransport('ws', { rank, worldSize: 2, token, rendezvous: rendezvous.address, heartbeatMs: 2000 })));
     open.push({ caller: undefined as never, served: Promise.resolve('lost'), ends });
     const caller = new RpcCaller(ends[0]!, { peers: [1], describe: () => 'the callee', graceMs: 5000 });
-    void serveCalls(ends[1]!, 0, async (call) => {
-      const [request] = call.tensors;
-      const reply = new Float32Array(288 * 2 ** 20); // 1.15 GiB
-      reply[0] = request!.data.length;
-      reply[reply.length - 1] = request!.data[request!.data.length - 1]!;
-      return { tensors: [{ data: reply, shape: [reply.length] }] };
-    }, { log });
+    void serveCalls(
+      ends[1]!,
+      0,
+      async (call) => {
+        const [request] = call.tensors;
+        const reply = new Float32Array(288 * 2 ** 20); // 1.15 GiB
+        reply[0] = request!.data.length;
+        reply[reply.length - 1] = request!.data[request!.data.length - 1]!;
+        return { tensors: [{ data: reply, shape: [reply.length] }] };
+      },
+      { log },
+    );
     const request = new Float32Array(275 * 2 ** 20); // 1.07 GiB
     request[request.length - 1] = 42;
     const reply = await caller.call(1, 'echo-ends', {}, [{ data: request, shape: [request.length] }], { timeoutMs: 120_000 });

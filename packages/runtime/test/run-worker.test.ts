@@ -30,7 +30,10 @@ function startWorker(env: Record<string, string>, token = TOKEN): { child: Child
 
 function exitOf(child: ChildProcess, withinMs: number): Promise<number | null> {
   if (child.exitCode !== null) return Promise.resolve(child.exitCode);
-  return Promise.race([once(child, 'exit').then(([code]) => code as number | null), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('worker did not exit')), withinMs))]);
+  return Promise.race([
+    once(child, 'exit').then(([code]) => code as number | null),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error('worker did not exit')), withinMs)),
+  ]);
 }
 
 afterAll(() => rmSync(dirname(WORKER_SCRIPT), { recursive: true, force: true }));

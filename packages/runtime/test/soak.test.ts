@@ -8,7 +8,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createCluster, type Cluster } from '../src/api/cluster.js';
 import { expectAllGone, killAll, runtimeScript } from './processes.js';
 
-const shmEntries = () => readdirSync('/dev/shm').filter((name) => name.startsWith('seqpar')).sort();
+const shmEntries = () =>
+  readdirSync('/dev/shm')
+    .filter((name) => name.startsWith('seqpar'))
+    .sort();
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
@@ -25,9 +28,18 @@ async function exactRequest(cluster: Cluster, random: () => number): Promise<voi
   const seq = 300 + Math.floor(random() * 2701);
   const strategy = STRATEGIES[Math.floor(random() * STRATEGIES.length)]!;
   const causal = random() < 0.5;
-  const [q, k, v] = [[seq, 4, 32], [seq, 2, 32], [seq, 2, 32]].map((shape) => randomTensor(shape, random)) as [Tensor, Tensor, Tensor];
+  const [q, k, v] = [
+    [seq, 4, 32],
+    [seq, 2, 32],
+    [seq, 2, 32],
+  ].map((shape) => randomTensor(shape, random)) as [Tensor, Tensor, Tensor];
   const [sharded, single] = await Promise.all([cluster.attention(q, k, v, { strategy, causal }), cluster.attention(q, k, v, { strategy: 'single', causal })]);
-  expect({ seq, strategy, out: maxDiff(sharded.out.data, single.out.data) < 1e-4, lse: maxDiff(sharded.lse.data, single.lse.data) < 1e-3 }).toEqual({ seq, strategy, out: true, lse: true });
+  expect({ seq, strategy, out: maxDiff(sharded.out.data, single.out.data) < 1e-4, lse: maxDiff(sharded.lse.data, single.lse.data) < 1e-3 }).toEqual({
+    seq,
+    strategy,
+    out: true,
+    lse: true,
+  });
 }
 
 const KILLED_SCRIPT = runtimeScript(`
@@ -49,7 +61,9 @@ describe('soak: one shm cluster serving requests of every length', () => {
       const warm = { rss: pids.map(rssMb), fds: pids.map(fds) };
       for (let i = 0; i < 150; i++) await exactRequest(cluster, random);
       const after = { rss: pids.map(rssMb), fds: pids.map(fds) };
-      console.log(`worker RSS after warm-up ${warm.rss.map((x) => x.toFixed(0)).join(', ')} MB, after 150 requests ${after.rss.map((x) => x.toFixed(0)).join(', ')} MB; fds ${warm.fds} -> ${after.fds}`);
+      console.log(
+        `worker RSS after warm-up ${warm.rss.map((x) => x.toFixed(0)).join(', ')} MB, after 150 requests ${after.rss.map((x) => x.toFixed(0)).join(', ')} MB; fds ${warm.fds} -> ${after.fds}`,
+      );
       after.rss.forEach((rss, rank) => expect(rss).toBeLessThan(warm.rss[rank]! * 1.25));
       expect(after.fds).toEqual(warm.fds);
 
@@ -57,7 +71,11 @@ describe('soak: one shm cluster serving requests of every length', () => {
       // the pace stays flat.
       const seq = 16_384;
       const random16k = seededRandom(16);
-      const [q, k, v] = [[seq, 2, 32], [seq, 2, 32], [seq, 2, 32]].map((shape) => randomTensor(shape, random16k)) as [Tensor, Tensor, Tensor];
+      const [q, k, v] = [
+        [seq, 2, 32],
+        [seq, 2, 32],
+        [seq, 2, 32],
+      ].map((shape) => randomTensor(shape, random16k)) as [Tensor, Tensor, Tensor];
       const times: number[] = [];
       for (let i = 0; i < 12; i++) times.push((await cluster.attention(q, k, v, { strategy: 'ulysses' })).stats.wallMs);
       console.log(`16k ulysses wall ms: ${times.map((x) => x.toFixed(0)).join(', ')}`);

@@ -8,7 +8,11 @@ describe('tensor chunks', () => {
     const big = Float32Array.from({ length: TENSOR_CHUNK_BYTES / 4 + 3 }, (_, i) => i * 0.5);
     const small = Float32Array.from([1, -2, 3]);
     const empty = new Float32Array(0);
-    const sent = sendTensors(a!, 1, 'ctl', 'data', { id: 7, kind: 'call' }, [{ data: big, shape: [big.length] }, { data: small, shape: [3, 1] }, { data: empty, shape: [0, 4] }]);
+    const sent = sendTensors(a!, 1, 'ctl', 'data', { id: 7, kind: 'call' }, [
+      { data: big, shape: [big.length] },
+      { data: small, shape: [3, 1] },
+      { data: empty, shape: [0, 4] },
+    ]);
     const header = (await b!.recv(0, 'ctl', { timeoutMs: 5000 })).header as { id: number; shapes: number[][]; chunks: number };
     expect(header.chunks).toBe(3); // big in 2 pieces, small in 1, empty in none
     const [gotBig, gotSmall, gotEmpty] = await receiveTensors(b!, 0, 'data', header, { timeoutMs: 5000 });

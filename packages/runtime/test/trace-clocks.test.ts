@@ -29,7 +29,16 @@ describe('merged traces across processes with skewed clocks', () => {
     coordinator = await runCoordinator({ listen: '127.0.0.1:0', worldSize: 2, token: TOKEN, healthTimeoutMs: 2000, connectTimeoutMs: 30_000 });
     const port = coordinator.address.split(':').pop()!;
     for (const [rank, skew] of SKEWS_MS.entries()) {
-      const env = { ...process.env, RANK: String(rank), WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: port, TEST_TOKEN: TOKEN, SEQPAR_TEST_CLOCK_SKEW_MS: String(skew), NODE_OPTIONS: '' };
+      const env = {
+        ...process.env,
+        RANK: String(rank),
+        WORLD_SIZE: '2',
+        MASTER_ADDR: '127.0.0.1',
+        MASTER_PORT: port,
+        TEST_TOKEN: TOKEN,
+        SEQPAR_TEST_CLOCK_SKEW_MS: String(skew),
+        NODE_OPTIONS: '',
+      };
       children.push(spawn(process.execPath, [WORKER_SCRIPT], { env, stdio: ['ignore', 'ignore', 'inherit'] }));
     }
     const cluster = await coordinator.ready;

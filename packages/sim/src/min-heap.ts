@@ -23,7 +23,7 @@ export class MinHeap<T extends { readonly time: number }> {
     const last = this.items.pop();
     if (top === undefined || last === undefined || this.items.length === 0) return top?.item;
     this.items[0] = last;
-    for (let i = 0; ; ) {
+    for (let i = 0; ;) {
       const [l, r] = [2 * i + 1, 2 * i + 2];
       let smallest = i;
       if (l < this.items.length && this.less(l, smallest)) smallest = l;

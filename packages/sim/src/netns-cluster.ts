@@ -96,18 +96,75 @@ async function serve(plan: NetnsPlan, dir: string, processes: Launched[], option
 
   const inNs = (ns: string, ...args: string[]) => ['ip', 'netns', 'exec', ns, ...seqpar, ...args];
   const health = String(options.healthTimeoutMs ?? 2000);
-  const coordinator = launch(processes, 'coordinator', inNs(plan.coordinatorNs, 'coordinator', '--listen', `${plan.coordinatorAddress}:${WORKER_PORT}`, '--client-listen', `${plan.coordinatorAddress}:${CLIENT_PORT}`, '--world-size', String(workers), '--token-file', tokenFile, '--health-timeout', health, '--json'));
+  const coordinator = launch(
+    processes,
+    'coordinator',
+    inNs(
+      plan.coordinatorNs,
+      'coordinator',
+      '--listen',
+      `${plan.coordinatorAddress}:${WORKER_PORT}`,
+      '--client-listen',
+      `${plan.coordinatorAddress}:${CLIENT_PORT}`,
+      '--world-size',
+      String(workers),
+      '--token-file',
+      tokenFile,
+      '--health-timeout',
+      health,
+      '--json',
+    ),
+  );
   const coordinatorAt = `${plan.coordinatorAddress}:${WORKER_PORT}`;
   plan.workerNs.forEach((ns, rank) =>
-    launch(processes, `worker ${rank}`, inNs(ns, 'worker', '--coordinator', coordinatorAt, '--rank', String(rank), '--world-size', String(workers), '--token-file', tokenFile, '--listen-host', plan.workerAddresses[rank]!, '--health-timeout', health)),
+    launch(
+      processes,
+      `worker ${rank}`,
+      inNs(
+        ns,
+        'worker',
+        '--coordinator',
+        coordinatorAt,
+        '--rank',
+        String(rank),
+        '--world-size',
+        String(workers),
+        '--token-file',
+        tokenFile,
+        '--listen-host',
+        plan.workerAddresses[rank]!,
+        '--health-timeout',
+        health,
+      ),
+    ),
   );
   // The coordinator prints its one JSON line once every worker joined.
   await untilOrFail(() => coordinator.stdout().includes('\n'), processes, deadline, 'the workers to join');
 
   const files = { out: join(dir, 'out.npy'), lse: join(dir, 'lse.npy'), trace: join(dir, 'trace.json') };
   const attention = ['attention', '--q', join(dir, 'q.npy'), '--k', join(dir, 'k.npy'), '--v', join(dir, 'v.npy'), '--out', files.out, '--lse', files.lse, '--trace', files.trace];
-  const client = launch(processes, 'client', inNs(plan.coordinatorNs, ...attention, '--strategy', request.strategy, ...(request.causal ? ['--causal'] : []), '--coordinator', `${plan.coordinatorAddress}:${CLIENT_PORT}`, '--token-file', tokenFile, '--json'));
-  await untilOrFail(() => client.child.exitCode !== null, processes.filter((p) => p !== client), deadline, 'the request');
+  const client = launch(
+    processes,
+    'client',
+    inNs(
+      plan.coordinatorNs,
+      ...attention,
+      '--strategy',
+      request.strategy,
+      ...(request.causal ? ['--causal'] : []),
+      '--coordinator',
+      `${plan.coordinatorAddress}:${CLIENT_PORT}`,
+      '--token-file',
+      tokenFile,
+      '--json',
+    ),
+  );
+  await untilOrFail(
+    () => client.child.exitCode !== null,
+    processes.filter((p) => p !== client),
+    deadline,
+    'the request',
+  );
   if (client.child.exitCode !== 0) throw new SeqparError('ERR_INTERNAL', `the client failed (exit ${client.child.exitCode}): ${client.stderr().trim()}`);
   return {
     plan,
@@ -155,7 +212,11 @@ function launch(processes: Launched[], name: string, argv: string[]): Launched {
 async function untilOrFail(done: () => boolean, watched: readonly Launched[], deadline: number, what: string): Promise<void> {
   while (!done()) {
     const dead = watched.find((p) => p.child.exitCode !== null || p.child.signalCode !== null);
-    if (dead) throw new SeqparError('ERR_PEER_LOST', `${dead.name} exited (${dead.child.exitCode ?? dead.child.signalCode}) while waiting for ${what}: ${dead.stderr().trim().slice(-2000)}`);
+    if (dead)
+      throw new SeqparError(
+        'ERR_PEER_LOST',
+        `${dead.name} exited (${dead.child.exitCode ?? dead.child.signalCode}) while waiting for ${what}: ${dead.stderr().trim().slice(-2000)}`,
+      );
     if (Date.now() > deadline) throw new SeqparError('ERR_TIMEOUT', `timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

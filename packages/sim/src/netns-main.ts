@@ -26,7 +26,12 @@ async function main(argv: string[]): Promise<void> {
     parsed = parseArgs({
       args: argv,
       options: {
-        ...Object.fromEntries(['workers', 'strategy', 'seq', 'heads', 'kv-heads', 'head-dim', 'delay-ms', 'jitter-ms', 'rate-mbit', 'trace', 'seqpar'].map((name) => [name, { type: 'string' as const }])),
+        ...Object.fromEntries(
+          ['workers', 'strategy', 'seq', 'heads', 'kv-heads', 'head-dim', 'delay-ms', 'jitter-ms', 'rate-mbit', 'trace', 'seqpar'].map((name) => [
+            name,
+            { type: 'string' as const },
+          ]),
+        ),
         causal: { type: 'boolean' },
       },
     }).values as Record<string, string | undefined> & { causal?: boolean };

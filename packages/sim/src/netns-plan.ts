@@ -87,7 +87,8 @@ export function shapeCommands(ns: string, dev: string, shape: LinkShape | undefi
   if (!shape) return [];
   const { delayMs = 0, jitterMs = 0, rateMbit } = shape;
   for (const [name, value] of Object.entries({ delayMs, jitterMs, rateMbit: rateMbit ?? 1 })) {
-    if (!Number.isFinite(value) || value < 0 || (name === 'rateMbit' && value === 0)) throw new UsageError(`link ${name} must be a non-negative number (rate positive), got ${value}`);
+    if (!Number.isFinite(value) || value < 0 || (name === 'rateMbit' && value === 0))
+      throw new UsageError(`link ${name} must be a non-negative number (rate positive), got ${value}`);
   }
   if (jitterMs > 0 && delayMs === 0) throw new UsageError('link jitter needs a delay to vary around');
   const tc = ['tc', '-n', ns, 'qdisc', 'add', 'dev', dev, 'root'];

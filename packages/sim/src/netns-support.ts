@@ -31,7 +31,13 @@ export type NetnsSupport = { readonly ok: true; readonly netem: boolean } | { re
 export async function netnsSupport(): Promise<NetnsSupport> {
   if (process.platform !== 'linux') return { ok: false, reason: `network namespaces are Linux only (this is ${process.platform})` };
   if (process.getuid?.() !== 0) return { ok: false, reason: 'not root: ip netns needs CAP_SYS_ADMIN and CAP_NET_ADMIN' };
-  if (!(await execCommand(['ip', '-V']).then(() => true, () => false))) return { ok: false, reason: "no 'ip' command (Debian: apt-get install -y iproute2)" };
+  if (
+    !(await execCommand(['ip', '-V']).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return { ok: false, reason: "no 'ip' command (Debian: apt-get install -y iproute2)" };
   const probe = `${NETNS_PREFIX}${process.pid}-probe`;
   try {
     await execCommand(['ip', 'netns', 'add', probe]);
@@ -39,7 +45,10 @@ export async function netnsSupport(): Promise<NetnsSupport> {
     return { ok: false, reason: `'ip netns add' was refused: ${(error as Error).message}` };
   }
   try {
-    const netem = await execCommand(['tc', '-n', probe, 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms']).then(() => true, () => false);
+    const netem = await execCommand(['tc', '-n', probe, 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms']).then(
+      () => true,
+      () => false,
+    );
     return { ok: true, netem };
   } finally {
     await execCommand(['ip', 'netns', 'del', probe]).catch(() => undefined);
@@ -49,7 +58,10 @@ export async function netnsSupport(): Promise<NetnsSupport> {
 /** Names of this host's network namespaces that a seqpar harness created. */
 export async function seqparNamespaces(): Promise<string[]> {
   const listing = await execCommand(['ip', 'netns', 'list']);
-  return listing.split('\n').map((line) => line.split(' ')[0]!).filter((name) => name.startsWith(NETNS_PREFIX));
+  return listing
+    .split('\n')
+    .map((line) => line.split(' ')[0]!)
+    .filter((name) => name.startsWith(NETNS_PREFIX));
 }
 
 /**

@@ -17,7 +17,12 @@ const ours = async () => (await seqparNamespaces()).filter((name) => name.starts
 describe.skipIf(skipReason !== undefined)('multi-host mode in network namespaces', () => {
   it('serves exact attention over real TCP between namespaces through rate-limited links, then leaves nothing behind', async () => {
     const rateMbit = 4;
-    const r = await runNetnsCluster({ workers: 2, seqpar, request: { seq: 1024, heads: 4, kvHeads: 2, headDim: 32, strategy: 'ring', causal: true, seed: 7 }, shape: { rateMbit } });
+    const r = await runNetnsCluster({
+      workers: 2,
+      seqpar,
+      request: { seq: 1024, heads: 4, kvHeads: 2, headDim: 32, strategy: 'ring', causal: true, seed: 7 },
+      shape: { rateMbit },
+    });
     const reference = referenceAttention(r.q, r.k, r.v, { kind: 'causal-inclusive' });
     expect(r.out.data.reduce((worst, x, i) => Math.max(worst, Math.abs(x - reference.out[i]!)), 0)).toBeLessThan(1e-4);
     expect(r.lse.data.reduce((worst, x, i) => Math.max(worst, Math.abs(x - reference.lse[i]!)), 0)).toBeLessThan(1e-4);

@@ -40,7 +40,9 @@ describe('planNetns', () => {
   });
 
   it('uses netem for a delay (with jitter and rate), tbf for a rate alone, nothing for no shape', () => {
-    expect(shapeCommands('n', 'eth0', { delayMs: 2, jitterMs: 0.5, rateMbit: 1000 })).toEqual([['tc', '-n', 'n', 'qdisc', 'add', 'dev', 'eth0', 'root', 'netem', 'delay', '2ms', '0.5ms', 'rate', '1000mbit']]);
+    expect(shapeCommands('n', 'eth0', { delayMs: 2, jitterMs: 0.5, rateMbit: 1000 })).toEqual([
+      ['tc', '-n', 'n', 'qdisc', 'add', 'dev', 'eth0', 'root', 'netem', 'delay', '2ms', '0.5ms', 'rate', '1000mbit'],
+    ]);
     expect(shapeCommands('n', 'eth0', { rateMbit: 1 })[0]).toContain('65536'); // at least one GSO segment of burst
     expect(shapeCommands('n', 'eth0', undefined)).toEqual([]);
     expect(shapeCommands('n', 'eth0', {})).toEqual([]);

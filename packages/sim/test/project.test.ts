@@ -49,7 +49,7 @@ describe('project', () => {
     expect(new Set(trace.traceEvents.map((e) => e.pid))).toEqual(new Set([0, 1, 2]));
   });
 
-  it('queues ranks\' host work on a shared host thread', () => {
+  it("queues ranks' host work on a shared host thread", () => {
     const b = new ScheduleBuilder(2);
     // 1 MFLOP of kernel (1 ms) then 2 MB of merges (2 ms at 1 GB/s) on each rank.
     for (const rank of [0, 1]) b.step(rank, { label: 'attend', flops: 1e6, mergeBytes: 2e6 });

@@ -26,8 +26,19 @@ export function rankRowRuns(strategy: Strategy, seq: number, degree: number, ran
 
 /** Puts every rank's out [Sr, Hq, D] and lse [Hq, Sr] back into sequence order: out [S, Hq, D], lse [Hq, S]. */
 export function gatherResults(strategy: Strategy, parts: readonly PartialAttention[], seq: number): PartialAttention {
-  const out = unshardRows(parts.map((part) => part.out), strategy.layout, seq);
-  return { out, lse: gatherLse(strategy, parts.map((part) => part.lse), seq) };
+  const out = unshardRows(
+    parts.map((part) => part.out),
+    strategy.layout,
+    seq,
+  );
+  return {
+    out,
+    lse: gatherLse(
+      strategy,
+      parts.map((part) => part.lse),
+      seq,
+    ),
+  };
 }
 
 /** Every rank's lse [Hq, Sr] in sequence order: [Hq, S]. */

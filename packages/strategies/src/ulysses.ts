@@ -29,11 +29,7 @@ export async function ulyssesAttention(ctx: RankContext, input: RankInput): Prom
 
   // All-to-all 1: to every rank p, this rank's rows of p's heads, as one frame [q | k | v].
   const headsOf = (p: number): Float32Array =>
-    concat([
-      sliceHeads(input.q, p * hqShare, (p + 1) * hqShare),
-      sliceHeads(input.k, p * hkvShare, (p + 1) * hkvShare),
-      sliceHeads(input.v, p * hkvShare, (p + 1) * hkvShare),
-    ]);
+    concat([sliceHeads(input.q, p * hqShare, (p + 1) * hqShare), sliceHeads(input.k, p * hkvShare, (p + 1) * hkvShare), sliceHeads(input.v, p * hkvShare, (p + 1) * hkvShare)]);
   const sends = Array.from({ length: n }, (_, p) => (p === rank ? Promise.resolve() : postFrame(ctx, p, 'heads', {}, headsOf(p))));
   const qFull = new Float32Array(input.seq * hqShare * d);
   const kFull = new Float32Array(input.seq * hkvShare * d);
@@ -54,7 +50,16 @@ export async function ulyssesAttention(ctx: RankContext, input: RankInput): Prom
   await waitComm(ctx, 'heads sent', Promise.all(sends));
 
   const local = createPartial(input.seq, hqShare, d);
-  await attendInto(ctx, local, { start: 0, end: input.seq }, tensorOf(qFull, [input.seq, hqShare, d]), tensorOf(kFull, [input.seq, hkvShare, d]), tensorOf(vFull, [input.seq, hkvShare, d]), input.causal ? 'causal-inclusive' : 'none', 'heads');
+  await attendInto(
+    ctx,
+    local,
+    { start: 0, end: input.seq },
+    tensorOf(qFull, [input.seq, hqShare, d]),
+    tensorOf(kFull, [input.seq, hkvShare, d]),
+    tensorOf(vFull, [input.seq, hkvShare, d]),
+    input.causal ? 'causal-inclusive' : 'none',
+    'heads',
+  );
 
   // All-to-all 2: to every rank p, out and lse of p's tokens for this rank's heads.
   const result: PartialAttention = { out: tensorOf(new Float32Array(rows * hq * d), [rows, hq, d]), lse: tensorOf(new Float32Array(hq * rows), [hq, rows]) };

@@ -49,7 +49,12 @@ function runPlans(layout: LayoutKind, causal: boolean, seq: number, n: number, q
   for (let rank = 0; rank < n; rank++) {
     const acc = createPartial(qs[rank]!.shape[0]!, HQ, D);
     for (const block of order(blocksOfRank(layout, causal, seq, n, rank).flat())) {
-      const partial = referenceBlock(rows(qs[rank]!, block.query.start, block.query.end), rows(ks[block.source]!, block.key.start, block.key.end), rows(vs[block.source]!, block.key.start, block.key.end), block.mask);
+      const partial = referenceBlock(
+        rows(qs[rank]!, block.query.start, block.query.end),
+        rows(ks[block.source]!, block.key.start, block.key.end),
+        rows(vs[block.source]!, block.key.start, block.key.end),
+        block.mask,
+      );
       mergeInto(acc, partial, block.query);
     }
     const positions = layoutPositions(layout, seq, n, rank);
@@ -62,14 +67,16 @@ function runPlans(layout: LayoutKind, causal: boolean, seq: number, n: number, q
 }
 
 /** A seeded Fisher-Yates shuffle. */
-const shuffled = (random: () => number): BlockOrder => (blocks) => {
-  const copy = [...blocks];
-  for (let i = copy.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
-  }
-  return copy;
-};
+const shuffled =
+  (random: () => number): BlockOrder =>
+  (blocks) => {
+    const copy = [...blocks];
+    for (let i = copy.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+    }
+    return copy;
+  };
 
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
 

@@ -40,7 +40,9 @@ function shardedCase(n: number) {
 async function onRanks<T>(n: number, work: (ctx: RankContext) => Promise<T>): Promise<T[]> {
   const transports = createInprocGroup(n);
   try {
-    return await Promise.all(transports.map((transport, rank) => work({ rank, worldSize: n, transport, kernel, recorder: new RankRecorder(rank), tagPrefix: 'd/', timeoutMs: 10_000 })));
+    return await Promise.all(
+      transports.map((transport, rank) => work({ rank, worldSize: n, transport, kernel, recorder: new RankRecorder(rank), tagPrefix: 'd/', timeoutMs: 10_000 })),
+    );
   } finally {
     await Promise.all(transports.map((t) => t.close()));
   }

@@ -29,7 +29,13 @@ async function exchange(
 }
 
 export async function barrier(transport: Transport, tag = 'barrier', options: CollectiveOptions = {}): Promise<void> {
-  await exchange(transport, tag, () => ({ header: {} }), () => true, options);
+  await exchange(
+    transport,
+    tag,
+    () => ({ header: {} }),
+    () => true,
+    options,
+  );
 }
 
 /** `root`'s frame to everyone; returns the payload (root gets its own back). */
@@ -42,10 +48,22 @@ export async function broadcast(
 ): Promise<{ header: FrameHeader; payload: Uint8Array }> {
   if (transport.rank === root) {
     if (!message) throw new UsageError('broadcast: the root must supply the message');
-    await exchange(transport, tag, () => message, () => false, options);
+    await exchange(
+      transport,
+      tag,
+      () => message,
+      () => false,
+      options,
+    );
     return { header: message.header, payload: message.payload ?? new Uint8Array(0) };
   }
-  const frames = await exchange(transport, tag, () => undefined, (peer) => peer === root, options);
+  const frames = await exchange(
+    transport,
+    tag,
+    () => undefined,
+    (peer) => peer === root,
+    options,
+  );
   return frames.get(root)!;
 }
 
@@ -56,10 +74,14 @@ export async function allGather(
   mine: { header: FrameHeader; payload?: Uint8Array },
   options: CollectiveOptions = {},
 ): Promise<{ header: FrameHeader; payload: Uint8Array }[]> {
-  const frames = await exchange(transport, tag, () => mine, () => true, options);
-  return [...Array(transport.worldSize).keys()].map((rank) =>
-    rank === transport.rank ? { header: mine.header, payload: mine.payload ?? new Uint8Array(0) } : frames.get(rank)!,
+  const frames = await exchange(
+    transport,
+    tag,
+    () => mine,
+    () => true,
+    options,
   );
+  return [...Array(transport.worldSize).keys()].map((rank) => (rank === transport.rank ? { header: mine.header, payload: mine.payload ?? new Uint8Array(0) } : frames.get(rank)!));
 }
 
 /** `parts[p]` goes to rank p; returns what each rank sent here, index = source rank. */
@@ -70,18 +92,23 @@ export async function allToAll(
   options: CollectiveOptions = {},
 ): Promise<{ header: FrameHeader; payload: Uint8Array }[]> {
   const own = parts[transport.rank]!;
-  const frames = await exchange(transport, tag, (peer) => parts[peer], () => true, options);
-  return [...Array(transport.worldSize).keys()].map((rank) =>
-    rank === transport.rank ? { header: own.header, payload: own.payload ?? new Uint8Array(0) } : frames.get(rank)!,
+  const frames = await exchange(
+    transport,
+    tag,
+    (peer) => parts[peer],
+    () => true,
+    options,
   );
+  return [...Array(transport.worldSize).keys()].map((rank) => (rank === transport.rank ? { header: own.header, payload: own.payload ?? new Uint8Array(0) } : frames.get(rank)!));
 }
 
 /** The same frame to every other rank (no receive). */
-export async function sendToAll(
-  transport: Transport,
-  tag: string,
-  message: { header: FrameHeader; payload?: Uint8Array },
-  options: CollectiveOptions = {},
-): Promise<void> {
-  await exchange(transport, tag, () => message, () => false, options);
+export async function sendToAll(transport: Transport, tag: string, message: { header: FrameHeader; payload?: Uint8Array }, options: CollectiveOptions = {}): Promise<void> {
+  await exchange(
+    transport,
+    tag,
+    () => message,
+    () => false,
+    options,
+  );
 }

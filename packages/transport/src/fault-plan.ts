@@ -117,7 +117,8 @@ export function checkFaultPlan(plan: FaultPlan, worldSize?: number): void {
   for (const fault of plan.faults) {
     const bad = (why: string) => new UsageError(`fault ${JSON.stringify(fault)}: ${why}`);
     if (fault.kind === 'partition') {
-      if (!Array.isArray(fault.ranks) || fault.ranks.length !== 2 || !fault.ranks.every(isRank) || fault.ranks[0] === fault.ranks[1]) throw bad('partition needs two distinct ranks');
+      if (!Array.isArray(fault.ranks) || fault.ranks.length !== 2 || !fault.ranks.every(isRank) || fault.ranks[0] === fault.ranks[1])
+        throw bad('partition needs two distinct ranks');
       if (fault.at !== undefined && !isCount(fault.at)) throw bad("'at' must be an integer >= 1");
       continue;
     }

@@ -20,7 +20,12 @@ export function createInprocGroup(n: number, options: InprocGroupOptions = {}): 
 }
 
 class InprocTransport extends TransportBase {
-  constructor(rank: number, worldSize: number, limits: TransportLimits, private readonly group: InprocTransport[]) {
+  constructor(
+    rank: number,
+    worldSize: number,
+    limits: TransportLimits,
+    private readonly group: InprocTransport[],
+  ) {
     super(rank, worldSize, 'inproc', limits);
   }
 

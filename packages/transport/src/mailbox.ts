@@ -74,10 +74,7 @@ export class Mailbox {
         reject: (error) => (settle(), reject(error)),
       };
       const onAbort = () => waiter.reject(abortError(from, tag));
-      const timer = setTimeout(
-        () => waiter.reject(new SeqparError('ERR_TIMEOUT', `no frame '${tag}' from rank ${from} within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => waiter.reject(new SeqparError('ERR_TIMEOUT', `no frame '${tag}' from rank ${from} within ${timeoutMs} ms`)), timeoutMs);
       options.signal?.addEventListener('abort', onAbort, { once: true });
       list.push(waiter);
     });

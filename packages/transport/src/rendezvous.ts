@@ -75,14 +75,7 @@ export async function startRendezvous(options: RendezvousOptions): Promise<Rende
 }
 
 /** Register `address` for `rank` and wait for every rank's address (index = rank). */
-export async function joinRendezvous(options: {
-  rendezvous: string;
-  token: Token;
-  rank: number;
-  worldSize: number;
-  address: string;
-  timeoutMs: number;
-}): Promise<string[]> {
+export async function joinRendezvous(options: { rendezvous: string; token: Token; rank: number; worldSize: number; address: string; timeoutMs: number }): Promise<string[]> {
   splitHostPort(options.rendezvous);
   const deadline = Date.now() + options.timeoutMs;
   const ws = await connectWithRetry(options.rendezvous, deadline);
@@ -90,9 +83,13 @@ export async function joinRendezvous(options: {
   try {
     const closed = new Promise<never>((_, reject) =>
       ws.once('close', (code) =>
-        reject(code === AUTH_FAILED_CLOSE_CODE
-          ? new SeqparError('ERR_AUTH', `rendezvous ${options.rendezvous} rejected rank ${options.rank}`)
-          : new SeqparError('ERR_PEER_LOST', `rendezvous ${options.rendezvous} closed the connection (code ${code})`))));
+        reject(
+          code === AUTH_FAILED_CLOSE_CODE
+            ? new SeqparError('ERR_AUTH', `rendezvous ${options.rendezvous} rejected rank ${options.rank}`)
+            : new SeqparError('ERR_PEER_LOST', `rendezvous ${options.rendezvous} closed the connection (code ${code})`),
+        ),
+      ),
+    );
     closed.catch(() => {});
     const { peer, early } = await Promise.race([dialHandshake(ws, options.token, options.rank, ADDRESS_LIST_MAX_BYTES), closed]);
     if (peer !== RENDEZVOUS_RANK) throw new SeqparError('ERR_AUTH', `${options.rendezvous} is not a rendezvous server`);

@@ -72,7 +72,12 @@ export class SendRing {
   /** Set when a wait for a slot timed out (the receiver keeps its slots); cleared by the next release. */
   private starved = false;
 
-  constructor(from: number, to: number, readonly slots: number, readonly slotBytes: number) {
+  constructor(
+    from: number,
+    to: number,
+    readonly slots: number,
+    readonly slotBytes: number,
+  ) {
     this.name = `/seqpar-${process.pid}-${randomBytes(6).toString('hex')}-${from}-${to}`;
     const memory = loadShm().create(slots * slotBytes, 'Buffer', this.name);
     if (!memory) throw new SeqparError('ERR_TRANSPORT_UNAVAILABLE', `cannot create shared memory segment ${this.name}`);

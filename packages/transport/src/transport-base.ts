@@ -4,16 +4,7 @@ import type { FaultInjector, FaultPlan, SendFaults } from './fault-plan.js';
 import { checkHeaderKeys, FrameGuard } from './frame-guard.js';
 import { LinkShaper, type LinkSpec } from './link-shaper.js';
 import { frameCost, Mailbox } from './mailbox.js';
-import {
-  DEFAULT_MAX_PAYLOAD,
-  type Frame,
-  type FrameHeader,
-  type RecvOptions,
-  type SendOptions,
-  type Transport,
-  type TransportKind,
-  type TransportStats,
-} from './transport.js';
+import { DEFAULT_MAX_PAYLOAD, type Frame, type FrameHeader, type RecvOptions, type SendOptions, type Transport, type TransportKind, type TransportStats } from './transport.js';
 
 /**
  * Options every transport takes besides its own (they reach the base through `resolveLimits`): end-to-end frame

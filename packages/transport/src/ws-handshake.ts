@@ -35,13 +35,7 @@ export interface HandshakeResult {
 }
 
 /** Acceptor side. `admit(rank)` says whether a dialer of that rank is expected; `maxPayload` is the socket's limit once authenticated. */
-export async function acceptHandshake(
-  ws: WebSocket,
-  token: Token,
-  rank: number,
-  admit: (rank: number) => boolean,
-  maxPayload = PRE_AUTH_MAX_PAYLOAD,
-): Promise<HandshakeResult> {
+export async function acceptHandshake(ws: WebSocket, token: Token, rank: number, admit: (rank: number) => boolean, maxPayload = PRE_AUTH_MAX_PAYLOAD): Promise<HandshakeResult> {
   const ourNonce = randomBytes(32);
   let theirNonce: Uint8Array;
   let dialer: number;
@@ -116,9 +110,11 @@ function exchange(ws: WebSocket, steps: Step[]): Promise<HandshakeResult> {
     };
     const onError = (error: Error & { code?: string }) => (wsError = error);
     const onClose = () =>
-      fail(wsError?.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
-        ? new SeqparError('ERR_FRAME_TOO_LARGE', `authentication failed: a handshake message exceeded ${PRE_AUTH_MAX_PAYLOAD} bytes`)
-        : authError('connection closed during the handshake'));
+      fail(
+        wsError?.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+          ? new SeqparError('ERR_FRAME_TOO_LARGE', `authentication failed: a handshake message exceeded ${PRE_AUTH_MAX_PAYLOAD} bytes`)
+          : authError('connection closed during the handshake'),
+      );
     const timer = setTimeout(() => fail(new SeqparError('ERR_TIMEOUT', `authentication failed: no handshake within ${HANDSHAKE_TIMEOUT_MS} ms`)), HANDSHAKE_TIMEOUT_MS);
     ws.on('message', onMessage);
     ws.on('close', onClose);

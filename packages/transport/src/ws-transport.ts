@@ -59,7 +59,10 @@ export class WsTransport extends TransportBase {
   private listener: PeerListener | undefined;
   private linked: (() => void) | undefined;
 
-  constructor(private readonly options: WsTransportOptions, kind: TransportKind) {
+  constructor(
+    private readonly options: WsTransportOptions,
+    kind: TransportKind,
+  ) {
     super(options.rank, options.worldSize, kind, resolveLimits(options, DEFAULT_MAX_QUEUED_BYTES));
     this.links = new Array(options.worldSize).fill(undefined);
     this.pendingCredit = new Array(options.worldSize).fill(0);
@@ -126,11 +129,7 @@ export class WsTransport extends TransportBase {
     }
     link.send(encodeDataHead(tag, header, payload.byteLength));
     // ws writes these very bytes (zero masks, no deflate): the caller may reuse them once the socket took them all.
-    await new Promise<void>((resolve, reject) =>
-      link.send(payload, (error) =>
-        error ? reject(this.sendFailure(to, error)) : resolve(),
-      ),
-    );
+    await new Promise<void>((resolve, reject) => link.send(payload, (error) => (error ? reject(this.sendFailure(to, error)) : resolve())));
   }
 
   private sendFailure(to: number, error: Error): SeqparError {

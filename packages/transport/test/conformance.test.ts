@@ -20,7 +20,12 @@ const limits = { maxQueuedBytes: 1 * MiB, maxPayload: 128 * MiB, heartbeatMs: 50
 async function openPair(kind: TransportKind): Promise<Pair> {
   if (kind === 'inproc') {
     const [local, peer] = createInprocGroup(2, limits);
-    return { local: local!, run: (command) => runPeerCommand(peer!, command), exitPeer: () => void peer!.close(), dispose: async () => void (await Promise.all([local!.close(), peer!.close()])) };
+    return {
+      local: local!,
+      run: (command) => runPeerCommand(peer!, command),
+      exitPeer: () => void peer!.close(),
+      dispose: async () => void (await Promise.all([local!.close(), peer!.close()])),
+    };
   }
   const token = `token-${Math.random()}`;
   const rendezvous = await startRendezvous({ worldSize: 2, token });
@@ -29,7 +34,12 @@ async function openPair(kind: TransportKind): Promise<Pair> {
   try {
     const local = await createTransport(kind, { ...options, rank: 0 });
     await peer.ready;
-    return { local, run: (command) => peer.run(command), exitPeer: () => peer.exitAbruptly(), dispose: async () => void (await Promise.all([local.close(), peer.kill(), rendezvous.close()])) };
+    return {
+      local,
+      run: (command) => peer.run(command),
+      exitPeer: () => peer.exitAbruptly(),
+      dispose: async () => void (await Promise.all([local.close(), peer.kill(), rendezvous.close()])),
+    };
   } catch (error) {
     await Promise.all([peer.kill(), rendezvous.close()]);
     throw error;

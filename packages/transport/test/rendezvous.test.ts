@@ -31,6 +31,11 @@ describe('rendezvous', () => {
     const zeros = [join(0, 'x:1'), join(0, 'y:1'), join(0, 'z:1')];
     const rounds = await Promise.all([...ones, ...zeros]);
     expect(new Set(rounds.map((round) => round.join(' '))).size).toBe(3);
-    expect(rounds.slice(0, 3).map((round) => round[1]).sort()).toEqual(['a:1', 'b:1', 'c:1']);
+    expect(
+      rounds
+        .slice(0, 3)
+        .map((round) => round[1])
+        .sort(),
+    ).toEqual(['a:1', 'b:1', 'c:1']);
   });
 });

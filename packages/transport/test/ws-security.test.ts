@@ -23,11 +23,13 @@ async function groupWithRawRank2(): Promise<{ rank0: Transport; rank1: Transport
   const options = { worldSize: 3, token, rendezvous: rendezvous.address, maxPayload, connectTimeoutMs: 10_000 };
   const opening = [createWsTransport({ ...options, rank: 0 }), createWsTransport({ ...options, rank: 1 })];
   const addresses = await joinRendezvous({ ...options, rank: 2, address: '127.0.0.1:1', timeoutMs: 10_000 });
-  const raw = await Promise.all(addresses.slice(0, 2).map(async (address) => {
-    const ws = await connectWithRetry(address, Date.now() + 5000);
-    await dialHandshake(ws, token, 2);
-    return ws;
-  }));
+  const raw = await Promise.all(
+    addresses.slice(0, 2).map(async (address) => {
+      const ws = await connectWithRetry(address, Date.now() + 5000);
+      await dialHandshake(ws, token, 2);
+      return ws;
+    }),
+  );
   const [rank0, rank1] = await Promise.all(opening);
   cleanup.push(async () => {
     raw.forEach((ws) => ws.terminate());
@@ -119,7 +121,7 @@ describe('ws transport security and bad input', () => {
       const closed = closeCode(ws);
       for (let i = 0; i < 50; i += 1, sent += 1) {
         const kind = i % 3;
-        ws.send(kind === 0 ? randomBytes(1 + (i * 37) % 2000) : kind === 1 ? pack({ nonce: randomBytes(32), rank: i }) : encodeData(`f${i}`, {}, randomBytes(i)));
+        ws.send(kind === 0 ? randomBytes(1 + ((i * 37) % 2000)) : kind === 1 ? pack({ nonce: randomBytes(32), rank: i }) : encodeData(`f${i}`, {}, randomBytes(i)));
       }
       ws.terminate();
       await closed;

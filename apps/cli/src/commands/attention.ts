@@ -51,7 +51,7 @@ export function register(program: Command): void {
     .addOption(new Option('--strategy <name>', 'how to shard the work').choices(STRATEGIES).default('single'))
     .option('--workers <n>', 'number of workers (devices)', positiveInt, 1)
     .addOption(new Option('--transport <kind>', 'how workers exchange blocks').choices(TRANSPORTS).default('inproc'))
-    .option('--threads <n>', "ONNX Runtime intra-op threads per worker", positiveInt)
+    .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', positiveInt)
     .addOption(new Option('--device <device>', 'execution provider').argParser(oneOf(['cpu', 'cuda'] as const)).default('cpu'))
     .option('--json', 'print one JSON object with timings and per-rank stats on stdout', false)
     .option('--trace <file>', 'write a Chrome trace-event JSON (open in Perfetto)')
@@ -105,9 +105,5 @@ function randomInputs(options: AttentionOptions): [Tensor, Tensor, Tensor] {
   }
   if (options.q || options.k || options.v) throw new UsageError('--random and --q/--k/--v are exclusive');
   const random = seededRandom(options.seed);
-  return [
-    randomTensor([seq, heads, headDim], random),
-    randomTensor([seq, kvHeads, headDim], random),
-    randomTensor([seq, kvHeads, headDim], random),
-  ];
+  return [randomTensor([seq, heads, headDim], random), randomTensor([seq, kvHeads, headDim], random), randomTensor([seq, kvHeads, headDim], random)];
 }

@@ -99,7 +99,8 @@ async function generateCommand(options: GenerateCommandOptions): Promise<void> {
     const workers = strategy === 'single' ? 1 : (remote?.workers ?? auto?.workers ?? options.workers);
     const where = remote ? `the cluster at ${options.coordinator}` : options.transport === 'inproc' ? 'in-process ranks' : `${options.transport} worker processes`;
     log(`prefill: ${ids.length} tokens across ${workers} worker(s) (${where}) with ${strategy}`);
-    const cluster = remote || options.transport === 'inproc' ? undefined : await createCluster({ workers, transport: options.transport, device: options.device, threads: options.threads ?? 1 });
+    const cluster =
+      remote || options.transport === 'inproc' ? undefined : await createCluster({ workers, transport: options.transport, device: options.device, threads: options.threads ?? 1 });
     try {
       const request = generateOptions(options, strategy, ids.length);
       const run = remote
@@ -119,7 +120,16 @@ async function generateCommand(options: GenerateCommandOptions): Promise<void> {
 
 function autoChoice(config: ModelConfig, seq: number, options: GenerateCommandOptions, remote: RemoteCluster | undefined): AutoChoice {
   const { numHeads: heads, numKvHeads: kvHeads, headDim } = config;
-  return chooseAuto({ seq, heads, kvHeads, headDim, causal: true, workers: remote?.workers ?? options.workers, transport: remote?.transport ?? options.transport, fixedDegree: remote !== undefined });
+  return chooseAuto({
+    seq,
+    heads,
+    kvHeads,
+    headDim,
+    causal: true,
+    workers: remote?.workers ?? options.workers,
+    transport: remote?.transport ?? options.transport,
+    fixedDegree: remote !== undefined,
+  });
 }
 
 /** The generation request shared by every path, with the prefill progress bar (lines when stderr is no terminal). */
@@ -146,7 +156,12 @@ function generateOptions(options: GenerateCommandOptions, strategy: StrategyName
 }
 
 /** Streams the tokens to stdout (text when there is a tokenizer), then the metrics on stderr or one JSON object. */
-async function printGeneration(run: AsyncGenerator<GenerateEvent, GenerateSummary>, options: GenerateCommandOptions, tokenizer: TextTokenizer | undefined, jsonFields: Record<string, unknown>): Promise<void> {
+async function printGeneration(
+  run: AsyncGenerator<GenerateEvent, GenerateSummary>,
+  options: GenerateCommandOptions,
+  tokenizer: TextTokenizer | undefined,
+  jsonFields: Record<string, unknown>,
+): Promise<void> {
   const streamed = new TextStream(tokenizer);
   let summary: GenerateSummary;
   for (;;) {

@@ -50,7 +50,8 @@ export function register(program: Command): void {
         shards: options.shards,
         ...(options.intermediate === undefined ? {} : { intermediate: options.intermediate }),
       });
-      if (options.json) printJson({ out: options.out, layers: options.layers, hidden: options.hidden, heads: options.heads, kvHeads: options.kvHeads, vocab: options.vocab, dtype: options.dtype });
+      if (options.json)
+        printJson({ out: options.out, layers: options.layers, hidden: options.hidden, heads: options.heads, kvHeads: options.kvHeads, vocab: options.vocab, dtype: options.dtype });
       else log(`wrote a ${options.layers}-layer ${options.modelType} model (hidden ${options.hidden}, ${options.dtype}) to ${options.out}`);
     });
 }

@@ -72,7 +72,11 @@ export function register(program: Command): void {
     )
     .option('--workers <n>', 'workers (devices) available', positiveInt, 1)
     .option('--profile <name|file.json>', `hardware profile: ${profileNames().join(', ')}, or a profile JSON file (default: calibrated if saved, else local)`)
-    .option('--calibrate', `measure this host's kernel, memory and transport, save the profile (${calibratedProfilePath()}; SEQPAR_PROFILE overrides) and plan --seq with it if given`, false)
+    .option(
+      '--calibrate',
+      `measure this host's kernel, memory and transport, save the profile (${calibratedProfilePath()}; SEQPAR_PROFILE overrides) and plan --seq with it if given`,
+      false,
+    )
     .addOption(new Option('--transport <kind>', 'with --calibrate: the transport to measure').choices(TRANSPORTS).default('inproc'))
     .option('--threads <n>', 'with --calibrate: ONNX Runtime intra-op threads per worker', positiveInt)
     .option('--coordinator <host:port>', 'plan for a cluster that is already up: its worker count and transport')
@@ -99,7 +103,10 @@ export function register(program: Command): void {
     process.stdout.write(
       `plan: ${plan.strategy} on ${plan.degree} worker(s), ${plan.layout} layout, ${plan.passKvOrQ}, ` +
         `predicted ${formatMs(plan.predictedMs)}, ${formatBytes(plan.peakMemoryBytes)} per rank\n\n` +
-        table(['strategy', 'degree', 'predicted', 'memory/rank', 'note'], plan.alternatives.map((a) => [a.strategy, String(a.degree), formatMs(a.predictedMs), formatBytes(a.peakMemoryBytes), a.reason ?? ''])),
+        table(
+          ['strategy', 'degree', 'predicted', 'memory/rank', 'note'],
+          plan.alternatives.map((a) => [a.strategy, String(a.degree), formatMs(a.predictedMs), formatBytes(a.peakMemoryBytes), a.reason ?? '']),
+        ),
     );
   });
 }
@@ -135,6 +142,10 @@ function formatBytes(bytes: number): string {
 /** A left-aligned text table. */
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }

@@ -22,7 +22,8 @@ export function checkAttention(q: Tensor, k: Tensor, v: Tensor, options: Attenti
   if (shape.sq !== shape.sk) throw new UsageError(`q has ${shape.sq} rows and k, v have ${shape.sk}: sharded attention needs one sequence for both`, 'ERR_SHAPE_MISMATCH');
   if (shape.sq < 1 || shape.hq < 1 || shape.d < 1) throw new UsageError(`q [${q.shape.join(', ')}] has an empty dimension`, 'ERR_SHAPE_MISMATCH');
   if (options.causal !== undefined && typeof options.causal !== 'boolean') throw new UsageError(`causal must be true or false, got ${String(options.causal)}`);
-  if (options.timeoutMs !== undefined && !(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0)) throw new UsageError(`timeoutMs must be a positive number, got ${String(options.timeoutMs)}`);
+  if (options.timeoutMs !== undefined && !(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0))
+    throw new UsageError(`timeoutMs must be a positive number, got ${String(options.timeoutMs)}`);
   const name = options.strategy ?? (workers === 1 ? 'single' : 'ring');
   const strategy = Object.hasOwn(STRATEGIES, name) ? STRATEGIES[name] : undefined;
   if (!strategy) throw new UsageError(`unknown strategy '${String(name)}' (${Object.keys(STRATEGIES).join(', ')})`);
@@ -32,7 +33,8 @@ export function checkAttention(q: Tensor, k: Tensor, v: Tensor, options: Attenti
 }
 
 function checkTensor(name: string, t: Tensor): void {
-  if (!t || !(t.data instanceof Float32Array) || !Array.isArray(t.shape)) throw new UsageError(`${name} must be a tensor { data: Float32Array, shape: number[] }`, 'ERR_SHAPE_MISMATCH');
+  if (!t || !(t.data instanceof Float32Array) || !Array.isArray(t.shape))
+    throw new UsageError(`${name} must be a tensor { data: Float32Array, shape: number[] }`, 'ERR_SHAPE_MISMATCH');
   if (!t.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new UsageError(`${name} has an invalid shape [${t.shape.join(', ')}]`, 'ERR_SHAPE_MISMATCH');
   const size = t.shape.reduce((a, b) => a * b, 1);
   if (size !== t.data.length) throw new UsageError(`${name} has shape [${t.shape.join(', ')}] (${size} values) but holds ${t.data.length}`, 'ERR_SHAPE_MISMATCH');

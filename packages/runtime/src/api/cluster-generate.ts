@@ -5,14 +5,18 @@ import type { Coordinator } from '../coordinator/coordinator.js';
 import type { GenerateArgs } from '../worker/generate-op.js';
 import type { ClusterGenerateOptions } from './cluster-client.js';
 
-
 /**
  * Generation with one rank per worker (generate-op.ts runs the rank loop there): one request to the cluster, so
  * its queue, deadline, abort and dead-rank handling apply, and the world is reset (every KV cache share dropped)
  * when it ends abnormally. Tokens arrive as partial replies and are yielded as they come. The model directory is
  * read here for its config (checks before any worker starts) and by every worker: the same path on every host.
  */
-export async function* generateOnCluster(coordinator: Coordinator, modelDir: string, prompt: readonly number[], options: ClusterGenerateOptions): AsyncGenerator<GenerateEvent, GenerateSummary> {
+export async function* generateOnCluster(
+  coordinator: Coordinator,
+  modelDir: string,
+  prompt: readonly number[],
+  options: ClusterGenerateOptions,
+): AsyncGenerator<GenerateEvent, GenerateSummary> {
   const dir = resolve(modelDir);
   const config = await readModelConfig(dir);
   const degree = checkGeneration(config, prompt, { ...options, workers: coordinator.workers });
@@ -27,11 +31,15 @@ export async function* generateOnCluster(coordinator: Coordinator, modelDir: str
   if (signal?.aborted) stop.abort();
   try {
     const streamed = yield* streamGeneration(prompt.length, (push) =>
-      coordinator.submit('generate', Array.from({ length: degree }, () => ({ args: { ...args }, tensors: [ids] })), {
-        timeoutMs: timeoutMs ?? GENERATE_TIMEOUT_MS,
-        signal: stop.signal,
-        onPartial: (_rank, header) => (typeof header.token === 'number' ? push({ token: header.token, index: Number(header.index) }) : progress?.(Number(header.layer))),
-      }),
+      coordinator.submit(
+        'generate',
+        Array.from({ length: degree }, () => ({ args: { ...args }, tensors: [ids] })),
+        {
+          timeoutMs: timeoutMs ?? GENERATE_TIMEOUT_MS,
+          signal: stop.signal,
+          onPartial: (_rank, header) => (typeof header.token === 'number' ? push({ token: header.token, index: Number(header.index) }) : progress?.(Number(header.layer))),
+        },
+      ),
     );
     const results = streamed.result.map((reply) => ({
       kvCacheMb: Number(reply.header.kvCacheMb),

@@ -78,7 +78,11 @@ export class Cluster implements ClusterClient {
     const calls = runs.map((rows) => ({ args: { strategy: name, causal, seq }, tensors: [q, k, v].map((t) => rowSegments(t, rows)) }));
     const out = { data: new Float32Array(q.data.length), shape: [...q.shape] };
     const replies = await this.coordinator.submit('attention', calls, { ...this.jobOptions(options), replyInto: (rank) => [rowSegments(out, runs[rank]!)] });
-    const lse = gatherLse(strategy, replies.map((reply) => reply.tensors[1]!), seq);
+    const lse = gatherLse(
+      strategy,
+      replies.map((reply) => reply.tensors[1]!),
+      seq,
+    );
     const wallMs = epochNow() - started;
     return { out, lse, stats: { strategy: name, workers: degree, transport: this.transport, seq, wallMs, ...rankStats(replies) } };
   }
@@ -156,7 +160,8 @@ function chooseExecutor(options: ClusterOptions, transport: TransportKind, healt
     const connectTimeoutMs = options.connectTimeoutMs ?? 120_000;
     return new ExternalExecutor({ workers: options.workers, listen: options.coordinator, token: options.token, transport, healthTimeoutMs, connectTimeoutMs, log });
   }
-  if (transport === 'inproc') return new InprocExecutor(options.workers, (rank) => createAttentionKernel({ device, deviceIndex: rank, threads }), network, options.connectTimeoutMs);
+  if (transport === 'inproc')
+    return new InprocExecutor(options.workers, (rank) => createAttentionKernel({ device, deviceIndex: rank, threads }), network, options.connectTimeoutMs);
   if (transport !== 'ws' && transport !== 'shm') throw new UsageError(`unknown transport '${String(transport)}' (inproc, ws or shm)`);
   return new ProcessExecutor({ workers: options.workers, transport, device, threads, healthTimeoutMs, connectTimeoutMs: options.connectTimeoutMs ?? 30_000, network });
 }

@@ -5,7 +5,15 @@ import { SeqparError, UsageError, type Tensor } from '@seqpar/core';
 import { createTransport, type Token, type Transport, type TransportKind } from '@seqpar/transport';
 import { heartbeatFor } from '../executors/executor.js';
 import { splitListen } from '../listen-address.js';
-import { CLIENT_SESSION_RANK, COORDINATOR_SESSION_RANK, type AttentionArgs, type AttentionReply, type GenerateArgs, type GeneratedReply, type HelloReply } from '../rpc/client-protocol.js';
+import {
+  CLIENT_SESSION_RANK,
+  COORDINATOR_SESSION_RANK,
+  type AttentionArgs,
+  type AttentionReply,
+  type GenerateArgs,
+  type GeneratedReply,
+  type HelloReply,
+} from '../rpc/client-protocol.js';
 import { RpcCaller, type CallOptions, type CallReply } from '../rpc/rpc-caller.js';
 import { checkAttention } from './check-request.js';
 import type { AttentionOptions, AttentionResult, ClusterClient, ClusterGenerateOptions } from './cluster-client.js';
@@ -45,7 +53,10 @@ export class RemoteCluster implements ClusterClient {
   async attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Promise<AttentionResult> {
     checkAttention(q, k, v, options, this.workers);
     const args: AttentionArgs = { causal: options.causal ?? false, trace: options.trace ?? false, ...(options.strategy ? { strategy: options.strategy } : {}) };
-    const reply = await this.call('attention', { ...args }, [q, k, v], { timeoutMs: options.timeoutMs ?? this.requestTimeoutMs, ...(options.signal ? { signal: options.signal } : {}) });
+    const reply = await this.call('attention', { ...args }, [q, k, v], {
+      timeoutMs: options.timeoutMs ?? this.requestTimeoutMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     const [out, lse] = reply.tensors;
     if (!out || !lse) throw new SeqparError('ERR_BAD_FRAME', 'an attention result carries out and lse');
     return { out, lse, stats: (reply.header as unknown as AttentionReply).stats };
@@ -68,7 +79,8 @@ export class RemoteCluster implements ClusterClient {
         this.call('generate', { ...args }, [{ data: Float32Array.from(prompt), shape: [prompt.length] }], {
           timeoutMs: timeoutMs ?? GENERATE_TIMEOUT_MS,
           signal: stop.signal,
-          onPartial: (header) => ('token' in header ? push({ token: Number(header.token), index: Number(header.index) }) : onPrefillProgress?.(Number(header.done), Number(header.total))),
+          onPartial: (header) =>
+            'token' in header ? push({ token: Number(header.token), index: Number(header.index) }) : onPrefillProgress?.(Number(header.done), Number(header.total)),
         }),
       );
       const { summary } = streamed.result.header as unknown as GeneratedReply;

@@ -40,7 +40,11 @@ export function alignClocks(spansByRank: ReadonlyArray<readonly TraceSpan[]>, br
     if (hop.from !== hop.to && known(hop.from) && known(hop.to)) constraints.push({ from: hop.from, to: hop.to, weight: hop.recvEndMs - hop.sendStartMs });
   }
   const greatest = shortestPaths(n + 1, n, constraints);
-  const least = shortestPaths(n + 1, n, constraints.map(({ from, to, weight }) => ({ from: to, to: from, weight })));
+  const least = shortestPaths(
+    n + 1,
+    n,
+    constraints.map(({ from, to, weight }) => ({ from: to, to: from, weight })),
+  );
   const causal = greatest !== undefined && least !== undefined;
   const offsetsMs = Array.from({ length: n }, (_, rank) => {
     const bracket = brackets[rank];

@@ -152,7 +152,13 @@ export class Coordinator {
 
   private onReply(flight: Flight, rank: number, reply: CallReply): void {
     if (this.flight !== flight) return; // an answer to a request already ended (its world is being reset)
-    flight.replies.set(rank, { rank, header: reply.header, tensors: reply.tensors, stats: reply.stats as RankStats, ...(reply.spans ? { spans: reply.spans as TraceSpan[] } : {}) });
+    flight.replies.set(rank, {
+      rank,
+      header: reply.header,
+      tensors: reply.tensors,
+      stats: reply.stats as RankStats,
+      ...(reply.spans ? { spans: reply.spans as TraceSpan[] } : {}),
+    });
     if (flight.replies.size < flight.job.calls.length) return;
     this.endFlight();
     const replies = [...flight.replies.values()].sort((a, b) => a.rank - b.rank);
@@ -162,7 +168,9 @@ export class Coordinator {
 
   private onRankError(flight: Flight, rank: number, error: SeqparError): void {
     if (this.flight !== flight) return;
-    const failure = error.message.startsWith(`rank ${rank}`) ? error : new SeqparError(error.code ?? 'ERR_INTERNAL', `rank ${rank}: ${error.message}`, { exitCode: error.exitCode ?? 1 });
+    const failure = error.message.startsWith(`rank ${rank}`)
+      ? error
+      : new SeqparError(error.code ?? 'ERR_INTERNAL', `rank ${rank}: ${error.message}`, { exitCode: error.exitCode ?? 1 });
     // A peer failure seen by a worker: our own heartbeat verdict names the rank at fault, so wait for it briefly.
     if (!PEER_CODES.has(failure.code)) this.fail(failure);
     else flight.grace ??= setTimeout(() => this.flight === flight && this.fail(failure), this.options.healthTimeoutMs);

@@ -34,7 +34,12 @@ export interface CoordinatorHandle {
 export async function runCoordinator(options: RunCoordinatorOptions): Promise<CoordinatorHandle> {
   const { listen, clientListen = defaultClientListen(listen), worldSize, transport = 'ws', ...rest } = options;
   const { cluster, connected } = await launchCluster({ ...rest, workers: worldSize, coordinator: listen, transport });
-  const door = await ClientDoor.open(cluster, { listen: clientListen, token: options.token, healthTimeoutMs: options.healthTimeoutMs ?? 2000, log: createLogger('coordinator') }).catch(async (error: unknown) => {
+  const door = await ClientDoor.open(cluster, {
+    listen: clientListen,
+    token: options.token,
+    healthTimeoutMs: options.healthTimeoutMs ?? 2000,
+    log: createLogger('coordinator'),
+  }).catch(async (error: unknown) => {
     await cluster.close();
     throw error;
   });

@@ -37,7 +37,10 @@ export class WorkerClocks {
 
   /** The replies with their spans on the coordinator's clock (replies are in rank order, ranks 0..n-1). */
   align(replies: readonly RankReply[]): RankReply[] {
-    const { offsetsMs, causal } = alignClocks(replies.map((reply) => reply.spans ?? []), this.brackets);
+    const { offsetsMs, causal } = alignClocks(
+      replies.map((reply) => reply.spans ?? []),
+      this.brackets,
+    );
     if (!causal) this.log.warn({ brackets: this.brackets }, 'no clock offsets keep every hop causal (clock drift?): using the ping estimates');
     this.log.debug({ offsetsMs }, 'trace clocks aligned');
     return replies.map((reply, rank) => (reply.spans ? { ...reply, spans: shiftSpans(reply.spans, offsetsMs[rank]!) } : reply));

@@ -116,7 +116,10 @@ export class ProcessExecutor implements Executor {
       }),
     );
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new SeqparError('ERR_TIMEOUT', `worker rank ${rank} did not start within ${this.options.connectTimeoutMs} ms`)), this.options.connectTimeoutMs);
+      const timer = setTimeout(
+        () => reject(new SeqparError('ERR_TIMEOUT', `worker rank ${rank} did not start within ${this.options.connectTimeoutMs} ms`)),
+        this.options.connectTimeoutMs,
+      );
       child.on('message', (message: { ready: boolean; error?: { code: SeqparError['code']; message: string } }) => {
         if (!message.ready) failure = new SeqparError(message.error!.code, `worker rank ${rank}: ${message.error!.message}`);
         else {

@@ -82,7 +82,14 @@ export class RpcCaller {
       );
       options.signal?.addEventListener('abort', onAbort, { once: true });
       const unlink = () => (clearTimeout(timer), options.signal?.removeEventListener('abort', onAbort));
-      this.pending.set(id, { peer, op, options, giveUpAt: Date.now() + options.timeoutMs + this.options.graceMs, resolve: (reply) => (unlink(), resolve(reply)), reject: (error) => (unlink(), reject(error)) });
+      this.pending.set(id, {
+        peer,
+        op,
+        options,
+        giveUpAt: Date.now() + options.timeoutMs + this.options.graceMs,
+        resolve: (reply) => (unlink(), resolve(reply)),
+        reject: (error) => (unlink(), reject(error)),
+      });
       const header = { kind: 'call', id, op, args, timeoutMs: options.timeoutMs } as const;
       this.sender(peer)
         .run(() => sendTensors(this.transport, peer, CALL_TAG, CALL_DATA_TAG, header, tensors))
@@ -120,7 +127,12 @@ export class RpcCaller {
           else {
             const timeoutMs = Math.max(1, call.giveUpAt - Date.now());
             const tensors = await receiveTensors(this.transport, peer, REPLY_DATA_TAG, message, { timeoutMs }, call.options.replyInto ?? []);
-            const reply = { header: message.header ?? {}, tensors, ...(message.stats === undefined ? {} : { stats: message.stats }), ...(message.spans === undefined ? {} : { spans: message.spans }) };
+            const reply = {
+              header: message.header ?? {},
+              tensors,
+              ...(message.stats === undefined ? {} : { stats: message.stats }),
+              ...(message.spans === undefined ? {} : { spans: message.spans }),
+            };
             this.take(message.id)?.resolve(reply);
           }
         } catch (error) {

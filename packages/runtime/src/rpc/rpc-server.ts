@@ -81,7 +81,9 @@ export async function serveCalls(transport: Transport, caller: number, handler: 
         return 'lost';
       }
       const call = { id: message.id, op: message.op, args: message.args ?? {}, tensors };
-      const done = answer(transport, caller, sender, call, controller.signal, message.timeoutMs - (Date.now() - arrived), handler, options.log).finally(() => active.delete(message.id));
+      const done = answer(transport, caller, sender, call, controller.signal, message.timeoutMs - (Date.now() - arrived), handler, options.log).finally(() =>
+        active.delete(message.id),
+      );
       active.set(message.id, { controller, done });
     }
   } finally {
@@ -91,13 +93,28 @@ export async function serveCalls(transport: Transport, caller: number, handler: 
   }
 }
 
-async function answer(transport: Transport, caller: number, sender: OrderedSender, call: IncomingCall, signal: AbortSignal, timeoutMs: number, handler: CallHandler, log: Logger): Promise<void> {
+async function answer(
+  transport: Transport,
+  caller: number,
+  sender: OrderedSender,
+  call: IncomingCall,
+  signal: AbortSignal,
+  timeoutMs: number,
+  handler: CallHandler,
+  log: Logger,
+): Promise<void> {
   const emit = (header: Record<string, unknown>) => void sender.run(() => transport.send(caller, REPLY_TAG, { kind: 'partial', id: call.id, header })).catch(() => undefined);
   try {
     if (timeoutMs <= 0) throw new SeqparError('ERR_TIMEOUT', `${call.op} request ran out of time before it started`);
     const result = await handler(call, { signal, timeoutMs, emit });
     if (signal.aborted) return;
-    const header = { kind: 'result', id: call.id, header: result.header ?? {}, ...(result.stats === undefined ? {} : { stats: result.stats }), ...(result.spans === undefined ? {} : { spans: result.spans }) };
+    const header = {
+      kind: 'result',
+      id: call.id,
+      header: result.header ?? {},
+      ...(result.stats === undefined ? {} : { stats: result.stats }),
+      ...(result.spans === undefined ? {} : { spans: result.spans }),
+    };
     await sender.run(() => sendTensors(transport, caller, REPLY_TAG, REPLY_DATA_TAG, header, result.tensors ?? []));
   } catch (error) {
     if (signal.aborted) return; // cancelled or dropped: nobody waits for this answer

@@ -32,7 +32,14 @@ export function rowSegments(t: Tensor, runs: readonly Span[]): TensorSegments {
  * chunk of another request is caught. A chunk that spans several ranges (striped rows) is gathered into a
  * reused staging buffer first. Sequential, so the chunks arrive in order.
  */
-export async function sendTensors(world: Transport, to: number, tag: string, dataTag: string, header: FrameHeader & { id: number }, tensors: readonly (Tensor | TensorSegments)[]): Promise<void> {
+export async function sendTensors(
+  world: Transport,
+  to: number,
+  tag: string,
+  dataTag: string,
+  header: FrameHeader & { id: number },
+  tensors: readonly (Tensor | TensorSegments)[],
+): Promise<void> {
   const chunks = tensors.flatMap((t) => chunksOf(segmentsOf(t)));
   await world.send(to, tag, { ...header, shapes: tensors.map((t) => [...t.shape]), chunks: chunks.length });
   let staging: Buffer | undefined;
@@ -178,7 +185,7 @@ function chunksOf({ source, ranges }: Segments): Segments[] {
   let chunk: Span[] = [];
   let room = TENSOR_CHUNK_BYTES;
   for (const range of ranges) {
-    for (let start = range.start; start < range.end; ) {
+    for (let start = range.start; start < range.end;) {
       const end = Math.min(range.end, start + room);
       chunk.push({ start, end });
       room -= end - start;
@@ -214,4 +221,3 @@ function allocateTensors(shapes: unknown): { tensors: Tensor[]; bytes: Uint8Arra
   });
   return { tensors, bytes: bytesOf(values) };
 }
-

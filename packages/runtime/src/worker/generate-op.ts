@@ -26,11 +26,14 @@ export const generateOp: WorkerOp = async (ctx, { args, tensors }, emit) => {
   if (!prompt || typeof options.modelDir !== 'string') throw new SeqparError('ERR_BAD_FRAME', 'generate needs a model directory and the prompt');
   const kernel = ctx.kernel;
   if (!(kernel instanceof AttentionKernel)) throw new SeqparError('ERR_INTERNAL', 'generate needs an ONNX Runtime kernel to share its compute thread');
-  const result = await models.use(options.modelDir, kernel.thread, (model) =>
-    generateOnRank(ctx, model, Int32Array.from(prompt.data), options, {
-      onToken: (token, index) => emit({ token, index }),
-      ...(ctx.rank === 0 ? { onPrefillLayer: (layer: number) => emit({ layer }) } : {}),
-    }),
+  const result = await models.use(
+    options.modelDir,
+    kernel.thread,
+    (model) =>
+      generateOnRank(ctx, model, Int32Array.from(prompt.data), options, {
+        onToken: (token, index) => emit({ token, index }),
+        ...(ctx.rank === 0 ? { onPrefillLayer: (layer: number) => emit({ layer }) } : {}),
+      }),
     ctx.recorder,
   );
   const logits: Tensor[] = result.logits ? [{ data: Float32Array.from(result.positions), shape: [result.positions.length] }, result.logits] : [];

@@ -39,7 +39,9 @@ export async function serveWorker(options: WorkerLoopOptions): Promise<void> {
       if (first || options.signal?.aborted) throw error;
       lostAt ??= Date.now();
       if (Date.now() - lostAt >= rejoinTimeoutMs) {
-        throw new SeqparError('ERR_PEER_LOST', `rank ${options.rank}: the coordinator did not come back within ${rejoinTimeoutMs} ms: ${(error as Error).message}`, { cause: error });
+        throw new SeqparError('ERR_PEER_LOST', `rank ${options.rank}: the coordinator did not come back within ${rejoinTimeoutMs} ms: ${(error as Error).message}`, {
+          cause: error,
+        });
       }
       options.log.warn({ code: (error as SeqparError).code, reason: (error as Error).message }, 'rejoin failed, retrying');
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -73,7 +75,16 @@ async function runOp(world: Transport, call: IncomingCall, scope: CallScope, opt
   }
   const transport = new SubgroupTransport(world, degree as number);
   const recorder = new RankRecorder(options.rank, traced === true);
-  const ctx = { rank: options.rank, worldSize: degree as number, transport, kernel: options.kernel, recorder, tagPrefix: `r${String(flight)}/`, timeoutMs: scope.timeoutMs, signal: scope.signal };
+  const ctx = {
+    rank: options.rank,
+    worldSize: degree as number,
+    transport,
+    kernel: options.kernel,
+    recorder,
+    tagPrefix: `r${String(flight)}/`,
+    timeoutMs: scope.timeoutMs,
+    signal: scope.signal,
+  };
   const reply = await op(ctx, { args: call.args, tensors: call.tensors }, scope.emit);
   return { header: reply.header, tensors: reply.tensors, stats: recorder.stats(transport.stats()), ...(traced === true ? { spans: recorder.spans } : {}) };
 }
