@@ -51,7 +51,7 @@ export class InprocExecutor implements Executor {
       this.loops[rank] = undefined;
       if (this.stop.signal.aborted) return;
       const lost = error instanceof SeqparError ? error : new SeqparError('ERR_INTERNAL', String(error), { cause: error });
-      log.error({ err: lost }, 'rank loop failed');
+      log.error({ code: lost.code, reason: lost.message }, 'rank loop failed');
       this.lostListener?.(rank, lost);
     });
   }
