@@ -19,13 +19,14 @@ export interface StreamedGeneration<R> {
 
 /**
  * Bridges tokens produced by callbacks (ranks in this process, or partial replies from worker processes) to an
- * async generator: `work` pushes each token once, from wherever it is sampled; they are yielded in order as they
- * come, and the stream returns `work`'s result with the timings. A failure of `work` ends the stream with its
- * error, even while the consumer waits for a token.
+ * async generator: `work` pushes each token once, from wherever it is sampled, and they are yielded in index
+ * order. Tokens sampled by different ranks reach this process over different connections, so token i + 1 can
+ * arrive before token i: it waits for it. The stream returns `work`'s result with the timings. A failure of `work`
+ * ends the stream with its error, even while the consumer waits for a token.
  */
 export async function* streamGeneration<R>(promptLength: number, work: (push: (event: GenerateEvent) => void) => Promise<R>): AsyncGenerator<GenerateEvent, StreamedGeneration<R>> {
   const started = epochNow();
-  const queue: GenerateEvent[] = [];
+  const arrived = new Map<number, GenerateEvent>();
   let wake: (() => void) | undefined;
   let outcome: { ok: true; result: R } | { ok: false; error: unknown } | undefined;
   const settle = (value: NonNullable<typeof outcome>) => {
@@ -33,7 +34,7 @@ export async function* streamGeneration<R>(promptLength: number, work: (push: (e
     wake?.();
   };
   void work((event) => {
-    queue.push(event);
+    arrived.set(event.index, event);
     wake?.();
   }).then(
     (result) => settle({ ok: true, result }),
@@ -43,8 +44,9 @@ export async function* streamGeneration<R>(promptLength: number, work: (push: (e
   let firstAt = 0;
   let lastAt = 0;
   for (;;) {
-    const event = queue.shift();
+    const event = arrived.get(tokens.length);
     if (event) {
+      arrived.delete(event.index);
       lastAt = epochNow();
       if (tokens.length === 0) firstAt = lastAt;
       tokens.push(event.token);
