@@ -96,6 +96,7 @@ export class Engine {
         temperature: params.temperature,
         topP: params.topP,
         seed: params.seed ?? randomInt(2 ** 31),
+        ignoreEos: params.ignoreEos,
         signal,
       };
       const generation = this.cluster.generate(this.model.dir, prompt, options);

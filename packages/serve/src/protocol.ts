@@ -18,6 +18,8 @@ export interface SamplingParams {
   readonly includeUsage: boolean;
   /** Each choice (and each stream chunk) carries the generated ids as `token_ids`. */
   readonly returnTokenIds: boolean;
+  /** vLLM's extension: generate max_tokens tokens even past an end-of-sequence token (benchmarks). */
+  readonly ignoreEos: boolean;
   readonly model?: string;
 }
 

@@ -43,10 +43,12 @@ export async function respond(reply: FastifyReply, engine: Engine, model: Served
   const gone = new AbortController();
   const generation = engine.admit(prompt, params, gone.signal);
   reply.raw.on('close', () => reply.raw.writableFinished || gone.abort());
+  // Which sharding the planner picked for this prompt, for clients and tests that compare runs.
+  reply.header('x-seqpar-strategy', generation.plan.strategy);
   const head: ResponseHead = { id: `${format.idPrefix}-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: model.id };
   const text = new TextOutput(model.tokenizer, params.stop);
   const ids = (tokens: number[]) => (params.returnTokenIds ? { tokenIds: tokens } : {});
-  const eos = new Set(model.config.eosTokenIds);
+  const eos = new Set(params.ignoreEos ? [] : model.config.eosTokenIds);
   const finish = (tokens: number[]): FinishReason => (text.stopped || eos.has(tokens[tokens.length - 1] ?? -1) ? 'stop' : 'length');
   const usage = (tokens: number[]): Usage => ({ prompt_tokens: prompt.length, completion_tokens: tokens.length, total_tokens: prompt.length + tokens.length });
 
@@ -63,7 +65,7 @@ export async function respond(reply: FastifyReply, engine: Engine, model: Served
   }
 
   reply.hijack();
-  const stream = new EventStream(reply.raw);
+  const stream = new EventStream(reply.raw, { 'x-seqpar-strategy': generation.plan.strategy });
   let first = true;
   try {
     const tokens = await drain(generation, text, (token, fresh) => {

@@ -31,7 +31,9 @@ export class SlotQueue {
   }
 
   enter(): Ticket {
-    if (this.reserved >= this.maxWaiting) throw new SeqparError('ERR_BUSY', `the server is busy: ${this.reserved} requests already wait (--max-queue ${this.maxWaiting})`);
+    // A free slot takes the request at once, whatever the queue's size.
+    if (this.reserved + this.running >= this.slots + this.maxWaiting)
+      throw new SeqparError('ERR_BUSY', `the server is busy: ${this.reserved} requests already wait (--max-queue ${this.maxWaiting})`);
     this.reserved++;
     let state: 'waiting' | 'running' | 'done' = 'waiting';
     let entry: { grant: () => void } | undefined;

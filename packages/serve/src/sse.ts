@@ -2,8 +2,11 @@ import type { ServerResponse } from 'node:http';
 
 /** Server-sent events as OpenAI streams them: `data: {json}` events, ended by `data: [DONE]`. */
 export class EventStream {
-  constructor(private readonly response: ServerResponse) {
-    response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  constructor(
+    private readonly response: ServerResponse,
+    headers: Record<string, string> = {},
+  ) {
+    response.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     response.flushHeaders();
   }
 

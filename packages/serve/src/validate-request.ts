@@ -46,6 +46,7 @@ function samplingParams(body: Body, maxCompletionTokens?: number): SamplingParam
     stream: optionalBoolean(body, 'stream') ?? false,
     includeUsage: optionalBoolean(streamOptions ?? {}, 'include_usage') ?? false,
     returnTokenIds: optionalBoolean(body, 'return_token_ids') ?? false,
+    ignoreEos: optionalBoolean(body, 'ignore_eos') ?? false,
     ...(seed === undefined ? {} : { seed }),
     ...(model === undefined ? {} : { model }),
   };
