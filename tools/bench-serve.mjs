@@ -8,7 +8,7 @@
 // Flags: --requests N, --max-len L, --skip-b. Writes bench-results/serve.{json,md} and serve.svg.
 import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seededRandom } from '@seqpar/core';
@@ -205,6 +205,9 @@ export async function run(args) {
           : []),
         '(c) lengths log-uniform; TTFT counts from the request to its first token (queueing included); ITL between consecutive tokens of a stream. "lost" counts requests that neither completed nor were refused with 413/429.',
         'Chart: bench-results/serve.svg (tokens/s against concurrent streams).',
+        `Load average of this shared host at the end of the run: ${loadavg()
+          .map((l) => l.toFixed(1))
+          .join(', ')} (1, 5, 15 min) on ${cpus().length} cores; absolute times move with it, ratios less.`,
       ],
       extra: { throughputRatio8vs1: ratio, interference, lengths: { min: Math.min(...lengths), max: Math.max(...lengths) } },
     });

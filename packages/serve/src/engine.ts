@@ -8,7 +8,7 @@ import type { ServerMetrics } from './metrics.js';
 import type { SamplingParams } from './protocol.js';
 import { planRequest, type PlanLimits, type RequestPlan } from './request-plan.js';
 import type { ServedModel } from './served-model.js';
-import { SlotQueue } from './slot-queue.js';
+import { SlotQueue, type Ticket } from './slot-queue.js';
 
 export interface EngineOptions extends PlanLimits {
   /** Admitted requests that may wait for the cluster; more get 429. */
@@ -57,7 +57,7 @@ export class Engine {
   admit(prompt: readonly number[], params: SamplingParams, signal: AbortSignal): Generation {
     if (this.recovery) throw new ApiError(503, 'cluster_recovering', 'the cluster lost a worker and is recovering: retry shortly');
     const plan = planRequest(this.model.config, prompt.length, params.maxTokens, this.options);
-    let ticket;
+    let ticket: Ticket;
     try {
       ticket = this.queue.enter();
     } catch (error) {
@@ -73,13 +73,7 @@ export class Engine {
     this.closed = true;
   }
 
-  private async *run(
-    prompt: readonly number[],
-    params: SamplingParams,
-    plan: RequestPlan,
-    ticket: ReturnType<SlotQueue['enter']>,
-    signal: AbortSignal,
-  ): AsyncGenerator<GenerateEvent, GenerationEnd> {
+  private async *run(prompt: readonly number[], params: SamplingParams, plan: RequestPlan, ticket: Ticket, signal: AbortSignal): AsyncGenerator<GenerateEvent, GenerationEnd> {
     const admitted = epochNow();
     let status = 'ok';
     let holding = false;

@@ -59,7 +59,9 @@ export async function respond(reply: FastifyReply, engine: Engine, model: Served
       all += text.flush();
       return void reply.send(format.whole(head, { text: all, finishReason: finish(tokens), ...ids(tokens) }, usage(tokens)));
     } catch (error) {
-      if (!gone.signal.aborted) sendError(reply, error);
+      if (gone.signal.aborted)
+        reply.hijack(); // the client is gone: nothing to answer
+      else sendError(reply, error);
       return;
     }
   }
