@@ -16,6 +16,8 @@ const layers = {
   // calibration starts a real cluster, so the planner sits above the runtime.
   'layer:planner': ['layer:core', 'layer:kernels', 'layer:transport', 'layer:strategies', 'layer:runtime'],
   'layer:sim': ['layer:core', 'layer:planner'],
+  // the OpenAI server drives a cluster and asks the planner for each prompt's sharding.
+  'layer:serve': ['layer:core', 'layer:strategies', 'layer:model', 'layer:runtime', 'layer:planner'],
   'layer:cli': ['layer:*'],
 };
 

@@ -1,0 +1,79 @@
+import { SeqparError } from '@seqpar/core';
+
+/** A place in the queue: wait for a slot with `acquire`, give it back (or the place, if never granted) with `release`. */
+export interface Ticket {
+  acquire(signal?: AbortSignal): Promise<void>;
+  release(): void;
+}
+
+/**
+ * Requests waiting for the cluster, first come first served, `slots` of them running at once. A place is taken
+ * when the request is admitted, so a full queue refuses it (ERR_BUSY) before any work; a request that leaves while
+ * waiting gives its place back.
+ */
+export class SlotQueue {
+  private readonly waiting: Array<{ grant: () => void }> = [];
+  private reserved = 0;
+  private running = 0;
+
+  constructor(
+    private readonly slots: number,
+    private readonly maxWaiting: number,
+  ) {}
+
+  /** Requests admitted and not yet running. */
+  get depth(): number {
+    return this.reserved;
+  }
+
+  get active(): number {
+    return this.running;
+  }
+
+  enter(): Ticket {
+    // A free slot takes the request at once, whatever the queue's size.
+    if (this.reserved + this.running >= this.slots + this.maxWaiting)
+      throw new SeqparError('ERR_BUSY', `the server is busy: ${this.reserved} requests already wait (--max-queue ${this.maxWaiting})`);
+    this.reserved++;
+    let state: 'waiting' | 'running' | 'done' = 'waiting';
+    let entry: { grant: () => void } | undefined;
+    const leave = () => {
+      if (state === 'running') this.running--;
+      else if (state === 'waiting') {
+        this.reserved--;
+        const at = entry ? this.waiting.indexOf(entry) : -1;
+        if (at >= 0) this.waiting.splice(at, 1);
+      }
+      state = 'done';
+      this.next();
+    };
+    return {
+      acquire: (signal) =>
+        new Promise<void>((resolve, reject) => {
+          if (state !== 'waiting') return reject(new SeqparError('ERR_INTERNAL', 'a ticket is acquired once'));
+          const onAbort = () => {
+            leave();
+            reject(new SeqparError('ERR_ABORTED', 'the request was cancelled while it waited'));
+          };
+          if (signal?.aborted) return onAbort();
+          signal?.addEventListener('abort', onAbort, { once: true });
+          entry = {
+            grant: () => {
+              signal?.removeEventListener('abort', onAbort);
+              state = 'running';
+              this.reserved--;
+              this.running++;
+              resolve();
+            },
+          };
+          this.waiting.push(entry);
+          this.next();
+        }),
+      release: () => state !== 'done' && leave(),
+    };
+  }
+
+  private next(): void {
+    while (this.running < this.slots && this.waiting.length > 0) this.waiting.shift()!.grant();
+  }
+}

@@ -1,0 +1,219 @@
+// `seqpar serve` under load: a tiny 4-layer model (hidden 256, 8/2 heads) on 2 shm worker processes, an HTTP
+// server on 127.0.0.1, and streaming clients that time every token. In one run:
+// (a) throughput of 1, 4, 8, 16 concurrent streams of 2k-token prompts (64 tokens each, ignore_eos; at least 4
+//     requests a level, two interleaved rounds);
+// (b) a 512-token request's TTFT alone, and while a 32k-token prompt is prefilling, and the long prompt's TTFT;
+// (c) a mixed load: --requests (200) prompts of log-uniform lengths 256..--max-len (32768) at concurrency 32:
+//     p50/p99 TTFT and inter-token latency, none lost, every refusal a typed 413/429.
+// Flags: --requests N, --max-len L, --skip-b. Writes bench-results/serve.{json,md} and serve.svg.
+import { writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { seededRandom } from '@seqpar/core';
+import { makeTinyModel } from '@seqpar/model';
+import { createCluster } from '@seqpar/runtime';
+import { startServer } from '@seqpar/serve';
+import { writeReport } from './bench-report.mjs';
+
+const MODEL = { layers: 4, hidden: 256, heads: 8, kvHeads: 2, vocab: 512, seed: 1 };
+const CONCURRENCY = [1, 4, 8, 16];
+
+/** One streamed completion: when each token arrived, or the refusal's status and code. */
+async function stream(url, prompt, maxTokens) {
+  const sent = performance.now();
+  const response = await fetch(`${url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true, stream: true, return_token_ids: true }),
+  });
+  if (response.status !== 200) return { status: response.status, code: (await response.json()).error?.code, times: [] };
+  const times = [];
+  let error;
+  const decoder = new TextDecoder();
+  let buffered = '';
+  for await (const bytes of response.body) {
+    buffered += decoder.decode(bytes, { stream: true });
+    let end;
+    while ((end = buffered.indexOf('\n\n')) >= 0) {
+      const event = buffered.slice(0, end).replace(/^data: /, '');
+      buffered = buffered.slice(end + 2);
+      if (event === '[DONE]') continue;
+      const body = JSON.parse(event);
+      if (body.error) error = body.error.code;
+      else for (const _ of body.choices[0]?.token_ids ?? []) times.push(performance.now() - sent);
+    }
+  }
+  return { status: error ? 'error' : 200, code: error, times };
+}
+
+const percentile = (values, p) => {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+};
+const gaps = (times) => times.slice(1).map((t, i) => t - times[i]);
+const promptOf = (length, seed) => {
+  const random = seededRandom(seed);
+  return Array.from({ length }, () => Math.floor(random() * 256));
+};
+
+/** Runs `prompts` through `concurrency` clients, each taking the next prompt when its last one ends. */
+async function load(url, prompts, concurrency, maxTokens) {
+  const results = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < prompts.length) {
+        const prompt = prompts[next++];
+        results.push({ length: prompt.length, ...(await stream(url, prompt, maxTokens)) });
+      }
+    }),
+  );
+  return { results, wallMs: performance.now() - started };
+}
+
+function summary(results, wallMs) {
+  const done = results.filter((r) => r.status === 200);
+  const tokens = done.reduce((sum, r) => sum + r.times.length, 0);
+  return {
+    tokensPerSec: tokens / (wallMs / 1000),
+    ttftP50Ms: percentile(
+      done.map((r) => r.times[0]),
+      50,
+    ),
+    ttftP99Ms: percentile(
+      done.map((r) => r.times[0]),
+      99,
+    ),
+    itlP50Ms: percentile(
+      done.flatMap((r) => gaps(r.times)),
+      50,
+    ),
+    itlP99Ms: percentile(
+      done.flatMap((r) => gaps(r.times)),
+      99,
+    ),
+    completed: done.length,
+    refused: results
+      .filter((r) => r.status === 413 || r.status === 429)
+      .map((r) => `${r.status} ${r.code}`)
+      .join(', '),
+    lost: results.filter((r) => r.status !== 200 && r.status !== 413 && r.status !== 429).length,
+  };
+}
+
+/** Throughput against concurrency as a hand-drawn SVG line chart. */
+function chart(points) {
+  const [w, h, left, bottom, top, right] = [560, 340, 70, 50, 30, 20];
+  const maxY = Math.max(...points.map((p) => p.y)) * 1.15;
+  const maxX = Math.max(...points.map((p) => p.x));
+  const x = (v) => left + (v / maxX) * (w - left - right);
+  const y = (v) => h - bottom - (v / maxY) * (h - bottom - top);
+  const ticks = Array.from({ length: 5 }, (_, i) => (maxY * i) / 4);
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${w}" height="${h}" fill="white"/>`,
+    `<text x="${w / 2}" y="18" text-anchor="middle" font-size="14">seqpar serve: tokens/s against concurrent streams (2k-token prompts)</text>`,
+    `<line x1="${left}" y1="${h - bottom}" x2="${w - right}" y2="${h - bottom}" stroke="black"/>`,
+    `<line x1="${left}" y1="${top}" x2="${left}" y2="${h - bottom}" stroke="black"/>`,
+    ...ticks.map(
+      (t) => `<text x="${left - 6}" y="${y(t) + 4}" text-anchor="end">${t.toFixed(0)}</text><line x1="${left}" y1="${y(t)}" x2="${w - right}" y2="${y(t)}" stroke="#ddd"/>`,
+    ),
+    ...points.map((p) => `<text x="${x(p.x)}" y="${h - bottom + 18}" text-anchor="middle">${p.x}</text>`),
+    `<text x="${(left + w - right) / 2}" y="${h - 10}" text-anchor="middle">concurrent streams</text>`,
+    `<text x="16" y="${(top + h - bottom) / 2}" text-anchor="middle" transform="rotate(-90 16 ${(top + h - bottom) / 2})">generated tokens/s</text>`,
+    `<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="${points.map((p) => `${x(p.x)},${y(p.y)}`).join(' ')}"/>`,
+    ...points.map((p) => `<circle cx="${x(p.x)}" cy="${y(p.y)}" r="4" fill="#1f77b4"/><text x="${x(p.x)}" y="${y(p.y) - 9}" text-anchor="middle">${p.y.toFixed(1)}</text>`),
+    '</svg>',
+    '',
+  ].join('\n');
+}
+
+const option = (args, name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
+
+export async function run(args) {
+  const requests = option(args, '--requests', 200);
+  const maxLen = option(args, '--max-len', 32768);
+  const dir = await mkdtemp(join(tmpdir(), 'seqpar-bench-serve-'));
+  await makeTinyModel(dir, MODEL);
+  const cluster = await createCluster({ workers: 2, transport: 'shm', requestTimeoutMs: 600_000 });
+  const server = await startServer({ cluster, modelDir: dir, port: 0, maxQueue: 64 });
+  const rows = [];
+  const log = (message) => process.stderr.write(`${message}\n`);
+  try {
+    await stream(server.url, promptOf(2048, 0), 4); // the workers load the model and build their graphs
+    // Two interleaved rounds over the levels, each level's requests pooled: this host's speed drifts within a run.
+    const runs = new Map(CONCURRENCY.map((c) => [c, { results: [], wallMs: 0 }]));
+    for (let round = 0; round < 2; round++) {
+      for (const concurrency of CONCURRENCY) {
+        const prompts = Array.from({ length: Math.max(4, concurrency) }, (_, i) => promptOf(2048, 100 + 20 * round + i));
+        const { results, wallMs } = await load(server.url, prompts, concurrency, 64);
+        runs.get(concurrency).results.push(...results);
+        runs.get(concurrency).wallMs += wallMs;
+        log(`(a) round ${round + 1}, ${concurrency} streams: ${summary(results, wallMs).tokensPerSec.toFixed(1)} tokens/s`);
+      }
+    }
+    const throughput = [];
+    for (const [concurrency, { results, wallMs }] of runs) {
+      const s = summary(results, wallMs);
+      throughput.push({ x: concurrency, y: s.tokensPerSec });
+      rows.push({ part: 'a', case: `${concurrency} concurrent streams, 2k-token prompts, 64 tokens`, requests: results.length, concurrency, ...s });
+    }
+    const ratio = throughput[2].y / throughput[0].y;
+
+    let interference;
+    if (!args.includes('--skip-b')) {
+      const short = promptOf(512, 7);
+      const alone = await stream(server.url, short, 8);
+      const long = stream(server.url, promptOf(32768, 8), 8);
+      await new Promise((resolve) => setTimeout(resolve, 1000)); // the long prefill is under way
+      const behind = await stream(server.url, short, 8);
+      const longResult = await long;
+      interference = { shortAloneMs: alone.times[0], shortBehindLongMs: behind.times[0], longTtftMs: longResult.times[0] };
+      log(`(b) 512 alone ${alone.times[0].toFixed(0)} ms, behind a 32k prefill ${behind.times[0].toFixed(0)} ms; 32k TTFT ${longResult.times[0].toFixed(0)} ms`);
+      rows.push({ part: 'b', case: '512-token prompt alone', requests: 1, concurrency: 1, ttftP50Ms: alone.times[0] });
+      rows.push({ part: 'b', case: '32k-token prompt (unchunked)', requests: 1, concurrency: 2, ttftP50Ms: longResult.times[0] });
+      rows.push({ part: 'b', case: '512-token prompt sent 1 s into the 32k prefill', requests: 1, concurrency: 2, ttftP50Ms: behind.times[0] });
+    }
+
+    const random = seededRandom(2026);
+    const lengths = Array.from({ length: requests }, () => Math.round(256 * Math.pow(maxLen / 256, random())));
+    const { results, wallMs } = await load(
+      server.url,
+      lengths.map((length, i) => promptOf(length, 1000 + i)),
+      32,
+      16,
+    );
+    const mixed = summary(results, wallMs);
+    log(`(c) ${requests} requests: ${mixed.completed} completed, ${mixed.lost} lost, refused: ${mixed.refused || 'none'}`);
+    rows.push({ part: 'c', case: `${requests} prompts of 256..${maxLen} tokens, 16 tokens each`, requests, concurrency: 32, ...mixed });
+
+    writeFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'bench-results', 'serve.svg'), chart(throughput));
+    writeReport('serve', {
+      title: 'seqpar serve: 4 layers, hidden 256, 8/2 heads, 2 shm workers, streaming HTTP clients on 127.0.0.1',
+      columns: ['part', 'case', 'requests', 'concurrency', 'tokensPerSec', 'ttftP50Ms', 'ttftP99Ms', 'itlP50Ms', 'itlP99Ms', 'completed', 'refused', 'lost'],
+      rows,
+      notes: [
+        `(a) 8 streams give ${ratio.toFixed(2)}x the tokens/s of 1 (target >= 4x). The cluster runs one request at a time over all its ranks, so concurrent streams queue: no continuous batching yet (see docs/ARCHITECTURE.md, Serving).`,
+        ...(interference
+          ? [
+              `(b) the 512-token request waits for the whole 32k prefill: TTFT ${interference.shortBehindLongMs.toFixed(0)} ms against ${interference.shortAloneMs.toFixed(0)} ms alone (target: alone plus one prefill chunk). No chunked prefill yet, so the chunked/unchunked ratio of the long prompt is 1 by construction.`,
+            ]
+          : []),
+        '(c) lengths log-uniform; TTFT counts from the request to its first token (queueing included); ITL between consecutive tokens of a stream. "lost" counts requests that neither completed nor were refused with 413/429.',
+        'Chart: bench-results/serve.svg (tokens/s against concurrent streams).',
+        `Load average of this shared host at the end of the run: ${loadavg()
+          .map((l) => l.toFixed(1))
+          .join(', ')} (1, 5, 15 min) on ${cpus().length} cores; absolute times move with it, ratios less.`,
+      ],
+      extra: { throughputRatio8vs1: ratio, interference, lengths: { min: Math.min(...lengths), max: Math.max(...lengths) } },
+    });
+  } finally {
+    await server.close();
+    await cluster.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
