@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readmeBlock } from './readme-blocks.js';
 
 // `npm pack` at the repo root, installed into an empty project as a user would: the CLI through npx, the library
 // through `import ... from 'seqpar'`, type-checked against the shipped declarations, worker processes on shm.
@@ -144,6 +145,11 @@ describe('the npm package', () => {
     expect(report.outDiff).toBeLessThanOrEqual(1e-4);
     expect(report.lseDiff).toBeLessThanOrEqual(1e-3);
     expect(report.tokens).toHaveLength(5);
+  });
+
+  it("runs the README's library example as written", async () => {
+    writeFileSync(join(project, 'attention.mjs'), readmeBlock('## From a program', 'js'));
+    expect(await succeed(process.execPath, ['attention.mjs'])).toMatch(/^\[ 1024, 8, 64 \] \[ 8, 1024 \] [\d.]+ ms on 2 workers$/m);
   });
 
   it('makes a tiny model with `npx seqpar make-tiny-model` and generates from it', async () => {
