@@ -26,3 +26,21 @@ export function commaList<T extends string>(choices: readonly T[]): (value: stri
   const parseOne = oneOf(choices);
   return (value) => value.split(',').map((item) => parseOne(item.trim()));
 }
+
+export function positiveNumber(value: string): number {
+  const parsed = Number(value);
+  if (!(parsed > 0) || !Number.isFinite(parsed)) throw new InvalidArgumentError('expected a positive number');
+  return parsed;
+}
+
+/** A probability mass such as top-p: greater than 0, at most 1. */
+export function unitFraction(value: string): number {
+  const parsed = Number(value);
+  if (!(parsed > 0 && parsed <= 1)) throw new InvalidArgumentError('expected a number in (0, 1]');
+  return parsed;
+}
+
+/** `--timeout <seconds>` as the milliseconds the library takes. */
+export function seconds(value: string): number {
+  return positiveNumber(value) * 1000;
+}

@@ -1,8 +1,9 @@
 import { isSeqparError } from '@seqpar/core';
+import { VERSION } from './version.js';
 
-/** `--json` prints exactly one JSON object on stdout; everything else goes to stderr. */
-export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
+/** `--json` prints exactly one JSON object on stdout, led by the seqpar version that made it; everything else goes to stderr. */
+export function printJson(value: object): void {
+  process.stdout.write(`${JSON.stringify({ version: VERSION, ...value })}\n`);
 }
 
 export function log(message: string): void {

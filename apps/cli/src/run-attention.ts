@@ -4,6 +4,7 @@ import type { Device } from '@seqpar/kernels';
 import { connectCluster, createCluster, type ClusterOptions } from '@seqpar/runtime';
 import { STRATEGY_NAMES, type StrategyName } from '@seqpar/strategies';
 import { chooseAuto, type AutoChoice } from './auto-strategy.js';
+import { log } from './output.js';
 import { readTokenFile } from './token-file.js';
 
 export const STRATEGIES = [...STRATEGY_NAMES, 'auto'] as const;
@@ -22,6 +23,7 @@ export interface AttentionRequest {
   readonly trace?: string;
   readonly coordinator?: string;
   readonly tokenFile?: string;
+  readonly timeout?: number;
   /** Shaped links, faults and checksums of a locally started cluster (--link, --fault, --checksum). */
   readonly network?: Pick<ClusterOptions, 'links' | 'faults' | 'checksum'>;
 }
@@ -50,9 +52,15 @@ export async function runAttention(request: AttentionRequest): Promise<Attention
     const auto = request.strategy === 'auto' ? autoChoice(request, remote?.workers) : undefined;
     const strategy = auto?.strategy ?? (request.strategy as StrategyName);
     const workers = auto?.workers ?? (strategy === 'single' ? 1 : request.workers);
+    if (!auto && !remote) noteSingle(strategy, request.workers);
     const cluster = remote ?? (await createCluster({ workers, transport: request.transport, device: request.device, threads: request.threads ?? 1, ...request.network }));
     try {
-      const { out, lse, stats } = await cluster.attention(request.q, request.k, request.v, { causal: request.causal, strategy, trace: request.trace !== undefined });
+      const { out, lse, stats } = await cluster.attention(request.q, request.k, request.v, {
+        causal: request.causal,
+        strategy,
+        trace: request.trace !== undefined,
+        ...(request.timeout === undefined ? {} : { timeoutMs: request.timeout }),
+      });
       if (request.trace) await writeFile(request.trace, JSON.stringify(toChromeTrace(stats.spans ?? [])));
       return { out, lse, strategy, workers: stats.workers, transport: stats.transport, wallMs: stats.wallMs, ranks: stats.ranks, ...(auto ? { plan: auto.plan } : {}) };
     } finally {
@@ -61,6 +69,11 @@ export async function runAttention(request: AttentionRequest): Promise<Attention
   } finally {
     await remote?.close();
   }
+}
+
+/** `--strategy single --workers 3` runs on one worker: say so rather than start two idle ones. */
+export function noteSingle(strategy: StrategyName, workers: number): void {
+  if (strategy === 'single' && workers > 1) log(`note: --strategy single uses one worker (--workers ${workers} ignored)`);
 }
 
 function autoChoice(request: AttentionRequest, remoteWorkers: number | undefined): AutoChoice {

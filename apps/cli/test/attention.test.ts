@@ -37,7 +37,7 @@ describe('seqpar attention', () => {
       '--strategy',
       strategy,
       '--workers',
-      '2',
+      strategy === 'single' ? '1' : '2',
       '--json',
     ]);
     expect(run.stderr).toBe('');
@@ -129,7 +129,7 @@ describe('seqpar attention', () => {
     writeFileSync(at('garbage.npy'), 'not numpy');
     const cases: Array<[string[], number, RegExp]> = [
       [['attention', '--q', at('missing.npy'), '--k', at('k.npy'), '--v', at('v.npy'), '--out', at('o.npy')], 2, /ERR_FILE_NOT_FOUND/],
-      [['attention', '--q', at('garbage.npy'), '--k', at('k.npy'), '--v', at('v.npy'), '--out', at('o.npy')], 1, /ERR_NPY_FORMAT/],
+      [['attention', '--q', at('garbage.npy'), '--k', at('k.npy'), '--v', at('v.npy'), '--out', at('o.npy')], 2, /ERR_NPY_FORMAT/],
       [
         ['attention', '--q', at('k.npy'), '--k', at('q.npy'), '--v', at('q.npy'), '--out', at('o.npy')],
         2,

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { RankRecorder, UsageError, type RankStats, type Tensor } from '@seqpar/core';
 import { ComputeThread, createAttentionKernel, type ExecutionOptions } from '@seqpar/kernels';
 import { STRATEGIES, type RankContext, type StrategyName } from '@seqpar/strategies';
@@ -51,6 +52,8 @@ export async function* generateTokens(model: LoadedModel, prompt: readonly numbe
   const transports = createInprocGroup(degree);
   // Ends every rank when one fails, the caller aborts, or the consumer stops reading.
   const stop = new AbortController();
+  // Every rank's receives listen on this one signal: many ranks are many listeners by design, not a leak.
+  setMaxListeners(0, stop.signal);
   const onAbort = () => stop.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) stop.abort();

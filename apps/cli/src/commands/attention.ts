@@ -1,10 +1,13 @@
 import { Command, Option } from 'commander';
-import { attentionShape, randomTensor, seededRandom, UsageError, type Tensor } from '@seqpar/core';
+import { attentionShape, UsageError, type Tensor } from '@seqpar/core';
 import { log, printJson } from '../output.js';
-import { oneOf, positiveInt, nonNegativeInt } from '../options.js';
+import { oneOf, positiveInt, nonNegativeInt, seconds } from '../options.js';
 import type { Fault, LinkSpec } from '@seqpar/transport';
 import { loadAttentionInputs, saveAttentionOutputs } from '../attention-io.js';
 import { collectFault, collectLink, FAULT_HELP, LINK_HELP } from '../network-options.js';
+import { checkWritable } from '../output-paths.js';
+import { randomQkv, type QkvShape } from '../random-qkv.js';
+import { checkRequestFits } from '../request-memory.js';
 import { runAttention, STRATEGIES, TRANSPORTS } from '../run-attention.js';
 
 interface AttentionOptions {
@@ -32,6 +35,7 @@ interface AttentionOptions {
   link?: LinkSpec;
   fault?: Fault[];
   checksum: boolean;
+  timeout?: number;
 }
 
 export function register(program: Command): void {
@@ -66,16 +70,24 @@ export function register(program: Command): void {
     .option('--link <spec>', LINK_HELP, collectLink)
     .option('--fault <spec>', FAULT_HELP, collectFault)
     .option('--checksum', 'CRC32 and sequence number on every frame (on with --link or --fault)', false)
+    .option('--timeout <seconds>', 'fail with ERR_TIMEOUT when the request takes longer (default 60)', seconds)
     .action(async (options: AttentionOptions) => attentionCommand(options));
 }
 
 async function attentionCommand(options: AttentionOptions): Promise<void> {
-  const [q, k, v] = options.random ? randomInputs(options) : await loadAttentionInputs(options.q, options.k, options.v);
+  // Everything the command line decides is checked before a tensor is made or a worker started.
+  if (options.random && (options.q || options.k || options.v)) throw new UsageError('--random and --q/--k/--v are exclusive');
+  if (!options.random && !options.out) throw new UsageError('--out is required when reading --q/--k/--v');
+  await checkWritable({ '--out': options.out, '--lse': options.lse, '--trace': options.trace });
+  const explicit = options.strategy === 'auto' ? undefined : options.strategy;
+  const fits = (shape: QkvShape) =>
+    checkRequestFits({ ...shape, causal: options.causal, strategy: explicit, workers: options.workers, transport: options.transport, remote: !!options.coordinator });
+  const [q, k, v] = options.random ? randomInputs(options, fits) : await loadAttentionInputs(options.q, options.k, options.v);
   const shape = attentionShape(q, k, v);
   if (shape.sq !== shape.sk) {
     throw new UsageError(`q has ${shape.sq} tokens but k and v have ${shape.sk}: self-attention needs the same S`, 'ERR_SHAPE_MISMATCH');
   }
-  if (!options.random && !options.out) throw new UsageError('--out is required when reading --q/--k/--v');
+  if (!options.random) fits({ seq: shape.sq, heads: shape.hq, kvHeads: shape.hkv, headDim: shape.d });
   const { link, fault, ...rest } = options;
   const network = { ...(link ? { links: link } : {}), ...(fault ? { faults: { faults: fault, seed: options.seed } } : {}), ...(options.checksum ? { checksum: true } : {}) };
   const result = await runAttention({ ...rest, q, k, v, network });
@@ -98,12 +110,12 @@ async function attentionCommand(options: AttentionOptions): Promise<void> {
   else log(`${result.strategy} on ${result.workers} worker(s), S=${shape.sq}: ${result.wallMs.toFixed(1)} ms`);
 }
 
-function randomInputs(options: AttentionOptions): [Tensor, Tensor, Tensor] {
+function randomInputs(options: AttentionOptions, fits: (shape: QkvShape) => void): [Tensor, Tensor, Tensor] {
   const { seq, heads, kvHeads, headDim } = options;
   if (seq === undefined || heads === undefined || kvHeads === undefined || headDim === undefined) {
     throw new UsageError('--random needs --seq, --heads, --kv-heads and --head-dim');
   }
-  if (options.q || options.k || options.v) throw new UsageError('--random and --q/--k/--v are exclusive');
-  const random = seededRandom(options.seed);
-  return [randomTensor([seq, heads, headDim], random), randomTensor([seq, kvHeads, headDim], random), randomTensor([seq, kvHeads, headDim], random)];
+  const shape = { seq, heads, kvHeads, headDim };
+  fits(shape);
+  return randomQkv(shape, options.seed);
 }

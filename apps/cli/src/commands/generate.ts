@@ -10,9 +10,11 @@ import { connectCluster, createCluster, type ClusterGenerateOptions, type Remote
 import type { StrategyName } from '@seqpar/strategies';
 import { chooseAuto, type AutoChoice } from '../auto-strategy.js';
 import { log, printJson } from '../output.js';
-import { nonNegativeInt, positiveInt } from '../options.js';
+import { nonNegativeInt, positiveInt, positiveNumber, seconds, unitFraction } from '../options.js';
 import { readPrompt } from '../prompt-input.js';
-import { STRATEGIES, TRANSPORTS } from '../run-attention.js';
+import { noteSingle, STRATEGIES, TRANSPORTS } from '../run-attention.js';
+import { removeOnInterrupt } from '../interrupt.js';
+import { checkWritable } from '../output-paths.js';
 import { readTokenFile } from '../token-file.js';
 
 interface GenerateCommandOptions {
@@ -35,13 +37,8 @@ interface GenerateCommandOptions {
   threads?: number;
   device: Device;
   demo: boolean;
+  timeout?: number;
 }
-
-const positiveNumber = (value: string): number => {
-  const parsed = Number(value);
-  if (!(parsed > 0)) throw new UsageError(`expected a positive number, got ${value}`);
-  return parsed;
-};
 
 export function register(program: Command): void {
   program
@@ -65,18 +62,25 @@ export function register(program: Command): void {
     .option('--token-file <file>', "the cluster's shared token (with --coordinator)")
     .option('--greedy', 'always take the most likely token (the default without --temperature)', false)
     .option('--temperature <t>', 'sample with this temperature', positiveNumber)
-    .option('--top-p <p>', 'nucleus sampling threshold in (0, 1]', positiveNumber)
+    .option('--top-p <p>', 'nucleus sampling threshold in (0, 1]', unitFraction)
     .option('--seed <k>', 'sampling seed', nonNegativeInt, 0)
     .option('--dump-logits <file>', 'write the prefill logits of every prompt position, [S, vocab] float32 .npy')
     .option('--json', 'print one JSON object (tokens, timings) instead of streaming text', false)
     .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', positiveInt)
     .addOption(new Option('--device <device>', 'execution provider').choices(['cpu', 'cuda']).default('cpu'))
     .option('--demo', 'make a tiny model and a long synthetic prompt in a temp folder and run them', false)
+    .option('--timeout <seconds>', 'fail with ERR_TIMEOUT when a step waits longer than this (default 600)', seconds)
+    .addHelpText(
+      'after',
+      '\nExamples:\n  seqpar generate --demo\n  seqpar make-tiny-model --out tiny-model\n' +
+        '  seqpar generate --model tiny-model --prompt "Hello" --max-new-tokens 16 --workers 2 --strategy zigzag',
+    )
     .action(async (options: GenerateCommandOptions) => (options.demo ? runDemo(options) : generateCommand(options)));
 }
 
 async function runDemo(options: GenerateCommandOptions): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'seqpar-demo-'));
+  using _removal = removeOnInterrupt(dir);
   try {
     log(`demo: writing a tiny 4-layer model to ${dir}`);
     await makeTinyModel(dir, { layers: 4, hidden: 256, heads: 8, kvHeads: 2, vocab: 512, seed: 1 });
@@ -89,6 +93,7 @@ async function runDemo(options: GenerateCommandOptions): Promise<void> {
 
 async function generateCommand(options: GenerateCommandOptions): Promise<void> {
   if (!options.model) throw new UsageError('--model is required (or use --demo)');
+  await checkWritable({ '--dump-logits': options.dumpLogits });
   const config = await readModelConfig(options.model);
   const { ids, tokenizer } = await readPrompt(options.model, options);
   // With --coordinator the cluster is already up elsewhere: this process only connects to it (and leaves it running).
@@ -98,11 +103,11 @@ async function generateCommand(options: GenerateCommandOptions): Promise<void> {
     const strategy = auto?.strategy ?? (options.strategy as StrategyName);
     const workers = strategy === 'single' ? 1 : (remote?.workers ?? auto?.workers ?? options.workers);
     const where = remote ? `the cluster at ${options.coordinator}` : options.transport === 'inproc' ? 'in-process ranks' : `${options.transport} worker processes`;
-    log(`prefill: ${ids.length} tokens across ${workers} worker(s) (${where}) with ${strategy}`);
+    if (!auto && !remote) noteSingle(strategy, options.workers);
     const cluster =
       remote || options.transport === 'inproc' ? undefined : await createCluster({ workers, transport: options.transport, device: options.device, threads: options.threads ?? 1 });
     try {
-      const request = generateOptions(options, strategy, ids.length);
+      const request = generateOptions(options, strategy, ids.length, `prefill: ${ids.length} tokens across ${workers} worker(s) (${where}) with ${strategy}`);
       const run = remote
         ? remote.generate(options.model, ids, request)
         : cluster
@@ -132,11 +137,15 @@ function autoChoice(config: ModelConfig, seq: number, options: GenerateCommandOp
   });
 }
 
-/** The generation request shared by every path, with the prefill progress bar (lines when stderr is no terminal). */
-function generateOptions(options: GenerateCommandOptions, strategy: StrategyName, seq: number): ClusterGenerateOptions {
+/**
+ * The generation request shared by every path, with the prefill progress bar (lines when stderr is no terminal).
+ * The banner waits for the first progress: by then every check of the request has passed.
+ */
+function generateOptions(options: GenerateCommandOptions, strategy: StrategyName, seq: number, banner: string): ClusterGenerateOptions {
   const live = !options.json && process.stderr.isTTY;
   const bar = live ? new SingleBar({ format: 'prefill [{bar}] {value}/{total} tokens | {speed} tok/s | ETA {eta_formatted}', hideCursor: true }) : undefined;
   const started = performance.now();
+  let bannerShown = false;
   return {
     strategy,
     maxNewTokens: options.maxNewTokens,
@@ -145,7 +154,10 @@ function generateOptions(options: GenerateCommandOptions, strategy: StrategyName
     allLogits: options.dumpLogits !== undefined,
     ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
     ...(options.topP === undefined ? {} : { topP: options.topP }),
+    ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout }),
     onPrefillProgress: (done, total) => {
+      if (!bannerShown) log(banner);
+      bannerShown = true;
       const rate = done / ((performance.now() - started) / 1000);
       if (!bar) return log(`prefill: ${done}/${total} tokens · ${rate.toFixed(0)} tok/s · ETA ${((total - done) / rate).toFixed(1)} s`);
       if (!bar.isActive) bar.start(total, 0, { speed: '0' });

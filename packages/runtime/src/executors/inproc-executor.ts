@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { SeqparError, type BlockAttentionKernel } from '@seqpar/core';
 import { createInprocGroup, FaultInjector, type InprocGroupOptions, type SimulatedNetwork, type Transport } from '@seqpar/transport';
 import type { Executor } from './executor.js';
@@ -25,6 +26,8 @@ export class InprocExecutor implements Executor {
     // One injector for every world, so a fault fires once, not again after each recovery.
     const { faults, ...rest } = network;
     this.rendezvous = new InprocRendezvous(workers + 1, faults ? { ...rest, faults: new FaultInjector(faults) } : rest);
+    // Every in-process rank waits on this one signal: 100 ranks are 100 listeners by design, not a leak.
+    setMaxListeners(0, this.stop.signal);
   }
 
   async start(): Promise<void> {

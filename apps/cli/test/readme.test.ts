@@ -1,0 +1,68 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readmeBlock } from './readme-blocks.js';
+import { SEQPAR } from './run-cli.js';
+
+// The README's command blocks run as written (bash, in an empty folder), `npx seqpar` being this build's CLI, so
+// the README cannot drift from the commands. The package test runs its library example in an installed project.
+const dir = mkdtempSync(join(tmpdir(), 'seqpar-readme-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function bash(script: string, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('bash', ['-e', '-c', script], { cwd, env: { ...process.env, NODE_OPTIONS: '' }, timeout: 150_000, maxBuffer: 64 * 2 ** 20 }, (error, stdout, stderr) =>
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const asWritten = (block: string): string => block.replaceAll('npx seqpar', `node ${SEQPAR}`);
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('README', () => {
+  it('quick start runs as written', async () => {
+    const run = await bash(asWritten(readmeBlock('## Quick start', 'sh')), dir);
+    expect(run.code, run.stderr).toBe(0);
+    expect(
+      run.stdout
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line).strategy),
+    ).toEqual(['zigzag']);
+    expect(run.stderr).toMatch(/^striped on 2 worker\(s\), S=2048/m);
+    expect(run.stderr).toMatch(/^TTFT \d+ ms/m);
+  }, 150_000);
+
+  it('the single-host cluster runs as written and ends with its coordinator', async () => {
+    // Two free ports in a row: the block's 29500 (workers) and 29501 (clients).
+    let port = await freePort();
+    while (!(await isFree(port + 1))) port = await freePort();
+    const script = asWritten(readmeBlock('## A cluster across hosts', 'sh'))
+      .replaceAll('29500', String(port))
+      .replaceAll('29501', String(port + 1));
+    const run = await bash(`${script}\nwait`, dir);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout.split('\n').find((line) => line.includes('"strategy"'))!)).toMatchObject({ strategy: 'zigzag', workers: 2, seq: 2048 });
+  }, 150_000);
+});
+
+async function isFree(port: number): Promise<boolean> {
+  const server = createServer();
+  const free = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (free) await new Promise((resolve) => server.close(resolve));
+  return free;
+}
