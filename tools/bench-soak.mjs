@@ -66,6 +66,7 @@ export async function run(args) {
   const pids = cluster.pids();
   const random = seededRandom(2000);
   const tally = { exact: 0, wrong: 0, generationsSame: 0, generationsDiffer: 0, bytes: 0 };
+  const samples = [];
   try {
     await makeTinyModel(dir, MODEL);
     const model = await loadModel(dir);
@@ -77,6 +78,7 @@ export async function run(args) {
       tally[exact ? 'exact' : 'wrong']++;
       tally.bytes += bytes;
       if (i % Math.ceil(requests / 40) === 0 || i === requests - 1) {
+        samples.push({ requests: i + 1, rssMb: pids.map(rssMb) });
         process.stderr.write(`attention ${i + 1}/${requests}: exact ${tally.exact}, wrong ${tally.wrong}, RSS ${pids.map((pid) => rssMb(pid).toFixed(0)).join('/')} MB\n`);
       }
       if (i % Math.ceil(requests / generations) === 0 && tally.generationsSame + tally.generationsDiffer < generations) {
@@ -91,13 +93,21 @@ export async function run(args) {
     writeReport('soak', {
       title: `seqpar soak: ${requests} attention requests and ${generations} generations on one shm cluster of 2 worker processes`,
       columns: ['when', 'rssMbRank0', 'rssMbRank1', 'fdsRank0', 'fdsRank1', 'devShmEntries'],
-      rows: [row('start (after 50 warm-up requests)', start), row('end', end), { when: 'after close', devShmEntries: shmAfterClose }],
+      rows: [
+        row('start (after 50 warm-up requests)', start),
+        ...[0.25, 0.5, 0.75].map((part) => {
+          const sample = samples[Math.round(part * (samples.length - 1))];
+          return { when: `after ${sample.requests} requests`, rssMbRank0: sample.rssMb[0], rssMbRank1: sample.rssMb[1] };
+        }),
+        row('end', end),
+        { when: 'after close', devShmEntries: shmAfterClose },
+      ],
       notes: [
         `Attention: ${tally.exact} of ${requests} exact against single (out 1e-4, lse 1e-3), ${tally.wrong} not; lengths 64-4096, q 4 heads, k/v 2 heads, dim 32; strategies ${STRATEGIES.join(', ')}; causal half the time.`,
         `Generation: ${tally.generationsSame} of ${tally.generationsSame + tally.generationsDiffer} greedy runs gave the one-rank in-process tokens (tiny model ${MODEL.layers} layers, hidden ${MODEL.hidden}, prompts 16-1024, 8 tokens).`,
         `Bytes the ranks sent over the whole run: ${(tally.bytes / 2 ** 30).toFixed(2)} GiB; wall ${wallS.toFixed(0)} s. /dev/shm seqpar entries before the cluster: ${shmBefore}.`,
       ],
-      extra: { tally, start, end, shmBefore, shmAfterClose, wallS },
+      extra: { tally, start, end, samples, shmBefore, shmAfterClose, wallS },
     });
     if (tally.wrong || tally.generationsDiffer) process.exitCode = 1;
   } finally {
