@@ -14,6 +14,8 @@ export interface AttentionRequest {
   readonly k: Tensor;
   readonly v: Tensor;
   readonly causal: boolean;
+  readonly documents?: readonly number[];
+  readonly window?: number;
   readonly strategy: (typeof STRATEGIES)[number];
   readonly workers: number;
   readonly transport: (typeof TRANSPORTS)[number];
@@ -52,7 +54,7 @@ export async function runAttention(request: AttentionRequest): Promise<Attention
     const workers = auto?.workers ?? (strategy === 'single' ? 1 : request.workers);
     const cluster = remote ?? (await createCluster({ workers, transport: request.transport, device: request.device, threads: request.threads ?? 1, ...request.network }));
     try {
-      const { out, lse, stats } = await cluster.attention(request.q, request.k, request.v, { causal: request.causal, strategy, trace: request.trace !== undefined });
+      const { out, lse, stats } = await cluster.attention(request.q, request.k, request.v, { ...maskOf(request), strategy, trace: request.trace !== undefined });
       if (request.trace) await writeFile(request.trace, JSON.stringify(toChromeTrace(stats.spans ?? [])));
       return { out, lse, strategy, workers: stats.workers, transport: stats.transport, wallMs: stats.wallMs, ranks: stats.ranks, ...(auto ? { plan: auto.plan } : {}) };
     } finally {
@@ -63,6 +65,8 @@ export async function runAttention(request: AttentionRequest): Promise<Attention
   }
 }
 
+const maskOf = ({ causal, documents, window }: AttentionRequest) => ({ causal, ...(documents ? { documents } : {}), ...(window !== undefined ? { window } : {}) });
+
 function autoChoice(request: AttentionRequest, remoteWorkers: number | undefined): AutoChoice {
   const shape = attentionShape(request.q, request.k, request.v);
   return chooseAuto({
@@ -70,7 +74,7 @@ function autoChoice(request: AttentionRequest, remoteWorkers: number | undefined
     heads: shape.hq,
     kvHeads: shape.hkv,
     headDim: shape.d,
-    causal: request.causal,
+    ...maskOf(request),
     workers: remoteWorkers ?? request.workers,
     transport: request.transport,
     fixedDegree: remoteWorkers !== undefined,

@@ -31,10 +31,15 @@ interface Piece {
  * while the next piece computes was measured 5-10% slower with two workers on two cores (a third busy thread).
  */
 export async function attendInto(ctx: RankContext, acc: PartialAttention, rows: Span, q: Tensor, k: Tensor, v: Tensor, mask: BlockMask, label: string): Promise<void> {
-  ctx.recorder.countPairs(visiblePairs(q.shape[0]!, k.shape[0]!, mask));
   for (const { query, key, mask: pieceMask } of planPieces(q.shape[0]!, k.shape[0]!, mask)) {
-    const partial = await ctx.recorder.time('compute', `attend ${pieceMask.kind} ${label}`, () =>
-      ctx.kernel.attend(rowSlice(q, query.start, query.end), rowSlice(k, key.start, key.end), rowSlice(v, key.start, key.end), pieceMask),
+    // Counted per call (and shown on its trace span), so a trace and --json show how evenly the visible work fell.
+    const pairs = visiblePairs(query.end - query.start, key.end - key.start, pieceMask);
+    ctx.recorder.countPairs(pairs);
+    const partial = await ctx.recorder.time(
+      'compute',
+      `attend ${pieceMask.kind} ${label}`,
+      () => ctx.kernel.attend(rowSlice(q, query.start, query.end), rowSlice(k, key.start, key.end), rowSlice(v, key.start, key.end), pieceMask),
+      { args: { visiblePairs: pairs } },
     );
     await ctx.recorder.time('compute', 'merge', () => mergeInto(acc, partial, { start: rows.start + query.start, end: rows.start + query.end }));
   }
