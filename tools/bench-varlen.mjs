@@ -86,7 +86,21 @@ export async function run(args = []) {
 
     writeReport('varlen', {
       title: `Packed documents and sliding windows across worker processes (${transport}, S=${SEQ}, H=${HEADS}, D=${DIM}, causal, 1 ORT thread per worker, 2 cores)`,
-      columns: ['case', 'strategy', 'workers', 'wallMs', 'computeMs', 'computeSumMs', 'computeMaxOverMean', 'visiblePairs', 'pairsMaxOverMean', 'commMs', 'computeVsFullCausal', 'wallVsN1', 'speedupVsN1'],
+      columns: [
+        'case',
+        'strategy',
+        'workers',
+        'wallMs',
+        'computeMs',
+        'computeSumMs',
+        'computeMaxOverMean',
+        'visiblePairs',
+        'pairsMaxOverMean',
+        'commMs',
+        'computeVsFullCausal',
+        'wallVsN1',
+        'speedupVsN1',
+      ],
       rows: [full, windowed, skewedOne, skewedTwo, uniformOne, uniformTwo],
       notes: [
         `wallMs: best of ${runs} requests after a warm-up request, the contenders of a case interleaved request by request; N=1 runs single on a one-worker cluster.`,

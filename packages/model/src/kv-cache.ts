@@ -56,7 +56,7 @@ export class KvCacheShare {
     // runs of slots (to the end of the buffer, then from its start). Without a window capacity always fits.
     const kept = Math.min(added, this.capacity);
     const runs: { from: number; count: number; slot: number }[] = [];
-    for (let from = added - kept; from < added; ) {
+    for (let from = added - kept; from < added;) {
       const slot = (first + from) % this.capacity;
       const count = Math.min(added - from, this.capacity - slot);
       runs.push({ from, count, slot });

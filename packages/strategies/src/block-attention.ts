@@ -120,7 +120,11 @@ export function planPieces(sq: number, sk: number, mask: BlockMask): Piece[] {
       plan(mid, r1, k0, k1);
     } else {
       const shift = k0 - r0;
-      pieces.push({ query: { start: r0, end: r1 }, key: { start: k0, end: k1 }, mask: bandBlock({ start: 0, end: r1 - r0 }, { start: 0, end: k1 - k0 }, min - shift, max - shift)!.mask });
+      pieces.push({
+        query: { start: r0, end: r1 },
+        key: { start: k0, end: k1 },
+        mask: bandBlock({ start: 0, end: r1 - r0 }, { start: 0, end: k1 - k0 }, min - shift, max - shift)!.mask,
+      });
     }
   };
   plan(0, sq, 0, sk);

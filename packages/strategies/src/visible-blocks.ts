@@ -37,7 +37,12 @@ export function visibleBlocks(layout: LayoutKind, world: RingWorld, rank: number
   for (const q of rankSegments(layout, world.seq, world.n, rank, world)) {
     for (const k of keyRuns.get(q.document) ?? []) {
       const offset = k.start - q.start;
-      const block = bandBlock({ start: q.local, end: q.local + q.count }, { start: k.local, end: k.local + k.count }, Math.ceil((min - offset) / q.stride), Math.floor((max - offset) / q.stride));
+      const block = bandBlock(
+        { start: q.local, end: q.local + q.count },
+        { start: k.local, end: k.local + k.count },
+        Math.ceil((min - offset) / q.stride),
+        Math.floor((max - offset) / q.stride),
+      );
       if (block) blocks.push(block);
     }
   }
