@@ -72,14 +72,15 @@ export function blockMask(min: number, max: number): BlockMask {
  * the zigzag layout's two chunks facing one chunk of KV are then one kernel call's rows, as in the classic rule.
  */
 function mergeDense(blocks: PlannedBlock[]): PlannedBlock[] {
-  const merged: PlannedBlock[] = [];
-  for (const block of blocks) {
-    const into = block.mask.kind === 'none' ? merged.findIndex((other) => other.mask.kind === 'none' && adjacent(other, block)) : -1;
-    if (into < 0) merged.push(block);
-    else {
-      const other = merged[into]!;
-      merged[into] = { query: union(other.query, block.query), key: union(other.key, block.key), mask: block.mask };
-    }
+  const merged = [...blocks];
+  // Each merge may make the result adjacent to another (zigzag's four chunk pairs, non-causal): repeat until none.
+  for (let i = 0; i < merged.length; i++) {
+    const block = merged[i]!;
+    const into = block.mask.kind === 'none' ? merged.findIndex((other, j) => j !== i && other.mask.kind === 'none' && adjacent(other, block)) : -1;
+    if (into < 0) continue;
+    merged[into] = { query: union(merged[into]!.query, block.query), key: union(merged[into]!.key, block.key), mask: block.mask };
+    merged.splice(i, 1);
+    i = -1;
   }
   return merged;
 }
