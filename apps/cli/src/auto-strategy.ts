@@ -9,6 +9,8 @@ export interface AutoRequest {
   readonly kvHeads: number;
   readonly headDim: number;
   readonly causal: boolean;
+  readonly documents?: readonly number[];
+  readonly window?: number;
   readonly workers: number;
   readonly transport: string;
   /** A running cluster runs every request on all its workers: the plan may only pick that degree or one. */
@@ -26,15 +28,14 @@ export interface AutoChoice {
  * profile (`seqpar plan --calibrate`) where one was saved, else the declared local profile of the transport.
  */
 export function chooseAuto(request: AutoRequest): AutoChoice {
-  const profile = hostProfile(request.transport);
-  const plan = choosePlan({ seq: request.seq, causal: request.causal, heads: request.heads, kvHeads: request.kvHeads, headDim: request.headDim }, profile, {
-    maxWorkers: request.workers,
-  });
+  const { workers, transport, fixedDegree, ...workload } = request;
+  const profile = hostProfile(transport);
+  const plan = choosePlan(workload, profile, { maxWorkers: workers });
   const sharded = plan.degree > 1 && plan.strategy !== 'single';
   const strategy: StrategyName = sharded ? plan.strategy : 'single';
-  const workers = !sharded ? 1 : request.fixedDegree ? request.workers : plan.degree;
-  log(`auto: ${strategy} on ${workers} worker(s) (profile ${profile.name}, predicted ${plan.predictedMs.toFixed(1)} ms)`);
-  return { strategy, workers, plan: { strategy: plan.strategy, degree: plan.degree, predictedMs: plan.predictedMs, profile: plan.profile } };
+  const degree = !sharded ? 1 : fixedDegree ? workers : plan.degree;
+  log(`auto: ${strategy} on ${degree} worker(s) (profile ${profile.name}, predicted ${plan.predictedMs.toFixed(1)} ms)`);
+  return { strategy, workers: degree, plan: { strategy: plan.strategy, degree: plan.degree, predictedMs: plan.predictedMs, profile: plan.profile } };
 }
 
 /** This host's calibrated profile where `seqpar plan --calibrate` saved one, else the transport's declared local one. */

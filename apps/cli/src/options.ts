@@ -13,6 +13,13 @@ export function nonNegativeInt(value: string): number {
   return parsed;
 }
 
+/** A comma-separated list of whole numbers (what they must satisfy is checked where they are used). */
+export function intList(value: string): number[] {
+  const items = value.split(',').map((item) => Number(item.trim()));
+  if (!items.every(Number.isInteger)) throw new InvalidArgumentError('expected whole numbers separated by commas');
+  return items;
+}
+
 export function oneOf<T extends string>(choices: readonly T[]): (value: string) => T {
   return (value) => {
     if (!(choices as readonly string[]).includes(value)) {

@@ -15,6 +15,8 @@ export interface AttentionRequest {
   readonly k: Tensor;
   readonly v: Tensor;
   readonly causal: boolean;
+  readonly documents?: readonly number[];
+  readonly window?: number;
   readonly strategy: (typeof STRATEGIES)[number];
   readonly workers: number;
   readonly transport: (typeof TRANSPORTS)[number];
@@ -56,7 +58,7 @@ export async function runAttention(request: AttentionRequest): Promise<Attention
     const cluster = remote ?? (await createCluster({ workers, transport: request.transport, device: request.device, threads: request.threads ?? 1, ...request.network }));
     try {
       const { out, lse, stats } = await cluster.attention(request.q, request.k, request.v, {
-        causal: request.causal,
+        ...maskOf(request),
         strategy,
         trace: request.trace !== undefined,
         ...(request.timeout === undefined ? {} : { timeoutMs: request.timeout }),
@@ -76,6 +78,8 @@ export function noteSingle(strategy: StrategyName, workers: number): void {
   if (strategy === 'single' && workers > 1) log(`note: --strategy single uses one worker (--workers ${workers} ignored)`);
 }
 
+const maskOf = ({ causal, documents, window }: AttentionRequest) => ({ causal, ...(documents ? { documents } : {}), ...(window !== undefined ? { window } : {}) });
+
 function autoChoice(request: AttentionRequest, remoteWorkers: number | undefined): AutoChoice {
   const shape = attentionShape(request.q, request.k, request.v);
   return chooseAuto({
@@ -83,7 +87,7 @@ function autoChoice(request: AttentionRequest, remoteWorkers: number | undefined
     heads: shape.hq,
     kvHeads: shape.hkv,
     headDim: shape.d,
-    causal: request.causal,
+    ...maskOf(request),
     workers: remoteWorkers ?? request.workers,
     transport: request.transport,
     fixedDegree: remoteWorkers !== undefined,

@@ -45,7 +45,7 @@ describe('seqpar attention', () => {
     const summary = JSON.parse(run.stdout);
     expect(summary).toMatchObject({ strategy, workers: strategy === 'single' ? 1 : 2, transport: 'inproc', seq });
     expect(summary.ranks).toHaveLength(summary.workers);
-    for (const rank of summary.ranks) expect(Object.keys(rank).sort()).toEqual(['bytesRecv', 'bytesSent', 'commMs', 'computeMs', 'idleMs', 'peakRssMb', 'rank']);
+    for (const rank of summary.ranks) expect(Object.keys(rank).sort()).toEqual(['bytesRecv', 'bytesSent', 'commMs', 'computeMs', 'idleMs', 'peakRssMb', 'rank', 'visiblePairs']);
     const expected = referenceAttention(q, k, v, { kind: 'causal-inclusive' });
     const gotOut = await readFloat32NpyFile(out);
     const gotLse = await readFloat32NpyFile(lse);
@@ -53,6 +53,34 @@ describe('seqpar attention', () => {
     expect(gotLse.shape).toEqual([hq, seq]);
     expect(maxDiff(gotOut.data, expected.out)).toBeLessThanOrEqual(1e-5);
     expect(maxDiff(gotLse.data, expected.lse)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('--doc-lens and --window: exact against the fp64 reference, per-rank visible pairs in --json, bad masks exit 2', async () => {
+    const [seq, hq, hkv, d] = [90, 4, 2, 8];
+    const random = seededRandom(12);
+    const [q, k, v] = [randomTensor([seq, hq, d], random), randomTensor([seq, hkv, d], random), randomTensor([seq, hkv, d], random)];
+    await Promise.all([writeNpyFile(at('pq.npy'), q), writeNpyFile(at('pk.npy'), k), writeNpyFile(at('pv.npy'), v)]);
+    const inputs = ['attention', '--q', at('pq.npy'), '--k', at('pk.npy'), '--v', at('pv.npy'), '--out', at('pout.npy'), '--lse', at('plse.npy')];
+    const run = await runCli([...inputs, '--causal', '--doc-lens', '2,61,1,26', '--window', '9', '--strategy', 'zigzag', '--workers', '3', '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    expect(summary).toMatchObject({ strategy: 'zigzag', workers: 3, documents: [2, 61, 1, 26], window: 9 });
+    // Document of 61 with a window of 9: 45 + 52 x 9; of 26: 45 + 17 x 9; of 2: 3; of 1: 1.
+    expect(summary.ranks.reduce((sum: number, rank: { visiblePairs: number }) => sum + rank.visiblePairs, 0)).toBe(45 + 52 * 9 + 45 + 17 * 9 + 3 + 1);
+    const expected = referenceAttention(q, k, v, { kind: 'sequence', mask: { causal: true, documents: [2, 61, 1, 26], window: 9 } });
+    expect(maxDiff((await readFloat32NpyFile(at('pout.npy'))).data, expected.out)).toBeLessThanOrEqual(1e-5);
+    expect(maxDiff((await readFloat32NpyFile(at('plse.npy'))).data, expected.lse)).toBeLessThanOrEqual(1e-4);
+    for (const [args, message] of [
+      [['--doc-lens', '2,61,1,25', '--causal'], /sum to 89 but the sequence has 90/],
+      [['--doc-lens', '2,0,88'], /whole numbers >= 1/],
+      [['--window', '9'], /needs causal/],
+      [['--window', '0', '--causal'], /window must be a whole number >= 1/],
+    ] as const) {
+      const refused = await runCli([...inputs, ...args, '--strategy', 'ring', '--workers', '2']);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(message);
+    }
   });
 
   it('--strategy auto runs what the planner picks for this host, exactly', async () => {

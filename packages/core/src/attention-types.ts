@@ -6,18 +6,22 @@ import type { Tensor } from './tensor.js';
  *  - none:             every key
  *  - causal-inclusive: j <= i
  *  - causal-strict:    j <  i
+ *  - band:             min <= j - i <= max (the edges of a sliding window, a causal diagonal off the corner)
  *  - positions:        keyPositions[j] <= queryPositions[i]
  */
 export type MaskSpec =
   | { readonly kind: 'none' }
   | { readonly kind: 'causal-inclusive' }
   | { readonly kind: 'causal-strict' }
+  | { readonly kind: 'band'; readonly min: number; readonly max: number }
   | { readonly kind: 'positions'; readonly queryPositions: Int32Array; readonly keyPositions: Int32Array };
 
 export type MaskKind = MaskSpec['kind'];
 
 /** The masks of a block whose query and key rows are both runs of the sequence: block-local indices suffice. */
-export type BlockMask = Exclude<MaskKind, 'positions'>;
+export type BlockMask = Exclude<MaskSpec, { readonly kind: 'positions' }>;
+
+export const NO_MASK: BlockMask = { kind: 'none' };
 
 /** Attention of a query block over one key/value block: out [Sq, Hq, D] and lse [Hq, Sq] (natural log). */
 export interface PartialAttention {

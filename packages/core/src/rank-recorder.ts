@@ -11,6 +11,8 @@ export interface RankStats {
   readonly bytesSent: number;
   readonly bytesRecv: number;
   readonly peakRssMb: number;
+  /** Query-key pairs this rank's attention kernels computed that the mask leaves visible: how balanced the work is. */
+  readonly visiblePairs: number;
 }
 
 export type TraceTrack = 'compute' | 'send' | 'recv';
@@ -46,6 +48,7 @@ export class RankRecorder {
   private readonly startedMs = epochNow();
   private computeMs = 0;
   private commMs = 0;
+  private pairs = 0;
 
   constructor(
     readonly rank: number,
@@ -65,6 +68,11 @@ export class RankRecorder {
     }
   }
 
+  /** Counts query-key pairs of attention this rank computes (visible ones, not the masked padding of a block). */
+  countPairs(pairs: number): void {
+    this.pairs += pairs;
+  }
+
   /** Records a span without charging time, e.g. an asynchronous send that overlapped compute. */
   mark(span: TraceSpan): void {
     if (this.traced) this.spans.push(span);
@@ -80,6 +88,7 @@ export class RankRecorder {
       bytesSent: traffic.bytesSent,
       bytesRecv: traffic.bytesRecv,
       peakRssMb: peakRssMb(),
+      visiblePairs: this.pairs,
     };
   }
 }

@@ -1,6 +1,7 @@
 import type { MaskSpec } from './attention-types.js';
 import { MASKED_SCORE } from './attention-types.js';
 import { UsageError } from './errors.js';
+import { documentIndex, isVisibleInSequence, type SequenceMask } from './sequence-mask.js';
 import type { Tensor } from './tensor.js';
 
 /** fp64 result of the reference: out [Sq, Hq, D], lse [Hq, Sq]. */
@@ -9,9 +10,14 @@ export interface ReferenceAttention {
   readonly lse: Float64Array;
 }
 
+/** A block mask, or a whole sequence's mask (q, k and v are then the whole sequence). */
+export type ReferenceMask = MaskSpec | { readonly kind: 'sequence'; readonly mask: SequenceMask };
+
 /** Whether query i may see key j under `mask` (block-local indices). */
 export function isVisible(mask: MaskSpec, i: number, j: number): boolean {
   switch (mask.kind) {
+    case 'band':
+      return j - i >= mask.min && j - i <= mask.max;
     case 'none':
       return true;
     case 'causal-inclusive':
@@ -52,8 +58,9 @@ export function attentionShape(q: Tensor, k: Tensor, v: Tensor): AttentionShape 
  * Plain two-pass softmax attention in float64: the independent reference every kernel and strategy is tested
  * against. Slow on purpose (no tiling, no merge), so it shares no code path with what it checks.
  */
-export function referenceAttention(q: Tensor, k: Tensor, v: Tensor, mask: MaskSpec): ReferenceAttention {
+export function referenceAttention(q: Tensor, k: Tensor, v: Tensor, mask: ReferenceMask): ReferenceAttention {
   const { sq, sk, hq, hkv, d } = attentionShape(q, k, v);
+  const visible = visibility(mask, sk);
   const group = hq / hkv;
   const scale = 1 / Math.sqrt(d);
   const out = new Float64Array(sq * hq * d);
@@ -66,7 +73,7 @@ export function referenceAttention(q: Tensor, k: Tensor, v: Tensor, mask: MaskSp
       for (let j = 0; j < sk; j++) {
         let dot = 0;
         for (let c = 0; c < d; c++) dot += q.data[(i * hq + h) * d + c]! * k.data[(j * hkv + kvHead) * d + c]!;
-        scores[j] = isVisible(mask, i, j) ? dot * scale : -Infinity;
+        scores[j] = visible(i, j) ? dot * scale : -Infinity;
         max = Math.max(max, scores[j]!);
       }
       if (max === -Infinity) {
@@ -84,4 +91,10 @@ export function referenceAttention(q: Tensor, k: Tensor, v: Tensor, mask: MaskSp
     }
   }
   return { out, lse };
+}
+
+function visibility(mask: ReferenceMask, seq: number): (i: number, j: number) => boolean {
+  if (mask.kind !== 'sequence') return (i, j) => isVisible(mask, i, j);
+  const documentOf = documentIndex(seq, mask.mask.documents);
+  return (i, j) => isVisibleInSequence(mask.mask, documentOf, i, j);
 }

@@ -8,6 +8,8 @@ export interface AttentionGraphShape {
   readonly hkv: number;
   readonly d: number;
   readonly mask: MaskKind;
+  /** The 'band' mask's limits on j - i. */
+  readonly band?: { readonly min: number; readonly max: number };
 }
 
 /** Query rows per tile; measured here: 256-row tiles of one head beat untiled by ~20-30% at S = 2k-4k. */
@@ -82,8 +84,10 @@ function tiled(g: GraphBuilder, shape: AttentionGraphShape, qHeads: string, kT: 
   const perHead = (x: string, count: number) => split(x, new Array(count).fill(1), 0);
   const [kHeads, vs, qs] = [perHead(kT, hkv), perHead(vHeads, hkv), perHead(qHeads, hq)];
   // Key prefixes and bias tiles depend only on the tile, not the head: build them once.
-  const keyPrefixes = kHeads.map((kHead, h) => tiles.map((tile) => ({ k: sliced(g, kHead, 2, 0, tile.keys, sk), v: sliced(g, vs[h]!, 1, 0, tile.keys, sk) })));
-  const biasTiles = bias ? tiles.map((tile) => sliced(g, sliced(g, bias, 0, tile.start, tile.end, sq), 1, 0, tile.keys, sk)) : [];
+  const keyWindows = kHeads.map((kHead, h) =>
+    tiles.map((tile) => ({ k: sliced(g, kHead, 2, tile.keyStart, tile.keyEnd, sk), v: sliced(g, vs[h]!, 1, tile.keyStart, tile.keyEnd, sk) })),
+  );
+  const biasTiles = bias ? tiles.map((tile) => sliced(g, sliced(g, bias, 0, tile.start, tile.end, sq), 1, tile.keyStart, tile.keyEnd, sk)) : [];
   const outs: string[] = [];
   const lses: string[] = [];
   for (let h = 0; h < hq; h++) {
@@ -93,7 +97,7 @@ function tiled(g: GraphBuilder, shape: AttentionGraphShape, qHeads: string, kT: 
       tiles.map((tile) => tile.end - tile.start),
       1,
     ).forEach((qTile, t) => {
-      const { k, v } = keyPrefixes[kvHead]![t]!;
+      const { k, v } = keyWindows[kvHead]![t]!;
       const [out, lse] = softmaxBlock(g, shape, g.op('MatMul', [qTile, k]), v, biasTiles[t]);
       outs.push(out);
       lses.push(lse);
@@ -109,26 +113,33 @@ function tiled(g: GraphBuilder, shape: AttentionGraphShape, qHeads: string, kT: 
 /** Tiles of `rows` query rows (every head batched) concatenated back to [Hq, Sq, D] and [Hq, Sq, 1]. */
 function rowTiled(g: GraphBuilder, shape: AttentionGraphShape, qHeads: string, kT: string, vHeads: string, bias?: string): [string, string] {
   const { sq, sk } = shape;
-  const parts = rowTiles(shape, ROW_TILE).map(({ start, end, keys }) =>
+  const parts = rowTiles(shape, ROW_TILE).map(({ start, end, keyStart, keyEnd }) =>
     batched(
       g,
       { ...shape, sq: end - start },
       sliced(g, qHeads, 1, start, end, sq),
-      sliced(g, kT, 2, 0, keys, sk),
-      sliced(g, vHeads, 1, 0, keys, sk),
-      bias && sliced(g, sliced(g, bias, 0, start, end, sq), 1, 0, keys, sk),
+      sliced(g, kT, 2, keyStart, keyEnd, sk),
+      sliced(g, vHeads, 1, keyStart, keyEnd, sk),
+      bias && sliced(g, sliced(g, bias, 0, start, end, sq), 1, keyStart, keyEnd, sk),
     ),
   );
   const concat = (xs: string[]) => (xs.length === 1 ? xs[0]! : g.op('Concat', xs, { axis: 1 }));
   return [concat(parts.map(([out]) => out)), concat(parts.map(([, lse]) => lse))];
 }
 
-/** Query rows [start, end) of `rows` each, and the keys they can see: under a causal mask only a prefix. */
-function rowTiles({ sq, sk, mask }: AttentionGraphShape, rows: number): { start: number; end: number; keys: number }[] {
+/**
+ * Query rows [start, end) of `rows` each, and the keys [keyStart, keyEnd) they can see: under a causal mask only
+ * a prefix, under a band only the band's reach (never no key: a tile that sees none computes one, masked, key).
+ */
+function rowTiles({ sq, sk, mask, band }: AttentionGraphShape, rows: number): { start: number; end: number; keyStart: number; keyEnd: number }[] {
+  const clamp = (x: number): number => Math.min(sk, Math.max(0, x));
   return Array.from({ length: Math.ceil(sq / rows) }, (_, i) => {
     const [start, end] = [i * rows, Math.min(sq, (i + 1) * rows)];
-    const keys = mask === 'causal-inclusive' ? Math.min(sk, end) : mask === 'causal-strict' ? Math.max(1, Math.min(sk, end - 1)) : sk;
-    return { start, end, keys };
+    if (mask === 'causal-inclusive') return { start, end, keyStart: 0, keyEnd: Math.min(sk, end) };
+    if (mask === 'causal-strict') return { start, end, keyStart: 0, keyEnd: Math.max(1, Math.min(sk, end - 1)) };
+    if (mask !== 'band' || !band) return { start, end, keyStart: 0, keyEnd: sk };
+    const keyStart = Math.min(clamp(start + band.min), sk - 1);
+    return { start, end, keyStart, keyEnd: Math.max(keyStart + 1, clamp(end + band.max)) };
   });
 }
 
@@ -144,7 +155,7 @@ function softmaxBlock(g: GraphBuilder, shape: AttentionGraphShape, rawScores: st
   const weights = g.op('Exp', [g.op('Sub', [scores, max])]);
   const sum = g.op('ReduceSum', [weights, g.ints([-1])], { keepdims: 1 });
   let out = g.op('Div', [g.op('MatMul', [weights, values]), sum]);
-  if (shape.mask === 'causal-strict' || shape.mask === 'positions') {
+  if (shape.mask === 'causal-strict' || shape.mask === 'band' || shape.mask === 'positions') {
     // Only these masks can hide every key from a row; such a row would average V, so zero it.
     out = g.op('Mul', [out, g.op('Cast', [g.op('Greater', [max, g.scalar(MASKED_SCORE / 10)])], { to: 1 })]);
   }
@@ -152,7 +163,7 @@ function softmaxBlock(g: GraphBuilder, shape: AttentionGraphShape, rawScores: st
 }
 
 /** The additive mask [Sq, Sk], computed inside the graph from index ranges (or the positions inputs). */
-function maskBias(g: GraphBuilder, { sq, sk, mask }: AttentionGraphShape): string {
+function maskBias(g: GraphBuilder, { sq, sk, mask, band }: AttentionGraphShape): string {
   let queryIndex: string;
   let keyIndex: string;
   if (mask === 'positions') {
@@ -165,6 +176,13 @@ function maskBias(g: GraphBuilder, { sq, sk, mask }: AttentionGraphShape): strin
   }
   const column = g.op('Unsqueeze', [queryIndex, g.ints([1])]); // [Sq, 1]
   const row = g.op('Unsqueeze', [keyIndex, g.ints([0])]); // [1, Sk]
-  const visible = g.op(mask === 'causal-strict' ? 'Less' : 'LessOrEqual', [row, column]);
+  const visible = mask === 'band' ? bandVisible(g, row, column, sq + sk, band) : g.op(mask === 'causal-strict' ? 'Less' : 'LessOrEqual', [row, column]);
   return g.op('Where', [visible, g.scalar(0), g.scalar(MASKED_SCORE)]);
+}
+
+/** min <= j - i <= max as a [Sq, Sk] bool; limits beyond ±(Sq + Sk) change nothing and keep to int32. */
+function bandVisible(g: GraphBuilder, row: string, column: string, reach: number, band: AttentionGraphShape['band']): string {
+  const limit = (x: number) => g.constant({ type: 'int32', dims: [], data: Int32Array.of(Math.max(-reach, Math.min(reach, x))) });
+  const offset = g.op('Sub', [row, column]); // j - i
+  return g.op('And', [g.op('GreaterOrEqual', [offset, limit(band?.min ?? -reach)]), g.op('LessOrEqual', [offset, limit(band?.max ?? reach)])]);
 }

@@ -39,7 +39,7 @@ export class AttentionKernel implements BlockAttentionKernel {
       });
     }
     if (sq === 0 || sk === 0) return maskedResult(sq, hq, d);
-    const shape: AttentionGraphShape = { sq, sk, hq, hkv, d, mask: mask.kind };
+    const shape: AttentionGraphShape = { sq, sk, hq, hkv, d, mask: mask.kind, ...(mask.kind === 'band' ? { band: { min: mask.min, max: mask.max } } : {}) };
     const feeds: Record<string, WireTensor> = {
       q: { type: 'float32', data: q.data, dims: [sq, hq, d] },
       k: { type: 'float32', data: k.data, dims: [sk, hkv, d] },
@@ -49,7 +49,7 @@ export class AttentionKernel implements BlockAttentionKernel {
       feeds['q_pos'] = { type: 'int32', data: mask.queryPositions, dims: [sq] };
       feeds['k_pos'] = { type: 'int32', data: mask.keyPositions, dims: [sk] };
     }
-    const key = `${mask.kind}:${sq}:${sk}:${hq}:${hkv}:${d}`;
+    const key = `${mask.kind}${mask.kind === 'band' ? `[${mask.min},${mask.max}]` : ''}:${sq}:${sk}:${hq}:${hkv}:${d}`;
     if (this.useFused(shape)) {
       const fused = await this.sessions.run(`attention-fused:${key}`, attentionSessionBytes(shape, true), () => buildFusedAttentionGraph(shape), feeds);
       if (fused['fallback']![0] === 0) return partial(fused, shape);

@@ -7,6 +7,8 @@ export interface DecodeAttentionShape {
   readonly hq: number;
   readonly hkv: number;
   readonly d: number;
+  /** Sliding window W: a query at i sees only rows at i-W < j (the rest of the share is not kept, kv-cache.ts). */
+  readonly window?: number;
 }
 
 /**
@@ -15,13 +17,13 @@ export interface DecodeAttentionShape {
  *   inputs  q [t, Hq, D], q_pos [t] int32, k and v [Hkv, P, D] (the cache as resident-tensors.ts keeps it,
  *           head-major), k_pos [P] int32 (rows not yet written carry a position no query reaches)
  *   outputs out [t, Hq, D] and lse [Hq, t]
- * Query at position i sees cache rows at positions j <= i. The cache is read as stored, never copied or
+ * Query at position i sees cache rows at positions j <= i (and i - W < j with a window). The cache is read as stored, never copied or
  * transposed. Scores are an Einsum over K [Hkv, P, D] that ORT runs with K as the big left operand, one pass over
  * K for the group's queries; measured at P = 32k, Hkv 2, D 32, group 4, K not in cache: 1.12 ms, against 1.70 for
  * one matrix-vector product per query head and 2.7 for a MatMul with K fed transposed. Scores are [Hkv, g·t, P],
  * keys last, so the mask, max, exp and sum stream along rows and the weights meet V [Hkv, P, D] as they are.
  */
-export function buildDecodeAttentionGraph({ t, hq, hkv, d }: DecodeAttentionShape): Uint8Array {
+export function buildDecodeAttentionGraph({ t, hq, hkv, d, window }: DecodeAttentionShape): Uint8Array {
   const group = hq / hkv;
   const g = new GraphBuilder('decode_attention');
   const q = g.input('q', 'float', [t, hq, d]);
@@ -32,7 +34,10 @@ export function buildDecodeAttentionGraph({ t, hq, hkv, d }: DecodeAttentionShap
   const queryHeads = g.op('Transpose', [g.op('Reshape', [q, g.ints([t, hkv, group, d])])], { perm: [1, 2, 0, 3] }); // [Hkv, g, t, D]
   const queryRows = g.op('Reshape', [g.op('Mul', [queryHeads, g.scalar(1 / Math.sqrt(d))]), g.ints([hkv, group * t, d])]);
   const scores = g.op('Reshape', [g.op('Einsum', [k, queryRows], { equation: 'hpd,hjd->hjp' }), g.ints([hkv, group, t, -1])]); // [Hkv, g, t, P]
-  const visible = g.op('LessOrEqual', [g.op('Unsqueeze', [keyPositions, g.ints([0])]), g.op('Unsqueeze', [queryPositions, g.ints([1])])]); // [t, P]
+  const [keyRow, queryColumn] = [g.op('Unsqueeze', [keyPositions, g.ints([0])]), g.op('Unsqueeze', [queryPositions, g.ints([1])])];
+  const causal = g.op('LessOrEqual', [keyRow, queryColumn]); // [t, P]
+  const int32 = (value: number) => g.constant({ type: 'int32', dims: [], data: Int32Array.of(value) });
+  const visible = window === undefined ? causal : g.op('And', [causal, g.op('Greater', [keyRow, g.op('Sub', [queryColumn, int32(window)])])]);
   const masked = g.op('Reshape', [g.op('Add', [scores, g.op('Where', [visible, g.scalar(0), g.scalar(MASKED_SCORE)])]), g.ints([hkv, group * t, -1])]);
   const max = g.op('ReduceMax', [masked, g.ints([-1])], { keepdims: 1 }); // [Hkv, g·t, 1]
   const weights = g.op('Exp', [g.op('Sub', [masked, max])]);

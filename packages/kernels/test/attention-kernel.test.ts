@@ -19,6 +19,8 @@ function maxError(got: Float32Array, expected: Float64Array): number {
 }
 
 function maskFor(kind: MaskSpec['kind'], sq: number, sk: number): MaskSpec {
+  // A two-sided band (a sliding window's diagonal strip) that leaves some rows without keys when Sq > Sk.
+  if (kind === 'band') return { kind, min: -Math.floor(sk / 3), max: 2 };
   if (kind !== 'positions') return { kind };
   // Keys at positions 0, 2, 4, ...; queries at positions from -1 upward, so the first query sees nothing.
   return { kind, queryPositions: Int32Array.from({ length: sq }, (_, i) => i - 1), keyPositions: Int32Array.from({ length: sk }, (_, j) => 2 * j) };
@@ -37,7 +39,7 @@ const CASES: Array<[number, number, number, number, number]> = [
   [1000, 1, 5, 5, 64],
   [3, 3, 6, 3, 8],
 ];
-const MASKS: Array<MaskSpec['kind']> = ['none', 'causal-inclusive', 'causal-strict', 'positions'];
+const MASKS: Array<MaskSpec['kind']> = ['none', 'causal-inclusive', 'causal-strict', 'band', 'positions'];
 
 describe('block attention kernel against the fp64 reference', () => {
   it.each(CASES)('Sq %i, Sk %i, Hq %i, Hkv %i, D %i, every mask', async (sq, sk, hq, hkv, d) => {
@@ -51,6 +53,28 @@ describe('block attention kernel against the fp64 reference', () => {
       const expected = referenceAttention(q, k, v, mask);
       expect(got.out.shape).toEqual([sq, hq, d]);
       expect(got.lse.shape).toEqual([hq, sq]);
+      expect(maxError(got.out.data, expected.out)).toBeLessThanOrEqual(1e-5);
+      expect(maxError(got.lse.data, expected.lse)).toBeLessThanOrEqual(1e-4);
+    }
+  });
+
+  it.each([
+    { min: 0, max: Infinity },
+    { min: -Infinity, max: -3 },
+    { min: 5, max: 40 },
+  ])('band min $min max $max (one-sided: a window edge, a shifted causal diagonal) in every graph path', async (band) => {
+    const random = seededRandom(band.max === Infinity ? 1 : band.min + 20);
+    for (const [sq, sk] of [
+      [200, 230],
+      [500, 480],
+      [700, 650],
+    ] as const) {
+      const q = randomTensor([sq, 4, 16], random, 2);
+      const k = randomTensor([sk, 2, 16], random, 2);
+      const v = randomTensor([sk, 2, 16], random);
+      const mask: MaskSpec = { kind: 'band', ...band };
+      const got = await kernel.attend(q, k, v, mask);
+      const expected = referenceAttention(q, k, v, mask);
       expect(maxError(got.out.data, expected.out)).toBeLessThanOrEqual(1e-5);
       expect(maxError(got.lse.data, expected.lse)).toBeLessThanOrEqual(1e-4);
     }

@@ -21,6 +21,11 @@ export interface ModelConfig {
   readonly maxPositionEmbeddings: number;
   /** qwen2 puts biases on the q, k and v projections. */
   readonly attentionBias: boolean;
+  /**
+   * Sliding-window attention: layers from `fromLayer` on let token i see only tokens i-W < j <= i. Mistral's
+   * `sliding_window` (every layer); Qwen2's with `use_sliding_window`, from layer `max_window_layers` on.
+   */
+  readonly slidingWindow?: { readonly size: number; readonly fromLayer: number };
   readonly bosTokenId?: number;
   readonly eosTokenIds: readonly number[];
 }
@@ -77,9 +82,24 @@ export function parseModelConfig(raw: Record<string, unknown>, source: string): 
     tieWordEmbeddings: raw['tie_word_embeddings'] === true,
     maxPositionEmbeddings: int('max_position_embeddings', 2048),
     attentionBias: modelType === 'qwen2' || raw['attention_bias'] === true,
+    ...slidingWindowOf(modelType as ModelType, raw, int, fail),
     ...(bos === undefined || bos === null ? {} : { bosTokenId: tokenId('bos_token_id', bos) }),
     eosTokenIds: eos === undefined || eos === null ? [] : Array.isArray(eos) ? eos.map((id) => tokenId('eos_token_id', id)) : [tokenId('eos_token_id', eos)],
   };
+}
+
+/** A window only where the model type applies it: Mistral always, Qwen2 when `use_sliding_window` says so. */
+function slidingWindowOf(modelType: ModelType, raw: Record<string, unknown>, int: (key: string) => number, fail: (why: string) => never): Pick<ModelConfig, 'slidingWindow'> {
+  const windowed = (modelType === 'mistral' || (modelType === 'qwen2' && raw['use_sliding_window'] === true)) && (raw['sliding_window'] ?? null) !== null;
+  if (!windowed) return {};
+  const fromLayer = modelType === 'qwen2' ? (raw['max_window_layers'] ?? 28) : 0;
+  if (typeof fromLayer !== 'number' || !Number.isInteger(fromLayer) || fromLayer < 0) fail(`max_window_layers must be a whole number >= 0, got ${JSON.stringify(fromLayer)}`);
+  return { slidingWindow: { size: int('sliding_window'), fromLayer: fromLayer as number } };
+}
+
+/** The sliding window of `layer`, or undefined where it attends to the whole causal prefix. */
+export function layerWindow(config: ModelConfig, layer: number): number | undefined {
+  return config.slidingWindow && layer >= config.slidingWindow.fromLayer ? config.slidingWindow.size : undefined;
 }
 
 export async function readModelConfig(dir: string): Promise<ModelConfig> {

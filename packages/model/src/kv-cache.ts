@@ -1,4 +1,4 @@
-import type { Tensor } from '@seqpar/core';
+import { SeqparError, type Tensor } from '@seqpar/core';
 import { buildDecodeAttentionGraph, type ChainStep, type ComputeThread, type OutputFeed, type ResidentLayout } from '@seqpar/kernels';
 
 /** Stands in for the position of a row not yet written: later than any query, so the causal rule hides it. */
@@ -14,6 +14,10 @@ let nextShare = 0;
  * (32k tokens, N = 1: 6.9 ms per layer, now ~1.8 ms). Sized up front for the whole generation; rows not yet
  * written carry a position no query sees, and the decode graph takes any cache size, so growing needs no new
  * session. `release` frees the thread's memory.
+ *
+ * With a sliding window W the share is a rolling buffer of at most W rows (Mistral's rolling buffer cache): a
+ * rank's rows arrive in ascending position, so the W latest cover every position a later query can see, and row
+ * n lands in slot n mod W over the oldest. Decode then reads W rows at most, whatever the context length.
  */
 export class KvCacheShare {
   private readonly name = `kv${nextShare++}`;
@@ -25,8 +29,9 @@ export class KvCacheShare {
     private readonly heads: number,
     private readonly headDim: number,
     capacity = 16,
+    private readonly window?: number,
   ) {
-    this.capacity = Math.max(1, capacity);
+    this.capacity = Math.max(1, Math.min(capacity, window ?? Infinity));
   }
 
   /**
@@ -43,21 +48,34 @@ export class KvCacheShare {
    */
   appendSteps(k: Tensor | OutputFeed, v: Tensor | OutputFeed, positions: ArrayLike<number>): ChainStep[] {
     const added = positions.length;
-    if (this.rows + added > this.capacity) this.capacity = Math.max(2 * this.capacity, this.rows + added);
-    const at = this.rows;
+    const limit = this.window ?? Infinity;
+    if (this.rows + added > this.capacity && this.capacity < limit) this.capacity = Math.min(limit, Math.max(2 * this.capacity, this.rows + added));
+    const first = this.rows;
     this.rows += added;
-    const write = (part: string, layout: Omit<ResidentLayout, 'capacity'>, rows: Tensor | OutputFeed | Int32Array): ChainStep => ({
+    // Rows past the window's capacity overwrite the oldest: keep the last `capacity` of the new rows, in at most two
+    // runs of slots (to the end of the buffer, then from its start). Without a window capacity always fits.
+    const kept = Math.min(added, this.capacity);
+    const runs: { from: number; count: number; slot: number }[] = [];
+    for (let from = added - kept; from < added;) {
+      const slot = (first + from) % this.capacity;
+      const count = Math.min(added - from, this.capacity - slot);
+      runs.push({ from, count, slot });
+      from += count;
+    }
+    if (runs.length === 0) runs.push({ from: 0, count: 0, slot: 0 }); // an empty share still creates its tensors
+    if (runs.length > 1 && ('output' in k || 'output' in v)) throw new SeqparError('ERR_INTERNAL', 'a chained append must not wrap round the window buffer');
+    const [heads, width] = [this.heads, this.headDim];
+    const write = (part: string, layout: Omit<ResidentLayout, 'capacity'>, rows: Tensor | OutputFeed | Int32Array, run: (typeof runs)[number]): ChainStep => ({
       write: `${this.name}:${part}`,
       layout: { ...layout, capacity: this.capacity },
-      at,
-      rows: 'output' in rows ? rows : { type: layout.type, data: 'data' in rows ? rows.data : rows, dims: [added, layout.groups, layout.width] },
+      at: run.slot,
+      rows: 'output' in rows ? rows : { type: layout.type, data: rowsOf('data' in rows ? rows.data : rows, run, layout), dims: [run.count, layout.groups, layout.width] },
     });
-    const [heads, width] = [this.heads, this.headDim];
-    return [
-      write('k', { type: 'float32', groups: heads, width, fill: 0 }, k),
-      write('v', { type: 'float32', groups: heads, width, fill: 0 }, v),
-      write('pos', { type: 'int32', groups: 1, width: 1, fill: UNWRITTEN }, Int32Array.from(positions)),
-    ];
+    return runs.flatMap((run) => [
+      write('k', { type: 'float32', groups: heads, width, fill: 0 }, k, run),
+      write('v', { type: 'float32', groups: heads, width, fill: 0 }, v, run),
+      write('pos', { type: 'int32', groups: 1, width: 1, fill: UNWRITTEN }, Int32Array.from(positions), run),
+    ]);
   }
 
   /**
@@ -67,8 +85,8 @@ export class KvCacheShare {
    */
   async attendStep(q: Tensor | OutputFeed, positions: Int32Array, hq: number): Promise<ChainStep> {
     const t = positions.length;
-    const key = `decode-attention:${t}:${hq}:${this.heads}:${this.headDim}`;
-    await this.thread.load(key, () => buildDecodeAttentionGraph({ t, hq, hkv: this.heads, d: this.headDim }));
+    const key = `decode-attention:${t}:${hq}:${this.heads}:${this.headDim}:${this.window ?? 'all'}`;
+    await this.thread.load(key, () => buildDecodeAttentionGraph({ t, hq, hkv: this.heads, d: this.headDim, ...(this.window === undefined ? {} : { window: this.window }) }));
     return {
       run: key,
       feeds: {
@@ -94,4 +112,10 @@ export class KvCacheShare {
   async release(): Promise<void> {
     await Promise.all(['k', 'v', 'pos'].map((part) => this.thread.drop(`${this.name}:${part}`))).catch(() => undefined);
   }
+}
+
+/** Rows [from, from + count) of sequence-major rows [t, groups, width]. */
+function rowsOf<T extends Float32Array | Int32Array>(data: T, { from, count }: { from: number; count: number }, { groups, width }: Pick<ResidentLayout, 'groups' | 'width'>): T {
+  const size = groups * width;
+  return from === 0 && count * size === data.length ? data : (data.subarray(from * size, (from + count) * size) as T);
 }

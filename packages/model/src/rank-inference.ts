@@ -1,6 +1,7 @@
 import { layoutPositions, type Tensor } from '@seqpar/core';
 import type { ChainStep } from '@seqpar/kernels';
 import { gatherDecodePartials, STRATEGIES, type RankContext, type StrategyName } from '@seqpar/strategies';
+import { layerWindow } from './config.js';
 import { KvCacheShare } from './kv-cache.js';
 import type { RankModel } from './rank-model.js';
 
@@ -45,10 +46,11 @@ export async function prefillRank(
   try {
     for (let layer = 0; layer < model.config.numLayers; layer++) {
       const { q, k, v } = await ctx.recorder.time('compute', `layer ${layer} qkv`, () => model.preAttention(layer, x, positions));
-      const cache = new KvCacheShare(model.thread, numKvHeads, headDim, positions.length + reserve);
+      const window = layerWindow(model.config, layer);
+      const cache = new KvCacheShare(model.thread, numKvHeads, headDim, positions.length + reserve, window);
       caches.push(cache);
       await cache.append(k, v, positions);
-      const attention = await strategy.run(layerContext(ctx, `p${layer}`), { q, k, v, seq: prompt.length, causal: true });
+      const attention = await strategy.run(layerContext(ctx, `p${layer}`), { q, k, v, seq: prompt.length, causal: true, ...(window === undefined ? {} : { window }) });
       x = await ctx.recorder.time('compute', `layer ${layer} mlp`, () => model.postAttention(layer, x, attention.out));
       onLayerDone?.(layer);
     }

@@ -18,6 +18,8 @@ export interface TinyModelOptions {
   readonly modelType?: ModelType;
   readonly tieWordEmbeddings?: boolean;
   readonly maxPositionEmbeddings?: number;
+  /** config.json's `sliding_window` (with `use_sliding_window` for qwen2, on every layer). */
+  readonly slidingWindow?: number;
   /** Split the weights over this many safetensors files with an index, as large checkpoints ship. */
   readonly shards?: number;
 }
@@ -82,6 +84,7 @@ export async function makeTinyModel(dir: string, options: TinyModelOptions = {})
     vocab_size: vocab,
     tie_word_embeddings: tie,
     max_position_embeddings: options.maxPositionEmbeddings ?? 131072,
+    ...(options.slidingWindow === undefined ? {} : { sliding_window: options.slidingWindow, ...(modelType === 'qwen2' ? { use_sliding_window: true, max_window_layers: 0 } : {}) }),
     bos_token_id: bosId,
     eos_token_id: eosId,
     torch_dtype: { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[options.dtype ?? 'F32'],

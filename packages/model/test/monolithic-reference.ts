@@ -1,7 +1,7 @@
 import ort from 'onnxruntime-node';
 import type { Tensor } from '@seqpar/core';
 import { GraphBuilder } from '@seqpar/kernels';
-import { ropeTables, rmsNorm, rotateHalf, type LoadedModel } from '../src/index.js';
+import { layerWindow, ropeTables, rmsNorm, rotateHalf, type LoadedModel } from '../src/index.js';
 
 const transposed = (t: Tensor) => {
   const [rows, cols] = t.shape as [number, number];
@@ -12,7 +12,8 @@ const transposed = (t: Tensor) => {
 
 /**
  * The whole model as ONE ONNX graph in one session: embedding gather, every layer with plain causal softmax
- * attention over the full sequence (K/V heads repeated for GQA), and the lm head. No strategy, no merge, no
+ * attention over the full sequence (K/V heads repeated for GQA; a layer's sliding window in its mask), and the lm
+ * head. No strategy, no merge, no
  * sharding: an independent reference for sequence-parallel prefill.
  */
 export async function monolithicLogits(model: LoadedModel, prompt: readonly number[]): Promise<Float32Array> {
@@ -23,8 +24,9 @@ export async function monolithicLogits(model: LoadedModel, prompt: readonly numb
   const ids = g.input('ids', 'int64', [s]);
   const cos = g.op('Unsqueeze', [g.input('cos', 'float', [s, dh]), g.ints([0])]); // [1, S, Dh]
   const sin = g.op('Unsqueeze', [g.input('sin', 'float', [s, dh]), g.ints([0])]);
-  const causal = new Float32Array(s * s).map((_, i) => (i % s <= Math.floor(i / s) ? 0 : -1e30));
-  const mask = g.constant({ type: 'float', dims: [s, s], data: causal });
+  // Query i sees key j when j <= i and, under a window W, i - W < j.
+  const maskOf = (window = Infinity) =>
+    g.constant({ type: 'float', dims: [s, s], data: new Float32Array(s * s).map((_, at) => (at % s <= Math.floor(at / s) && Math.floor(at / s) - (at % s) < window ? 0 : -1e30)) });
   let x = g.op('Gather', [g.constant({ type: 'float', dims: weights.embedTokens.shape, data: weights.embedTokens.data }), ids], { axis: 0 });
   const heads = (t: string, n: number) => g.op('Transpose', [g.op('Reshape', [t, g.ints([s, n, dh])])], { perm: [1, 0, 2] }); // [n, S, Dh]
   const linear = (t: string, w: Tensor, b?: Tensor) => {
@@ -33,7 +35,8 @@ export async function monolithicLogits(model: LoadedModel, prompt: readonly numb
   };
   const rope = (t: string) => g.op('Add', [g.op('Mul', [t, cos]), g.op('Mul', [rotateHalf(g, t, dh), sin])]);
   const repeatKv = (t: string) => g.op('Reshape', [g.op('Expand', [g.op('Unsqueeze', [t, g.ints([1])]), g.ints([hkv, hq / hkv, s, dh])]), g.ints([hq, s, dh])]);
-  for (const layer of weights.layers) {
+  for (const [index, layer] of weights.layers.entries()) {
+    const mask = maskOf(layerWindow(config, index));
     const n = rmsNorm(g, x, layer.inputNorm, config.rmsNormEps);
     const q = rope(heads(linear(n, layer.qProj, layer.qBias), hq));
     const k = repeatKv(rope(heads(linear(n, layer.kProj, layer.kBias), hkv)));

@@ -12,6 +12,10 @@ export interface PlanRequest {
   readonly seq: number;
   readonly prefix?: number;
   readonly causal?: boolean;
+  /** Packed documents' lengths (sum `seq`): only their visible pairs are priced. */
+  readonly documents?: readonly number[];
+  /** Sliding window (causal). */
+  readonly window?: number;
   readonly heads?: number;
   readonly kvHeads?: number;
   readonly headDim?: number;
@@ -71,6 +75,8 @@ export function workloadOf(request: PlanRequest, profile: HardwareProfile): Atte
     seq: request.seq,
     prefix: request.prefix ?? 0,
     causal: request.causal ?? false,
+    ...(request.documents ? { documents: request.documents } : {}),
+    ...(request.window !== undefined ? { window: request.window } : {}),
     heads: request.heads ?? DEFAULT_HEADS.heads,
     kvHeads: request.kvHeads ?? DEFAULT_HEADS.kvHeads,
     headDim: request.headDim ?? DEFAULT_HEADS.headDim,

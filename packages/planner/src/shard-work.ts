@@ -1,8 +1,8 @@
-import { shardLength, type BlockMask, type LayoutKind } from '@seqpar/core';
-import { BLOCK_RULES, planPieces } from '@seqpar/strategies';
+import { NO_MASK, shardLength, type BlockMask, type LayoutKind } from '@seqpar/core';
+import { BLOCK_RULES, planPieces, visibleBlocks, visiblePairs, type PlannedBlock, type RingWorld } from '@seqpar/strategies';
 import type { KernelPieces } from './kernel-table.js';
 import type { ScheduleStep } from './schedule.js';
-import { attentionFlops, blockBytes, maskedPairs, mergeBytes, totalPairs, visiblePairs, type AttentionWorkload } from './workload.js';
+import { attentionFlops, blockBytes, maskedPairs, mergeBytes, totalPairs, type AttentionWorkload } from './workload.js';
 
 /** The work of one rank's queries against one rank's KV shard. */
 export interface BlockWork {
@@ -28,7 +28,7 @@ export function blockPieces(queryRows: number, keyRows: number, mask: BlockMask,
     const shape = {
       queryRows: piece.query.end - piece.query.start,
       keyRows: piece.key.end - piece.key.start,
-      masked: piece.mask !== 'none',
+      masked: piece.mask.kind !== 'none',
       heads: w.heads,
       kvHeads: w.kvHeads,
       headDim: w.headDim,
@@ -55,32 +55,43 @@ export interface ShardWork {
 /**
  * Without a cached prefix: the layout's real pass-KV block rule (@seqpar/strategies' BLOCK_RULES), with the owner's
  * queries and the holder's KV, so ring causal is unbalanced and striped/zigzag are balanced exactly as
- * the strategies run them.
+ * the strategies run them, and only the pairs the documents and window leave visible are priced.
  */
 export function plannedShardWork(layout: LayoutKind, w: AttentionWorkload, degree: number): ShardWork {
-  const rows = (rank: number): number => shardLength(layout, w.seq, degree, rank);
+  const world = worldOfWorkload(w, degree);
+  const rows = (rank: number): number => shardLength(layout, w.seq, degree, rank, world);
   return {
     queryRows: rows,
     kvRows: rows,
-    work(owner, holder) {
-      const blocks = BLOCK_RULES[layout]({ seq: w.seq, n: degree, causal: w.causal }, owner, holder);
-      const work = blocks.reduce(
-        (sum, b) => {
-          const [q, k] = [b.query.end - b.query.start, b.key.end - b.key.start];
-          const pairs = visiblePairs(q, k, b.mask);
-          return {
-            pairs: sum.pairs + pairs,
-            maskedPairs: sum.maskedPairs + (b.mask === 'none' ? 0 : pairs),
-            pieces: [...sum.pieces, ...blockPieces(q, k, b.mask, w)],
-            queryRows: sum.queryRows + q,
-            keyRows: sum.keyRows + k,
-          };
-        },
-        { pairs: 0, maskedPairs: 0, pieces: [] as KernelPieces[], queryRows: 0, keyRows: 0 },
-      );
-      return { ...work, calls: callCount(work.pieces) };
-    },
+    work: (owner, holder) => blocksWork(BLOCK_RULES[layout](world, owner, holder), w),
   };
+}
+
+const worldOfWorkload = (w: AttentionWorkload, n: number): RingWorld => ({
+  seq: w.seq,
+  n,
+  causal: w.causal,
+  ...(w.documents ? { documents: w.documents } : {}),
+  ...(w.window !== undefined ? { window: w.window } : {}),
+});
+
+/** The pairs and kernel calls of `blocks`, as the strategies cut them. */
+function blocksWork(blocks: readonly PlannedBlock[], w: AttentionWorkload): BlockWork {
+  const work = blocks.reduce(
+    (sum, b) => {
+      const [q, k] = [b.query.end - b.query.start, b.key.end - b.key.start];
+      const pairs = visiblePairs(q, k, b.mask);
+      return {
+        pairs: sum.pairs + pairs,
+        maskedPairs: sum.maskedPairs + (b.mask.kind === 'none' ? 0 : pairs),
+        pieces: [...sum.pieces, ...blockPieces(q, k, b.mask, w)],
+        queryRows: sum.queryRows + q,
+        keyRows: sum.keyRows + k,
+      };
+    },
+    { pairs: 0, maskedPairs: 0, pieces: [] as KernelPieces[], queryRows: 0, keyRows: 0 },
+  );
+  return { ...work, calls: callCount(work.pieces) };
 }
 
 /**
@@ -107,14 +118,14 @@ export function balancedShardWork(w: AttentionWorkload, degree: number): ShardWo
  */
 export function volumePieces(pairs: number, queryRows: number, keyRows: number, w: AttentionWorkload): KernelPieces[] {
   const [q, k] = [Math.max(1, Math.ceil(queryRows)), Math.max(1, Math.ceil(keyRows))];
-  const dense = blockPieces(q, k, 'none', w);
+  const dense = blockPieces(q, k, NO_MASK, w);
   const share = Math.min(1, pairs / (q * k));
   return dense.map((p) => ({ ...p, count: p.count * share }));
 }
 
 /** The calls of attention over the whole request on one rank: all of `w`'s heads (single), or a share (Ulysses). */
 export function wholePieces(w: AttentionWorkload): KernelPieces[] {
-  if (w.prefix === 0) return blockPieces(w.seq, w.seq, w.causal ? 'causal-inclusive' : 'none', w);
+  if (w.prefix === 0) return [...blocksWork(visibleBlocks('contiguous', worldOfWorkload(w, 1), 0, 0), w).pieces];
   return volumePieces(totalPairs(w), w.seq, w.seq + w.prefix, w);
 }
 

@@ -1,10 +1,14 @@
-import { UsageError, type BlockMask } from '@seqpar/core';
+import { checkSequenceMask, sequencePairs, UsageError } from '@seqpar/core';
 
 /** One attention request as the planner sees it: `seq` new tokens attending to `prefix` cached ones and themselves. */
 export interface AttentionWorkload {
   readonly seq: number;
   readonly prefix: number;
   readonly causal: boolean;
+  /** Packed documents' lengths (sum `seq`), without a prefix. */
+  readonly documents?: readonly number[];
+  /** Sliding window (causal), without a prefix. */
+  readonly window?: number;
   readonly heads: number;
   readonly kvHeads: number;
   readonly headDim: number;
@@ -21,32 +25,20 @@ export function checkWorkload(w: AttentionWorkload): void {
   }
   if (!Number.isInteger(w.prefix) || w.prefix < 0) throw new UsageError(`prefix must be a non-negative integer (got ${w.prefix})`);
   if (w.heads % w.kvHeads !== 0) throw new UsageError(`heads (${w.heads}) must be a multiple of kv heads (${w.kvHeads})`);
-}
-
-/**
- * Visible (query, key) pairs of a block of `q` query rows and `k` key rows. Causal masks are block-local:
- * inclusive keeps j <= i, strict keeps j < i, so row i sees min(i + 1, k) or min(i, k) keys.
- */
-export function visiblePairs(q: number, k: number, mask: BlockMask): number {
-  if (mask === 'none') return q * k;
-  const shift = mask === 'causal-inclusive' ? 1 : 0;
-  // Rows i < k - shift see i + shift keys; the rest see all k.
-  const rising = Math.max(0, Math.min(q, k - shift));
-  const risingPairs = (rising * (rising - 1)) / 2 + rising * shift;
-  return risingPairs + (q - rising) * k;
+  checkSequenceMask(w.seq, w);
+  if (w.prefix > 0 && (w.documents || w.window !== undefined)) throw new UsageError('documents and a window are priced for requests without a cached prefix');
 }
 
 /** FLOPs of attention over `pairs` visible pairs: QK^T and PV are each 2·D per pair and query head. */
 export const attentionFlops = (pairs: number, w: AttentionWorkload): number => 4 * pairs * w.headDim * w.heads;
 
-/** Visible pairs of the whole request: `seq` queries after `prefix` cached keys. */
+/** Visible pairs of the whole request: `seq` queries after `prefix` cached keys, under its documents and window. */
 export function totalPairs(w: AttentionWorkload): number {
-  const keys = w.prefix + w.seq;
-  return w.causal ? w.seq * w.prefix + visiblePairs(w.seq, w.seq, 'causal-inclusive') : w.seq * keys;
+  return w.seq * w.prefix + sequencePairs(w.seq, w);
 }
 
-/** Visible pairs of the request under a causal mask: the new tokens' triangle (the cached prefix is seen whole). */
-export const maskedPairs = (w: AttentionWorkload): number => (w.causal ? visiblePairs(w.seq, w.seq, 'causal-inclusive') : 0);
+/** Visible pairs of the request under a causal mask: the new tokens' triangles (the cached prefix is seen whole). */
+export const maskedPairs = (w: AttentionWorkload): number => (w.causal ? sequencePairs(w.seq, w) : 0);
 
 /** Bytes of `rows` tokens of q (or out) / of k and v together / of a partial result (out plus float32 lse). */
 export const qBytes = (rows: number, w: AttentionWorkload): number => rows * w.heads * w.headDim * w.bytesPerElement;

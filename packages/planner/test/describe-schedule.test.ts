@@ -23,6 +23,21 @@ describe('describeSchedule', () => {
     }
   });
 
+  it('prices the visible pairs of packed documents and windows, exactly as the strategies cut them', () => {
+    const skewed = { ...workload(16384, true), documents: [12288, ...Array<number>(16).fill(256)] };
+    const windowed = { ...workload(16384, true), window: 1024 };
+    for (const w of [skewed, windowed, { ...skewed, causal: false }]) {
+      for (const strategy of STRATEGY_NAMES) {
+        const total = rankFlops(strategy, w, 4).reduce((a, b) => a + b, 0);
+        expect(total / attentionFlops(totalPairs(w), w), strategy).toBeCloseTo(1, 9);
+      }
+    }
+    // A window of 1024 is about 1/8 of full causal at 16k; the skewed pack's zigzag work stays balanced.
+    expect(totalPairs(windowed) / totalPairs(workload(16384, true))).toBeLessThan(0.13);
+    const flops = rankFlops('zigzag', skewed, 2);
+    expect(Math.max(...flops) / Math.min(...flops)).toBeLessThan(1.05);
+  });
+
   it('leaves causal ring unbalanced and striped/zigzag/TokenRing balanced', () => {
     const w = workload(8192, true);
     const spread = (flops: number[]): number => Math.max(...flops) / Math.min(...flops);

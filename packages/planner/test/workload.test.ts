@@ -1,22 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '@seqpar/core';
-import { checkWorkload, totalPairs, visiblePairs } from '../src/workload.js';
+import { checkWorkload, totalPairs } from '../src/workload.js';
 
-const bruteForce = (q: number, k: number, shift: number): number => {
-  let pairs = 0;
-  for (let i = 0; i < q; i++) for (let j = 0; j < k; j++) if (j < i + shift) pairs++;
-  return pairs;
-};
-
-describe('visiblePairs', () => {
-  it('counts block-local causal pairs exactly for any block shape', () => {
-    for (let q = 0; q <= 9; q++) {
-      for (let k = 0; k <= 9; k++) {
-        expect(visiblePairs(q, k, 'causal-inclusive')).toBe(bruteForce(q, k, 1));
-        expect(visiblePairs(q, k, 'causal-strict')).toBe(bruteForce(q, k, 0));
-        expect(visiblePairs(q, k, 'none')).toBe(q * k);
-      }
-    }
+describe('totalPairs', () => {
+  it('prices only the pairs packed documents and a window leave visible', () => {
+    const w = { seq: 10, prefix: 0, causal: true, heads: 1, kvHeads: 1, headDim: 1, bytesPerElement: 4 };
+    expect(totalPairs(w)).toBe(55);
+    expect(totalPairs({ ...w, documents: [4, 6] })).toBe(10 + 21);
+    expect(totalPairs({ ...w, window: 3 })).toBe(1 + 2 + 8 * 3);
+    expect(totalPairs({ ...w, causal: false, documents: [4, 6] })).toBe(16 + 36);
+    expect(() => checkWorkload({ ...w, documents: [4, 5] })).toThrow(UsageError);
   });
 
   it('counts a whole causal request with a cached prefix', () => {

@@ -1,4 +1,4 @@
-import { randomTensor, referenceAttention, seededRandom, type Tensor } from '@seqpar/core';
+import { randomTensor, referenceAttention, seededRandom, type SequenceMask, type Tensor } from '@seqpar/core';
 import { expect } from 'vitest';
 
 export interface Problem {
@@ -12,9 +12,9 @@ export function problem(seq: number, hq = 2, hkv = 1, dim = 16, seed = seq): Pro
   return { q: randomTensor([seq, hq, dim], random), k: randomTensor([seq, hkv, dim], random), v: randomTensor([seq, hkv, dim], random) };
 }
 
-/** The cluster's out and lse match the fp64 reference. */
-export function expectExact(p: Problem, result: { out: Tensor; lse: Tensor }, causal: boolean): void {
-  const reference = referenceAttention(p.q, p.k, p.v, { kind: causal ? 'causal-inclusive' : 'none' });
+/** The cluster's out and lse match the fp64 reference (causal or not, or under packed documents and a window). */
+export function expectExact(p: Problem, result: { out: Tensor; lse: Tensor }, mask: boolean | SequenceMask): void {
+  const reference = referenceAttention(p.q, p.k, p.v, { kind: 'sequence', mask: typeof mask === 'boolean' ? { causal: mask } : mask });
   expect(result.out.shape).toEqual(p.q.shape);
   expect(maxDiff(result.out.data, reference.out)).toBeLessThan(1e-4);
   expect(maxDiff(result.lse.data, reference.lse)).toBeLessThan(1e-4);

@@ -23,10 +23,11 @@ describe('createCluster (inproc executor)', () => {
 
   it('reports per-rank stats in the shape --json needs', async () => {
     const p = problem(64);
-    const { stats } = await cluster.attention(p.q, p.k, p.v, { strategy: 'ring', causal: true });
+    const { stats } = await cluster.attention(p.q, p.k, p.v, { strategy: 'striped', causal: true });
     expect(stats.ranks.map((rank) => rank.rank)).toEqual([0, 1, 2]);
     for (const rank of stats.ranks) {
-      expect(Object.keys(rank).sort()).toEqual(['bytesRecv', 'bytesSent', 'commMs', 'computeMs', 'idleMs', 'peakRssMb', 'rank']);
+      expect(Object.keys(rank).sort()).toEqual(['bytesRecv', 'bytesSent', 'commMs', 'computeMs', 'idleMs', 'peakRssMb', 'rank', 'visiblePairs']);
+      expect(rank.visiblePairs).toBeGreaterThan(0);
       expect(rank.bytesSent).toBeGreaterThan(0);
       expect(rank.computeMs).toBeGreaterThan(0);
       expect(rank.peakRssMb).toBeGreaterThan(0);

@@ -55,6 +55,9 @@ describe('connectCluster: a client process drives a running coordinator', () => 
     expectExact(p, rb, true);
     expect(ra.stats).toMatchObject({ strategy: 'ring', workers: 2, transport: 'ws', seq: 64 });
     expect(ra.stats.ranks).toHaveLength(2);
+    // Packed documents and a window travel over the client channel too.
+    const packed = { causal: true, documents: [10, 1, 40, 13], window: 7 };
+    expectExact(p, await a.attention(p.q, p.k, p.v, { ...packed, strategy: 'striped' }), packed);
   });
 
   it('refuses a wrong token with ERR_AUTH and reports coordinator-side errors with their code', async () => {

@@ -17,6 +17,10 @@ const BAD_REQUESTS: [string, () => [Tensor, Tensor, Tensor], object, RegExp][] =
   ['ulysses over more ranks than kv heads', () => [t(64, 2, 16), t(64, 1, 16), t(64, 1, 16)], { strategy: 'ulysses' }, /kv heads/i],
   ['an unknown strategy', () => [t(64, 2, 16), t(64, 1, 16), t(64, 1, 16)], { strategy: 'spiral' }, /unknown strategy 'spiral'/],
   ['a negative timeout', () => [t(64, 2, 16), t(64, 1, 16), t(64, 1, 16)], { timeoutMs: -5 }, /timeoutMs/],
+  ['documents that do not add up to S', () => [t(64, 2, 16), t(64, 1, 16), t(64, 1, 16)], { documents: [30, 30] }, /sum to 60 but the sequence has 64/],
+  ['a document of length 0', () => [t(64, 2, 16), t(64, 1, 16), t(64, 1, 16)], { documents: [32, 0, 32] }, /whole numbers >= 1/],
+  ['a window without causal', () => [t(64, 2, 16), t(64, 1, 16), t(64, 1, 16)], { window: 8 }, /needs causal/],
+  ['a window of 0', () => [t(64, 2, 16), t(64, 1, 16), t(64, 1, 16)], { causal: true, window: 0 }, /window must be a whole number >= 1/],
 ];
 
 describe('every request is checked at the door of a worker-process cluster', () => {
@@ -37,6 +41,23 @@ describe('every request is checked at the door of a worker-process cluster', () 
     const p = problem(96, 4, 2, 16);
     expectExact(p, await cluster.attention(p.q, p.k, p.v, { strategy: 'zigzag', causal: true }), true);
     expect(cluster.pids()).toEqual(pids);
+  });
+});
+
+describe('packed documents and a sliding window on worker processes', () => {
+  it("reach every rank and come back exact, with each rank's visible pairs", async () => {
+    const cluster = await createCluster({ workers: 2, transport: 'shm' });
+    try {
+      const p = problem(150, 4, 2, 16);
+      const mask = { causal: true, documents: [1, 97, 2, 31, 19], window: 23 };
+      for (const strategy of ['zigzag', 'ring', 'ulysses'] as const) {
+        const result = await cluster.attention(p.q, p.k, p.v, { ...mask, strategy });
+        expectExact(p, result, mask);
+        expect(result.stats.ranks.every((rank) => rank.visiblePairs > 0)).toBe(true);
+      }
+    } finally {
+      await cluster.close();
+    }
   });
 });
 

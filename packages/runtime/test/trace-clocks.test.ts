@@ -44,7 +44,8 @@ describe('merged traces across processes with skewed clocks', () => {
     const cluster = await coordinator.ready;
     const p = problem(128, 4, 2, 16);
 
-    for (const strategy of ['ring', 'token-ring'] as const) {
+    // Striped and TokenRing send both ways between the two ranks under a causal mask (causal ring only 0 -> 1).
+    for (const strategy of ['striped', 'token-ring'] as const) {
       const before = epochNow();
       const result = await cluster.attention(p.q, p.k, p.v, { strategy, causal: true, trace: true });
       const after = epochNow();

@@ -1,6 +1,7 @@
-import { mergeInto, type BlockMask, type PartialAttention, type Span, type Tensor } from '@seqpar/core';
+import { mergeInto, NO_MASK, type BlockMask, type PartialAttention, type Span, type Tensor } from '@seqpar/core';
 import { rowSlice } from './frames.js';
 import type { RankContext } from './rank-context.js';
+import { bandBlock } from './visible-blocks.js';
 
 /**
  * Query rows per kernel call. The kernel's workspace grows with rows x keys x heads (ORT materialises a block's
@@ -9,13 +10,22 @@ import type { RankContext } from './rank-context.js';
  * one worker peaked at 11 GiB as one call, 0.7 GiB in chunks.
  */
 const ROW_CHUNK = 512;
-/** Causal triangles are halved down to this many rows; only these small diagonal pieces run the masked graph. */
+/** Bands are halved down to this many rows; only these small diagonal pieces run the masked graph. */
 const CAUSAL_BASE = 512;
 /**
  * Keys per piece at most: 512 x 32768 pairs run at the fused op's full speed (~65 GFLOP/s measured at 1024 x
  * 16384) with bounded scores, so a rank holding more keys than that still never builds one huge block.
  */
 const MAX_KEYS = 32768;
+
+/**
+ * A band at most this wide (a sliding window up to 1024 tokens) runs as slabs of SLAB_ROWS query rows, each one
+ * masked call over the keys its rows reach (SLAB_ROWS + W - 1). Measured at S = 8k, H = 8, D = 64 against full
+ * causal on one thread: W = 1024 took 0.24x (ideal 0.25) as 64-row slabs, 0.35-0.38x as dense cores between
+ * masked 512-row fringes; W = 2048 took 0.93x as slabs, 0.52x (ideal 0.5) as cores and fringes.
+ */
+const SLAB_MAX_WIDTH = 1024;
+const SLAB_ROWS = 64;
 
 /** One kernel call: block-local query rows and key rows under a mask. */
 interface Piece {
@@ -30,46 +40,93 @@ interface Piece {
  * while the next piece computes was measured 5-10% slower with two workers on two cores (a third busy thread).
  */
 export async function attendInto(ctx: RankContext, acc: PartialAttention, rows: Span, q: Tensor, k: Tensor, v: Tensor, mask: BlockMask, label: string): Promise<void> {
-  for (const { query, key, mask: kind } of planPieces(q.shape[0]!, k.shape[0]!, mask)) {
-    const partial = await ctx.recorder.time('compute', `attend ${kind} ${label}`, () =>
-      ctx.kernel.attend(rowSlice(q, query.start, query.end), rowSlice(k, key.start, key.end), rowSlice(v, key.start, key.end), { kind }),
+  for (const { query, key, mask: pieceMask } of planPieces(q.shape[0]!, k.shape[0]!, mask)) {
+    // Counted per call (and shown on its trace span), so a trace and --json show how evenly the visible work fell.
+    const pairs = visiblePairs(query.end - query.start, key.end - key.start, pieceMask);
+    ctx.recorder.countPairs(pairs);
+    const partial = await ctx.recorder.time(
+      'compute',
+      `attend ${pieceMask.kind} ${label}`,
+      () => ctx.kernel.attend(rowSlice(q, query.start, query.end), rowSlice(k, key.start, key.end), rowSlice(v, key.start, key.end), pieceMask),
+      { args: { visiblePairs: pairs } },
     );
     await ctx.recorder.time('compute', 'merge', () => mergeInto(acc, partial, { start: rows.start + query.start, end: rows.start + query.end }));
   }
 }
 
+/** The limits on j - i of a block mask (open sides infinite). */
+export function bandOf(mask: BlockMask): { min: number; max: number } {
+  switch (mask.kind) {
+    case 'none':
+      return { min: -Infinity, max: Infinity };
+    case 'causal-inclusive':
+      return { min: -Infinity, max: 0 };
+    case 'causal-strict':
+      return { min: -Infinity, max: -1 };
+    case 'band':
+      return { min: mask.min, max: mask.max };
+  }
+}
+
+/** Pairs (i, j) of an sq x sk block that `mask` leaves visible. */
+export function visiblePairs(sq: number, sk: number, mask: BlockMask): number {
+  const { min, max } = bandOf(mask);
+  let pairs = 0;
+  for (let i = 0; i < sq; i++) pairs += Math.max(0, Math.min(sk, i + max + 1) - Math.max(0, i + min));
+  return pairs;
+}
+
 /**
- * The kernel calls of one block (none when it has no queries or keys: the accumulator already says "nothing
- * seen"). A causal triangle is cut recursively: top half (causal), bottom half against the top half's keys (all
- * visible: j < mid <= i), bottom half (causal). Down to CAUSAL_BASE rows nearly all visible scores lie in dense
- * rectangles, which run the kernel's fused unmasked path (about 1.4x faster per
- * visible score than the masked graph), and the rectangles come in a few shapes (sq/2, sq/4, ...), so few kernel
+ * The kernel calls of one block, whose visible pairs lie in a diagonal band min <= j - i <= max (a causal
+ * triangle: max 0; a window: min 1 - W; none: no limits). Rows and keys are first trimmed to the band's reach; what
+ * is left is all visible (one dense rectangle), or a narrow band (cut into masked slabs), or it has a core of keys
+ * every row sees between two fringes (the core runs dense, each fringe is planned again), or its rows are halved.
+ * Down to CAUSAL_BASE rows what is left runs masked. For a causal triangle that is the classic cut: top half (causal), bottom half against the top half's
+ * keys (dense: j < mid <= i), bottom half (causal). Nearly all visible scores so land in dense rectangles, which
+ * run the kernel's fused unmasked path (about 1.4x faster per visible score than the masked graph), a window's band
+ * costs about S·(W + SLAB_ROWS) or S·W rather than S²/2, and the rectangles come in a few shapes (sq/2, sq/4, ...), so few kernel
  * sessions are built. Dense rectangles go in ROW_CHUNK-row pieces, and keys per piece stop at the block's own
  * query count (and MAX_KEYS), so a rank's workspace follows its share of the queries (S/N), not the length of the
- * KV it is handed (zigzag's late chunk meets both of a source's chunks at once).
+ * KV it is handed (zigzag's late chunk meets both of a source's chunks at once). No piece is empty.
  */
 export function planPieces(sq: number, sk: number, mask: BlockMask): Piece[] {
+  const { min, max } = bandOf(mask);
   const pieces: Piece[] = [];
   const maxKeys = Math.min(Math.max(CAUSAL_BASE, sq), MAX_KEYS);
   const dense = (query: Span, key: Span): void => {
     for (let start = query.start; start < query.end; start += ROW_CHUNK) {
       for (let keyStart = key.start; keyStart < key.end; keyStart += maxKeys) {
-        pieces.push({ query: { start, end: Math.min(query.end, start + ROW_CHUNK) }, key: { start: keyStart, end: Math.min(key.end, keyStart + maxKeys) }, mask: 'none' });
+        pieces.push({ query: { start, end: Math.min(query.end, start + ROW_CHUNK) }, key: { start: keyStart, end: Math.min(key.end, keyStart + maxKeys) }, mask: NO_MASK });
       }
     }
   };
-  const keyEnd = (end: number): number => Math.min(end, sk);
-  const causal = (start: number, end: number): void => {
-    if (end - start <= CAUSAL_BASE) {
-      if (keyEnd(end) > start) pieces.push({ query: { start, end }, key: { start, end: keyEnd(end) }, mask });
-      return;
+  const plan = (r0: number, r1: number, k0: number, k1: number): void => {
+    // Row i sees keys [i + min, i + max]: keep the keys some row sees, then the rows that see one of them.
+    [k0, k1] = [Math.max(k0, r0 + min), Math.min(k1, r1 + max)];
+    [r0, r1] = [Math.max(r0, k0 - max), Math.min(r1, k1 - min)];
+    [k0, k1] = [Math.max(k0, r0 + min), Math.min(k1, r1 + max)];
+    if (r1 <= r0 || k1 <= k0) return;
+    if (k0 >= r1 - 1 + min && k1 - 1 <= r0 + max) return dense({ start: r0, end: r1 }, { start: k0, end: k1 });
+    const [coreStart, coreEnd] = [Math.max(k0, r1 + min), Math.min(k1, r0 + max)];
+    if (max - min < SLAB_MAX_WIDTH && r1 - r0 > SLAB_ROWS) {
+      for (let start = r0; start < r1; start += SLAB_ROWS) plan(start, Math.min(r1, start + SLAB_ROWS), k0, k1);
+    } else if (max - min >= SLAB_MAX_WIDTH && 2 * (coreEnd - coreStart) >= r1 - r0) {
+      plan(r0, r1, k0, coreStart);
+      dense({ start: r0, end: r1 }, { start: coreStart, end: coreEnd });
+      plan(r0, r1, coreEnd, k1);
+    } else if (r1 - r0 > CAUSAL_BASE) {
+      const mid = r0 + Math.ceil((r1 - r0) / 2);
+      plan(r0, mid, k0, k1);
+      plan(mid, r1, k0, k1);
+    } else {
+      const shift = k0 - r0;
+      pieces.push({
+        query: { start: r0, end: r1 },
+        key: { start: k0, end: k1 },
+        mask: bandBlock({ start: 0, end: r1 - r0 }, { start: 0, end: k1 - k0 }, min - shift, max - shift)!.mask,
+      });
     }
-    const mid = start + Math.ceil((end - start) / 2);
-    causal(start, mid);
-    if (keyEnd(mid) > start) dense({ start: mid, end }, { start, end: keyEnd(mid) });
-    causal(mid, end);
   };
-  if (mask === 'none') dense({ start: 0, end: sq }, { start: 0, end: sk });
-  else causal(0, sq);
+  plan(0, sq, 0, sk);
   return pieces;
 }

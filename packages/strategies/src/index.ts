@@ -1,6 +1,7 @@
 export * from './decode.js';
-export { planPieces } from './block-attention.js';
-export type { BlockRule, PlannedBlock, RingWorld } from './pass-kv.js';
+export { planPieces, visiblePairs } from './block-attention.js';
+export type { BlockRule } from './pass-kv.js';
+export { visibleBlocks, type PlannedBlock, type RingWorld } from './visible-blocks.js';
 export * from './rank-context.js';
 export * from './registry.js';
 export * from './run-inproc.js';

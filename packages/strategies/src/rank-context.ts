@@ -1,4 +1,4 @@
-import type { BlockAttentionKernel, RankRecorder, Tensor } from '@seqpar/core';
+import type { BlockAttentionKernel, RankRecorder, SequenceMask, Tensor } from '@seqpar/core';
 import type { Transport } from '@seqpar/transport';
 
 /** What one rank runs a strategy with: its peers, its compute, and where it books time. */
@@ -16,13 +16,12 @@ export interface RankContext {
   readonly signal?: AbortSignal;
 }
 
-/** One rank's share of a self-attention request, already laid out as the strategy's layout asks. */
-export interface RankInput {
+/** One rank's share of a self-attention request, already laid out as the strategy's layout asks (under its mask). */
+export interface RankInput extends SequenceMask {
   /** Local queries [Sr, Hq, D]; for Ulysses the contiguous shard. */
   readonly q: Tensor;
   readonly k: Tensor;
   readonly v: Tensor;
   /** Global sequence length S. */
   readonly seq: number;
-  readonly causal: boolean;
 }

@@ -12,6 +12,11 @@ export interface Relay<T> {
   pack(held: T): { rows: number; values: Float32Array };
   /** What a received payload stands for; it is a view that lives for one step. */
   unpack(values: Float32Array, rows: number): T;
+  /**
+   * Whether the rank holding `origin`'s tensor at `step` computes with it (default: always). A tensor that no rank
+   * further round the ring uses is not sent on; every rank evaluates the same rule, so no receive waits for it.
+   */
+  readonly used?: (origin: number, step: number) => boolean;
 }
 
 /**
@@ -19,14 +24,21 @@ export interface Relay<T> {
  * t what its neighbour held at step t-1. Each step forwards the tensor in hand (not on the last step) while
  * `compute` works on it, and the next one is received meanwhile. A received tensor is a view of the sender's shm
  * slot, so it lives for exactly its step: released once computed on and once its forward's send has copied it out,
- * also when the step fails.
+ * also when the step fails. Steps whose tensor nobody sent (`used`) compute nothing.
  */
 export async function relayRing<T>(ctx: RankContext, relay: Relay<T>, own: T, compute: (step: number, held: T) => Promise<void>): Promise<void> {
   const { rank, worldSize: n } = ctx;
   const [to, from] = [mod(rank + relay.direction, n), mod(rank - relay.direction, n)];
+  const used = relay.used ?? (() => true);
+  const originAt = (t: number): number => mod(rank - relay.direction * t, n);
+  /** Whether `origin`'s tensor is used at step `from` or later (by whichever rank holds it then). */
+  const usedFrom = (origin: number, from: number): boolean => {
+    for (let u = from; u < n; u++) if (used(origin, u)) return true;
+    return false;
+  };
 
   const step = async (t: number, held: T): Promise<void> => {
-    const forwarded = t < n - 1 ? forward(t, held) : undefined;
+    const forwarded = t < n - 1 && usedFrom(originAt(t), t + 1) ? forward(t, held) : undefined;
     try {
       await compute(t, held);
     } finally {
@@ -37,15 +49,18 @@ export async function relayRing<T>(ctx: RankContext, relay: Relay<T>, own: T, co
     const { rows, values } = relay.pack(held);
     return postFrame(ctx, to, `${relay.tag}/${t}`, { rows }, values);
   };
-  const receive = (t: number) => (t < n - 1 ? fetchFrame(ctx, from, `${relay.tag}/${t}`) : undefined);
+  // What arrives for step t + 1 is what the upstream rank forwarded at step t, by the same rule.
+  const receive = (t: number) => (t < n - 1 && usedFrom(originAt(t + 1), t + 1) ? fetchFrame(ctx, from, `${relay.tag}/${t}`) : undefined);
 
   let next = receive(0);
   try {
     await step(0, own);
     for (let t = 1; t < n; t++) {
-      const arriving = next!;
+      const arriving = next;
       next = receive(t);
-      await withFrame(waitComm(ctx, `${relay.tag}/${t - 1}`, arriving), (frame) => step(t, relay.unpack(floatsOf(frame.payload), headerNumber(frame, 'rows'))));
+      if (arriving) {
+        await withFrame(waitComm(ctx, `${relay.tag}/${t - 1}`, arriving), (frame) => step(t, relay.unpack(floatsOf(frame.payload), headerNumber(frame, 'rows'))));
+      }
     }
   } catch (error) {
     if (next) discardFrame(next);

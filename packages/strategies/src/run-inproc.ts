@@ -1,10 +1,14 @@
-import { RankRecorder, UsageError, type BlockAttentionKernel, type PartialAttention, type RankStats, type Tensor, type TraceSpan } from '@seqpar/core';
+import { checkSequenceMask, RankRecorder, UsageError, type BlockAttentionKernel, type PartialAttention, type RankStats, type Tensor, type TraceSpan } from '@seqpar/core';
 import { createInprocGroup, type Transport } from '@seqpar/transport';
 import { STRATEGIES, type StrategyName } from './registry.js';
 import { gatherResults, shardRequest } from './shard-request.js';
 
 export interface InprocRunOptions {
   readonly causal: boolean;
+  /** Packed documents' lengths (sum S); absent: one document. */
+  readonly documents?: readonly number[];
+  /** Sliding window W (causal only): query i sees keys i-W < j <= i. */
+  readonly window?: number;
   readonly degree: number;
   /** One kernel per rank, or one shared by all (calls then queue on its thread). */
   readonly kernels: readonly BlockAttentionKernel[];
@@ -36,7 +40,9 @@ export async function runStrategyInproc(name: StrategyName, q: Tensor, k: Tensor
   strategy.check(q.shape[1]!, k.shape[1]!, degree);
   const transports = options.transports ?? createInprocGroup(degree);
   if (transports.length !== degree) throw new UsageError(`${degree} ranks need ${degree} transport endpoints, got ${transports.length}`);
-  const inputs = shardRequest(strategy, q, k, v, options.causal, degree);
+  const mask = { causal: options.causal, ...(options.documents ? { documents: options.documents } : {}), ...(options.window !== undefined ? { window: options.window } : {}) };
+  checkSequenceMask(q.shape[0]!, mask);
+  const inputs = shardRequest(strategy, q, k, v, mask, degree);
   const recorders = inputs.map((_, rank) => new RankRecorder(rank, options.traced ?? false));
   try {
     const parts = await Promise.all(
@@ -57,7 +63,7 @@ export async function runStrategyInproc(name: StrategyName, q: Tensor, k: Tensor
       ),
     );
     return {
-      result: gatherResults(strategy, parts, q.shape[0]!),
+      result: gatherResults(strategy, parts, q.shape[0]!, mask),
       ranks: recorders.map((recorder, rank) => recorder.stats(transports[rank]!.stats())),
       spans: recorders.map((recorder) => recorder.spans),
       framesSent: transports.map((transport) => transport.stats().framesSent),

@@ -1,11 +1,11 @@
 import { createPartial, type PartialAttention } from '@seqpar/core';
-import { attendInto } from './block-attention.js';
+import { attendSequence } from './attend-sequence.js';
 import type { RankContext, RankInput } from './rank-context.js';
 
 /** The unsharded reference: one rank attends over the whole sequence (in memory-bounded kernel calls). */
 export async function singleAttention(ctx: RankContext, input: RankInput): Promise<PartialAttention> {
   const [rows, hq, d] = input.q.shape as [number, number, number];
   const acc = createPartial(rows, hq, d);
-  await attendInto(ctx, acc, { start: 0, end: rows }, input.q, input.k, input.v, input.causal ? 'causal-inclusive' : 'none', 'all');
+  await attendSequence(ctx, acc, input, input.q, input.k, input.v, 'all');
   return acc;
 }

@@ -3,9 +3,9 @@ import { withFrame } from '@seqpar/transport';
 import { attendInto } from './block-attention.js';
 import { fetchFrame, floatsOf, headerNumber, postFrame, rowSlice, waitComm } from './frames.js';
 import { packPartial, unpackPartial } from './partial-frames.js';
-import type { RingWorld } from './pass-kv.js';
 import type { RankContext, RankInput } from './rank-context.js';
 import { relayRing, type Relay } from './ring-relay.js';
+import { worldOf, type RingWorld } from './visible-blocks.js';
 import { ZIGZAG_LAYOUT, zigzagBlocks } from './zigzag.js';
 
 /** TokenRing lays tokens out in zigzag chunks so that causal work stays balanced while queries travel. */
@@ -16,12 +16,13 @@ export const TOKEN_RING_LAYOUT = ZIGZAG_LAYOUT;
  * (rank r sends to r-1 and receives from r+1), so at step t rank r holds the queries of owner (r + t) mod N. The
  * partial (out, lse) it computes for those queries goes straight back to their owner over the mesh. Queries flow
  * one way and partial results the other, so both directions of every link carry traffic. The owner merges results
- * as they arrive. Which (owner, holder) pairs have work is zigzag's block rule with the holder's KV as the source.
+ * as they arrive. Which (owner, holder) pairs have work is zigzag's block rule with the holder's KV as the source;
+ * queries that no holder further on works with are not sent on.
  */
 export async function tokenRingAttention(ctx: RankContext, input: RankInput): Promise<PartialAttention> {
   const { rank, worldSize: n } = ctx;
   const [rows, hq, d] = input.q.shape as [number, number, number];
-  const world: RingWorld = { seq: input.seq, n, causal: input.causal };
+  const world = worldOf(input, n);
   const acc = createPartial(rows, hq, d);
   const partialsSent: Promise<void>[] = [];
   const queryRelay: Relay<Tensor> = {
@@ -29,6 +30,7 @@ export async function tokenRingAttention(ctx: RankContext, input: RankInput): Pr
     tag: 'q',
     pack: (queries) => ({ rows: queries.shape[0]!, values: queries.data }),
     unpack: (values, queryRows) => ({ data: values, shape: [queryRows, hq, d] }),
+    used: (owner, step) => zigzagBlocks(world, owner, mod(owner - step, n)).length > 0,
   };
   await relayRing(ctx, queryRelay, input.q, async (step, queries) => {
     const owner = mod(rank + step, n);

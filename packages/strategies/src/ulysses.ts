@@ -1,6 +1,6 @@
 import { createPartial, partStart, UsageError, type PartialAttention, type Tensor } from '@seqpar/core';
 import { withFrame } from '@seqpar/transport';
-import { attendInto } from './block-attention.js';
+import { attendSequence } from './attend-sequence.js';
 import { fetchFrame, floatsOf, postFrame, waitComm } from './frames.js';
 import { placeHeads, sliceColumns, sliceHeads } from './head-slices.js';
 import type { RankContext, RankInput } from './rank-context.js';
@@ -17,8 +17,9 @@ export function checkUlyssesDegree(hq: number, hkv: number, degree: number): voi
 
 /**
  * DeepSpeed-Ulysses (Jacobs et al., 2023): an all-to-all turns "my tokens, all heads" into "all tokens, my heads"
- * (rank p gets query heads [p·Hq/N, (p+1)·Hq/N) and the KV heads they read), each rank runs ordinary full attention
- * over the whole sequence for its heads, and a second all-to-all brings out and lse back to the token owners.
+ * (rank p gets query heads [p·Hq/N, (p+1)·Hq/N) and the KV heads they read), each rank runs ordinary attention
+ * over the whole sequence for its heads (under the request's mask, so balanced for any documents and window), and a
+ * second all-to-all brings out and lse back to the token owners.
  */
 export async function ulyssesAttention(ctx: RankContext, input: RankInput): Promise<PartialAttention> {
   const { rank, worldSize: n } = ctx;
@@ -50,16 +51,7 @@ export async function ulyssesAttention(ctx: RankContext, input: RankInput): Prom
   await waitComm(ctx, 'heads sent', Promise.all(sends));
 
   const local = createPartial(input.seq, hqShare, d);
-  await attendInto(
-    ctx,
-    local,
-    { start: 0, end: input.seq },
-    tensorOf(qFull, [input.seq, hqShare, d]),
-    tensorOf(kFull, [input.seq, hkvShare, d]),
-    tensorOf(vFull, [input.seq, hkvShare, d]),
-    input.causal ? 'causal-inclusive' : 'none',
-    'heads',
-  );
+  await attendSequence(ctx, local, input, tensorOf(qFull, [input.seq, hqShare, d]), tensorOf(kFull, [input.seq, hkvShare, d]), tensorOf(vFull, [input.seq, hkvShare, d]), 'heads');
 
   // All-to-all 2: to every rank p, out and lse of p's tokens for this rank's heads.
   const result: PartialAttention = { out: tensorOf(new Float32Array(rows * hq * d), [rows, hq, d]), lse: tensorOf(new Float32Array(hq * rows), [hq, rows]) };

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPartial, randomTensor, RankRecorder, referenceAttention, seededRandom, type BlockMask } from '@seqpar/core';
+import { createPartial, isVisible, randomTensor, RankRecorder, referenceAttention, seededRandom, type BlockMask } from '@seqpar/core';
 import { createAttentionKernel, type AttentionKernel } from '@seqpar/kernels';
 import { attendInto, planPieces } from '../src/block-attention.js';
 import type { RankContext } from '../src/rank-context.js';
@@ -8,13 +8,9 @@ import type { RankContext } from '../src/rank-context.js';
 function coverage(sq: number, sk: number, mask: BlockMask): number[][] {
   const seen = Array.from({ length: sq }, () => new Array<number>(sk).fill(0));
   for (const piece of planPieces(sq, sk, mask)) {
-    // A masked piece is a block whose local origin lies on the diagonal: it shows pairs by the same rule.
-    if (piece.mask !== 'none') expect(piece.query.start).toBe(piece.key.start);
     for (let i = piece.query.start; i < piece.query.end; i++) {
       for (let j = piece.key.start; j < piece.key.end; j++) {
-        const [li, lj] = [i - piece.query.start, j - piece.key.start];
-        const shown = piece.mask === 'none' || (piece.mask === 'causal-inclusive' ? lj <= li : lj < li);
-        if (shown) seen[i]![j]! += 1;
+        if (isVisible(piece.mask, i - piece.query.start, j - piece.key.start)) seen[i]![j]! += 1;
       }
     }
   }
@@ -32,26 +28,50 @@ describe('planPieces cuts a block into bounded kernel calls', () => {
     [600, 1700],
     [2100, 1030],
   ])('%i x %i: every visible pair exactly once, nothing else', (sq, sk) => {
-    for (const mask of ['none', 'causal-inclusive', 'causal-strict'] as const) {
+    const masks: BlockMask[] = [
+      { kind: 'none' },
+      { kind: 'causal-inclusive' },
+      { kind: 'causal-strict' },
+      // Sliding windows of 1, 97 and 1024 tokens, the window edge alone, and a band off the corner.
+      { kind: 'band', min: 0, max: 0 },
+      { kind: 'band', min: -96, max: 0 },
+      { kind: 'band', min: -1023, max: 0 },
+      { kind: 'band', min: 0, max: Infinity },
+      { kind: 'band', min: 7, max: 600 },
+    ];
+    for (const mask of masks) {
       const seen = coverage(sq, sk, mask);
       for (let i = 0; i < sq; i++) {
         for (let j = 0; j < sk; j++) {
-          const visible = mask === 'none' || (mask === 'causal-inclusive' ? j <= i : j < i);
-          if (seen[i]![j] !== (visible ? 1 : 0)) throw new Error(`${mask} ${sq}x${sk}: pair (${i}, ${j}) seen ${seen[i]![j]} times`);
+          const visible = isVisible(mask, i, j);
+          if (seen[i]![j] !== (visible ? 1 : 0)) throw new Error(`${JSON.stringify(mask)} ${sq}x${sk}: pair (${i}, ${j}) seen ${seen[i]![j]} times`);
         }
       }
     }
   });
 
   it('keeps pieces small and of few shapes', () => {
-    const pieces = planPieces(16384, 16384, 'causal-inclusive');
+    const pieces = planPieces(16384, 16384, { kind: 'causal-inclusive' });
     expect(Math.max(...pieces.map((p) => p.query.end - p.query.start))).toBeLessThanOrEqual(512);
     expect(Math.max(...pieces.map((p) => p.key.end - p.key.start))).toBeLessThanOrEqual(8192);
-    expect(new Set(pieces.map((p) => `${p.query.end - p.query.start}x${p.key.end - p.key.start}:${p.mask}`)).size).toBeLessThanOrEqual(7);
+    expect(new Set(pieces.map((p) => `${p.query.end - p.query.start}x${p.key.end - p.key.start}:${p.mask.kind}`)).size).toBeLessThanOrEqual(7);
     // Keys per piece stop at the block's query count: 8k late-chunk queries against 16k keys go 8k at a time.
-    expect(Math.max(...planPieces(8192, 16384, 'none').map((p) => p.key.end - p.key.start))).toBe(8192);
+    expect(Math.max(...planPieces(8192, 16384, { kind: 'none' }).map((p) => p.key.end - p.key.start))).toBe(8192);
     // ... and at 32768 whatever the block: one rank holding 64k keys still runs bounded calls.
-    expect(Math.max(...planPieces(65536, 65536, 'none').map((p) => p.key.end - p.key.start))).toBe(32768);
+    expect(Math.max(...planPieces(65536, 65536, { kind: 'none' }).map((p) => p.key.end - p.key.start))).toBe(32768);
+  });
+
+  it.each([
+    { window: 1024, computed: 1.07, dense: 0 },
+    { window: 4096, computed: 1.05, dense: 0.7 },
+  ])('cuts a sliding window of $window to its band: about S·W computed, in few shapes', ({ window, computed, dense }) => {
+    const seq = 16384;
+    const pieces = planPieces(seq, seq, { kind: 'band', min: 1 - window, max: 0 });
+    const area = (p: (typeof pieces)[number]) => (p.query.end - p.query.start) * (p.key.end - p.key.start);
+    expect(pieces.reduce((sum, p) => sum + area(p), 0)).toBeLessThanOrEqual(computed * seq * window);
+    expect(pieces.filter((p) => p.mask.kind === 'none').reduce((sum, p) => sum + area(p), 0)).toBeGreaterThanOrEqual(dense * seq * window);
+    // Sessions: one per shape and mask; only the ramp at the start (rows < W) varies.
+    expect(new Set(pieces.map((p) => `${p.query.end - p.query.start}x${p.key.end - p.key.start}:${JSON.stringify(p.mask)}`)).size).toBeLessThanOrEqual(window / 64 + 8);
   });
 });
 
@@ -63,16 +83,17 @@ describe('attendInto', () => {
 
   // 4200 x 4199 gives partial and ragged query chunks and causal halvings.
   it.each<[BlockMask, number, number]>([
-    ['causal-inclusive', 4200, 4200],
-    ['causal-strict', 4200, 4199],
-    ['none', 2100, 9000],
-  ])('%s %i x %i pieces merge to the exact attention', async (mask, sq, sk) => {
+    [{ kind: 'causal-inclusive' }, 4200, 4200],
+    [{ kind: 'causal-strict' }, 4200, 4199],
+    [{ kind: 'none' }, 2100, 9000],
+    [{ kind: 'band', min: -700, max: 0 }, 3000, 3000],
+  ])('%o %i x %i pieces merge to the exact attention', async (mask, sq, sk) => {
     const random = seededRandom(sq + sk);
     const [q, k, v] = [randomTensor([sq, 2, 4], random), randomTensor([sk, 1, 4], random), randomTensor([sk, 1, 4], random)];
     const ctx = { kernel, recorder: new RankRecorder(0) } as unknown as RankContext;
     const acc = createPartial(sq, 2, 4);
     await attendInto(ctx, acc, { start: 0, end: sq }, q, k, v, mask, 'test');
-    const expected = referenceAttention(q, k, v, { kind: mask });
+    const expected = referenceAttention(q, k, v, mask);
     expect(maxAbsDiff(acc.out.data, expected.out)).toBeLessThan(1e-5);
     // A row that sees no key (row 0 under the strict mask) has lse ~ -1e30 in both: compare the others' values.
     const seen = (lse: ArrayLike<number>) => Float64Array.from(lse, (x) => (x < -1e29 ? -1 : x));

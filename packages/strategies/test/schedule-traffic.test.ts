@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomTensor, seededRandom, type BlockAttentionKernel } from '@seqpar/core';
 import { createAttentionKernel } from '@seqpar/kernels';
+import { runStrategyInproc } from '../src/index.js';
 import { zigzagBlocks } from '../src/zigzag.js';
 import { runInproc } from './harness.js';
 
@@ -18,15 +19,28 @@ const v = randomTensor([seq, hkv, d], random);
 const floatBytes = 4;
 
 describe('messages and bytes per rank follow each schedule', () => {
-  it.each(['ring', 'striped', 'zigzag'] as const)('%s: every rank sends N-1 KV blocks of its ring neighbours', async (name) => {
+  // S = 40 splits evenly over 4 ranks, so every forwarded KV block is 10 rows of K and V.
+  const kvBlockBytes = 2 * (seq / n) * hkv * d * floatBytes;
+
+  it.each(['striped', 'zigzag'] as const)('%s: every rank sends N-1 KV blocks of its ring neighbours', async (name) => {
     const { ranks: stats, framesSent } = await runInproc(name, kernel, q, k, v, true, n);
-    // S = 40 splits evenly over 4 ranks, so every forwarded KV block is 10 rows of K and V.
-    const kvBlockBytes = 2 * (seq / n) * hkv * d * floatBytes;
     for (let rank = 0; rank < n; rank++) {
       expect(framesSent[rank]).toBe(n - 1);
       expect(stats[rank]!.bytesSent).toBe((n - 1) * kvBlockBytes);
       expect(stats[rank]!.bytesRecv).toBe((n - 1) * kvBlockBytes);
     }
+  });
+
+  it('ring, causal: KV travels only to later ranks, so rank r forwards r + 1 blocks and the last rank none', async () => {
+    const { ranks: stats, framesSent } = await runInproc('ring', kernel, q, k, v, true, n);
+    expect(framesSent).toEqual([1, 2, 3, 0]);
+    expect(stats.map((rank) => rank.bytesRecv)).toEqual([0, 1, 2, 3].map((frames) => frames * kvBlockBytes));
+  });
+
+  it('zigzag over packed documents dealt whole: nothing travels', async () => {
+    const { ranks: stats, framesSent } = await runStrategyInproc('zigzag', q, k, v, { causal: true, documents: Array(8).fill(5), degree: n, kernels: [kernel] });
+    expect(framesSent).toEqual([0, 0, 0, 0]);
+    expect(stats.map((rank) => rank.visiblePairs)).toEqual(Array(n).fill(2 * 15));
   });
 
   it('token-ring: N-1 query hops plus one partial per owner with work on this rank', async () => {

@@ -41,8 +41,9 @@ describe.each(['ws', 'shm'] as const)('over the %s transport', (kind) => {
       const { result } = await runStrategyInproc(name, q, k, v, { causal, degree: n, kernels: [kernel], timeoutMs: 20_000, transports });
       expect(maxAbsDiff(result.out.data, expected.out.data)).toBeLessThanOrEqual(1e-4);
       expect(maxAbsDiff(result.lse.data, expected.lse.data)).toBeLessThanOrEqual(1e-3);
-      // Every rank really sent its blocks over this transport.
-      transports.forEach((transport, rank) => expect(transport.stats().bytesSent).toBeGreaterThan(sentBefore[rank]! + 16 * 1024));
+      // Every rank really sent its blocks over this transport (but causal ring's last rank: no rank needs its KV).
+      const senders = causal && name === 'ring' ? transports.slice(0, -1) : transports;
+      senders.forEach((transport, rank) => expect(transport.stats().bytesSent).toBeGreaterThan(sentBefore[rank]! + 16 * 1024));
     });
   });
 });

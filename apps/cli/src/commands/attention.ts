@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { attentionShape, UsageError, type Tensor } from '@seqpar/core';
 import { log, printJson } from '../output.js';
-import { oneOf, positiveInt, nonNegativeInt, seconds } from '../options.js';
+import { intList, oneOf, positiveInt, nonNegativeInt, seconds } from '../options.js';
 import type { Fault, LinkSpec } from '@seqpar/transport';
 import { loadAttentionInputs, saveAttentionOutputs } from '../attention-io.js';
 import { collectFault, collectLink, FAULT_HELP, LINK_HELP } from '../network-options.js';
@@ -17,6 +17,8 @@ interface AttentionOptions {
   out?: string;
   lse?: string;
   causal: boolean;
+  docLens?: number[];
+  window?: number;
   strategy: (typeof STRATEGIES)[number];
   workers: number;
   transport: (typeof TRANSPORTS)[number];
@@ -52,6 +54,8 @@ export function register(program: Command): void {
     .option('--out <file>', 'write the output here, float32 .npy [S, Hq, D]')
     .option('--lse <file>', 'also write the log-sum-exp, float32 .npy [Hq, S]')
     .option('--causal', 'causal mask: token i sees tokens j <= i', false)
+    .option('--doc-lens <L1,L2,...>', 'documents packed back to back (lengths sum to S): a token sees only its own document', intList)
+    .option('--window <W>', 'sliding window (with --causal): token i sees tokens i-W < j <= i', nonNegativeInt)
     .addOption(new Option('--strategy <name>', 'how to shard the work').choices(STRATEGIES).default('single'))
     .option('--workers <n>', 'number of workers (devices)', positiveInt, 1)
     .addOption(new Option('--transport <kind>', 'how workers exchange blocks').choices(TRANSPORTS).default('inproc'))
@@ -88,9 +92,9 @@ async function attentionCommand(options: AttentionOptions): Promise<void> {
     throw new UsageError(`q has ${shape.sq} tokens but k and v have ${shape.sk}: self-attention needs the same S`, 'ERR_SHAPE_MISMATCH');
   }
   if (!options.random) fits({ seq: shape.sq, heads: shape.hq, kvHeads: shape.hkv, headDim: shape.d });
-  const { link, fault, ...rest } = options;
+  const { link, fault, docLens, ...rest } = options;
   const network = { ...(link ? { links: link } : {}), ...(fault ? { faults: { faults: fault, seed: options.seed } } : {}), ...(options.checksum ? { checksum: true } : {}) };
-  const result = await runAttention({ ...rest, q, k, v, network });
+  const result = await runAttention({ ...rest, ...(docLens ? { documents: docLens } : {}), q, k, v, network });
   if (options.out) await saveAttentionOutputs(options.out, options.lse, result.out, result.lse);
   const summary = {
     strategy: result.strategy,
@@ -102,6 +106,8 @@ async function attentionCommand(options: AttentionOptions): Promise<void> {
     kvHeads: shape.hkv,
     headDim: shape.d,
     causal: options.causal,
+    ...(docLens ? { documents: docLens } : {}),
+    ...(options.window !== undefined ? { window: options.window } : {}),
     wallMs: result.wallMs,
     ranks: result.ranks,
     ...(result.plan ? { plan: result.plan } : {}),

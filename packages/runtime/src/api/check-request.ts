@@ -1,4 +1,4 @@
-import { attentionShape, UsageError, type AttentionShape, type Tensor } from '@seqpar/core';
+import { attentionShape, checkSequenceMask, UsageError, type AttentionShape, type SequenceMask, type Tensor } from '@seqpar/core';
 import { STRATEGIES, type Strategy, type StrategyName } from '@seqpar/strategies';
 import type { AttentionOptions } from './cluster-client.js';
 
@@ -8,6 +8,8 @@ export interface CheckedAttention {
   readonly name: StrategyName;
   readonly degree: number;
   readonly shape: AttentionShape;
+  /** Which pairs the request leaves visible, as every rank receives it. */
+  readonly mask: SequenceMask;
 }
 
 /**
@@ -29,7 +31,14 @@ export function checkAttention(q: Tensor, k: Tensor, v: Tensor, options: Attenti
   if (!strategy) throw new UsageError(`unknown strategy '${String(name)}' (${Object.keys(STRATEGIES).join(', ')})`);
   const degree = name === 'single' ? 1 : workers;
   strategy.check(shape.hq, shape.hkv, degree);
-  return { strategy, name, degree, shape };
+  return { strategy, name, degree, shape, mask: checkMask(shape.sq, options) };
+}
+
+function checkMask(seq: number, { causal, documents, window }: AttentionOptions): SequenceMask {
+  if (documents !== undefined && !Array.isArray(documents)) throw new UsageError(`documents must be an array of lengths, got ${String(documents)}`);
+  const mask = { causal: causal ?? false, ...(documents !== undefined ? { documents: [...documents] } : {}), ...(window !== undefined ? { window } : {}) };
+  checkSequenceMask(seq, mask);
+  return mask;
 }
 
 function checkTensor(name: string, t: Tensor): void {

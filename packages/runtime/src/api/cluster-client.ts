@@ -5,6 +5,10 @@ import type { TransportKind } from '@seqpar/transport';
 
 export interface AttentionOptions {
   readonly causal?: boolean;
+  /** Lengths of documents packed back to back (sum S): a query sees keys of its own document only. */
+  readonly documents?: readonly number[];
+  /** Sliding window W (needs causal): query i sees keys i-W < j <= i. */
+  readonly window?: number;
   /** Default 'ring' (or 'single' with one worker). */
   readonly strategy?: StrategyName;
   readonly signal?: AbortSignal;

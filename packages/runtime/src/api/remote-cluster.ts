@@ -51,8 +51,8 @@ export class RemoteCluster implements ClusterClient {
   ) {}
 
   async attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Promise<AttentionResult> {
-    checkAttention(q, k, v, options, this.workers);
-    const args: AttentionArgs = { causal: options.causal ?? false, trace: options.trace ?? false, ...(options.strategy ? { strategy: options.strategy } : {}) };
+    const { mask } = checkAttention(q, k, v, options, this.workers);
+    const args: AttentionArgs = { ...mask, trace: options.trace ?? false, ...(options.strategy ? { strategy: options.strategy } : {}) };
     const reply = await this.call('attention', { ...args }, [q, k, v], {
       timeoutMs: options.timeoutMs ?? this.requestTimeoutMs,
       ...(options.signal ? { signal: options.signal } : {}),

@@ -45,6 +45,8 @@ export class ClientSession {
     if (!q || !k || !v || extra.length) throw new UsageError('an attention request carries exactly q, k and v');
     const { out, lse, stats } = await this.cluster.attention(q, k, v, {
       causal: args.causal === true,
+      ...(args.documents === undefined ? {} : { documents: args.documents }),
+      ...(args.window === undefined ? {} : { window: args.window }),
       trace: args.trace === true,
       timeoutMs: scope.timeoutMs,
       signal: scope.signal,

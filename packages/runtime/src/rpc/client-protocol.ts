@@ -9,7 +9,8 @@ import type { ClusterGenerateOptions, RequestStats } from '../api/cluster-client
  *
  *   op          args                        tensors in       result header          tensors out       partials
  *   hello       {}                          -                { workers, transport } -                 -
- *   attention   { causal, strategy?, trace } q, k, v         { stats }              out, lse          -
+ *   attention   { causal, documents?,       q, k, v         { stats }              out, lse          -
+ *                 window?, strategy?, trace }
  *   generate    { modelDir, options }       prompt ids       { summary }            prompt logits?    { token, index } | { done, total }
  */
 export const COORDINATOR_SESSION_RANK = 0;
@@ -22,6 +23,8 @@ export interface HelloReply {
 
 export interface AttentionArgs {
   readonly causal: boolean;
+  readonly documents?: readonly number[];
+  readonly window?: number;
   readonly strategy?: string;
   readonly trace: boolean;
 }

@@ -26,7 +26,12 @@ const attentionOp: WorkerOp = async (ctx, { args, tensors }) => {
   if (!strategy) throw new UsageError(`unknown strategy '${String(args.strategy)}'`);
   const [q, k, v] = tensors;
   if (!q || !k || !v) throw new SeqparError('ERR_BAD_FRAME', 'attention needs q, k and v');
-  const part = await strategy.run(ctx, { q, k, v, seq: Number(args.seq), causal: args.causal === true });
+  const mask = {
+    causal: args.causal === true,
+    ...(Array.isArray(args.documents) ? { documents: args.documents as number[] } : {}),
+    ...(typeof args.window === 'number' ? { window: args.window } : {}),
+  };
+  const part = await strategy.run(ctx, { q, k, v, seq: Number(args.seq), ...mask });
   return { header: {}, tensors: [part.out, part.lse] };
 };
 
