@@ -18,7 +18,9 @@ export interface AutoRequest {
 export interface AutoChoice {
   readonly strategy: StrategyName;
   readonly workers: number;
-  readonly plan: Pick<Plan, 'strategy' | 'degree' | 'predictedMs' | 'profile'>;
+  /** usp: the planner's workers per all-to-all group. */
+  readonly ulyssesDegree?: number;
+  readonly plan: Pick<Plan, 'strategy' | 'degree' | 'ulyssesDegree' | 'predictedMs' | 'profile'>;
 }
 
 /**
@@ -29,12 +31,13 @@ export function chooseAuto(request: AutoRequest): AutoChoice {
   const profile = hostProfile(request.transport);
   const plan = choosePlan({ seq: request.seq, causal: request.causal, heads: request.heads, kvHeads: request.kvHeads, headDim: request.headDim }, profile, {
     maxWorkers: request.workers,
+    fixedDegree: request.fixedDegree ?? false,
   });
   const sharded = plan.degree > 1 && plan.strategy !== 'single';
   const strategy: StrategyName = sharded ? plan.strategy : 'single';
   const workers = !sharded ? 1 : request.fixedDegree ? request.workers : plan.degree;
   log(`auto: ${strategy} on ${workers} worker(s) (profile ${profile.name}, predicted ${plan.predictedMs.toFixed(1)} ms)`);
-  return { strategy, workers, plan: { strategy: plan.strategy, degree: plan.degree, predictedMs: plan.predictedMs, profile: plan.profile } };
+  return { strategy, workers, ...(strategy === 'usp' ? { ulyssesDegree: plan.ulyssesDegree } : {}), plan: { strategy: plan.strategy, degree: plan.degree, ulyssesDegree: plan.ulyssesDegree, predictedMs: plan.predictedMs, profile: plan.profile } };
 }
 
 /** This host's calibrated profile where `seqpar plan --calibrate` saved one, else the transport's declared local one. */

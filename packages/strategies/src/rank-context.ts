@@ -25,4 +25,6 @@ export interface RankInput {
   /** Global sequence length S. */
   readonly seq: number;
   readonly causal: boolean;
+  /** usp: ranks per all-to-all group. */
+  readonly ulyssesDegree?: number;
 }

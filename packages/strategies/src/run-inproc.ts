@@ -6,6 +6,8 @@ import { gatherResults, shardRequest } from './shard-request.js';
 export interface InprocRunOptions {
   readonly causal: boolean;
   readonly degree: number;
+  /** usp: ranks per all-to-all group. */
+  readonly ulyssesDegree?: number;
   /** One kernel per rank, or one shared by all (calls then queue on its thread). */
   readonly kernels: readonly BlockAttentionKernel[];
   readonly timeoutMs?: number;
@@ -33,7 +35,8 @@ export interface InprocRunResult {
 export async function runStrategyInproc(name: StrategyName, q: Tensor, k: Tensor, v: Tensor, options: InprocRunOptions): Promise<InprocRunResult> {
   const strategy = STRATEGIES[name];
   const degree = name === 'single' ? 1 : options.degree;
-  strategy.check(q.shape[1]!, k.shape[1]!, degree);
+  const usp = options.ulyssesDegree === undefined ? {} : { ulyssesDegree: options.ulyssesDegree };
+  strategy.check(q.shape[1]!, k.shape[1]!, degree, usp);
   const transports = options.transports ?? createInprocGroup(degree);
   if (transports.length !== degree) throw new UsageError(`${degree} ranks need ${degree} transport endpoints, got ${transports.length}`);
   const inputs = shardRequest(strategy, q, k, v, options.causal, degree);
@@ -52,7 +55,7 @@ export async function runStrategyInproc(name: StrategyName, q: Tensor, k: Tensor
             timeoutMs: options.timeoutMs ?? 60_000,
             ...(options.signal ? { signal: options.signal } : {}),
           },
-          input,
+          { ...input, ...usp },
         ),
       ),
     );

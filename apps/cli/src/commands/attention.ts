@@ -15,6 +15,7 @@ interface AttentionOptions {
   lse?: string;
   causal: boolean;
   strategy: (typeof STRATEGIES)[number];
+  ulyssesDegree?: number;
   workers: number;
   transport: (typeof TRANSPORTS)[number];
   threads?: number;
@@ -49,6 +50,7 @@ export function register(program: Command): void {
     .option('--lse <file>', 'also write the log-sum-exp, float32 .npy [Hq, S]')
     .option('--causal', 'causal mask: token i sees tokens j <= i', false)
     .addOption(new Option('--strategy <name>', 'how to shard the work').choices(STRATEGIES).default('single'))
+    .option('--ulysses-degree <u>', 'usp: workers per all-to-all group (divides --workers and the kv heads)', positiveInt)
     .option('--workers <n>', 'number of workers (devices)', positiveInt, 1)
     .addOption(new Option('--transport <kind>', 'how workers exchange blocks').choices(TRANSPORTS).default('inproc'))
     .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', positiveInt)

@@ -1,5 +1,5 @@
 import { attentionShape, UsageError, type AttentionShape, type Tensor } from '@seqpar/core';
-import { STRATEGIES, type Strategy, type StrategyName } from '@seqpar/strategies';
+import { STRATEGIES, type Strategy, type StrategyName, type StrategyOptions } from '@seqpar/strategies';
 import type { AttentionOptions } from './cluster-client.js';
 
 /** An attention request that passed the door: its strategy, how many ranks take part, and its shape. */
@@ -8,6 +8,8 @@ export interface CheckedAttention {
   readonly name: StrategyName;
   readonly degree: number;
   readonly shape: AttentionShape;
+  /** What the ranks need beyond the shape (usp's ulysses degree). */
+  readonly strategyOptions: StrategyOptions;
 }
 
 /**
@@ -28,8 +30,10 @@ export function checkAttention(q: Tensor, k: Tensor, v: Tensor, options: Attenti
   const strategy = Object.hasOwn(STRATEGIES, name) ? STRATEGIES[name] : undefined;
   if (!strategy) throw new UsageError(`unknown strategy '${String(name)}' (${Object.keys(STRATEGIES).join(', ')})`);
   const degree = name === 'single' ? 1 : workers;
-  strategy.check(shape.hq, shape.hkv, degree);
-  return { strategy, name, degree, shape };
+  if (options.ulyssesDegree !== undefined && name !== 'usp') throw new UsageError(`ulyssesDegree applies to the usp strategy, not ${name}`);
+  const strategyOptions = options.ulyssesDegree === undefined ? {} : { ulyssesDegree: options.ulyssesDegree };
+  strategy.check(shape.hq, shape.hkv, degree, strategyOptions);
+  return { strategy, name, degree, shape, strategyOptions };
 }
 
 function checkTensor(name: string, t: Tensor): void {

@@ -9,7 +9,8 @@ import type { ClusterGenerateOptions, RequestStats } from '../api/cluster-client
  *
  *   op          args                        tensors in       result header          tensors out       partials
  *   hello       {}                          -                { workers, transport } -                 -
- *   attention   { causal, strategy?, trace } q, k, v         { stats }              out, lse          -
+ *   attention   { causal, strategy?,        q, k, v         { stats }              out, lse          -
+ *                 ulyssesDegree?, trace }
  *   generate    { modelDir, options }       prompt ids       { summary }            prompt logits?    { token, index } | { done, total }
  */
 export const COORDINATOR_SESSION_RANK = 0;
@@ -23,6 +24,7 @@ export interface HelloReply {
 export interface AttentionArgs {
   readonly causal: boolean;
   readonly strategy?: string;
+  readonly ulyssesDegree?: number;
   readonly trace: boolean;
 }
 

@@ -26,7 +26,8 @@ const attentionOp: WorkerOp = async (ctx, { args, tensors }) => {
   if (!strategy) throw new UsageError(`unknown strategy '${String(args.strategy)}'`);
   const [q, k, v] = tensors;
   if (!q || !k || !v) throw new SeqparError('ERR_BAD_FRAME', 'attention needs q, k and v');
-  const part = await strategy.run(ctx, { q, k, v, seq: Number(args.seq), causal: args.causal === true });
+  const usp = args.ulyssesDegree === undefined ? {} : { ulyssesDegree: Number(args.ulyssesDegree) };
+  const part = await strategy.run(ctx, { q, k, v, seq: Number(args.seq), causal: args.causal === true, ...usp });
   return { header: {}, tensors: [part.out, part.lse] };
 };
 
