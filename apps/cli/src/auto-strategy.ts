@@ -37,7 +37,12 @@ export function chooseAuto(request: AutoRequest): AutoChoice {
   const strategy: StrategyName = sharded ? plan.strategy : 'single';
   const workers = !sharded ? 1 : request.fixedDegree ? request.workers : plan.degree;
   log(`auto: ${strategy} on ${workers} worker(s) (profile ${profile.name}, predicted ${plan.predictedMs.toFixed(1)} ms)`);
-  return { strategy, workers, ...(strategy === 'usp' ? { ulyssesDegree: plan.ulyssesDegree } : {}), plan: { strategy: plan.strategy, degree: plan.degree, ulyssesDegree: plan.ulyssesDegree, predictedMs: plan.predictedMs, profile: plan.profile } };
+  return {
+    strategy,
+    workers,
+    ...(strategy === 'usp' ? { ulyssesDegree: plan.ulyssesDegree } : {}),
+    plan: { strategy: plan.strategy, degree: plan.degree, ulyssesDegree: plan.ulyssesDegree, predictedMs: plan.predictedMs, profile: plan.profile },
+  };
 }
 
 /** This host's calibrated profile where `seqpar plan --calibrate` saved one, else the transport's declared local one. */

@@ -135,7 +135,9 @@ function bestDegree(strategy: StrategyName, w: AttentionWorkload, profile: Hardw
   if (degrees.length === 0) return { strategy, degree: 2, ulyssesDegree: 1, predictedMs: Infinity, peakMemoryBytes: 0, feasible: false, reason: 'needs at least 2 workers' };
   // usp at every U it can run with (U = 1 and U = N compute what zigzag and ulysses do, at their own cost).
   const tried = degrees.flatMap((degree) =>
-    strategy === 'usp' ? uspDegrees(w, degree).map((u) => evaluate(strategy, w, profile, degree, u, budget, rulePass)) : [evaluate(strategy, w, profile, degree, undefined, budget, rulePass)],
+    strategy === 'usp'
+      ? uspDegrees(w, degree).map((u) => evaluate(strategy, w, profile, degree, u, budget, rulePass))
+      : [evaluate(strategy, w, profile, degree, undefined, budget, rulePass)],
   );
   const feasible = tried.filter((o) => o.feasible).sort((a, b) => a.predictedMs - b.predictedMs);
   return feasible[0] ?? tried[tried.length - 1]!;

@@ -147,14 +147,8 @@ export const DECLARED_PROFILES: Readonly<Record<string, HardwareProfile>> = {
   'h800-nvlink': {
     name: 'h800-nvlink',
     source: 'NVIDIA H800 SXM5: H100 compute, NVLink 400 GB/s total = 200 GB/s/dir at 80%',
-    attentionFlops: 0.35 * 989 * TFLOPS,
-    kernelLaunchMs: 0.005,
-    stepOverheadMs: 0.02,
-    memoryBandwidth: 3350 * GB,
+    ...H100_NVLINK,
     linkBandwidth: 0.8 * 200 * GB,
-    linkLatencyMs: 0.01,
-    deviceMemoryBytes: 80 * GB,
-    bytesPerElement: 2,
   },
   'a100-nvlink': {
     name: 'a100-nvlink',

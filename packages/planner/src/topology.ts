@@ -37,9 +37,10 @@ export const hostOf = (profile: HardwareProfile, rank: number): number => (profi
 /** The route of a message from rank `from` to rank `to`: within a host on the device's port, between hosts on the inter-host link. */
 export function routeOf(profile: HardwareProfile, from: number, to: number): Route {
   const inter = profile.topology?.interHost;
-  if (!inter || hostOf(profile, from) === hostOf(profile, to)) return { bandwidth: profile.linkBandwidth, latencyMs: profile.linkLatencyMs, egress: `${from}`, ingress: `${to}` };
-  const pair = inter.port === 'pair' ? `:${from}->${to}` : '';
-  return { bandwidth: inter.bandwidth, latencyMs: inter.latencyMs, egress: `${from}:out${pair}`, ingress: `${to}:in${pair}` };
+  if (!inter || hostOf(profile, from) === hostOf(profile, to))
+    return { bandwidth: profile.linkBandwidth, latencyMs: profile.linkLatencyMs, egress: `out ${from}`, ingress: `in ${to}` };
+  const link = inter.port === 'pair' ? ` ${from}->${to}` : '';
+  return { bandwidth: inter.bandwidth, latencyMs: inter.latencyMs, egress: `out ${from} between hosts${link}`, ingress: `in ${to} between hosts${link}` };
 }
 
 /** Wire time of `bytes` on the route's link, ms. */

@@ -35,8 +35,16 @@ export async function uspAttention(ctx: RankContext, input: RankInput): Promise<
   checkUspDegree(hq, input.k.shape[1]!, n, input.ulyssesDegree);
   const u = input.ulyssesDegree!;
   const [group, member, rings] = [Math.floor(rank / u), rank % u, n / u];
-  const heads = groupContext(ctx, range(u, (m) => group * u + m), `usp-group${group}`);
-  const ring = groupContext(ctx, range(rings, (g) => g * u + member), `usp-ring${member}`);
+  const heads = groupContext(
+    ctx,
+    range(u, (m) => group * u + m),
+    `usp-group${group}`,
+  );
+  const ring = groupContext(
+    ctx,
+    range(rings, (g) => g * u + member),
+    `usp-ring${member}`,
+  );
 
   // Gathered rows are the group's ring share in ring order: chunk g of 2R, then chunk 2R-1-g.
   const share = zigzagChunks(input.seq, rings, group);

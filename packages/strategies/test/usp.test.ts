@@ -90,7 +90,15 @@ describe('usp over every transport, traced', () => {
       : undefined;
     try {
       const expected = await kernel.attend(q, k, v, { kind: 'causal-inclusive' });
-      const { result, spans } = await runStrategyInproc('usp', q, k, v, { causal: true, degree: n, ulyssesDegree: u, kernels: [kernel], timeoutMs: 20_000, traced: true, ...(transports ? { transports } : {}) });
+      const { result, spans } = await runStrategyInproc('usp', q, k, v, {
+        causal: true,
+        degree: n,
+        ulyssesDegree: u,
+        kernels: [kernel],
+        timeoutMs: 20_000,
+        traced: true,
+        ...(transports ? { transports } : {}),
+      });
       expect(maxAbsDiff(result.out.data, expected.out.data)).toBeLessThanOrEqual(1e-4);
       expect(maxAbsDiff(result.lse.data, expected.lse.data)).toBeLessThanOrEqual(1e-3);
       for (const rankSpans of spans) {
@@ -111,7 +119,10 @@ describe('usp refusals', () => {
     [3, 6], // does not divide the kv heads
     [4, 6], // does not divide the ranks
   ])('U = %i on %i ranks is a usage error', async (u, n) => {
-    await expect(run('usp', tensors, false, n, u)).rejects.toMatchObject({ code: 'ERR_USAGE', message: expect.stringMatching(`ulysses degree \\(${u}\\) to divide the kv heads \\(4\\), query heads \\(8\\) and the worker count \\(${n}\\)`) });
+    await expect(run('usp', tensors, false, n, u)).rejects.toMatchObject({
+      code: 'ERR_USAGE',
+      message: expect.stringMatching(`ulysses degree \\(${u}\\) to divide the kv heads \\(4\\), query heads \\(8\\) and the worker count \\(${n}\\)`),
+    });
   });
 
   it('usp without a ulysses degree is a usage error', async () => {

@@ -58,7 +58,13 @@ export function register(program: Command): void {
     process.stdout.write(
       table(
         ['strategy', 'ranks', 'predicted', 'ideal', 'utilisation'],
-        rows.map((r) => [r.ulyssesDegree === undefined ? r.strategy : `usp U=${r.ulyssesDegree}`, String(r.degree), formatMs(r.predictedMs), formatMs(r.idealMs), `${(100 * r.utilization).toFixed(1)}%`]),
+        rows.map((r) => [
+          r.ulyssesDegree === undefined ? r.strategy : `usp U=${r.ulyssesDegree}`,
+          String(r.degree),
+          formatMs(r.predictedMs),
+          formatMs(r.idealMs),
+          `${(100 * r.utilization).toFixed(1)}%`,
+        ]),
       ),
     );
   });

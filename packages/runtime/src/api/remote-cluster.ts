@@ -52,7 +52,10 @@ export class RemoteCluster implements ClusterClient {
 
   async attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Promise<AttentionResult> {
     checkAttention(q, k, v, options, this.workers);
-    const args: AttentionArgs = { causal: options.causal ?? false, trace: options.trace ?? false, ...(options.strategy ? { strategy: options.strategy } : {}),
+    const args: AttentionArgs = {
+      causal: options.causal ?? false,
+      trace: options.trace ?? false,
+      ...(options.strategy ? { strategy: options.strategy } : {}),
       ...(options.ulyssesDegree === undefined ? {} : { ulyssesDegree: options.ulyssesDegree }),
     };
     const reply = await this.call('attention', { ...args }, [q, k, v], {
