@@ -20,7 +20,9 @@ export interface AutoRequest {
 export interface AutoChoice {
   readonly strategy: StrategyName;
   readonly workers: number;
-  readonly plan: Pick<Plan, 'strategy' | 'degree' | 'predictedMs' | 'profile'>;
+  /** usp: the planner's workers per all-to-all group. */
+  readonly ulyssesDegree?: number;
+  readonly plan: Pick<Plan, 'strategy' | 'degree' | 'ulyssesDegree' | 'predictedMs' | 'profile'>;
 }
 
 /**
@@ -30,12 +32,17 @@ export interface AutoChoice {
 export function chooseAuto(request: AutoRequest): AutoChoice {
   const { workers, transport, fixedDegree, ...workload } = request;
   const profile = hostProfile(transport);
-  const plan = choosePlan(workload, profile, { maxWorkers: workers });
+  const plan = choosePlan(workload, profile, { maxWorkers: workers, fixedDegree: fixedDegree ?? false });
   const sharded = plan.degree > 1 && plan.strategy !== 'single';
   const strategy: StrategyName = sharded ? plan.strategy : 'single';
   const degree = !sharded ? 1 : fixedDegree ? workers : plan.degree;
   log(`auto: ${strategy} on ${degree} worker(s) (profile ${profile.name}, predicted ${plan.predictedMs.toFixed(1)} ms)`);
-  return { strategy, workers: degree, plan: { strategy: plan.strategy, degree: plan.degree, predictedMs: plan.predictedMs, profile: plan.profile } };
+  return {
+    strategy,
+    workers: degree,
+    ...(strategy === 'usp' ? { ulyssesDegree: plan.ulyssesDegree } : {}),
+    plan: { strategy: plan.strategy, degree: plan.degree, ulyssesDegree: plan.ulyssesDegree, predictedMs: plan.predictedMs, profile: plan.profile },
+  };
 }
 
 /** This host's calibrated profile where `seqpar plan --calibrate` saved one, else the transport's declared local one. */

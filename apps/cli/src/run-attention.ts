@@ -18,6 +18,8 @@ export interface AttentionRequest {
   readonly documents?: readonly number[];
   readonly window?: number;
   readonly strategy: (typeof STRATEGIES)[number];
+  /** usp: workers per all-to-all group. */
+  readonly ulyssesDegree?: number;
   readonly workers: number;
   readonly transport: (typeof TRANSPORTS)[number];
   readonly threads?: number;
@@ -53,6 +55,7 @@ export async function runAttention(request: AttentionRequest): Promise<Attention
   try {
     const auto = request.strategy === 'auto' ? autoChoice(request, remote?.workers) : undefined;
     const strategy = auto?.strategy ?? (request.strategy as StrategyName);
+    const ulyssesDegree = auto ? auto.ulyssesDegree : request.ulyssesDegree;
     const workers = auto?.workers ?? (strategy === 'single' ? 1 : request.workers);
     if (!auto && !remote) noteSingle(strategy, request.workers);
     const cluster = remote ?? (await createCluster({ workers, transport: request.transport, device: request.device, threads: request.threads ?? 1, ...request.network }));
@@ -62,6 +65,7 @@ export async function runAttention(request: AttentionRequest): Promise<Attention
         strategy,
         trace: request.trace !== undefined,
         ...(request.timeout === undefined ? {} : { timeoutMs: request.timeout }),
+        ...(ulyssesDegree === undefined ? {} : { ulyssesDegree }),
       });
       if (request.trace) await writeFile(request.trace, JSON.stringify(toChromeTrace(stats.spans ?? [])));
       return { out, lse, strategy, workers: stats.workers, transport: stats.transport, wallMs: stats.wallMs, ranks: stats.ranks, ...(auto ? { plan: auto.plan } : {}) };

@@ -123,6 +123,20 @@ describe('seqpar attention', () => {
     expect(maxDiff((await readFloat32NpyFile(at('aout.npy'))).data, expected.out)).toBeLessThanOrEqual(1e-5);
   });
 
+  it('--strategy usp --ulysses-degree 2 on 4 workers (2 groups of 2) matches the fp64 reference', async () => {
+    const [seq, hq, hkv, d] = [67, 8, 4, 16];
+    const random = seededRandom(5);
+    const [q, k, v] = [randomTensor([seq, hq, d], random), randomTensor([seq, hkv, d], random), randomTensor([seq, hkv, d], random)];
+    await Promise.all([writeNpyFile(at('uq.npy'), q), writeNpyFile(at('uk.npy'), k), writeNpyFile(at('uv.npy'), v)]);
+    const args = ['--q', at('uq.npy'), '--k', at('uk.npy'), '--v', at('uv.npy'), '--causal', '--out', at('uout.npy'), '--lse', at('ulse.npy')];
+    const run = await runCli(['attention', ...args, '--strategy', 'usp', '--ulysses-degree', '2', '--workers', '4', '--json']);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ strategy: 'usp', workers: 4, seq });
+    const expected = referenceAttention(q, k, v, { kind: 'causal-inclusive' });
+    expect(maxDiff((await readFloat32NpyFile(at('uout.npy'))).data, expected.out)).toBeLessThanOrEqual(1e-4);
+    expect(maxDiff((await readFloat32NpyFile(at('ulse.npy'))).data, expected.lse)).toBeLessThanOrEqual(1e-3);
+  });
+
   it('--random runs without files and --trace writes a Chrome trace with one pid per rank', async () => {
     const trace = at('trace.json');
     const run = await runCli([
@@ -165,6 +179,16 @@ describe('seqpar attention', () => {
       ],
       [['attention', '--random', '--seq', '8', '--heads', '4', '--kv-heads', '2', '--head-dim', '8', '--strategy', 'ulysses', '--workers', '3'], 2, /ERR_USAGE: ulysses/],
       [['attention', '--random', '--seq', '8'], 2, /ERR_USAGE/],
+      [
+        ['attention', '--random', '--seq', '8', '--heads', '4', '--kv-heads', '2', '--head-dim', '8', '--strategy', 'usp', '--ulysses-degree', '4', '--workers', '4'],
+        2,
+        /ERR_USAGE: usp needs the ulysses degree \(4\) to divide the kv heads \(2\)/,
+      ],
+      [
+        ['attention', '--random', '--seq', '8', '--heads', '4', '--kv-heads', '2', '--head-dim', '8', '--strategy', 'ring', '--ulysses-degree', '2', '--workers', '2'],
+        2,
+        /ERR_USAGE: ulyssesDegree/,
+      ],
       [['attention', '--workers', '0'], 2, /positive integer/],
       [['attention', '--random', '--seq', '8', '--heads', '2', '--kv-heads', '2', '--head-dim', '4', '--device', 'cuda'], 1, /ERR_DEVICE_UNAVAILABLE/],
     ];

@@ -18,8 +18,20 @@ describe('seqpar plan', () => {
     expect(plan.strategy).not.toBe('ring');
     expect(plan.degree).toBeGreaterThan(1);
     expect(plan.predictedMs).toBeGreaterThan(0);
-    expect(plan.alternatives).toHaveLength(6);
+    expect(plan.alternatives).toHaveLength(7);
+    expect(plan.ulyssesDegree).toEqual(expect.any(Number));
     for (const a of plan.alternatives) expect(a).toEqual(expect.objectContaining({ strategy: expect.any(String), degree: expect.any(Number), feasible: expect.any(Boolean) }));
+  });
+
+  it('on two hosts of 8 H100 tries usp at every U, reports ulyssesDegree, and refuses ulysses beyond the kv heads', async () => {
+    const llama70b = ['--causal', '--heads', '64', '--kv-heads', '8', '--head-dim', '128', '--profile', 'h100-2x8-ib', '--json'];
+    const plan = JSON.parse((await runCli(['plan', '--seq', '16384', '--workers', '16', ...llama70b])).stdout);
+    // At 16k a zigzag step's compute no longer hides its hop over InfiniBand; usp's hop overlaps 1/R of the work.
+    expect(plan).toMatchObject({ strategy: 'usp', degree: 16, layout: 'zigzag', passKvOrQ: 'pass-kv' });
+    expect([2, 4, 8]).toContain(plan.ulyssesDegree);
+    const big = JSON.parse((await runCli(['plan', '--seq', '262144', '--workers', '16', ...llama70b])).stdout);
+    expect(big.alternatives.find((a: { strategy: string }) => a.strategy === 'ulysses')).toMatchObject({ degree: 8, ulyssesDegree: 8 });
+    expect(big.ulyssesDegree).toEqual(big.strategy === 'usp' ? expect.any(Number) : 1);
   });
 
   it('keeps a short request unsharded and prints a table without --json', async () => {

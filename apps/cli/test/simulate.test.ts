@@ -40,6 +40,18 @@ describe('seqpar simulate', () => {
     expect(events.some((e) => e.ph === 'X')).toBe(true);
   });
 
+  it('projects usp on two hosts with the ulysses degree asked, or the most that fit one host', async () => {
+    const args = ['simulate', '--profile', 'h100-2x8-ib', '--workers', '16', '--seq', '65536', '--causal', '--heads', '64', '--kv-heads', '8', '--head-dim', '128', '--json'];
+    const { results } = JSON.parse((await runCli([...args, '--strategy', 'usp,zigzag'])).stdout);
+    expect(results[0]).toMatchObject({ strategy: 'usp', degree: 16, ulyssesDegree: 8 });
+    expect(results[0].predictedMs).toBeGreaterThan(0);
+    const two = JSON.parse((await runCli([...args, '--strategy', 'usp', '--ulysses-degree', '2'])).stdout);
+    expect(two.results[0]).toMatchObject({ strategy: 'usp', ulyssesDegree: 2 });
+    const refused = await runCli([...args, '--strategy', 'usp', '--ulysses-degree', '16']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/usp: degree 16 exceeds the 8 kv heads/);
+  });
+
   it('exits 2 for an unknown strategy, a missing profile and Ulysses beyond the kv heads', async () => {
     expect((await runCli(['simulate', '--profile', 'local', '--workers', '2', '--seq', '100', '--strategy', 'bogus'])).code).toBe(2);
     expect((await runCli(['simulate', '--workers', '2', '--seq', '100', '--strategy', 'ring'])).code).toBe(2);

@@ -6,6 +6,7 @@ import { choosePassMode } from './pass-rule.js';
 import type { HardwareProfile } from './profiles.js';
 import type { PassMode } from './schedule.js';
 import { ulyssesRefusal } from './ulysses-schedule.js';
+import { uspDegrees, uspRefusal } from './usp-schedule.js';
 import { checkWorkload, DEFAULT_HEADS, type AttentionWorkload } from './workload.js';
 
 export interface PlanRequest {
@@ -29,11 +30,15 @@ export interface PlanOptions {
   readonly memoryBudget?: number;
   /** Strategies to consider; all by default. */
   readonly strategies?: readonly StrategyName[];
+  /** Shard over exactly maxWorkers ranks (or none), as on a cluster whose workers are all up: its groups are fixed. */
+  readonly fixedDegree?: boolean;
 }
 
 export interface PlanAlternative {
   readonly strategy: StrategyName;
   readonly degree: number;
+  /** Ranks per all-to-all group: U for usp, the degree for ulysses, 1 for the others. */
+  readonly ulyssesDegree: number;
   readonly predictedMs: number;
   readonly peakMemoryBytes: number;
   readonly feasible: boolean;
@@ -43,6 +48,8 @@ export interface PlanAlternative {
 export interface Plan {
   readonly strategy: StrategyName;
   readonly degree: number;
+  /** Ranks per all-to-all group: U for usp, the degree for ulysses, 1 for the others. */
+  readonly ulyssesDegree: number;
   readonly layout: LayoutKind;
   readonly passKvOrQ: PassMode;
   readonly predictedMs: number;
@@ -58,8 +65,8 @@ export interface Plan {
  * where zigzag cuts them in two and striped in single rows: there ring comes first (measured on the planner grid's
  * non-causal cells: ring as fast as zigzag or faster in 7 of 10, than striped in 9 of 10).
  */
-const CAUSAL_PREFERENCE: readonly StrategyName[] = ['single', 'zigzag', 'striped', 'token-ring', 'ulysses', 'ring'];
-const NON_CAUSAL_PREFERENCE: readonly StrategyName[] = ['single', 'ring', 'zigzag', 'token-ring', 'ulysses', 'striped'];
+const CAUSAL_PREFERENCE: readonly StrategyName[] = ['single', 'zigzag', 'striped', 'token-ring', 'ulysses', 'usp', 'ring'];
+const NON_CAUSAL_PREFERENCE: readonly StrategyName[] = ['single', 'ring', 'zigzag', 'token-ring', 'ulysses', 'usp', 'striped'];
 
 const PASS_OF: Readonly<Record<StrategyName, PassMode>> = {
   single: 'none',
@@ -68,6 +75,7 @@ const PASS_OF: Readonly<Record<StrategyName, PassMode>> = {
   zigzag: 'pass-kv',
   'token-ring': 'pass-q',
   ulysses: 'none',
+  usp: 'pass-kv',
 };
 
 export function workloadOf(request: PlanRequest, profile: HardwareProfile): AttentionWorkload {
@@ -96,7 +104,7 @@ export function choosePlan(request: PlanRequest, profile: HardwareProfile, optio
   const w = workloadOf(request, profile);
   const budget = options.memoryBudget ?? profile.deviceMemoryBytes;
   const rulePass = w.prefix > 0 && options.maxWorkers > 1 ? choosePassMode(w, options.maxWorkers, profile) : undefined;
-  const alternatives = (options.strategies ?? STRATEGY_NAMES).map((strategy) => bestDegree(strategy, w, profile, options.maxWorkers, budget, rulePass));
+  const alternatives = (options.strategies ?? STRATEGY_NAMES).map((strategy) => bestDegree(strategy, w, profile, options, budget, rulePass));
   const preference = w.causal ? CAUSAL_PREFERENCE : NON_CAUSAL_PREFERENCE;
   alternatives.sort((a, b) => Number(b.feasible) - Number(a.feasible) || a.predictedMs - b.predictedMs || preference.indexOf(a.strategy) - preference.indexOf(b.strategy));
   const best = alternatives[0];
@@ -106,6 +114,7 @@ export function choosePlan(request: PlanRequest, profile: HardwareProfile, optio
   return {
     strategy: best.strategy,
     degree: best.degree,
+    ulyssesDegree: best.ulyssesDegree,
     layout: STRATEGIES[best.strategy].layout,
     passKvOrQ: PASS_OF[best.strategy],
     predictedMs: best.predictedMs,
@@ -123,21 +132,37 @@ export function candidateDegrees(maxWorkers: number): number[] {
   return [...degrees];
 }
 
-function bestDegree(strategy: StrategyName, w: AttentionWorkload, profile: HardwareProfile, maxWorkers: number, budget: number, rulePass: PassMode | undefined): PlanAlternative {
+function bestDegree(strategy: StrategyName, w: AttentionWorkload, profile: HardwareProfile, options: PlanOptions, budget: number, rulePass: PassMode | undefined): PlanAlternative {
+  const { maxWorkers } = options;
   // Ranks beyond the compute units a host shares add steps and messages but no compute (measured: zigzag on 4
   // workers of this 2-core host is 1.15x slower than on 2; bench-results/planner.md).
-  const degrees = strategy === 'single' ? [1] : candidateDegrees(Math.min(maxWorkers, profile.computeUnits ?? maxWorkers));
-  if (degrees.length === 0) return { strategy, degree: 2, predictedMs: Infinity, peakMemoryBytes: 0, feasible: false, reason: 'needs at least 2 workers' };
-  const options = degrees.map((degree) => evaluate(strategy, w, profile, degree, budget, rulePass));
-  const feasible = options.filter((o) => o.feasible).sort((a, b) => a.predictedMs - b.predictedMs);
-  return feasible[0] ?? options[options.length - 1]!;
+  const sharded = options.fixedDegree ? (maxWorkers > 1 ? [maxWorkers] : []) : candidateDegrees(Math.min(maxWorkers, profile.computeUnits ?? maxWorkers));
+  const degrees = strategy === 'single' ? [1] : sharded;
+  if (degrees.length === 0) return { strategy, degree: 2, ulyssesDegree: 1, predictedMs: Infinity, peakMemoryBytes: 0, feasible: false, reason: 'needs at least 2 workers' };
+  // usp at every U it can run with (U = 1 and U = N compute what zigzag and ulysses do, at their own cost).
+  const tried = degrees.flatMap((degree) =>
+    strategy === 'usp'
+      ? uspDegrees(w, degree).map((u) => evaluate(strategy, w, profile, degree, u, budget, rulePass))
+      : [evaluate(strategy, w, profile, degree, undefined, budget, rulePass)],
+  );
+  const feasible = tried.filter((o) => o.feasible).sort((a, b) => a.predictedMs - b.predictedMs);
+  return feasible[0] ?? tried[tried.length - 1]!;
 }
 
-function evaluate(strategy: StrategyName, w: AttentionWorkload, profile: HardwareProfile, degree: number, budget: number, rulePass: PassMode | undefined): PlanAlternative {
-  const refusal = strategy === 'ulysses' ? ulyssesRefusal(w, degree) : undefined;
-  if (refusal) return { strategy, degree, predictedMs: Infinity, peakMemoryBytes: 0, feasible: false, reason: refusal };
-  const cost = estimateCost(describeSchedule(strategy, w, degree), profile);
-  const base = { strategy, degree, predictedMs: cost.predictedMs, peakMemoryBytes: cost.peakMemoryBytes };
+function evaluate(
+  strategy: StrategyName,
+  w: AttentionWorkload,
+  profile: HardwareProfile,
+  degree: number,
+  uspDegree: number | undefined,
+  budget: number,
+  rulePass: PassMode | undefined,
+): PlanAlternative {
+  const ulyssesDegree = strategy === 'ulysses' ? degree : (uspDegree ?? 1);
+  const refusal = strategy === 'ulysses' ? ulyssesRefusal(w, degree) : strategy === 'usp' ? uspRefusal(w, degree, ulyssesDegree) : undefined;
+  if (refusal) return { strategy, degree, ulyssesDegree, predictedMs: Infinity, peakMemoryBytes: 0, feasible: false, reason: refusal };
+  const cost = estimateCost(describeSchedule(strategy, w, degree, ulyssesDegree), profile);
+  const base = { strategy, degree, ulyssesDegree, predictedMs: cost.predictedMs, peakMemoryBytes: cost.peakMemoryBytes };
   if (cost.peakMemoryBytes > budget) {
     return { ...base, feasible: false, reason: `needs ${(cost.peakMemoryBytes / 2 ** 30).toFixed(2)} GiB per rank, over the ${(budget / 2 ** 30).toFixed(2)} GiB budget` };
   }

@@ -1,6 +1,7 @@
 import { pieceMs } from './kernel-table.js';
 import { kernelSeconds, rankShare, type HardwareProfile } from './profiles.js';
 import type { Schedule, ScheduledMessage, ScheduleStep } from './schedule.js';
+import { routeMs, routeOf } from './topology.js';
 
 /** What one strategy at one degree is predicted to cost. */
 export interface CostEstimate {
@@ -58,9 +59,6 @@ const mergeMs = (bytes: number, profile: HardwareProfile): number =>
 export const requestOverheadMs = (schedule: Schedule, profile: HardwareProfile): number =>
   ((profile.requestMsPerMiB ?? 0) * schedule.requestBytes) / 2 ** 20 + (schedule.degree > 1 ? (profile.shardingOverheadMs ?? 0) : 0);
 
-/** Wire time of one message on an idle link, ms. */
-export const transferMs = (bytes: number, profile: HardwareProfile): number => (1000 * bytes) / profile.linkBandwidth;
-
 /**
  * Step-synchronous estimate (the planner's fast path; @seqpar/sim replays the same schedule event by event).
  * Phase t overlaps step t's compute with the messages issued at its start and the results of step t-1 (double
@@ -101,7 +99,6 @@ export function estimateCost(schedule: Schedule, profile: HardwareProfile): Cost
     const inFlight = ranks.flatMap((rankSteps) => [...(rankSteps[t]?.sendsAtStart ?? []), ...(rankSteps[t - 1]?.sendsAtEnd ?? [])]);
     const commMs = phaseCommMs(
       inFlight.map((id) => schedule.messages[id]!),
-      degree,
       profile,
     );
     predictedMs += Math.max(computeMs, commMs);
@@ -110,14 +107,19 @@ export function estimateCost(schedule: Schedule, profile: HardwareProfile): Cost
   return { predictedMs, computeMs: Math.max(...computeByRank), exposedCommMs, peakMemoryBytes: schedule.peakMemoryBytes };
 }
 
-/** The busiest port's traffic in one phase: each rank sends and receives on its own port, one direction each. */
-function phaseCommMs(messages: readonly ScheduledMessage[], degree: number, profile: HardwareProfile): number {
+/**
+ * The busiest port's traffic in one phase, plus the slowest latency crossed: each rank sends and receives on its
+ * own ports, one direction each, and with a topology on separate ports within and between hosts (topology.ts).
+ */
+function phaseCommMs(messages: readonly ScheduledMessage[], profile: HardwareProfile): number {
   if (messages.length === 0) return 0;
-  const egress = new Float64Array(degree);
-  const ingress = new Float64Array(degree);
+  const busyMs = new Map<string, number>();
+  let latencyMs = 0;
   for (const m of messages) {
-    egress[m.from]! += m.bytes;
-    ingress[m.to]! += m.bytes;
+    const route = routeOf(profile, m.from, m.to);
+    const ms = routeMs(route, m.bytes);
+    for (const port of [route.egress, route.ingress]) busyMs.set(port, (busyMs.get(port) ?? 0) + ms);
+    latencyMs = Math.max(latencyMs, route.latencyMs);
   }
-  return transferMs(Math.max(...egress, ...ingress), profile) + profile.linkLatencyMs;
+  return Math.max(...busyMs.values()) + latencyMs;
 }

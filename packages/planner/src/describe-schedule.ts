@@ -5,13 +5,14 @@ import { passQSchedule } from './pass-q-schedule.js';
 import { ScheduleBuilder, type Schedule } from './schedule.js';
 import { balancedShardWork, plannedShardWork, wholeRequestWork } from './shard-work.js';
 import { ulyssesSchedule } from './ulysses-schedule.js';
+import { defaultUlyssesDegree, uspSchedule } from './usp-schedule.js';
 import { kvBytes, qBytes, requestBytes, type AttentionWorkload } from './workload.js';
 
 /**
- * The schedule of `strategy` on `degree` ranks. Without a cached prefix the ring family and TokenRing follow the
+ * The schedule of `strategy` on `degree` ranks (usp with `ulyssesDegree` ranks per group). Without a cached prefix the ring family and TokenRing follow the
  * real block plans; with one, every sharded strategy sees a balanced 1/N² share per (owner, holder) pair.
  */
-export function describeSchedule(strategy: StrategyName, w: AttentionWorkload, degree: number): Schedule {
+export function describeSchedule(strategy: StrategyName, w: AttentionWorkload, degree: number, ulyssesDegree = defaultUlyssesDegree(w, degree)): Schedule {
   if (strategy === 'single' || degree === 1) return singleSchedule(strategy, w);
   const layout = STRATEGIES[strategy].layout;
   const shards = w.prefix > 0 ? balancedShardWork(w, degree) : plannedShardWork(layout, w, degree);
@@ -24,6 +25,8 @@ export function describeSchedule(strategy: StrategyName, w: AttentionWorkload, d
       return passQSchedule(layout, shards, w, degree);
     case 'ulysses':
       return ulyssesSchedule(shards, w, degree);
+    case 'usp':
+      return uspSchedule(w, degree, ulyssesDegree);
   }
 }
 

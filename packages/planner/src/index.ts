@@ -8,5 +8,7 @@ export * from './profile-file.js';
 export * from './profiles.js';
 export * from './schedule.js';
 export * from './shard-work.js';
+export * from './topology.js';
 export * from './ulysses-schedule.js';
+export * from './usp-schedule.js';
 export * from './workload.js';

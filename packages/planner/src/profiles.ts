@@ -1,4 +1,5 @@
 import type { KernelTable } from './kernel-table.js';
+import type { Topology } from './topology.js';
 
 /**
  * What the cost model and the simulator need to know about one device kind and the fabric between devices.
@@ -22,10 +23,12 @@ export interface HardwareProfile {
   readonly stepOverheadMs: number;
   /** Bytes/s the device moves through memory: merges of partial results are bound by it. */
   readonly memoryBandwidth: number;
-  /** Bytes/s one device can send (and, separately, receive) over the fabric: one direction of its port. */
+  /** Bytes/s one device can send (and, separately, receive) over the fabric: one direction of its port (within a host, with `topology`). */
   readonly linkBandwidth: number;
-  /** One-way latency of a message between two devices, ms. */
+  /** One-way latency of a message between two devices, ms (within a host, with `topology`). */
   readonly linkLatencyMs: number;
+  /** Hosts x devices per host and the link between hosts; absent means every device shares the link above. */
+  readonly topology?: Topology;
   /** Memory one rank may use, bytes. */
   readonly deviceMemoryBytes: number;
   /** Bytes per element of q, k, v and out on the wire (2 for bf16 on GPUs, 4 for this CPU build's float32). */
@@ -108,6 +111,18 @@ const LOCAL_HOST = {
   computeUnits: 2,
 } as const;
 
+/** One H100 SXM5 and its NVLink 4 port (sources below). */
+const H100_NVLINK = {
+  attentionFlops: 0.35 * 989 * TFLOPS,
+  kernelLaunchMs: 0.005,
+  stepOverheadMs: 0.02,
+  memoryBandwidth: 3350 * GB,
+  linkBandwidth: 0.8 * 450 * GB,
+  linkLatencyMs: 0.01,
+  deviceMemoryBytes: 80 * GB,
+  bytesPerElement: 2,
+} as const;
+
 /**
  * Sources:
  *  - H100 SXM5: 989 TFLOP/s dense BF16, 3.35 TB/s HBM3, 80 GB, NVLink 4 at 900 GB/s total = 450 GB/s per direction
@@ -127,26 +142,13 @@ export const DECLARED_PROFILES: Readonly<Record<string, HardwareProfile>> = {
   'h100-nvlink': {
     name: 'h100-nvlink',
     source: 'NVIDIA H100 SXM5 datasheet; FA2 at 35% of 989 TFLOP/s (FlashAttention-3 paper); NVLink 4 450 GB/s/dir at 80%',
-    attentionFlops: 0.35 * 989 * TFLOPS,
-    kernelLaunchMs: 0.005,
-    stepOverheadMs: 0.02,
-    memoryBandwidth: 3350 * GB,
-    linkBandwidth: 0.8 * 450 * GB,
-    linkLatencyMs: 0.01,
-    deviceMemoryBytes: 80 * GB,
-    bytesPerElement: 2,
+    ...H100_NVLINK,
   },
   'h800-nvlink': {
     name: 'h800-nvlink',
     source: 'NVIDIA H800 SXM5: H100 compute, NVLink 400 GB/s total = 200 GB/s/dir at 80%',
-    attentionFlops: 0.35 * 989 * TFLOPS,
-    kernelLaunchMs: 0.005,
-    stepOverheadMs: 0.02,
-    memoryBandwidth: 3350 * GB,
+    ...H100_NVLINK,
     linkBandwidth: 0.8 * 200 * GB,
-    linkLatencyMs: 0.01,
-    deviceMemoryBytes: 80 * GB,
-    bytesPerElement: 2,
   },
   'a100-nvlink': {
     name: 'a100-nvlink',
@@ -188,6 +190,29 @@ export const DECLARED_PROFILES: Readonly<Record<string, HardwareProfile>> = {
   },
   /** As `local`, over POSIX shared memory between processes (bench-results/transport.md: 10.8 GB/s at 8 MiB). */
   'local-shm': { name: 'local-shm', source: 'as local, shm transport ~10 GB/s (bench-results/transport.md)', ...LOCAL_HOST, linkBandwidth: 10 * GB },
+  /**
+   * Four workers of this host as two "hosts" of two: within a group shm as in `local-shm`; between the groups every
+   * directed link shaped to 1 Gbit/s and 0.5 ms by the link shaper (ClusterOptions.links), the local stand-in for
+   * two machines on Ethernet.
+   */
+  'local-2x2': {
+    name: 'local-2x2',
+    source: 'as local-shm; 2 groups x 2 workers, links between the groups shaped to 1 Gbit/s, 0.5 ms each (link shaper)',
+    ...LOCAL_HOST,
+    linkBandwidth: 10 * GB,
+    topology: { hosts: 2, devicesPerHost: 2, interHost: { bandwidth: 0.125 * GB, latencyMs: 0.5, port: 'pair' } },
+  },
+  /**
+   * Two DGX-style H100 hosts: NVLink within a host as `h100-nvlink`; between hosts one ConnectX-7 400 Gb/s
+   * InfiniBand NIC per GPU (DGX H100: 8 x 400 Gb/s compute ports), 50 GB/s per direction at 80% as NCCL's
+   * inter-node sendrecv reaches, ~20 us one way (nccl-tests small messages across nodes).
+   */
+  'h100-2x8-ib': {
+    name: 'h100-2x8-ib',
+    source: '2 hosts x 8 H100 SXM5: NVLink 4 within (as h100-nvlink), 400 Gb/s InfiniBand per GPU between (50 GB/s/dir at 80%, 20 us)',
+    ...H100_NVLINK,
+    topology: { hosts: 2, devicesPerHost: 8, interHost: { bandwidth: 0.8 * 50 * GB, latencyMs: 0.02, port: 'device' } },
+  },
   /** As `local`, over WebSocket frames between processes (bench-results/transport.md: 0.53 GB/s at 8 MiB). */
   'local-ws': { name: 'local-ws', source: 'as local, ws transport ~0.5 GB/s (bench-results/transport.md)', ...LOCAL_HOST, linkBandwidth: 0.5 * GB },
 };

@@ -79,7 +79,7 @@ describe('choosePlan', () => {
 
   it('lists every strategy once, fastest feasible first', () => {
     const plan = choosePlan({ seq: 32768, causal: true }, h100, { maxWorkers: 4 });
-    expect(plan.alternatives.map((a) => a.strategy).sort()).toEqual(['ring', 'single', 'striped', 'token-ring', 'ulysses', 'zigzag']);
+    expect(plan.alternatives.map((a) => a.strategy).sort()).toEqual(['ring', 'single', 'striped', 'token-ring', 'ulysses', 'usp', 'zigzag']);
     expect(plan.alternatives[0]!.strategy).toBe(plan.strategy);
     const feasible = plan.alternatives.filter((a) => a.feasible).map((a) => a.predictedMs);
     expect(feasible).toEqual([...feasible].sort((a, b) => a - b));

@@ -1,5 +1,5 @@
 import { SeqparError } from '@seqpar/core';
-import { requestOverheadMs, stepTimes, transferMs, type HardwareProfile, type Schedule } from '@seqpar/planner';
+import { requestOverheadMs, routeMs, routeOf, stepTimes, type HardwareProfile, type Schedule } from '@seqpar/planner';
 import { MinHeap } from './min-heap.js';
 
 /** One timed interval of the projection, in ms from the start of the request. */
@@ -27,7 +27,8 @@ type SimEvent = { time: number; kind: 'start'; rank: number } | { time: number; 
  * Discrete-event replay of a schedule on a profile. Each rank runs its steps in order; a step starts when the
  * rank's previous step is done and every message it needs has arrived. A message is issued at its step's start or
  * end and crosses the fabric as FIFO traffic on two resources, the sender's outgoing port and the receiver's
- * incoming port (both directions of a device are separate): it starts when both are free, holds them for
+ * incoming port (both directions of a device are separate; with a topology, ports within and between hosts are
+ * separate too, and links between hosts have their own speed: topology.ts): it starts when both are free, holds them for
  * bytes / bandwidth, and arrives one latency later. Events are handled in time order, so ports serve messages in
  * the order they were issued. A step's host-side work (copies, merges) runs after its kernels on a host thread:
  * one per rank, or the profile's `hostThreads` shared by all ranks (in-process ranks share one JavaScript thread),
@@ -36,8 +37,8 @@ type SimEvent = { time: number; kind: 'start'; rank: number } | { time: number; 
 export function project(schedule: Schedule, profile: HardwareProfile): Projection {
   const n = schedule.degree;
   const arrival = new Float64Array(schedule.messages.length).fill(NaN);
-  const egressFree = new Float64Array(n);
-  const ingressFree = new Float64Array(n);
+  /** When each port is free (routeOf names them: one per device, or within and between hosts apart). */
+  const portFree = new Map<string, number>();
   const nextStep = new Int32Array(n);
   const computeFree = new Float64Array(n);
   const computeMs = new Float64Array(n);
@@ -84,13 +85,14 @@ export function project(schedule: Schedule, profile: HardwareProfile): Projectio
       tryStart(event.rank);
     } else {
       const m = schedule.messages[event.message]!;
-      const start = Math.max(event.time, egressFree[m.from]!, ingressFree[m.to]!);
-      const wireEnd = start + transferMs(m.bytes, profile);
-      egressFree[m.from] = wireEnd;
-      ingressFree[m.to] = wireEnd;
-      arrival[m.id] = wireEnd + profile.linkLatencyMs;
+      const route = routeOf(profile, m.from, m.to);
+      const start = Math.max(event.time, portFree.get(route.egress) ?? 0, portFree.get(route.ingress) ?? 0);
+      const wireEnd = start + routeMs(route, m.bytes);
+      portFree.set(route.egress, wireEnd);
+      portFree.set(route.ingress, wireEnd);
+      arrival[m.id] = wireEnd + route.latencyMs;
       spans.push({ rank: m.from, track: 'send', name: `${m.label} → ${m.to}`, startMs: start, endMs: wireEnd, message: m.id });
-      spans.push({ rank: m.to, track: 'recv', name: `${m.label} ← ${m.from}`, startMs: start + profile.linkLatencyMs, endMs: arrival[m.id]!, message: m.id });
+      spans.push({ rank: m.to, track: 'recv', name: `${m.label} ← ${m.from}`, startMs: start + route.latencyMs, endMs: arrival[m.id]!, message: m.id });
       if (waiting.has(m.to)) tryStart(m.to);
     }
   }

@@ -1,11 +1,13 @@
 import type { StrategyName } from '@seqpar/core';
-import { describeSchedule, rankFlops, ulyssesRefusal, type AttentionWorkload, type HardwareProfile } from '@seqpar/planner';
+import { defaultUlyssesDegree, describeSchedule, rankFlops, ulyssesRefusal, uspRefusal, type AttentionWorkload, type HardwareProfile } from '@seqpar/planner';
 import { UsageError } from '@seqpar/core';
 import { project, type Projection } from './project.js';
 
 export interface SimResult {
   readonly strategy: StrategyName;
   readonly degree: number;
+  /** usp: ranks per all-to-all group. */
+  readonly ulyssesDegree?: number;
   readonly predictedMs: number;
   /** Mean over ranks of compute busy / wall. */
   readonly utilization: number;
@@ -16,18 +18,23 @@ export interface SimResult {
   readonly projection: Projection;
 }
 
-/** Projects `strategy` on `degree` ranks of `profile` (`single` always runs on one rank). */
-export function simulate(strategy: StrategyName, w: AttentionWorkload, degree: number, profile: HardwareProfile): SimResult {
+/**
+ * Projects `strategy` on `degree` ranks of `profile` (`single` always runs on one rank); usp with `ulyssesDegree`
+ * ranks per group, by default the largest whose groups fit one host.
+ */
+export function simulate(strategy: StrategyName, w: AttentionWorkload, degree: number, profile: HardwareProfile, ulyssesDegree?: number): SimResult {
   const ranks = strategy === 'single' ? 1 : degree;
-  const refusal = strategy === 'ulysses' ? ulyssesRefusal(w, ranks) : undefined;
-  if (refusal) throw new UsageError(`ulysses: ${refusal}`);
-  const schedule = describeSchedule(strategy, w, ranks);
+  const usp = strategy === 'usp' ? { ulyssesDegree: ulyssesDegree ?? defaultUlyssesDegree(w, ranks, profile) } : {};
+  const refusal = strategy === 'ulysses' ? ulyssesRefusal(w, ranks) : usp.ulyssesDegree === undefined ? undefined : uspRefusal(w, ranks, usp.ulyssesDegree);
+  if (refusal) throw new UsageError(`${strategy}: ${refusal}`);
+  const schedule = describeSchedule(strategy, w, ranks, usp.ulyssesDegree);
   const projection = project(schedule, profile);
   const totalFlops = schedule.ranks.flat().reduce((sum, step) => sum + step.flops, 0);
   const utilization = projection.utilization.reduce((a, b) => a + b, 0) / ranks;
   return {
     strategy,
     degree: ranks,
+    ...usp,
     predictedMs: projection.wallMs,
     utilization,
     rankUtilization: projection.utilization,

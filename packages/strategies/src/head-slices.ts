@@ -1,4 +1,4 @@
-import type { Tensor } from '@seqpar/core';
+import type { Span, Tensor } from '@seqpar/core';
 
 /** Heads [h0, h1) of a [rows, H, D] tensor, copied out as [rows, h1-h0, D]. */
 export function sliceHeads(t: Tensor, h0: number, h1: number): Float32Array {
@@ -21,10 +21,16 @@ export function placeHeads(dst: Tensor, src: Float32Array, h0: number): void {
   }
 }
 
-/** Columns [c0, c1) of a row-major [H, S] matrix (an lse), copied out as [H, c1-c0]. */
-export function sliceColumns(matrix: Float32Array, heads: number, columns: number, c0: number, c1: number): Float32Array {
-  const width = c1 - c0;
+/** Columns `spans` of a row-major [H, S] matrix (an lse), copied out side by side as [H, columns in the spans]. */
+export function sliceColumnSpans(matrix: Float32Array, heads: number, columns: number, spans: readonly Span[]): Float32Array {
+  const width = spans.reduce((sum, span) => sum + span.end - span.start, 0);
   const out = new Float32Array(heads * width);
-  for (let h = 0; h < heads; h++) out.set(matrix.subarray(h * columns + c0, h * columns + c1), h * width);
+  for (let h = 0; h < heads; h++) {
+    let offset = h * width;
+    for (const { start, end } of spans) {
+      out.set(matrix.subarray(h * columns + start, h * columns + end), offset);
+      offset += end - start;
+    }
+  }
   return out;
 }

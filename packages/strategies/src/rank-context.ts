@@ -24,4 +24,6 @@ export interface RankInput extends SequenceMask {
   readonly v: Tensor;
   /** Global sequence length S. */
   readonly seq: number;
+  /** usp: ranks per all-to-all group. */
+  readonly ulyssesDegree?: number;
 }

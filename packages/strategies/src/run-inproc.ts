@@ -10,6 +10,8 @@ export interface InprocRunOptions {
   /** Sliding window W (causal only): query i sees keys i-W < j <= i. */
   readonly window?: number;
   readonly degree: number;
+  /** usp: ranks per all-to-all group. */
+  readonly ulyssesDegree?: number;
   /** One kernel per rank, or one shared by all (calls then queue on its thread). */
   readonly kernels: readonly BlockAttentionKernel[];
   readonly timeoutMs?: number;
@@ -37,7 +39,8 @@ export interface InprocRunResult {
 export async function runStrategyInproc(name: StrategyName, q: Tensor, k: Tensor, v: Tensor, options: InprocRunOptions): Promise<InprocRunResult> {
   const strategy = STRATEGIES[name];
   const degree = name === 'single' ? 1 : options.degree;
-  strategy.check(q.shape[1]!, k.shape[1]!, degree);
+  const usp = options.ulyssesDegree === undefined ? {} : { ulyssesDegree: options.ulyssesDegree };
+  strategy.check(q.shape[1]!, k.shape[1]!, degree, usp);
   const transports = options.transports ?? createInprocGroup(degree);
   if (transports.length !== degree) throw new UsageError(`${degree} ranks need ${degree} transport endpoints, got ${transports.length}`);
   const mask = { causal: options.causal, ...(options.documents ? { documents: options.documents } : {}), ...(options.window !== undefined ? { window: options.window } : {}) };
@@ -58,7 +61,7 @@ export async function runStrategyInproc(name: StrategyName, q: Tensor, k: Tensor
             timeoutMs: options.timeoutMs ?? 60_000,
             ...(options.signal ? { signal: options.signal } : {}),
           },
-          input,
+          { ...input, ...usp },
         ),
       ),
     );

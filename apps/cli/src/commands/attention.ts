@@ -20,6 +20,7 @@ interface AttentionOptions {
   docLens?: number[];
   window?: number;
   strategy: (typeof STRATEGIES)[number];
+  ulyssesDegree?: number;
   workers: number;
   transport: (typeof TRANSPORTS)[number];
   threads?: number;
@@ -57,6 +58,7 @@ export function register(program: Command): void {
     .option('--doc-lens <L1,L2,...>', 'documents packed back to back (lengths sum to S): a token sees only its own document', intList)
     .option('--window <W>', 'sliding window (with --causal): token i sees tokens i-W < j <= i', nonNegativeInt)
     .addOption(new Option('--strategy <name>', 'how to shard the work').choices(STRATEGIES).default('single'))
+    .option('--ulysses-degree <u>', 'usp: workers per all-to-all group (divides --workers and the kv heads)', positiveInt)
     .option('--workers <n>', 'number of workers (devices)', positiveInt, 1)
     .addOption(new Option('--transport <kind>', 'how workers exchange blocks').choices(TRANSPORTS).default('inproc'))
     .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', positiveInt)

@@ -101,15 +101,18 @@ export function register(program: Command): void {
     }
     log(`profile ${profile.name}: ${profile.source}`);
     process.stdout.write(
-      `plan: ${plan.strategy} on ${plan.degree} worker(s), ${plan.layout} layout, ${plan.passKvOrQ}, ` +
+      `plan: ${withU(plan)} on ${plan.degree} worker(s), ${plan.layout} layout, ${plan.passKvOrQ}, ` +
         `predicted ${formatMs(plan.predictedMs)}, ${formatBytes(plan.peakMemoryBytes)} per rank\n\n` +
         table(
           ['strategy', 'degree', 'predicted', 'memory/rank', 'note'],
-          plan.alternatives.map((a) => [a.strategy, String(a.degree), formatMs(a.predictedMs), formatBytes(a.peakMemoryBytes), a.reason ?? '']),
+          plan.alternatives.map((a) => [withU(a), String(a.degree), formatMs(a.predictedMs), formatBytes(a.peakMemoryBytes), a.reason ?? '']),
         ),
     );
   });
 }
+
+/** usp's name with its ulysses degree (the ranks per all-to-all group). */
+const withU = (a: { strategy: string; ulyssesDegree: number }): string => (a.strategy === 'usp' ? `usp U=${a.ulyssesDegree}` : a.strategy);
 
 /** The worker count and transport of a running cluster; the connection is closed again. */
 async function describeCluster(coordinator: string, tokenFile: string | undefined): Promise<{ workers: number; transport: string }> {

@@ -11,6 +11,7 @@ interface SimulateOptions extends WorkloadOptions {
   profile: string;
   workers: number;
   strategy: StrategyName[];
+  ulyssesDegree?: number;
   json: boolean;
   trace?: string;
 }
@@ -27,20 +28,22 @@ export function register(program: Command): void {
     .requiredOption('--profile <name|file.json>', `hardware profile: ${profileNames().join(', ')}, or a profile JSON file`)
     .requiredOption('--workers <n>', 'ranks to project onto', positiveInt)
     .requiredOption('--strategy <a,b,...>', `strategies to compare: ${STRATEGY_NAMES.join(', ')}`, commaList(STRATEGY_NAMES))
+    .option('--ulysses-degree <u>', 'usp: ranks per all-to-all group (default: the most that fit one host of the profile)', positiveInt)
     .option('--json', 'print one JSON object {results: [{strategy, predictedMs, utilization, ...}]} on stdout', false)
     .option('--trace <file>', 'write a Chrome trace-event JSON of the projection (the first strategy; open in Perfetto)');
   addWorkloadOptions(command).action((options: SimulateOptions) => {
     const profile = loadProfile(options.profile);
     const w = workloadOf(requestOf(options), profile);
-    const results = options.strategy.map((strategy) => simulate(strategy, w, options.workers, profile));
+    const results = options.strategy.map((strategy) => simulate(strategy, w, options.workers, profile, strategy === 'usp' ? options.ulyssesDegree : undefined));
     if (options.trace) {
       const first = results[0]!;
       writeFileSync(options.trace, JSON.stringify(projectionTrace(first.projection, first.degree)));
       log(`trace of ${first.strategy} written to ${options.trace}`);
     }
-    const rows = results.map(({ strategy, degree, predictedMs, utilization, rankUtilization, idealMs, peakMemoryBytes }) => ({
+    const rows = results.map(({ strategy, degree, ulyssesDegree, predictedMs, utilization, rankUtilization, idealMs, peakMemoryBytes }) => ({
       strategy,
       degree,
+      ...(ulyssesDegree === undefined ? {} : { ulyssesDegree }),
       predictedMs,
       utilization,
       rankUtilization,
@@ -55,7 +58,13 @@ export function register(program: Command): void {
     process.stdout.write(
       table(
         ['strategy', 'ranks', 'predicted', 'ideal', 'utilisation'],
-        rows.map((r) => [r.strategy, String(r.degree), formatMs(r.predictedMs), formatMs(r.idealMs), `${(100 * r.utilization).toFixed(1)}%`]),
+        rows.map((r) => [
+          r.ulyssesDegree === undefined ? r.strategy : `usp U=${r.ulyssesDegree}`,
+          String(r.degree),
+          formatMs(r.predictedMs),
+          formatMs(r.idealMs),
+          `${(100 * r.utilization).toFixed(1)}%`,
+        ]),
       ),
     );
   });

@@ -1,5 +1,5 @@
 import { attentionShape, checkSequenceMask, UsageError, type AttentionShape, type SequenceMask, type Tensor } from '@seqpar/core';
-import { STRATEGIES, type Strategy, type StrategyName } from '@seqpar/strategies';
+import { STRATEGIES, type Strategy, type StrategyName, type StrategyOptions } from '@seqpar/strategies';
 import type { AttentionOptions } from './cluster-client.js';
 
 /** An attention request that passed the door: its strategy, how many ranks take part, and its shape. */
@@ -10,6 +10,8 @@ export interface CheckedAttention {
   readonly shape: AttentionShape;
   /** Which pairs the request leaves visible, as every rank receives it. */
   readonly mask: SequenceMask;
+  /** What the ranks need beyond the shape (usp's ulysses degree). */
+  readonly strategyOptions: StrategyOptions;
 }
 
 /**
@@ -30,8 +32,13 @@ export function checkAttention(q: Tensor, k: Tensor, v: Tensor, options: Attenti
   const strategy = Object.hasOwn(STRATEGIES, name) ? STRATEGIES[name] : undefined;
   if (!strategy) throw new UsageError(`unknown strategy '${String(name)}' (${Object.keys(STRATEGIES).join(', ')})`);
   const degree = name === 'single' ? 1 : workers;
-  strategy.check(shape.hq, shape.hkv, degree);
-  return { strategy, name, degree, shape, mask: checkMask(shape.sq, options) };
+  if (options.ulyssesDegree !== undefined && name !== 'usp') throw new UsageError(`ulyssesDegree applies to the usp strategy, not ${name}`);
+  // USP's groups each hold one plain zigzag share; a document-dealt layout would not split that way.
+  if (name === 'usp' && (options.documents !== undefined || options.window !== undefined))
+    throw new UsageError('usp does not take documents or a window: use zigzag, token-ring or ulysses');
+  const strategyOptions = options.ulyssesDegree === undefined ? {} : { ulyssesDegree: options.ulyssesDegree };
+  strategy.check(shape.hq, shape.hkv, degree, strategyOptions);
+  return { strategy, name, degree, shape, mask: checkMask(shape.sq, options), strategyOptions };
 }
 
 function checkMask(seq: number, { causal, documents, window }: AttentionOptions): SequenceMask {

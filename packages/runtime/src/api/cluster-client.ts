@@ -11,6 +11,8 @@ export interface AttentionOptions {
   readonly window?: number;
   /** Default 'ring' (or 'single' with one worker). */
   readonly strategy?: StrategyName;
+  /** usp: ranks per all-to-all group (U of N = U x R); must divide the kv heads and the workers. */
+  readonly ulyssesDegree?: number;
   readonly signal?: AbortSignal;
   readonly timeoutMs?: number;
   /** Record per-rank trace spans (returned in stats.spans). */

@@ -67,14 +67,14 @@ export class Cluster implements ClusterClient {
   }
 
   async attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Promise<AttentionResult> {
-    const { strategy, name, degree, shape, mask } = checkAttention(q, k, v, options, this.workers);
+    const { strategy, name, degree, shape, mask, strategyOptions } = checkAttention(q, k, v, options, this.workers);
     const seq = shape.sq;
     // Wall time covers what the caller waits for: sharding the inputs, the distributed run and gathering the result.
     const started = epochNow();
     // Each rank's share ships straight from its rows of q, k, v, and its out rows land straight in `out`: no
     // sharded copies on the way (at 16k tokens, N = 2, those cost ~110 ms of fresh pages and copies per request).
     const runs = Array.from({ length: degree }, (_, rank) => rankRowRuns(strategy, seq, degree, rank, mask));
-    const calls = runs.map((rows) => ({ args: { strategy: name, seq, ...mask }, tensors: [q, k, v].map((t) => rowSegments(t, rows)) }));
+    const calls = runs.map((rows) => ({ args: { strategy: name, seq, ...mask, ...strategyOptions }, tensors: [q, k, v].map((t) => rowSegments(t, rows)) }));
     const out = { data: new Float32Array(q.data.length), shape: [...q.shape] };
     const replies = await this.coordinator.submit('attention', calls, { ...this.jobOptions(options), replyInto: (rank) => [rowSegments(out, runs[rank]!)] });
     const lse = gatherLse(

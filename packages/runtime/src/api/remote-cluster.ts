@@ -52,7 +52,12 @@ export class RemoteCluster implements ClusterClient {
 
   async attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Promise<AttentionResult> {
     const { mask } = checkAttention(q, k, v, options, this.workers);
-    const args: AttentionArgs = { ...mask, trace: options.trace ?? false, ...(options.strategy ? { strategy: options.strategy } : {}) };
+    const args: AttentionArgs = {
+      ...mask,
+      trace: options.trace ?? false,
+      ...(options.strategy ? { strategy: options.strategy } : {}),
+      ...(options.ulyssesDegree === undefined ? {} : { ulyssesDegree: options.ulyssesDegree }),
+    };
     const reply = await this.call('attention', { ...args }, [q, k, v], {
       timeoutMs: options.timeoutMs ?? this.requestTimeoutMs,
       ...(options.signal ? { signal: options.signal } : {}),

@@ -51,6 +51,7 @@ export class ClientSession {
       timeoutMs: scope.timeoutMs,
       signal: scope.signal,
       ...(args.strategy === undefined ? {} : { strategy: args.strategy as StrategyName }),
+      ...(args.ulyssesDegree === undefined ? {} : { ulyssesDegree: args.ulyssesDegree }),
     });
     return { header: { stats }, tensors: [out, lse] };
   }

@@ -10,7 +10,8 @@ import type { ClusterGenerateOptions, RequestStats } from '../api/cluster-client
  *   op          args                        tensors in       result header          tensors out       partials
  *   hello       {}                          -                { workers, transport } -                 -
  *   attention   { causal, documents?,       q, k, v         { stats }              out, lse          -
- *                 window?, strategy?, trace }
+ *                 window?, strategy?,
+ *                 ulyssesDegree?, trace }
  *   generate    { modelDir, options }       prompt ids       { summary }            prompt logits?    { token, index } | { done, total }
  */
 export const COORDINATOR_SESSION_RANK = 0;
@@ -26,6 +27,7 @@ export interface AttentionArgs {
   readonly documents?: readonly number[];
   readonly window?: number;
   readonly strategy?: string;
+  readonly ulyssesDegree?: number;
   readonly trace: boolean;
 }
 

@@ -31,7 +31,8 @@ const attentionOp: WorkerOp = async (ctx, { args, tensors }) => {
     ...(Array.isArray(args.documents) ? { documents: args.documents as number[] } : {}),
     ...(typeof args.window === 'number' ? { window: args.window } : {}),
   };
-  const part = await strategy.run(ctx, { q, k, v, seq: Number(args.seq), ...mask });
+  const usp = args.ulyssesDegree === undefined ? {} : { ulyssesDegree: Number(args.ulyssesDegree) };
+  const part = await strategy.run(ctx, { q, k, v, seq: Number(args.seq), ...mask, ...usp });
   return { header: {}, tensors: [part.out, part.lse] };
 };
 
