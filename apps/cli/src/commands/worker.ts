@@ -53,8 +53,14 @@ async function workerCommand(options: WorkerOptions): Promise<void> {
     ...(options.rank !== undefined ? { rank: options.rank } : {}),
     ...(options.worldSize !== undefined ? { worldSize: options.worldSize } : {}),
   });
-  log(`seqpar worker: rank ${worker.rank} of ${worker.worldSize} serving`);
+  // "serving" only once the coordinator took this worker in; until then runWorker says why it is still trying.
+  let joined = false;
+  void worker.joined.then(() => {
+    joined = true;
+    log(`seqpar worker: rank ${worker.rank} of ${worker.worldSize} joined the coordinator, serving`);
+  });
+  // A signal while still trying to join ends the command at once: there is nothing to leave cleanly yet.
   const signalled = Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
-  const stopOnSignal = signalled.then(() => worker.stop());
+  const stopOnSignal = signalled.then(() => (joined ? worker.stop() : undefined));
   await Promise.race([worker.done, stopOnSignal]);
 }
