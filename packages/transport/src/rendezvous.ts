@@ -22,6 +22,9 @@ import { connectWithRetry, splitHostPort, type ConnectRetry } from './ws-connect
  * `openRounds` rounds may fill at once; a registration joins the oldest open round that lacks its rank, or
  * opens a new one. With the default of 1 a rank registered twice is refused (a cluster has one rank of each);
  * the client door keeps several, so that clients arriving together each complete a round of their own.
+ *
+ * A `role` names what the ranks of this world are; a dialer whose hello declares another role or world size is
+ * refused before it authenticates, and told what this port serves (ws-handshake.ts).
  */
 export interface RendezvousServer {
   /** host:port to pass as `rendezvous` to the transports. */
