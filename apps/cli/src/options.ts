@@ -40,6 +40,12 @@ export function positiveNumber(value: string): number {
   return parsed;
 }
 
+export function nonNegativeNumber(value: string): number {
+  const parsed = Number(value);
+  if (!(parsed >= 0) || !Number.isFinite(parsed)) throw new InvalidArgumentError('expected a non-negative number');
+  return parsed;
+}
+
 /** A probability mass such as top-p: greater than 0, at most 1. */
 export function unitFraction(value: string): number {
   const parsed = Number(value);

@@ -36,7 +36,7 @@ describe('seqpar coordinator + seqpar worker + seqpar attention --coordinator', 
         .split('\n')
         .find((line) => line.startsWith('{')),
     );
-    expect(JSON.parse(ready)).toEqual({ address: workerAddress, clientAddress, worldSize: 2, transport: 'ws' });
+    expect(JSON.parse(ready)).toEqual({ version: expect.any(String), address: workerAddress, clientAddress, worldSize: 2, transport: 'ws' });
 
     const [remote, local] = await Promise.all([
       runCli(['attention', ...RANDOM, '--coordinator', clientAddress, '--token-file', at('token'), '--json', '--out', at('remote-out.npy'), '--lse', at('remote-lse.npy')], {

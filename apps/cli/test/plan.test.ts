@@ -79,6 +79,13 @@ describe('seqpar plan', () => {
     try {
       const result = await runCli(['plan', '--calibrate', '--seq', '4096', '--workers', '2', '--causal', '--json']);
       expect(result.code).toBe(0);
+      // How long it takes comes first, a busy host is named, and every measurement is told once.
+      const lines = result.stderr.trim().split('\n');
+      expect(lines[0]).toMatch(/^calibrating this host \(inproc transport\): about a minute on 2 idle cores/);
+      const busy = lines.filter((line) => line.startsWith('warning: '));
+      for (const line of busy) expect(line).toMatch(/^warning: this host is busy \(load average [\d.]+ on \d+ cores\): /);
+      expect(new Set(lines).size).toBe(lines.length);
+      expect(lines.filter((line) => line.startsWith('kernel none 512x16384:'))).toHaveLength(1);
       const plan = JSON.parse(result.stdout);
       expect(plan.calibrated).toBe(process.env['SEQPAR_PROFILE']);
       expect(plan.profile).toMatch(/^calibrated-/);

@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'ERR_ABORTED'
   | 'ERR_CLOSED'
   | 'ERR_PEER_LOST'
+  | 'ERR_UNREACHABLE'
   | 'ERR_AUTH'
   | 'ERR_FRAME_TOO_LARGE'
   | 'ERR_BAD_FRAME'

@@ -5,8 +5,9 @@ export { createInprocGroup, type InprocGroupOptions } from './inproc-transport.j
 export { createWsTransport, type WsTransportOptions } from './ws-transport.js';
 export { createShmTransport, SHM_DEFAULT_SLOT_BYTES, type ShmTransportOptions } from './shm-transport.js';
 export { createTransport } from './create-transport.js';
-export { startRendezvous, joinRendezvous, type RendezvousOptions, type RendezvousServer } from './rendezvous.js';
-export { acceptHandshake, dialHandshake, AUTH_FAILED_CLOSE_CODE, type Token } from './ws-handshake.js';
+export { startRendezvous, joinRendezvous, type RendezvousDialOptions, type RendezvousOptions, type RendezvousServer } from './rendezvous.js';
+export { acceptHandshake, dialHandshake, AUTH_FAILED_CLOSE_CODE, WrongWorldError, type Token, type WorldDeclaration } from './ws-handshake.js';
+export type { ConnectRetry } from './ws-connect.js';
 export { spawnPeerProcess, type PeerProcess } from './peer-process.js';
 export { runPeerCommand, patternPayload, patternMismatch, type PeerCommand } from './conformance-commands.js';
 export type { LinkConditions, SimulatedNetwork } from './transport-base.js';

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SeqparError } from '@seqpar/core';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { AUTH_FAILED_CLOSE_CODE, HANDSHAKE_TIMEOUT_MS } from './ws-handshake.js';
+import { AUTH_FAILED_CLOSE_CODE, HANDSHAKE_TIMEOUT_MS, WRONG_WORLD_CLOSE_CODE, WrongWorldError } from './ws-handshake.js';
 import { PRE_AUTH_MAX_PAYLOAD } from './ws-limits.js';
 
 export interface PeerListenerOptions {
@@ -37,7 +37,8 @@ const CLOSE_GRACE_MS = 1000;
  *   per port         `maxPending` connections authenticating, `maxPeers + maxPending` TCP connections in all
  *
  * `authenticate(ws)` runs the handshake and resolves once the peer proved itself (its limits are then the
- * caller's); a rejection closes the socket with AUTH_FAILED_CLOSE_CODE. Refused and failed connections are
+ * caller's); a rejection closes the socket with AUTH_FAILED_CLOSE_CODE, or WRONG_WORLD_CLOSE_CODE and what
+ * the port serves for a dialer that declared another world. Refused and failed connections are
  * logged as one line per burst.
  */
 export async function listenForPeers(options: PeerListenerOptions, authenticate: (ws: WebSocket) => Promise<void>): Promise<PeerListener> {
@@ -69,7 +70,8 @@ export async function listenForPeers(options: PeerListenerOptions, authenticate:
     ws.once('close', settle);
     authenticate(ws).then(settle, (error: SeqparError) => {
       log.refused(error);
-      ws.close(AUTH_FAILED_CLOSE_CODE, error.code ?? 'ERR_AUTH');
+      if (error instanceof WrongWorldError) ws.close(WRONG_WORLD_CLOSE_CODE, error.closeReason);
+      else ws.close(AUTH_FAILED_CLOSE_CODE, error.code ?? 'ERR_AUTH');
       setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
     });
   });

@@ -2,8 +2,17 @@ import { SeqparError } from '@seqpar/core';
 import { pack, unpack } from 'msgpackr';
 import type { WebSocket } from 'ws';
 import { listenForPeers } from './peer-listener.js';
-import { acceptHandshake, AUTH_FAILED_CLOSE_CODE, dialHandshake, HANDSHAKE_TIMEOUT_MS, type Token } from './ws-handshake.js';
-import { connectWithRetry, splitHostPort } from './ws-connect.js';
+import {
+  acceptHandshake,
+  AUTH_FAILED_CLOSE_CODE,
+  dialHandshake,
+  HANDSHAKE_TIMEOUT_MS,
+  WRONG_WORLD_CLOSE_CODE,
+  WrongWorldError,
+  type Token,
+  type WorldDeclaration,
+} from './ws-handshake.js';
+import { connectWithRetry, splitHostPort, type ConnectRetry } from './ws-connect.js';
 
 /**
  * Ranks find each other here: each rank connects (authenticated with the shared token), registers the address
@@ -13,6 +22,9 @@ import { connectWithRetry, splitHostPort } from './ws-connect.js';
  * `openRounds` rounds may fill at once; a registration joins the oldest open round that lacks its rank, or
  * opens a new one. With the default of 1 a rank registered twice is refused (a cluster has one rank of each);
  * the client door keeps several, so that clients arriving together each complete a round of their own.
+ *
+ * A `role` names what the ranks of this world are; a dialer whose hello declares another role or world size is
+ * refused before it authenticates, and told what this port serves (ws-handshake.ts).
  */
 export interface RendezvousServer {
   /** host:port to pass as `rendezvous` to the transports. */
@@ -23,6 +35,8 @@ export interface RendezvousServer {
 export interface RendezvousOptions {
   worldSize: number;
   token: Token;
+  /** What the ranks of this world are ('worker', 'client'): a dialer that declares another role is refused, saying so. */
+  role?: string;
   host?: string;
   port?: number;
   /** Rounds that may fill at once. Default 1. */
@@ -61,9 +75,18 @@ export async function startRendezvous(options: RendezvousOptions): Promise<Rende
     return true;
   };
 
+  const serves = { ...(options.role ? { role: options.role } : {}), worldSize };
+  const admit = (rank: number, declared: WorldDeclaration) => {
+    const otherRole = declared.role !== undefined && serves.role !== undefined && declared.role !== serves.role;
+    if (otherRole || (declared.worldSize !== undefined && declared.worldSize !== worldSize)) {
+      throw new WrongWorldError(`a dialer declared ${describeWorld(declared)}; this port serves ${describeWorld(serves)}`, serves, declared);
+    }
+    return rank >= 0 && rank < worldSize && hasRoomFor(rank);
+  };
+
   const host = options.host ?? '127.0.0.1';
-  const listener = await listenForPeers({ host, port: options.port ?? 0, maxPeers: worldSize * openRounds, name: 'rendezvous' }, async (ws) => {
-    const admit = (rank: number) => rank >= 0 && rank < worldSize && hasRoomFor(rank);
+  const name = options.role ? `${options.role} rendezvous` : 'rendezvous';
+  const listener = await listenForPeers({ host, port: options.port ?? 0, maxPeers: worldSize * openRounds, name }, async (ws) => {
     const { peer, early } = await acceptHandshake(ws, token, RENDEZVOUS_RANK, admit, REGISTRATION_MAX_BYTES);
     const registration = (early[0] ? unpack(early[0] as Buffer) : await nextMessage(ws, HANDSHAKE_TIMEOUT_MS)) as { address?: unknown; worldSize?: unknown } | undefined;
     if (typeof registration?.address !== 'string' || registration.worldSize !== worldSize) {
@@ -74,24 +97,42 @@ export async function startRendezvous(options: RendezvousOptions): Promise<Rende
   return { address: listener.address, close: () => listener.close() };
 }
 
+/** How a rank reaches the rendezvous: the world its hello declares, and how long it tries an address that does not answer. */
+export interface RendezvousDialOptions {
+  /** Declared in the hello with the world size: a rendezvous of another role or size refuses the rank saying so (WrongWorldError). */
+  role?: string;
+  /** Give up on a rendezvous that refuses, does not resolve or does not answer after this long (ERR_UNREACHABLE). Default: the whole bound. */
+  reachWithinMs?: number;
+  /** Told before each new try at a rendezvous that refused, did not resolve or did not answer. */
+  onRendezvousRetry?: (retry: ConnectRetry) => void;
+}
+
 /** Register `address` for `rank` and wait for every rank's address (index = rank). */
-export async function joinRendezvous(options: { rendezvous: string; token: Token; rank: number; worldSize: number; address: string; timeoutMs: number }): Promise<string[]> {
+export async function joinRendezvous(
+  options: RendezvousDialOptions & { rendezvous: string; token: Token; rank: number; worldSize: number; address: string; timeoutMs: number },
+): Promise<string[]> {
   splitHostPort(options.rendezvous);
   const deadline = Date.now() + options.timeoutMs;
-  const ws = await connectWithRetry(options.rendezvous, deadline);
+  const ws = await connectWithRetry(options.rendezvous, Math.min(deadline, Date.now() + (options.reachWithinMs ?? Infinity)), {
+    failCode: 'ERR_UNREACHABLE',
+    ...(options.onRendezvousRetry ? { onRetry: options.onRendezvousRetry } : {}),
+  });
   ws.on('error', () => {});
+  const declared = { ...(options.role ? { role: options.role } : {}), worldSize: options.worldSize };
   try {
     const closed = new Promise<never>((_, reject) =>
-      ws.once('close', (code) =>
+      ws.once('close', (code, reason) =>
         reject(
-          code === AUTH_FAILED_CLOSE_CODE
-            ? new SeqparError('ERR_AUTH', `rendezvous ${options.rendezvous} rejected rank ${options.rank}`)
-            : new SeqparError('ERR_PEER_LOST', `rendezvous ${options.rendezvous} closed the connection (code ${code})`),
+          code === WRONG_WORLD_CLOSE_CODE
+            ? WrongWorldError.fromCloseReason(reason.toString(), declared, (serves) => `${options.rendezvous} serves ${describeWorld(serves)}, not ${describeWorld(declared)}`)
+            : code === AUTH_FAILED_CLOSE_CODE
+              ? new SeqparError('ERR_AUTH', `rendezvous ${options.rendezvous} rejected rank ${options.rank}`)
+              : new SeqparError('ERR_PEER_LOST', `rendezvous ${options.rendezvous} closed the connection (code ${code})`),
         ),
       ),
     );
     closed.catch(() => {});
-    const { peer, early } = await Promise.race([dialHandshake(ws, options.token, options.rank, ADDRESS_LIST_MAX_BYTES), closed]);
+    const { peer, early } = await Promise.race([dialHandshake(ws, options.token, options.rank, ADDRESS_LIST_MAX_BYTES, declared), closed]);
     if (peer !== RENDEZVOUS_RANK) throw new SeqparError('ERR_AUTH', `${options.rendezvous} is not a rendezvous server`);
     ws.send(pack({ address: options.address, worldSize: options.worldSize }));
     const reply = (early[0] ? unpack(early[0] as Buffer) : await Promise.race([nextMessage(ws, deadline - Date.now()), closed])) as { addresses?: unknown };
@@ -104,6 +145,10 @@ export async function joinRendezvous(options: { rendezvous: string; token: Token
     ws.removeAllListeners('close');
     ws.close();
   }
+}
+
+function describeWorld({ role, worldSize }: WorldDeclaration): string {
+  return `${role ? `${role} ranks` : 'ranks'} of a world of ${worldSize ?? '?'}`;
 }
 
 function nextMessage(ws: WebSocket, timeoutMs = 10_000): Promise<unknown> {

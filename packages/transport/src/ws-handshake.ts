@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { SeqparError } from '@seqpar/core';
+import { SeqparError, UsageError } from '@seqpar/core';
 import { pack, unpack } from 'msgpackr';
 import type { RawData, WebSocket } from 'ws';
 import { allowMessagesUpTo, PRE_AUTH_MAX_PAYLOAD } from './ws-limits.js';
@@ -7,7 +7,7 @@ import { allowMessagesUpTo, PRE_AUTH_MAX_PAYLOAD } from './ws-limits.js';
 /**
  * Mutual HMAC challenge run on a fresh WebSocket before any frame is accepted; the token never crosses the wire.
  *
- *   dialer -> acceptor : { nonce: Nd, rank: D }
+ *   dialer -> acceptor : { nonce: Nd, rank: D, role?, worldSize? }
  *   acceptor -> dialer : { nonce: Na, rank: A, mac: HMAC(token, "acceptor" | Na | Nd | A | D) }
  *   dialer -> acceptor : {                     mac: HMAC(token, "dialer"   | Na | Nd | A | D) }
  *
@@ -22,11 +22,47 @@ import { allowMessagesUpTo, PRE_AUTH_MAX_PAYLOAD } from './ws-limits.js';
  * closes the socket with {@link AUTH_FAILED_CLOSE_CODE}.
  *
  * Ranks are integers; the rendezvous server uses rank -1.
+ *
+ * The hello may declare the world the dialer means to join (`role`, `worldSize`), so that a port serving
+ * another one refuses it with {@link WRONG_WORLD_CLOSE_CODE} and what it serves as the close reason, before
+ * anything is authenticated: a client at the workers' port, or a worker started with another world size, is
+ * told exactly that. An unauthenticated dialer learns the port's role and world size, nothing else.
  */
 export const AUTH_FAILED_CLOSE_CODE = 4001;
+export const WRONG_WORLD_CLOSE_CODE = 4002;
 export const HANDSHAKE_TIMEOUT_MS = 5_000;
 
 export type Token = string | Uint8Array;
+
+/** The world a dialer means to join, declared in its hello. */
+export interface WorldDeclaration {
+  /** What the world's ranks are ('worker', 'client'). */
+  readonly role?: string;
+  readonly worldSize?: number;
+}
+
+/** A port refused a dialer whose hello declared another world than the one it serves. */
+export class WrongWorldError extends UsageError {
+  constructor(
+    message: string,
+    readonly serves: WorldDeclaration,
+    readonly declared: WorldDeclaration,
+  ) {
+    super(message);
+    this.name = 'WrongWorldError';
+  }
+
+  /** The close reason that tells the dialer what the port serves: "role/worldSize". */
+  get closeReason(): string {
+    return `${this.serves.role ?? ''}/${this.serves.worldSize ?? ''}`;
+  }
+
+  static fromCloseReason(reason: string, declared: WorldDeclaration, message: (serves: WorldDeclaration) => string): WrongWorldError {
+    const [role = '', size = ''] = reason.split('/');
+    const serves = { ...(role ? { role } : {}), ...(/^\d+$/.test(size) ? { worldSize: Number(size) } : {}) };
+    return new WrongWorldError(message(serves), serves, declared);
+  }
+}
 
 /** Who is on the other end, and messages that arrived right behind the handshake (the caller processes them first). */
 export interface HandshakeResult {
@@ -34,8 +70,17 @@ export interface HandshakeResult {
   early: RawData[];
 }
 
-/** Acceptor side. `admit(rank)` says whether a dialer of that rank is expected; `maxPayload` is the socket's limit once authenticated. */
-export async function acceptHandshake(ws: WebSocket, token: Token, rank: number, admit: (rank: number) => boolean, maxPayload = PRE_AUTH_MAX_PAYLOAD): Promise<HandshakeResult> {
+/**
+ * Acceptor side. `admit(rank, declared)` says whether a dialer of that rank is expected (it may throw a
+ * WrongWorldError for a dialer that declared another world); `maxPayload` is the socket's limit once authenticated.
+ */
+export async function acceptHandshake(
+  ws: WebSocket,
+  token: Token,
+  rank: number,
+  admit: (rank: number, declared: WorldDeclaration) => boolean,
+  maxPayload = PRE_AUTH_MAX_PAYLOAD,
+): Promise<HandshakeResult> {
   const ourNonce = randomBytes(32);
   let theirNonce: Uint8Array;
   let dialer: number;
@@ -43,7 +88,7 @@ export async function acceptHandshake(ws: WebSocket, token: Token, rank: number,
     (hello) => {
       theirNonce = bytesField(hello, 'nonce');
       const claimed = hello.rank;
-      if (typeof claimed !== 'number' || !Number.isInteger(claimed) || !admit(claimed)) throw authError(`unexpected dialer rank ${String(claimed)}`);
+      if (typeof claimed !== 'number' || !Number.isInteger(claimed) || !admit(claimed, declaredWorld(hello))) throw authError(`unexpected dialer rank ${String(claimed)}`);
       dialer = claimed;
       ws.send(pack({ nonce: ourNonce, rank, mac: mac(token, 'acceptor', ourNonce, theirNonce, rank, dialer) }));
     },
@@ -56,7 +101,7 @@ export async function acceptHandshake(ws: WebSocket, token: Token, rank: number,
 }
 
 /** Dialer side. Resolves once the acceptor proved it knows the token, after proving it ourselves. */
-export async function dialHandshake(ws: WebSocket, token: Token, rank: number, maxPayload = PRE_AUTH_MAX_PAYLOAD): Promise<HandshakeResult> {
+export async function dialHandshake(ws: WebSocket, token: Token, rank: number, maxPayload = PRE_AUTH_MAX_PAYLOAD, declared: WorldDeclaration = {}): Promise<HandshakeResult> {
   const ourNonce = randomBytes(32);
   const result = exchange(ws, [
     (reply) => {
@@ -69,7 +114,7 @@ export async function dialHandshake(ws: WebSocket, token: Token, rank: number, m
       return acceptor;
     },
   ]);
-  ws.send(pack({ nonce: ourNonce, rank }));
+  ws.send(pack({ nonce: ourNonce, rank, ...declared }));
   return result;
 }
 
@@ -132,6 +177,13 @@ function parse(data: RawData): Record<string, unknown> {
   }
   if (typeof message !== 'object' || message === null) throw authError('handshake message is not an object');
   return message as Record<string, unknown>;
+}
+
+function declaredWorld(hello: Record<string, unknown>): WorldDeclaration {
+  const { role, worldSize } = hello;
+  if (role !== undefined && (typeof role !== 'string' || role.length > 32)) throw authError('malformed role in the hello');
+  if (worldSize !== undefined && (typeof worldSize !== 'number' || !Number.isInteger(worldSize) || worldSize < 1)) throw authError('malformed world size in the hello');
+  return { ...(role !== undefined ? { role } : {}), ...(worldSize !== undefined ? { worldSize } : {}) };
 }
 
 function mac(token: Token, role: string, acceptorNonce: Uint8Array, dialerNonce: Uint8Array, acceptor: number, dialer: number): Buffer {

@@ -1,7 +1,7 @@
 import { SeqparError } from '@seqpar/core';
 import type { RawData, WebSocket } from 'ws';
 import { listenForPeers, type PeerListener } from './peer-listener.js';
-import { joinRendezvous } from './rendezvous.js';
+import { joinRendezvous, type RendezvousDialOptions } from './rendezvous.js';
 import { receivedFrame } from './received-frame.js';
 import { resolveLimits, TransportBase } from './transport-base.js';
 import { DEFAULT_MAX_QUEUED_BYTES, type FrameHeader, type Transport, type TransportKind } from './transport.js';
@@ -9,7 +9,7 @@ import { decodeMessage, decodePayload, encodeControl, encodeCredit, encodeData, 
 import { connectWithRetry } from './ws-connect.js';
 import { acceptHandshake, dialHandshake, type Token } from './ws-handshake.js';
 
-export interface WsTransportOptions {
+export interface WsTransportOptions extends RendezvousDialOptions {
   rank: number;
   worldSize: number;
   /** Shared secret; proven by HMAC challenge, never sent. */

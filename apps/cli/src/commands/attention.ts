@@ -9,6 +9,7 @@ import { checkWritable } from '../output-paths.js';
 import { randomQkv, type QkvShape } from '../random-qkv.js';
 import { checkRequestFits } from '../request-memory.js';
 import { runAttention, STRATEGIES, TRANSPORTS } from '../run-attention.js';
+import { examples } from '../help-examples.js';
 
 interface AttentionOptions {
   q?: string;
@@ -77,6 +78,15 @@ export function register(program: Command): void {
     .option('--fault <spec>', FAULT_HELP, collectFault)
     .option('--checksum', 'CRC32 and sequence number on every frame (on with --link or --fault)', false)
     .option('--timeout <seconds>', 'fail with ERR_TIMEOUT when the request takes longer (default 60)', seconds)
+    .addHelpText(
+      'after',
+      examples(
+        'seqpar attention --random --seq 8192 --heads 8 --kv-heads 2 --head-dim 64 --causal --strategy zigzag --workers 4 --json',
+        'seqpar attention --q q.npy --k k.npy --v v.npy --causal --out out.npy --lse lse.npy --strategy auto --workers 2   # q/k/v from `seqpar make-qkv`',
+        'seqpar attention --random --seq 4096 --heads 8 --kv-heads 8 --head-dim 64 --workers 2 --transport ws --link latency=2,bandwidth=1G --fault kill:1@3',
+        'seqpar attention --random --seq 8192 --heads 8 --kv-heads 8 --head-dim 64 --causal --coordinator hostA:29501 --token-file token   # on a running cluster',
+      ),
+    )
     .action(async (options: AttentionOptions) => attentionCommand(options));
 }
 

@@ -4,6 +4,7 @@ import { runCoordinator } from '@seqpar/runtime';
 import { log, printJson } from '../output.js';
 import { positiveInt } from '../options.js';
 import { readTokenFile } from '../token-file.js';
+import { examples } from '../help-examples.js';
 
 interface CoordinatorOptions {
   listen: string;
@@ -31,6 +32,14 @@ export function register(program: Command): void {
     .addOption(new Option('--transport <kind>', 'how workers exchange blocks (shm only on one host)').choices(['ws', 'shm']).default('ws'))
     .option('--health-timeout <ms>', 'a dead or silent worker fails the request within about this long', positiveInt, 2000)
     .option('--json', 'print one JSON line with the addresses on stdout once every worker joined', false)
+    .addHelpText(
+      'after',
+      examples(
+        'seqpar coordinator --listen 0.0.0.0:29500 --world-size 2 --token-file token   # workers dial 29500, clients 29501',
+        'seqpar coordinator --listen 127.0.0.1:29500 --world-size 4 --token-file token --transport shm --json   # one host',
+        'seqpar worker --coordinator hostA:29500 --rank 0 --world-size 2 --token-file token   # then each worker',
+      ),
+    )
     .action(async (options: CoordinatorOptions) => coordinatorCommand(options));
 }
 

@@ -16,6 +16,7 @@ import { noteSingle, STRATEGIES, TRANSPORTS } from '../run-attention.js';
 import { removeOnInterrupt } from '../interrupt.js';
 import { checkWritable } from '../output-paths.js';
 import { readTokenFile } from '../token-file.js';
+import { examples } from '../help-examples.js';
 
 interface GenerateCommandOptions {
   model?: string;
@@ -72,8 +73,12 @@ export function register(program: Command): void {
     .option('--timeout <seconds>', 'fail with ERR_TIMEOUT when a step waits longer than this (default 600)', seconds)
     .addHelpText(
       'after',
-      '\nExamples:\n  seqpar generate --demo\n  seqpar make-tiny-model --out tiny-model\n' +
-        '  seqpar generate --model tiny-model --prompt "Hello" --max-new-tokens 16 --workers 2 --strategy zigzag',
+      examples(
+        'seqpar generate --demo   # a tiny model and a long prompt, no files needed',
+        'seqpar make-tiny-model --out tiny-model',
+        'seqpar generate --model tiny-model --prompt "Hello" --max-new-tokens 16 --workers 2 --strategy zigzag',
+        'seqpar generate --model /models/llama --prompt-file doc.txt --max-new-tokens 64 --greedy --coordinator hostA:29501 --token-file token',
+      ),
     )
     .action(async (options: GenerateCommandOptions) => (options.demo ? runDemo(options) : generateCommand(options)));
 }

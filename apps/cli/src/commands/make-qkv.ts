@@ -6,6 +6,7 @@ import { nonNegativeInt, positiveInt } from '../options.js';
 import { checkWritable } from '../output-paths.js';
 import { randomQkv } from '../random-qkv.js';
 import { checkRequestFits } from '../request-memory.js';
+import { examples } from '../help-examples.js';
 
 interface MakeQkvOptions {
   outDir: string;
@@ -31,7 +32,10 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object (the files and shapes) on stdout', false)
     .addHelpText(
       'after',
-      '\nExample:\n  seqpar make-qkv --seq 2048 --heads 8 --kv-heads 2 --head-dim 64 --out-dir .\n  seqpar attention --q q.npy --k k.npy --v v.npy --causal --out out.npy --strategy zigzag --workers 2',
+      examples(
+        'seqpar make-qkv --seq 2048 --heads 8 --kv-heads 2 --head-dim 64 --out-dir .',
+        'seqpar attention --q q.npy --k k.npy --v v.npy --causal --out out.npy --strategy zigzag --workers 2',
+      ),
     )
     .action(async (options: MakeQkvOptions) => {
       const files = { q: join(options.outDir, 'q.npy'), k: join(options.outDir, 'k.npy'), v: join(options.outDir, 'v.npy') };

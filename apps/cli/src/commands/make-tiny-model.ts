@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { makeTinyModel, type WeightDtype } from '@seqpar/model';
 import { log, printJson } from '../output.js';
 import { nonNegativeInt, positiveInt } from '../options.js';
+import { examples } from '../help-examples.js';
 
 const DTYPES = { f32: 'F32', f16: 'F16', bf16: 'BF16' } as const satisfies Record<string, WeightDtype>;
 
@@ -37,6 +38,14 @@ export function register(program: Command): void {
     .addOption(new Option('--model-type <type>', 'config model_type').choices(['llama', 'mistral', 'qwen2']).default('llama'))
     .option('--shards <n>', 'split weights over n safetensors files with an index', positiveInt, 1)
     .option('--json', 'print a JSON summary on stdout', false)
+    .addHelpText(
+      'after',
+      examples(
+        'seqpar make-tiny-model --out tiny-model',
+        'seqpar make-tiny-model --out tiny-bf16 --layers 4 --hidden 128 --heads 8 --kv-heads 2 --dtype bf16 --shards 2',
+        'seqpar generate --model tiny-model --prompt "Hello" --max-new-tokens 8 --workers 2',
+      ),
+    )
     .action(async (options: MakeTinyModelOptions) => {
       await makeTinyModel(options.out, {
         layers: options.layers,

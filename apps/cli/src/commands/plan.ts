@@ -1,3 +1,4 @@
+import { availableParallelism, loadavg } from 'node:os';
 import { Command, Option } from 'commander';
 import { UsageError } from '@seqpar/core';
 import {
@@ -17,6 +18,7 @@ import { hostProfile } from '../auto-strategy.js';
 import { log, printJson } from '../output.js';
 import { readTokenFile } from '../token-file.js';
 import { nonNegativeInt, positiveInt } from '../options.js';
+import { examples } from '../help-examples.js';
 
 /** The request-shape options `plan` and `simulate` share. */
 export interface WorkloadOptions {
@@ -81,7 +83,16 @@ export function register(program: Command): void {
     .option('--threads <n>', 'with --calibrate: ONNX Runtime intra-op threads per worker', positiveInt)
     .option('--coordinator <host:port>', 'plan for a cluster that is already up: its worker count and transport')
     .option('--token-file <file>', "the cluster's shared token (with --coordinator)")
-    .option('--json', 'print one JSON object (strategy, degree, predictedMs, alternatives, ...) on stdout', false);
+    .option('--json', 'print one JSON object (strategy, degree, predictedMs, alternatives, ...) on stdout', false)
+    .addHelpText(
+      'after',
+      examples(
+        'seqpar plan --seq 65536 --causal --workers 4   # the pick and a table of alternatives',
+        'seqpar plan --seq 8192 --workers 8 --profile h100-nvlink --json',
+        'seqpar plan --calibrate --seq 16384 --workers 2   # measure this host first (about a minute)',
+        'seqpar plan --seq 32768 --causal --coordinator hostA:29501 --token-file token   # for a running cluster',
+      ),
+    );
   addWorkloadOptions(command, 'optional').action(async (options: PlanOptions) => {
     if (options.calibrate && options.profile !== undefined) throw new UsageError('--calibrate writes the calibrated profile; it takes no --profile');
     const calibrated = options.calibrate ? await calibrate(options) : undefined;
@@ -125,12 +136,21 @@ async function describeCluster(coordinator: string, tokenFile: string | undefine
 }
 
 async function calibrate(options: PlanOptions): Promise<{ path: string; profile: HardwareProfile }> {
-  log(`calibrating this host (${options.transport} transport)...`);
+  log(`calibrating this host (${options.transport} transport): about a minute on 2 idle cores (56 s measured), longer on a busy host`);
+  const busy = hostBusy();
+  if (busy) log(`warning: ${busy}: the timings will be slow and the plans made from them too cautious; calibrate when the host is idle`);
   const profile = await calibrateLocalProfile({ transport: options.transport, ...(options.threads ? { threads: options.threads } : {}), log });
   const path = calibratedProfilePath();
   writeProfileFile(path, profile);
   log(`profile written to ${path}`);
   return { path, profile };
+}
+
+/** Why the host is busy (the 1-minute load average above its cores), or undefined. */
+function hostBusy(): string | undefined {
+  const [load] = loadavg();
+  const cores = availableParallelism();
+  return load! > cores ? `this host is busy (load average ${load!.toFixed(1)} on ${cores} cores)` : undefined;
 }
 
 export function formatMs(ms: number): string {

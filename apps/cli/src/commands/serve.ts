@@ -8,6 +8,7 @@ import { log, printJson } from '../output.js';
 import { nonNegativeInt, positiveInt } from '../options.js';
 import { STRATEGIES, TRANSPORTS } from '../run-attention.js';
 import { readTokenFile } from '../token-file.js';
+import { examples } from '../help-examples.js';
 
 interface ServeCommandOptions {
   model: string;
@@ -49,6 +50,14 @@ export function register(program: Command): void {
     .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', positiveInt, 1)
     .addOption(new Option('--device <device>', 'execution provider').choices(['cpu', 'cuda']).default('cpu'))
     .option('--json', 'print one JSON line with the URL on stdout once listening', false)
+    .addHelpText(
+      'after',
+      examples(
+        'seqpar serve --model ./my-model --workers 2 --transport shm   # http://127.0.0.1:8000/v1',
+        'seqpar serve --model ./my-model --listen 0.0.0.0:8000 --api-key-file key --max-queue 16',
+        'seqpar serve --model /models/llama --coordinator hostA:29501 --token-file token   # on a running cluster',
+      ),
+    )
     .action(async (options: ServeCommandOptions) => serveCommand(options));
 }
 

@@ -6,6 +6,7 @@ import { projectionTrace, simulate } from '@seqpar/sim';
 import { log, printJson } from '../output.js';
 import { commaList, positiveInt } from '../options.js';
 import { addWorkloadOptions, formatMs, requestOf, table, type WorkloadOptions } from './plan.js';
+import { examples } from '../help-examples.js';
 
 interface SimulateOptions extends WorkloadOptions {
   profile: string;
@@ -30,7 +31,15 @@ export function register(program: Command): void {
     .requiredOption('--strategy <a,b,...>', `strategies to compare: ${STRATEGY_NAMES.join(', ')}`, commaList(STRATEGY_NAMES))
     .option('--ulysses-degree <u>', 'usp: ranks per all-to-all group (default: the most that fit one host of the profile)', positiveInt)
     .option('--json', 'print one JSON object {results: [{strategy, predictedMs, utilization, ...}]} on stdout', false)
-    .option('--trace <file>', 'write a Chrome trace-event JSON of the projection (the first strategy; open in Perfetto)');
+    .option('--trace <file>', 'write a Chrome trace-event JSON of the projection (the first strategy; open in Perfetto)')
+    .addHelpText(
+      'after',
+      examples(
+        'seqpar simulate --profile h100-nvlink --workers 8 --seq 1048576 --causal --strategy ring,zigzag,ulysses',
+        'seqpar simulate --profile a100-pcie --workers 4 --seq 131072 --kv-heads 2 --strategy ring,striped --trace sim.json',
+        'seqpar simulate --profile calibrated --workers 2 --seq 16384 --strategy single,zigzag --json   # after plan --calibrate',
+      ),
+    );
   addWorkloadOptions(command).action((options: SimulateOptions) => {
     const profile = loadProfile(options.profile);
     const w = workloadOf(requestOf(options), profile);

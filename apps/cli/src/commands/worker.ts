@@ -5,6 +5,7 @@ import { runWorker } from '@seqpar/runtime';
 import { log } from '../output.js';
 import { nonNegativeInt, oneOf, positiveInt } from '../options.js';
 import { readTokenFile } from '../token-file.js';
+import { examples } from '../help-examples.js';
 
 interface WorkerOptions {
   coordinator?: string;
@@ -37,6 +38,14 @@ export function register(program: Command): void {
     .addOption(new Option('--transport <kind>', "the coordinator's --transport").choices(['ws', 'shm']).default('ws'))
     .option('--listen-host <host>', 'address peers reach this worker at', '127.0.0.1')
     .option('--health-timeout <ms>', "the coordinator's --health-timeout", positiveInt, 2000)
+    .addHelpText(
+      'after',
+      examples(
+        'seqpar worker --coordinator hostA:29500 --rank 0 --world-size 2 --token-file token --listen-host 10.0.0.5',
+        'RANK=1 WORLD_SIZE=2 MASTER_ADDR=hostA MASTER_PORT=29500 seqpar worker --token-file token   # torchrun-style variables',
+        'srun -n 4 seqpar worker --coordinator hostA:29500 --token-file token   # SLURM gives rank and world size',
+      ),
+    )
     .action(async (options: WorkerOptions) => workerCommand(options));
 }
 
@@ -53,8 +62,14 @@ async function workerCommand(options: WorkerOptions): Promise<void> {
     ...(options.rank !== undefined ? { rank: options.rank } : {}),
     ...(options.worldSize !== undefined ? { worldSize: options.worldSize } : {}),
   });
-  log(`seqpar worker: rank ${worker.rank} of ${worker.worldSize} serving`);
+  // "serving" only once the coordinator took this worker in; until then runWorker says why it is still trying.
+  let joined = false;
+  void worker.joined.then(() => {
+    joined = true;
+    log(`seqpar worker: rank ${worker.rank} of ${worker.worldSize} joined the coordinator, serving`);
+  });
+  // A signal while still trying to join ends the command at once: there is nothing to leave cleanly yet.
   const signalled = Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
-  const stopOnSignal = signalled.then(() => worker.stop());
+  const stopOnSignal = signalled.then(() => (joined ? worker.stop() : undefined));
   await Promise.race([worker.done, stopOnSignal]);
 }

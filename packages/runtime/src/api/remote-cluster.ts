@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GENERATE_TIMEOUT_MS, streamGeneration, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
 import { SeqparError, UsageError, type Tensor } from '@seqpar/core';
 import { createTransport, type Token, type Transport, type TransportKind } from '@seqpar/transport';
+import { CLIENT_ROLE, explainJoinFailure } from '../coordinator-address.js';
 import { heartbeatFor } from '../executors/executor.js';
 import { splitListen } from '../listen-address.js';
 import {
@@ -23,7 +24,7 @@ export interface ConnectClusterOptions {
   readonly coordinator: string;
   /** The cluster's shared secret. */
   readonly token: Token;
-  /** Bound on connecting. Default 30 s. */
+  /** Bound on connecting. Default 30 s; an address where nothing answers fails sooner (ERR_UNREACHABLE, within 5 s). */
   readonly timeoutMs?: number;
   /** Bound on a request whose call gives none. Default 60 s. */
   readonly requestTimeoutMs?: number;
@@ -34,6 +35,8 @@ export interface ConnectClusterOptions {
 /** Two clients arriving together can find the door's one slot taken, which reads like a wrong token: retry a little. */
 const AUTH_ATTEMPTS = 3;
 const RETRY_DELAY_MS = 200;
+/** A coordinator is up before its clients come: an address that refuses or does not resolve is tried this long, for one just starting. */
+const REACH_WITHIN_MS = 5000;
 
 /** A cluster that runs in another process (`seqpar coordinator`, `runCoordinator`), driven over its client channel. */
 export class RemoteCluster implements ClusterClient {
@@ -125,7 +128,7 @@ export async function connectCluster(options: ConnectClusterOptions): Promise<Re
     } catch (error) {
       const code = (error as SeqparError).code;
       const retry = code === 'ERR_AUTH' ? attempt < AUTH_ATTEMPTS : code === 'ERR_PEER_LOST' || code === 'ERR_CLOSED';
-      if (!retry || Date.now() + RETRY_DELAY_MS >= deadline) throw error;
+      if (!retry || Date.now() + RETRY_DELAY_MS >= deadline) throw explainJoinFailure(error, options.coordinator, CLIENT_ROLE);
       await sleep(RETRY_DELAY_MS);
     }
   }
@@ -138,6 +141,8 @@ async function openSession(options: ConnectClusterOptions, deadline: number): Pr
     worldSize: 2,
     token: options.token,
     rendezvous: options.coordinator,
+    role: CLIENT_ROLE,
+    reachWithinMs: REACH_WITHIN_MS,
     heartbeatMs: heartbeatFor(healthTimeoutMs),
     connectTimeoutMs: Math.max(1, deadline - Date.now()),
   });

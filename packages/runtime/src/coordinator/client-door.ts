@@ -3,6 +3,7 @@ import type { SeqparError } from '@seqpar/core';
 import { createTransport, startRendezvous, type RendezvousServer, type Token, type Transport } from '@seqpar/transport';
 import { COORDINATOR_SESSION_RANK } from '../rpc/client-protocol.js';
 import { ClientSession } from './client-session.js';
+import { CLIENT_ROLE } from '../coordinator-address.js';
 import type { Cluster } from '../api/cluster.js';
 import { heartbeatFor } from '../executors/executor.js';
 import { splitListen } from '../listen-address.js';
@@ -49,7 +50,7 @@ export class ClientDoor {
 
   static async open(cluster: Cluster, options: ClientDoorOptions): Promise<ClientDoor> {
     const { host, port } = splitListen(options.listen);
-    const server = await startRendezvous({ worldSize: 2, token: options.token, host, port, openRounds: OPEN_SLOTS + WAITING_CLIENTS });
+    const server = await startRendezvous({ worldSize: 2, token: options.token, host, port, role: CLIENT_ROLE, openRounds: OPEN_SLOTS + WAITING_CLIENTS });
     return new ClientDoor(server, host, cluster, options);
   }
 
@@ -85,6 +86,7 @@ export class ClientDoor {
         worldSize: 2,
         token: this.options.token,
         rendezvous: this.address,
+        role: CLIENT_ROLE,
         listenHost: this.host,
         heartbeatMs: heartbeatFor(this.options.healthTimeoutMs),
         connectTimeoutMs: SLOT_WINDOW_MS,

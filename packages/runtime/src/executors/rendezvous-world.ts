@@ -1,4 +1,5 @@
-import { createTransport, startRendezvous, type LinkConditions, type RendezvousServer, type Token, type Transport } from '@seqpar/transport';
+import { createTransport, startRendezvous, type ConnectRetry, type LinkConditions, type RendezvousServer, type Token, type Transport } from '@seqpar/transport';
+import { explainJoinFailure, WORKER_ROLE } from '../coordinator-address.js';
 import { heartbeatFor } from './executor.js';
 
 export type ProcessTransportKind = 'ws' | 'shm';
@@ -32,7 +33,7 @@ export class RendezvousWorld {
 
   async listen(): Promise<string> {
     const { workers, token, host, port } = this.options;
-    this.server = await startRendezvous({ worldSize: workers + 1, token, host, port });
+    this.server = await startRendezvous({ worldSize: workers + 1, token, host, port, role: WORKER_ROLE });
     return this.server.address;
   }
 
@@ -58,15 +59,21 @@ export function joinWorld(options: {
   listenHost?: string;
   /** Checksums, shaped links and this rank's fault injector (the same one for every world it joins). */
   conditions?: LinkConditions;
+  /** Told before each new try at a coordinator that is not up (yet). */
+  onRetry?: (retry: ConnectRetry) => void;
 }): Promise<Transport> {
   return createTransport(options.kind, {
     rank: options.rank,
     worldSize: options.workers + 1,
     token: options.token,
     rendezvous: options.coordinator,
+    role: WORKER_ROLE,
     heartbeatMs: heartbeatFor(options.healthTimeoutMs),
     connectTimeoutMs: options.connectTimeoutMs,
     ...(options.listenHost ? { listenHost: options.listenHost } : {}),
+    ...(options.onRetry ? { onRendezvousRetry: options.onRetry } : {}),
     ...options.conditions,
+  }).catch((error: unknown) => {
+    throw explainJoinFailure(error, options.coordinator, WORKER_ROLE, options.workers);
   });
 }

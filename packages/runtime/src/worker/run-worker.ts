@@ -1,4 +1,4 @@
-import { SeqparError, UsageError } from '@seqpar/core';
+import { UsageError } from '@seqpar/core';
 import { createAttentionKernel, type Device } from '@seqpar/kernels';
 import { FaultInjector, type SimulatedNetwork, type Token } from '@seqpar/transport';
 import { launcherEnv } from './launcher-env.js';
@@ -39,6 +39,8 @@ export interface RunWorkerOptions {
 export interface WorkerHandle {
   readonly rank: number;
   readonly worldSize: number;
+  /** Resolves once the worker first joined the coordinator's world (until then it retries a coordinator that is not up yet). */
+  readonly joined: Promise<void>;
   /** Settles when the worker stops: resolves on shutdown or stop(), rejects on a fatal error (e.g. ERR_AUTH). */
   readonly done: Promise<void>;
   stop(): Promise<void>;
@@ -63,6 +65,8 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerHandle
   const { faults, ...network } = options.network ?? {};
   const conditions = faults ? { ...network, faults: new FaultInjector(faults, { onKill: () => process.kill(process.pid, 'SIGKILL') }) } : network;
   const connectTimeoutMs = options.connectTimeoutMs ?? 30_000;
+  let markJoined!: () => void;
+  const joined = new Promise<void>((resolve) => (markJoined = resolve));
   const join = (timeoutMs?: number) =>
     joinWorld({
       rank,
@@ -74,17 +78,16 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerHandle
       connectTimeoutMs: Math.min(connectTimeoutMs, timeoutMs ?? connectTimeoutMs),
       ...(options.listenHost ? { listenHost: options.listenHost } : {}),
       conditions,
-    });
-  const done = serveWorker({ rank, workers: worldSize, kernel, join, log, signal: stop.signal, rejoinTimeoutMs: options.rejoinTimeoutMs ?? 30_000 })
-    .catch((error: SeqparError) => {
-      log.error({ err: error }, 'worker stopped');
-      throw error;
-    })
-    .finally(() => kernel.close());
+      onRetry: ({ address, reason, delayMs, remainingMs }) =>
+        log.warn(`coordinator ${address} not reachable yet: ${reason}; retrying in ${seconds(delayMs)} (giving up in ${seconds(remainingMs)})`),
+    }).then((world) => (markJoined(), world));
+  // Whoever awaits `done` reports its error (the CLI prints it as one line).
+  const done = serveWorker({ rank, workers: worldSize, kernel, join, log, signal: stop.signal, rejoinTimeoutMs: options.rejoinTimeoutMs ?? 30_000 }).finally(() => kernel.close());
   done.catch(() => undefined);
   return {
     rank,
     worldSize,
+    joined,
     done,
     async stop() {
       stop.abort();
@@ -92,3 +95,5 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerHandle
     },
   };
 }
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
