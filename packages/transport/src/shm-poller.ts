@@ -9,7 +9,9 @@
  * The budget adapts, as an adaptive mutex does: it doubles (up to `spinUs`) each time spinning found the frame and
  * halves (down to MIN_SPIN_US) each time it had to sleep. Where the peers have cores of their own, a spin finds
  * the frame within microseconds; where processes outnumber cores, a spinner only keeps its peer off the core it
- * is waiting for, so the budget shrinks and the socket wake (which lets the peer run) takes over.
+ * is waiting for, so the budget shrinks and the socket wake (which lets the peer run) takes over. Two sleeping
+ * peers answer each other only by wakes, slower than a small budget, so every PROBE_MS the budget starts over
+ * at `spinUs`: once cores are free again, the spinning comes back.
  */
 export interface PollTarget {
   /** Reads every ring and retries every waiting send; true when anything moved. */
@@ -21,6 +23,7 @@ export interface PollTarget {
 }
 
 const MIN_SPIN_US = 16;
+const PROBE_MS = 250;
 /** While asleep, look anyway this often: a wake that never comes (a peer that died mid-write) is noticed by its socket. */
 const BACKSTOP_MS = 20;
 
@@ -31,6 +34,7 @@ export class Poller {
   private backstop: NodeJS.Timeout | undefined;
   private stopped = false;
   private budgetUs: number;
+  private probedAt = 0;
   /** Set once a turn found nothing: progress after that was found by spinning (not handed to us by a wake). */
   private spun = false;
 
@@ -44,7 +48,12 @@ export class Poller {
   /** Something may have changed or started waiting: poll now and keep polling for the spin budget. */
   kick(): void {
     if (this.stopped) return;
-    this.deadline = performance.now() + this.budgetUs / 1000;
+    const now = performance.now();
+    if (now - this.probedAt > PROBE_MS) {
+      this.probedAt = now;
+      this.budgetUs = this.spinUs;
+    }
+    this.deadline = now + this.budgetUs / 1000;
     this.spun = false;
     if (this.asleep) this.wakeUp();
     if (this.turning) return;

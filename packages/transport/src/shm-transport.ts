@@ -21,7 +21,7 @@ export interface ShmTransportOptions extends WsTransportOptions {
   inlineBelow?: number;
   /** How long a send waits for a released slot before it goes over the socket. Default 200 ms. */
   slotWaitMs?: number;
-  /** How long a waiting endpoint polls shared memory before it sleeps until a socket wake (shm-poller.ts). Default 200 µs. */
+  /** How long a waiting endpoint polls shared memory before it sleeps until a socket wake (shm-poller.ts). Default 1000 µs. */
   spinUs?: number;
 }
 
@@ -89,7 +89,7 @@ class ShmTransport extends WsTransport {
     this.early = perPeer(() => []);
     this.owed = perPeer(() => 0);
     this.receiving = perPeer(() => 0);
-    this.poller = new Poller({ pump: () => this.pump(), wanted: () => this.wanted(), setAsleep: (asleep) => this.setAsleep(asleep) }, shmOptions.spinUs ?? 200);
+    this.poller = new Poller({ pump: () => this.pump(), wanted: () => this.wanted(), setAsleep: (asleep) => this.setAsleep(asleep) }, shmOptions.spinUs ?? 1000);
   }
 
   /** Ready once every peer has mapped the ring we send it through: from then on no segment name of ours exists. */
