@@ -35,6 +35,11 @@ export class CreditWindow {
     });
   }
 
+  /** True while a send waits for credit. */
+  get blocked(): boolean {
+    return this.waiting.length > 0;
+  }
+
   release(cost: number): void {
     this.inFlight = Math.max(0, this.inFlight - cost);
     this.admit();

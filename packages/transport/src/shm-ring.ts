@@ -1,169 +1,237 @@
-import { unlinkSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import { SeqparError } from '@seqpar/core';
+import { createdHere, createSegment, detachSegment, mapSegment, unlinkSegment } from './shm-segment.js';
 
 /**
- * One directed ring (sender -> receiver) of fixed-size slots in a POSIX shared-memory segment. The sender
- * creates it as soon as the link to the receiver is authenticated and announces its name; the receiver maps it,
- * unlinks the name and acknowledges, and the sender unlinks too (in case the receiver could not). A transport is
- * ready only once every ring it sends through was acknowledged, so while it runs no seqpar name exists in
- * /dev/shm: the kernel keeps a mapped, unlinked segment alive until its last mapping goes, and a kill -9 of both
- * ends leaves nothing behind. (Only a process killed while connecting can leave a segment.)
+ * One directed link (sender -> receiver) in one POSIX shared-memory segment: control words, a ring of records
+ * (small frames, slot doorbells, markers for frames that travel by socket) and fixed-size payload slots. The
+ * sender creates the segment once the link's socket is authenticated and announces its name over it; the receiver
+ * maps it and unlinks the name (shm-segment.ts). After that, frames move without the socket: a frame is a record
+ * the receiver finds by polling HEAD, and the socket only wakes a side that stopped polling.
  *
- *   segment /seqpar-<creator pid>-<random>-<from>-<to>   (slots x slotBytes, mapped by both processes)
- *   +------------------+------------------+-----+------------------+
- *   | slot 0           | slot 1           | ... | slot S-1         |
- *   | payload bytes    | payload bytes    |     | payload bytes    |
- *   +------------------+------------------+-----+------------------+
+ *   segment /seqpar-<creator pid>-<random>-<from>-<to>
+ *   +---------------------+-------------------------------------+----------+----------+-----+
+ *   | control (4 KiB)     | record ring (ringBytes, power of 2) | slot 0   | slot 1   | ... |
+ *   +---------------------+-------------------------------------+----------+----------+-----+
+ *   control: Int32 words, each written by one side, the hot ones on their own 64-byte line
+ *     HEAD         sender    ring bytes published (wraps at 2^32)
+ *     TAIL         receiver  ring bytes consumed
+ *     CONSUMED     receiver  credit: frame cost its callers took (credit-window.ts; wraps at 2^32)
+ *     RECV_ASLEEP  receiver  1: it waits for a record but stopped polling; a sender that publishes wakes it
+ *     SEND_ASLEEP  sender    1: it waits for ring space, credit or a slot but stopped polling; the receiver wakes it
+ *     SLOT_BUSY[i] both      sender sets 1 when it fills slot i, receiver sets 0 when that frame is released
+ *   record: | length L (i32) | 0 (i32) | wire-frame DATA message, L bytes | pad to 8 |   L = -1: skip to ring start
+ *     DATA meta [tag, header]: payload inline, copied out by the receiver (frames below `inlineBelow`)
+ *     DATA meta [tag, header, [slot, byteLength]]: payload in slot `slot`, lent to the caller until released
+ *     DATA meta [tag, header, []]: the frame is the next DATA that arrives on the socket (too big for a slot,
+ *       no slot came free, or too big for the ring); the receiver holds later records back until it came
  *
- *   announce  sender -> receiver, a ws CONTROL frame { ring: segment name }; answered by { mapped: segment name }
- *   doorbell  sender -> receiver, a ws DATA frame without payload:
- *             meta [tag, caller header, [segment name, slot, byte offset, byteLength]]
- *   release   receiver -> sender, a ws CONTROL frame { release: slot }
- *
- *   slot life (sender's view): free -> written, doorbell sent -> in the receiver's queue -> handed to a recv
- *   caller (payload is a view of the slot) -> caller releases the frame (release() or `using`) -> free.
- *
- * The ring itself holds no indices or flags: the socket orders doorbells and carries releases, so the memory is
- * pure payload and a receiver's view needs no copy. Payload views are plain (non-shared) Buffers over the mapping,
- * which ONNX Runtime accepts. Mappings are never unmapped while a view may be alive: a receiver unmaps its mapping
- * on close once every view it lent was released, else keeps it until process exit; a sender unmaps its own on close
- * (it never hands views out).
- *
- * Every mapping is unmapped by an explicit detach, never by garbage collection: shm-typed-array's finalizer unmaps
- * a collected Buffer without marking its record, so its exit hook unmapped that address a second time, by then
- * often reused by a live allocation, and a coordinator that had closed one cluster and run another segfaulted at
- * exit. `retained` holds the mappings that must outlive their ring.
+ * Control words and records are read and written with Atomics (sequentially consistent), so a sender that
+ * publishes HEAD and then reads RECV_ASLEEP, and a receiver that sets RECV_ASLEEP and then reads HEAD, cannot both
+ * miss each other: every wake that matters is sent. Payload views are plain (non-shared) Buffers over the mapping,
+ * which ONNX Runtime accepts; a receiver keeps its mapping until process exit if a view is still lent when it closes.
  */
 
-const retained = new Set<Buffer>();
-/** Segments this process created: a receiver mapping one (both ends in one process) keeps it, since the library detaches by name. */
-const created = new Set<string>();
+const CONTROL_BYTES = 4096;
+const HEAD = 0;
+const TAIL = 16;
+const CONSUMED = 32;
+const RECV_ASLEEP = 48;
+const SEND_ASLEEP = 64;
+const SLOT_BUSY = 80;
+/** Slots a ring may have: their flags share the control block's last lines. */
+export const MAX_SLOTS = CONTROL_BYTES / 4 - SLOT_BUSY;
+const RECORD_HEADER = 8;
+const WRAP = -1;
+const align8 = (n: number) => (n + 7) & ~7;
 
-interface ShmModule {
-  create(count: number, typeKey: 'Buffer', key: string): Buffer | null;
-  get(key: string, typeKey: 'Buffer'): Buffer | null;
-  detach(key: string, forceDestroy?: boolean): number;
+export interface RingShape {
+  ringBytes: number;
+  slots: number;
+  slotBytes: number;
 }
 
-let shmModule: ShmModule | undefined;
+/** Views of one segment shared by both ends; the side-specific classes below use what their side may touch. */
+abstract class RingSegment {
+  protected readonly words: Int32Array;
+  protected readonly records: Buffer;
+  protected readonly recordWords: Int32Array;
+  readonly ringBytes: number;
 
-/** The native shm-typed-array binding, loaded on first use; ERR_TRANSPORT_UNAVAILABLE where it cannot load. */
-export function loadShm(): ShmModule {
-  if (shmModule) return shmModule;
-  try {
-    shmModule = createRequire(import.meta.url)('shm-typed-array') as ShmModule;
-    return shmModule;
-  } catch (error) {
-    throw new SeqparError(
-      'ERR_TRANSPORT_UNAVAILABLE',
-      `the shm transport needs the optional native module shm-typed-array, which did not load (${(error as Error).message}); use --transport ws or inproc`,
-      { cause: error },
-    );
-  }
-}
-
-export class SendRing {
-  readonly name: string;
-  private readonly memory: Buffer;
-  private readonly free: number[];
-  private readonly waiters: (() => void)[] = [];
-  /** Set when a wait for a slot timed out (the receiver keeps its slots); cleared by the next release. */
-  private starved = false;
-
-  constructor(
-    from: number,
-    to: number,
-    readonly slots: number,
-    readonly slotBytes: number,
+  protected constructor(
+    readonly name: string,
+    protected readonly memory: Buffer,
+    readonly shape: RingShape,
   ) {
-    this.name = `/seqpar-${process.pid}-${randomBytes(6).toString('hex')}-${from}-${to}`;
-    const memory = loadShm().create(slots * slotBytes, 'Buffer', this.name);
-    if (!memory) throw new SeqparError('ERR_TRANSPORT_UNAVAILABLE', `cannot create shared memory segment ${this.name}`);
-    this.memory = memory;
-    created.add(this.name);
-    this.free = [...Array(slots).keys()];
+    const expected = CONTROL_BYTES + shape.ringBytes + shape.slots * shape.slotBytes;
+    if (memory.byteLength < expected) throw new SeqparError('ERR_BAD_FRAME', `segment ${name} holds ${memory.byteLength} bytes, not ${expected}`);
+    this.ringBytes = shape.ringBytes;
+    this.words = new Int32Array(memory.buffer, memory.byteOffset, CONTROL_BYTES / 4);
+    this.records = memory.subarray(CONTROL_BYTES, CONTROL_BYTES + shape.ringBytes);
+    this.recordWords = new Int32Array(memory.buffer, memory.byteOffset + CONTROL_BYTES, shape.ringBytes / 4);
   }
 
-  /**
-   * Copy `payload` into a slot and return its index; undefined when it does not fit or no slot came free within
-   * `waitMs` (then later frames skip the wait until a release arrives, so a receiver that keeps its slots costs
-   * one wait, not one per frame).
-   */
-  async write(payload: Uint8Array, waitMs: number): Promise<number | undefined> {
-    if (payload.byteLength > this.slotBytes) return undefined;
-    if (!this.free.length && !this.starved) {
-      await new Promise<void>((resolve) => {
-        const wake = () => (clearTimeout(timer), resolve());
-        const timer = setTimeout(() => {
-          this.starved = true;
-          this.waiters.splice(this.waiters.indexOf(wake), 1);
-          resolve();
-        }, waitMs);
-        this.waiters.push(wake);
-      });
+  protected slotOffset(slot: number): number {
+    return CONTROL_BYTES + this.ringBytes + slot * this.shape.slotBytes;
+  }
+}
+
+export function checkRingShape(shape: RingShape): void {
+  const { ringBytes, slots, slotBytes } = shape;
+  if (!Number.isInteger(ringBytes) || ringBytes < 4096 || ringBytes > 2 ** 30 || (ringBytes & (ringBytes - 1)) !== 0) {
+    throw new SeqparError('ERR_USAGE', `shm ringBytes must be a power of two from 4096 to 2^30, got ${ringBytes}`);
+  }
+  if (!Number.isInteger(slots) || slots < 0 || slots > MAX_SLOTS) throw new SeqparError('ERR_USAGE', `shm slots must be 0..${MAX_SLOTS}, got ${slots}`);
+  if (!Number.isInteger(slotBytes) || slotBytes < 0 || slotBytes % 8 !== 0) throw new SeqparError('ERR_USAGE', `shm slotBytes must be a multiple of 8, got ${slotBytes}`);
+}
+
+export class SendRing extends RingSegment {
+  private head = 0;
+  private seenConsumed = 0;
+
+  constructor(from: number, to: number, shape: RingShape) {
+    const name = `/seqpar-${process.pid}-${randomBytes(6).toString('hex')}-${from}-${to}`;
+    super(name, createSegment(name, CONTROL_BYTES + shape.ringBytes + shape.slots * shape.slotBytes), shape);
+  }
+
+  /** Largest message one record can carry: a bigger frame travels by socket behind a marker record. */
+  get maxRecord(): number {
+    return this.ringBytes / 4;
+  }
+
+  /** Appends one record holding `message`; false when the ring lacks room (the receiver has not read far enough). */
+  tryAppend(message: Uint8Array): boolean {
+    const size = align8(RECORD_HEADER + message.byteLength);
+    const tail = Atomics.load(this.words, TAIL);
+    let at = this.head & (this.ringBytes - 1);
+    const skip = this.ringBytes - at < size ? this.ringBytes - at : 0;
+    if (((this.head - tail) >>> 0) + skip + size > this.ringBytes) return false;
+    if (skip) {
+      Atomics.store(this.recordWords, at >> 2, WRAP);
+      this.head = (this.head + skip) | 0;
+      at = 0;
     }
-    const slot = this.free.shift();
-    if (slot !== undefined) this.memory.set(payload, slot * this.slotBytes);
-    return slot;
+    this.records.set(message, at + RECORD_HEADER);
+    Atomics.store(this.recordWords, at >> 2, message.byteLength);
+    this.head = (this.head + size) | 0;
+    Atomics.store(this.words, HEAD, this.head);
+    return true;
   }
 
-  release(slot: number): void {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots || this.free.includes(slot)) return;
-    this.free.push(slot);
-    this.starved = false;
-    this.waiters.shift()?.();
+  get receiverAsleep(): boolean {
+    return Atomics.load(this.words, RECV_ASLEEP) !== 0;
+  }
+
+  set asleep(asleep: boolean) {
+    Atomics.store(this.words, SEND_ASLEEP, asleep ? 1 : 0);
+  }
+
+  /** Credit the receiver returned since the last call (bytes). */
+  takeCredit(): number {
+    const consumed = Atomics.load(this.words, CONSUMED);
+    const credit = (consumed - this.seenConsumed) >>> 0;
+    this.seenConsumed = consumed;
+    return credit;
+  }
+
+  /** Copies `payload` into a free slot and marks it busy; undefined when every slot is lent out. */
+  fillSlot(payload: Uint8Array): number | undefined {
+    for (let slot = 0; slot < this.shape.slots; slot += 1) {
+      if (Atomics.load(this.words, SLOT_BUSY + slot) !== 0) continue;
+      Atomics.store(this.words, SLOT_BUSY + slot, 1);
+      this.memory.set(payload, this.slotOffset(slot));
+      return slot;
+    }
+    return undefined;
+  }
+
+  hasFreeSlot(): boolean {
+    for (let slot = 0; slot < this.shape.slots; slot += 1) if (Atomics.load(this.words, SLOT_BUSY + slot) === 0) return true;
+    return false;
   }
 
   /** The receiver has mapped the segment: its name can go (the memory stays while either end maps it). */
   unlink(): void {
-    unlinkQuietly(this.name);
+    unlinkSegment(this.name);
   }
 
   close(): void {
-    unlinkQuietly(this.name);
-    loadShm().detach(this.name, false);
+    unlinkSegment(this.name);
+    detachSegment(this.name, this.memory);
   }
 }
 
-export class ReceiveRing {
-  private readonly memory: Buffer;
-  /** Views handed out and not yet released. */
+export class ReceiveRing extends RingSegment {
+  private tail = 0;
+  /** Slot views handed out and not yet released. */
   private lent = 0;
 
-  constructor(readonly name: string) {
-    if (!/^\/seqpar-\d+-[0-9a-f]{12}-\d+-\d+$/.test(name)) throw new SeqparError('ERR_BAD_FRAME', `not a seqpar segment name: ${name}`);
-    const memory = loadShm().get(name, 'Buffer');
-    if (!memory) throw new SeqparError('ERR_BAD_FRAME', `shared memory segment ${name} does not exist`);
-    unlinkQuietly(name);
-    this.memory = memory;
+  constructor(name: string, shape: RingShape) {
+    super(name, mapSegment(name), shape);
   }
 
-  view(start: number, byteLength: number): Buffer {
-    if (!Number.isInteger(start) || start < 0 || !Number.isInteger(byteLength) || byteLength < 0 || start + byteLength > this.memory.byteLength) {
-      throw new SeqparError('ERR_BAD_FRAME', `bytes ${start}+${byteLength} are outside segment ${this.name}`);
+  /** True when a record waits. */
+  get pending(): boolean {
+    return Atomics.load(this.words, HEAD) !== this.tail;
+  }
+
+  /**
+   * Hands the next record's message to `read` (a view, valid only during the call) and consumes it; undefined
+   * when the ring is empty. A length the sender could not have written is ERR_BAD_FRAME.
+   */
+  next<T>(read: (message: Buffer) => T): T | undefined {
+    for (;;) {
+      if (Atomics.load(this.words, HEAD) === this.tail) return undefined;
+      const at = this.tail & (this.ringBytes - 1);
+      const length = Atomics.load(this.recordWords, at >> 2);
+      if (length === WRAP) {
+        this.advance(this.ringBytes - at);
+        continue;
+      }
+      if (length < 0 || at + RECORD_HEADER + length > this.ringBytes) throw new SeqparError('ERR_BAD_FRAME', `record of ${length} bytes at ${at} runs past ring ${this.name}`);
+      try {
+        return read(this.records.subarray(at + RECORD_HEADER, at + RECORD_HEADER + length));
+      } finally {
+        this.advance(align8(RECORD_HEADER + length));
+      }
+    }
+  }
+
+  set asleep(asleep: boolean) {
+    Atomics.store(this.words, RECV_ASLEEP, asleep ? 1 : 0);
+  }
+
+  get senderAsleep(): boolean {
+    return Atomics.load(this.words, SEND_ASLEEP) !== 0;
+  }
+
+  /** The local caller took `cost` bytes of frames: the sender may queue that much more. */
+  returnCredit(cost: number): void {
+    Atomics.add(this.words, CONSUMED, cost);
+  }
+
+  /** A view of a slot's payload, lent to a caller until `release(slot)`. */
+  lend(slot: number, byteLength: number): Buffer {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.shape.slots || !Number.isInteger(byteLength) || byteLength < 0 || byteLength > this.shape.slotBytes) {
+      throw new SeqparError('ERR_BAD_FRAME', `slot ${slot} with ${byteLength} bytes is outside segment ${this.name}`);
     }
     this.lent++;
+    const start = this.slotOffset(slot);
     return this.memory.subarray(start, start + byteLength);
   }
 
-  /** A view from `view` was released: its bytes are no longer read. */
-  returned(): void {
+  release(slot: number): void {
     this.lent--;
+    Atomics.store(this.words, SLOT_BUSY + slot, 0);
   }
 
   /** Unmaps the segment if no view is out, else keeps it mapped until process exit. */
   close(): void {
-    if (this.lent > 0 || created.has(this.name)) retained.add(this.memory);
-    else loadShm().detach(this.name, false);
+    detachSegment(this.name, this.memory, this.lent > 0 || createdHere(this.name));
   }
-}
 
-function unlinkQuietly(name: string): void {
-  try {
-    unlinkSync(`/dev/shm${name}`);
-  } catch {
-    // already unlinked by the other side
+  private advance(bytes: number): void {
+    this.tail = (this.tail + bytes) | 0;
+    Atomics.store(this.words, TAIL, this.tail);
   }
 }

@@ -51,6 +51,8 @@ export interface TransportStats {
   bytesRecv: number;
   framesSent: number;
   framesRecv: number;
+  /** Messages this endpoint wrote to or read from its sockets, control and credit included (ws and shm only). */
+  socketMessages?: number;
 }
 
 export type TransportKind = 'inproc' | 'ws' | 'shm';

@@ -4,7 +4,7 @@ import { listenForPeers, type PeerListener } from './peer-listener.js';
 import { joinRendezvous, type RendezvousDialOptions } from './rendezvous.js';
 import { receivedFrame } from './received-frame.js';
 import { resolveLimits, TransportBase } from './transport-base.js';
-import { DEFAULT_MAX_QUEUED_BYTES, type FrameHeader, type Transport, type TransportKind } from './transport.js';
+import { DEFAULT_MAX_QUEUED_BYTES, type FrameHeader, type Transport, type TransportKind, type TransportStats } from './transport.js';
 import { decodeMessage, decodePayload, encodeControl, encodeCredit, encodeData, encodeDataHead, WireKind } from './wire-frame.js';
 import { connectWithRetry } from './ws-connect.js';
 import { acceptHandshake, dialHandshake, type Token } from './ws-handshake.js';
@@ -41,6 +41,9 @@ const META_ALLOWANCE = 64 * 1024;
  */
 const SEPARATE_PAYLOAD_FROM = 64 * 1024;
 
+/** Longest a batch of returned credit waits for more before it is sent. */
+const CREDIT_LINGER_MS = 2;
+
 interface PayloadHead {
   tag: string;
   header: FrameHeader;
@@ -54,10 +57,11 @@ export class WsTransport extends TransportBase {
   private readonly silentBeats: number[];
   /** Per peer: the DATA_HEAD whose payload is the next message on that link. */
   private readonly payloadHeads: (PayloadHead | undefined)[];
-  private creditFlush: NodeJS.Immediate | undefined;
+  private creditFlush: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private listener: PeerListener | undefined;
   private linked: (() => void) | undefined;
+  private socketMessages = 0;
 
   constructor(
     private readonly options: WsTransportOptions,
@@ -102,7 +106,19 @@ export class WsTransport extends TransportBase {
   }
 
   protected sendControl(to: number, control: Record<string, unknown>): void {
-    this.links[to]?.send(encodeControl(control));
+    this.write(to, encodeControl(control));
+  }
+
+  override stats(): TransportStats {
+    return { ...super.stats(), socketMessages: this.socketMessages };
+  }
+
+  /** Every message but a big payload's second half leaves here, so `socketMessages` counts them. */
+  private write(to: number, message: Buffer): void {
+    const link = this.links[to];
+    if (!link) return;
+    this.socketMessages += 1;
+    link.send(message);
   }
 
   /** A decoded DATA frame from `from`; shm overrides it to map slot references (`ref`). */
@@ -124,10 +140,11 @@ export class WsTransport extends TransportBase {
     if (payload.byteLength < SEPARATE_PAYLOAD_FROM) {
       // The message owns a copy of the payload, so the caller's buffer is free at once; the credit window
       // bounds how much the socket may buffer.
-      link.send(encodeData(tag, header, payload, ref));
+      this.write(to, encodeData(tag, header, payload, ref));
       return;
     }
-    link.send(encodeDataHead(tag, header, payload.byteLength));
+    this.write(to, encodeDataHead(tag, header, payload.byteLength));
+    this.socketMessages += 1;
     // ws writes these very bytes (zero masks, no deflate): the caller may reuse them once the socket took them all.
     await new Promise<void>((resolve, reject) => link.send(payload, (error) => (error ? reject(this.sendFailure(to, error)) : resolve())));
   }
@@ -137,20 +154,29 @@ export class WsTransport extends TransportBase {
     return this.linkErrors.get(to) ?? new SeqparError('ERR_PEER_LOST', `lost rank ${to} while sending: ${error.message}`);
   }
 
+  /**
+   * Credit goes back in batches, not per frame: a credit message per small frame doubled the socket writes of a
+   * round trip. A batch leaves once it reaches an eighth of the window, or CREDIT_LINGER_MS after its first byte,
+   * so a sender waits on a batch at most that long (only a sender short of credit waits at all).
+   */
   protected returnCredit(from: number, cost: number): void {
     this.pendingCredit[from]! += cost;
-    this.creditFlush ??= setImmediate(() => {
-      this.creditFlush = undefined;
-      this.pendingCredit.forEach((bytes, peer) => {
-        if (bytes > 0) this.links[peer]?.send(encodeCredit(bytes));
-        this.pendingCredit[peer] = 0;
-      });
+    if (this.pendingCredit[from]! >= this.limits.maxQueuedBytes / 8) return this.flushCredit();
+    this.creditFlush ??= setTimeout(() => this.flushCredit(), CREDIT_LINGER_MS);
+  }
+
+  private flushCredit(): void {
+    clearTimeout(this.creditFlush);
+    this.creditFlush = undefined;
+    this.pendingCredit.forEach((bytes, peer) => {
+      if (bytes > 0) this.write(peer, encodeCredit(bytes));
+      this.pendingCredit[peer] = 0;
     });
   }
 
   protected async shutdown(): Promise<void> {
     clearInterval(this.heartbeat);
-    if (this.creditFlush) clearImmediate(this.creditFlush);
+    clearTimeout(this.creditFlush);
     const closing = this.links.map((link) =>
       link && link.readyState !== link.CLOSED
         ? new Promise<void>((resolve) => {
@@ -202,6 +228,7 @@ export class WsTransport extends TransportBase {
 
   private onMessage(peer: number, data: RawData, isBinary: boolean): void {
     this.silentBeats[peer] = 0;
+    this.socketMessages += 1;
     if (this.linkErrors.has(peer)) return;
     try {
       if (!isBinary || !Buffer.isBuffer(data)) throw new SeqparError('ERR_BAD_FRAME', 'expected binary messages');

@@ -61,6 +61,69 @@ describe('shm transport', () => {
     expect(a!.stats().framesSent).toBe(3);
   });
 
+  it('moves frames between polling ends through shared memory alone: no socket message per frame', async () => {
+    const token = 'quiet';
+    const rendezvous = await rendezvousFor(2, token);
+    // A spin budget longer than the test: neither end sleeps, so nothing needs a wake.
+    const options = { worldSize: 2, token, rendezvous: rendezvous.address, slotBytes: MiB, spinUs: 60_000_000 };
+    const [a, b] = await Promise.all([createShmTransport({ ...options, rank: 0 }), createShmTransport({ ...options, rank: 1 })]);
+    cleanup.push(() => Promise.all([a!.close(), b!.close()]));
+    const before = [a!.stats().socketMessages, b!.stats().socketMessages];
+    const echo = (async () => {
+      for (let i = 0; i < 100; i++) {
+        using frame = await b!.recv(0, 'ping', { timeoutMs: 5000 });
+        await b!.send(0, 'pong', frame.header, frame.payload);
+      }
+    })();
+    for (let i = 0; i < 100; i++) {
+      const payload = new Uint8Array(i % 2 ? 64 : 64 * 1024).fill(i); // inline records and slots
+      await a!.send(1, 'ping', { i }, payload);
+      using frame = await a!.recv(1, 'pong', { timeoutMs: 5000 });
+      expect(frame.header.i).toBe(i);
+      expect(frame.payload.byteLength).toBe(payload.byteLength);
+      expect(frame.payload[payload.byteLength - 1]).toBe(i);
+    }
+    await echo;
+    expect([a!.stats().socketMessages, b!.stats().socketMessages]).toEqual(before);
+  });
+
+  it('wakes a receiver that stopped polling with at most one socket message', async () => {
+    const token = 'wake';
+    const rendezvous = await rendezvousFor(2, token);
+    const options = { worldSize: 2, token, rendezvous: rendezvous.address, slotBytes: MiB, spinUs: 50 };
+    const [a, b] = await Promise.all([createShmTransport({ ...options, rank: 0 }), createShmTransport({ ...options, rank: 1 })]);
+    cleanup.push(() => Promise.all([a!.close(), b!.close()]));
+    const receiving = b!.recv(0, 'late', { timeoutMs: 5000 });
+    await new Promise((resolve) => setTimeout(resolve, 100)); // far past the spin budget: b sleeps
+    const before = a!.stats().socketMessages!;
+    await a!.send(1, 'late', { n: 7 }, new Uint8Array(8));
+    expect((await receiving).header).toEqual({ n: 7 });
+    expect(a!.stats().socketMessages! - before).toBeLessThanOrEqual(1);
+  });
+
+  it('fails a send that waits for ring space when the receiving process dies', async () => {
+    const token = 'full';
+    const rendezvous = await rendezvousFor(2, token);
+    const options = { worldSize: 2, token, rendezvous: rendezvous.address, slotBytes: MiB, ringBytes: 4096 };
+    const peer = spawnPeerProcess('shm', { ...options, rank: 1 });
+    cleanup.push(() => peer.kill());
+    const local = await createShmTransport({ ...options, rank: 0 });
+    cleanup.push(() => local.close());
+    await peer.ready;
+    peer.child.kill('SIGSTOP'); // it reads nothing any more: the 4 KiB ring fills
+    let stuck: Promise<unknown> | undefined;
+    for (let i = 0; i < 16 && !stuck; i++) {
+      const sending = local.send(1, 'fill', { i }, new Uint8Array(900)).then(() => 'sent');
+      const outcome = await Promise.race([sending, new Promise((resolve) => setTimeout(resolve, 200, 'waiting'))]);
+      if (outcome === 'waiting') stuck = sending.catch((error: { code: string; message: string }) => error);
+    }
+    expect(stuck).toBeDefined();
+    const killedAt = Date.now();
+    peer.child.kill('SIGKILL');
+    expect(await stuck).toMatchObject({ code: 'ERR_PEER_LOST', message: expect.stringContaining('rank 1') });
+    expect(Date.now() - killedAt).toBeLessThan(3000);
+  });
+
   describe('leaves no segment in /dev/shm', () => {
     const token = 'lifetime';
     async function twoPeerProcesses(): Promise<[PeerProcess, PeerProcess]> {
