@@ -57,6 +57,8 @@ export interface Plan {
   readonly profile: string;
   /** Each strategy at its best degree (or why it cannot run), fastest first. */
   readonly alternatives: readonly PlanAlternative[];
+  /** Why the plan uses fewer ranks than it was allowed, when it does. */
+  readonly note?: string;
 }
 
 /**
@@ -121,7 +123,18 @@ export function choosePlan(request: PlanRequest, profile: HardwareProfile, optio
     peakMemoryBytes: best.peakMemoryBytes,
     profile: profile.name,
     alternatives,
+    ...degreeNote(best, profile, options.maxWorkers),
   };
+}
+
+function degreeNote(best: PlanAlternative, profile: HardwareProfile, maxWorkers: number): { note?: string } {
+  if (best.degree >= maxWorkers) return {};
+  const units = profile.computeUnits;
+  if (units !== undefined && units < maxWorkers && best.degree === units) {
+    return { note: `degree capped at ${units} of ${maxWorkers} workers: profile '${profile.name}' has ${units} compute units, and ranks beyond them only share those` };
+  }
+  if (best.degree === 1) return { note: `one rank of ${maxWorkers}: no sharded plan is predicted faster; sharding pays for its communication only on longer requests` };
+  return { note: `${best.degree} of ${maxWorkers} workers: more ranks are predicted slower (each adds communication and cuts less compute)` };
 }
 
 /** Degrees worth trying: powers of two up to the worker count, and the worker count itself. */

@@ -5,6 +5,19 @@ const profiles = Object.values(DECLARED_PROFILES);
 const h100 = DECLARED_PROFILES['h100-nvlink']!;
 
 describe('choosePlan', () => {
+  it('says in a note why it uses fewer ranks than allowed, and gives none when it uses them all', () => {
+    const local = DECLARED_PROFILES['local']!;
+    const capped = choosePlan({ seq: 4096, causal: true, heads: 8, kvHeads: 2, headDim: 64 }, local, { maxWorkers: 100 });
+    expect(capped.degree).toBe(local.computeUnits);
+    expect(capped.note).toMatch(/degree capped at 2 of 100 workers: profile 'local' has 2 compute units/);
+    const short = choosePlan({ seq: 512, causal: true, heads: 8, kvHeads: 2, headDim: 64 }, h100, { maxWorkers: 8 });
+    expect(short.degree).toBe(1);
+    expect(short.note).toMatch(/^one rank of 8/);
+    const long = choosePlan({ seq: 1 << 20, causal: true, heads: 8, kvHeads: 8, headDim: 128 }, h100, { maxWorkers: 8 });
+    expect(long.degree).toBe(8);
+    expect(long.note).toBeUndefined();
+  });
+
   it('keeps short requests on one worker on every declared profile', () => {
     // Short means 128 tokens: on the 2-core host Ulysses on 2 workers already measured 1.4-1.8x faster than one
     // worker at 512 (bench-results/planner.md), and the calibrated local profile puts the crossing near 256.

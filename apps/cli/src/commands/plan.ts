@@ -113,7 +113,9 @@ export function register(program: Command): void {
     log(`profile ${profile.name}: ${profile.source}`);
     process.stdout.write(
       `plan: ${withU(plan)} on ${plan.degree} worker(s), ${plan.layout} layout, ${plan.passKvOrQ}, ` +
-        `predicted ${formatMs(plan.predictedMs)}, ${formatBytes(plan.peakMemoryBytes)} per rank\n\n` +
+        `predicted ${formatMs(plan.predictedMs)}, ${formatBytes(plan.peakMemoryBytes)} per rank\n` +
+        (plan.note ? `note: ${plan.note}\n` : '') +
+        '\n' +
         table(
           ['strategy', 'degree', 'predicted', 'memory/rank', 'note'],
           plan.alternatives.map((a) => [withU(a), String(a.degree), formatMs(a.predictedMs), formatBytes(a.peakMemoryBytes), a.reason ?? '']),
