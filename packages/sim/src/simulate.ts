@@ -9,9 +9,13 @@ export interface SimResult {
   /** usp: ranks per all-to-all group. */
   readonly ulyssesDegree?: number;
   readonly predictedMs: number;
-  /** Mean over ranks of compute busy / wall. */
+  /**
+   * idealMs / predictedMs: the share of the ranks' attention throughput the schedule turns into progress, so it
+   * falls exactly as the predicted time rises above the ideal (imbalance, exposed communication, per-call overhead).
+   */
   readonly utilization: number;
-  readonly rankUtilization: readonly number[];
+  /** Per rank, compute busy / wall: where the imbalance sits. */
+  readonly rankBusy: readonly number[];
   /** Total request FLOPs / degree at the profile's attention FLOP/s: what perfect balance and overlap would give. */
   readonly idealMs: number;
   readonly peakMemoryBytes: number;
@@ -30,15 +34,15 @@ export function simulate(strategy: StrategyName, w: AttentionWorkload, degree: n
   const schedule = describeSchedule(strategy, w, ranks, usp.ulyssesDegree);
   const projection = project(schedule, profile);
   const totalFlops = schedule.ranks.flat().reduce((sum, step) => sum + step.flops, 0);
-  const utilization = projection.utilization.reduce((a, b) => a + b, 0) / ranks;
+  const idealMs = (1000 * totalFlops) / ranks / rankFlops(profile, ranks);
   return {
     strategy,
     degree: ranks,
     ...usp,
     predictedMs: projection.wallMs,
-    utilization,
-    rankUtilization: projection.utilization,
-    idealMs: (1000 * totalFlops) / ranks / rankFlops(profile, ranks),
+    utilization: projection.wallMs > 0 ? Math.min(1, idealMs / projection.wallMs) : 0,
+    rankBusy: projection.utilization,
+    idealMs,
     peakMemoryBytes: schedule.peakMemoryBytes,
     projection,
   };

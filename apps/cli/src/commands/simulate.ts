@@ -49,13 +49,13 @@ export function register(program: Command): void {
       writeFileSync(options.trace, JSON.stringify(projectionTrace(first.projection, first.degree)));
       log(`trace of ${first.strategy} written to ${options.trace}`);
     }
-    const rows = results.map(({ strategy, degree, ulyssesDegree, predictedMs, utilization, rankUtilization, idealMs, peakMemoryBytes }) => ({
+    const rows = results.map(({ strategy, degree, ulyssesDegree, predictedMs, utilization, rankBusy, idealMs, peakMemoryBytes }) => ({
       strategy,
       degree,
       ...(ulyssesDegree === undefined ? {} : { ulyssesDegree }),
       predictedMs,
       utilization,
-      rankUtilization,
+      rankBusy,
       idealMs,
       peakMemoryBytes,
     }));
