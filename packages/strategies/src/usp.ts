@@ -34,6 +34,8 @@ export async function uspAttention(ctx: RankContext, input: RankInput): Promise<
   const { rank, worldSize: n } = ctx;
   const [rows, hq] = input.q.shape as [number, number];
   checkUspDegree(hq, input.k.shape[1]!, n, input.ulyssesDegree);
+  // Each group holds one plain zigzag share of the ring over groups; a document-dealt layout would not split so.
+  if (input.documents !== undefined || input.window !== undefined) throw new UsageError('usp does not take documents or a window: use zigzag, token-ring or ulysses');
   const u = input.ulyssesDegree!;
   const [group, member, rings] = [Math.floor(rank / u), rank % u, n / u];
   const heads = groupContext(

@@ -125,6 +125,14 @@ describe('usp refusals', () => {
     });
   });
 
+  it.each([{ documents: [30, 10] }, { window: 8 }])('usp with %o is a usage error, not a silently ignored mask', async (mask) => {
+    const [q, k, v] = tensors;
+    await expect(runStrategyInproc('usp', q, k, v, { causal: true, degree: 2, ulyssesDegree: 2, kernels: [kernel], timeoutMs: 20_000, ...mask })).rejects.toMatchObject({
+      code: 'ERR_USAGE',
+      message: expect.stringMatching(/usp does not take documents or a window/),
+    });
+  });
+
   it('usp without a ulysses degree is a usage error', async () => {
     await expect(run('usp', tensors, false, 4)).rejects.toMatchObject({ code: 'ERR_USAGE', message: expect.stringMatching(/ulysses degree/) });
   });

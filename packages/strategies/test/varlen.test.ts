@@ -34,7 +34,8 @@ describe.each([1, 2, 3, 4, 8])('N = %i', (n) => {
   const v = randomTensor([SEQ, hkv, D], random);
   describe.each(MASKS.map((mask) => ({ mask, name: describeMask(mask) })))('$name', ({ mask }) => {
     const expected = referenceAttention(q, k, v, { kind: 'sequence', mask });
-    it.each(STRATEGY_NAMES.filter((name) => name !== 'single' || n === 1))('%s matches the fp64 reference', async (name) => {
+    // usp refuses documents and windows (usp.test.ts checks the refusal and its exactness without them).
+    it.each(STRATEGY_NAMES.filter((name) => (name !== 'single' || n === 1) && name !== 'usp'))('%s matches the fp64 reference', async (name) => {
       const { result, ranks } = await runStrategyInproc(name, q, k, v, { ...mask, degree: n, kernels: [kernel], timeoutMs: 20_000 });
       expect(maxAbsDiff(result.out.data, expected.out)).toBeLessThanOrEqual(1e-4);
       expect(maxAbsDiff(result.lse.data, expected.lse)).toBeLessThanOrEqual(1e-3);
