@@ -42,7 +42,8 @@ export type ComputeRequest =
   | { readonly id: number; readonly kind: 'load'; readonly key: string; readonly model: Uint8Array }
   | { readonly id: number; readonly kind: 'chain'; readonly steps: readonly ChainStep[] }
   | { readonly id: number; readonly kind: 'unload'; readonly key: string }
-  | { readonly id: number; readonly kind: 'drop'; readonly name: string };
+  | { readonly id: number; readonly kind: 'drop'; readonly name: string }
+  | { readonly id: number; readonly kind: 'close' };
 
 /**
  * A resident tensor [groups, capacity, width]: `capacity` rows per group (e.g. a KV cache share as [Hkv, P, D]),

@@ -20,6 +20,7 @@ export class ComputeThread {
   private readonly loaded = new Map<string, Promise<void>>();
   private readonly feedBuffers = new BufferPool(FEED_POOL_BYTES);
   private failure: SeqparError | undefined;
+  private closing: Promise<void> | undefined;
 
   private constructor(
     private readonly worker: Worker,
@@ -100,9 +101,16 @@ export class ComputeThread {
     await this.request({ kind: 'drop', name }, []);
   }
 
-  async close(): Promise<void> {
-    this.fail(new SeqparError('ERR_CLOSED', 'compute thread closed'));
-    await this.worker.terminate();
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      // Terminating the thread in the middle of a native call (a run, a session's creation or release) can abort
+      // the whole process from ONNX Runtime's side, so the thread first finishes what it has and releases its
+      // sessions; the bound keeps a stuck call from holding up the close.
+      if (!this.failure) await Promise.race([this.request({ kind: 'close' }, []).catch(() => undefined), new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref())]);
+      this.fail(new SeqparError('ERR_CLOSED', 'compute thread closed'));
+      await this.worker.terminate();
+    })();
+    return this.closing;
   }
 
   private copy(t: WireTensor): WireTensor {
@@ -126,6 +134,9 @@ export class ComputeThread {
     this.pending.clear();
   }
 }
+
+/** How long a close waits for the thread to finish its calls and release its sessions. */
+const CLOSE_GRACE_MS = 5000;
 
 /** Bytes of returned feed buffers kept for reuse: a few blocks' q, k and v at long sequence lengths. */
 const FEED_POOL_BYTES = 128 * 2 ** 20;

@@ -32,7 +32,21 @@ async function handle(request: ComputeRequest): Promise<Record<string, Float32Ar
       return {};
     case 'chain':
       return runChain(request.steps);
+    case 'close':
+      await closeAll();
+      return {};
   }
+}
+
+/** Requests being handled: a close waits for them, so nothing native is cut off mid-call. */
+const inflight = new Set<Promise<unknown>>();
+
+/** Lets every request in flight finish, then releases every session, before the owner terminates this thread. */
+async function closeAll(): Promise<void> {
+  await Promise.allSettled([...inflight]);
+  const open = [...sessions.values()];
+  sessions.clear();
+  await Promise.allSettled(open.map((session) => session.release()));
 }
 
 /** Runs the steps in order; a step's feeds may be outputs of earlier steps. Returns every run step's outputs. */
@@ -70,7 +84,12 @@ function sentTensors(request: ComputeRequest): WireTensor[] {
 }
 
 parentPort!.on('message', (request: ComputeRequest) => {
-  handle(request).then(
+  const handled = handle(request);
+  if (request.kind !== 'close') {
+    inflight.add(handled);
+    void handled.catch(() => undefined).finally(() => inflight.delete(handled));
+  }
+  handled.then(
     (outputs) => {
       // Feed buffers go back too, so the owner refills warm pages next time instead of faulting in fresh ones.
       const spentFeeds = sentTensors(request).map((t) => t.data.buffer as ArrayBuffer);
