@@ -18,6 +18,9 @@ const MODEL = { layers: 2, hidden: 128, heads: 4, kvHeads: 2, vocab: 320, seed: 
 const shmEntries = () => readdirSync('/dev/shm').filter((name) => name.startsWith('seqpar')).length;
 const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 const fds = (pid) => readdirSync(`/proc/${pid}/fd`).length;
+// Bytes a worker wrote through system calls: its sockets (ws links and shm doorbells) and its stderr. Payloads that
+// travel in shm slots are memory copies, not writes, so this is the traffic that fell back to (or belongs on) sockets.
+const writtenMb = (pid) => Number(/wchar:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))[1]) / 2 ** 20;
 const flag = (args, name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 
 function maxDiff(a, b) {
@@ -54,7 +57,7 @@ async function generationRound(cluster, dir, model, random) {
 }
 
 function snapshot(pids) {
-  return { rssMb: pids.map(rssMb), fds: pids.map(fds), shm: shmEntries() };
+  return { rssMb: pids.map(rssMb), fds: pids.map(fds), shm: shmEntries(), writtenMb: pids.map(writtenMb) };
 }
 
 export async function run(args) {
@@ -89,10 +92,19 @@ export async function run(args) {
     const wallS = (performance.now() - started) / 1000;
     await cluster.close();
     const shmAfterClose = shmEntries();
-    const row = (when, s) => ({ when, rssMbRank0: s.rssMb[0], rssMbRank1: s.rssMb[1], fdsRank0: s.fds[0], fdsRank1: s.fds[1], devShmEntries: s.shm });
+    const row = (when, s) => ({
+      when,
+      rssMbRank0: s.rssMb[0],
+      rssMbRank1: s.rssMb[1],
+      fdsRank0: s.fds[0],
+      fdsRank1: s.fds[1],
+      devShmEntries: s.shm,
+      socketMbRank0: s.writtenMb[0],
+      socketMbRank1: s.writtenMb[1],
+    });
     writeReport('soak', {
       title: `seqpar soak: ${requests} attention requests and ${generations} generations on one shm cluster of 2 worker processes`,
-      columns: ['when', 'rssMbRank0', 'rssMbRank1', 'fdsRank0', 'fdsRank1', 'devShmEntries'],
+      columns: ['when', 'rssMbRank0', 'rssMbRank1', 'fdsRank0', 'fdsRank1', 'devShmEntries', 'socketMbRank0', 'socketMbRank1'],
       rows: [
         row('start (after 50 warm-up requests)', start),
         ...[0.25, 0.5, 0.75].map((part) => {
@@ -105,7 +117,7 @@ export async function run(args) {
       notes: [
         `Attention: ${tally.exact} of ${requests} exact against single (out 1e-4, lse 1e-3), ${tally.wrong} not; lengths 64-4096, q 4 heads, k/v 2 heads, dim 32; strategies ${STRATEGIES.join(', ')}; causal half the time.`,
         `Generation: ${tally.generationsSame} of ${tally.generationsSame + tally.generationsDiffer} greedy runs gave the one-rank in-process tokens (tiny model ${MODEL.layers} layers, hidden ${MODEL.hidden}, prompts 16-1024, 8 tokens).`,
-        `Bytes the ranks sent over the whole run: ${(tally.bytes / 2 ** 30).toFixed(2)} GiB; wall ${wallS.toFixed(0)} s. /dev/shm seqpar entries before the cluster: ${shmBefore}.`,
+        `Bytes the ranks sent to each other over the whole run: ${(tally.bytes / 2 ** 30).toFixed(2)} GiB; of it, through sockets (socketMb: bytes each worker process wrote through system calls, /proc/<pid>/io wchar, its ws links and stderr included; shm slot payloads are memory copies, not writes): ${end.writtenMb.map((mb, rank) => (mb - start.writtenMb[rank]).toFixed(1)).join(' and ')} MB. Wall ${wallS.toFixed(0)} s. /dev/shm seqpar entries before the cluster: ${shmBefore}.`,
       ],
       extra: { tally, start, end, samples, shmBefore, shmAfterClose, wallS },
     });
