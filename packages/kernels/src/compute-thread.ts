@@ -37,6 +37,11 @@ export class ComputeThread {
 
   /** Starts the thread and proves the execution provider loads (a missing CUDA provider fails here). */
   static async start(options: ExecutionOptions = {}): Promise<ComputeThread> {
+    // ONNX Runtime's Linux build starts a telemetry client that writes every session's events to a SQLite store
+    // under ~/.cache/Microsoft and leaves a /tmp/mat-debug-<pid>.log per process: disk that grows with every request
+    // length a server sees. It reads this variable from the real environment, which the main thread sets (a worker
+    // thread's process.env is its own copy). A user who sets it keeps their choice.
+    process.env.ORT_DISABLE_TELEMETRY ??= '1';
     const workerData: ComputeWorkerData = { options };
     const worker = new Worker(runnableEntry(import.meta.url, 'compute-worker'), { workerData, execArgv: threadExecArgv() });
     const thread = new ComputeThread(worker, options);
