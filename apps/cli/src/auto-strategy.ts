@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { calibratedProfilePath, choosePlan, loadProfile, type HardwareProfile, type Plan } from '@seqpar/planner';
+import { choosePlan, hostProfile, type Plan } from '@seqpar/planner';
 import type { StrategyName } from '@seqpar/strategies';
 import { log } from './output.js';
 
@@ -43,10 +42,4 @@ export function chooseAuto(request: AutoRequest): AutoChoice {
     ...(strategy === 'usp' ? { ulyssesDegree: plan.ulyssesDegree } : {}),
     plan: { strategy: plan.strategy, degree: plan.degree, ulyssesDegree: plan.ulyssesDegree, predictedMs: plan.predictedMs, profile: plan.profile },
   };
-}
-
-/** This host's calibrated profile where `seqpar plan --calibrate` saved one, else the transport's declared local one. */
-export function hostProfile(transport: string): HardwareProfile {
-  if (existsSync(calibratedProfilePath())) return loadProfile('calibrated');
-  return loadProfile(transport === 'inproc' ? 'local' : `local-${transport}`);
 }

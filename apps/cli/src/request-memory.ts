@@ -1,9 +1,8 @@
 import { constants } from 'node:buffer';
 import { totalmem } from 'node:os';
 import { UsageError } from '@seqpar/core';
-import { describeSchedule, workloadOf } from '@seqpar/planner';
+import { describeSchedule, hostProfile, workloadOf } from '@seqpar/planner';
 import type { StrategyName } from '@seqpar/strategies';
-import { hostProfile } from './auto-strategy.js';
 import type { QkvShape } from './random-qkv.js';
 
 export interface MemoryRequest extends QkvShape {

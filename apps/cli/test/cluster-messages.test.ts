@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { exitCode, killStarted, start, waitFor } from './cli-process.js';
 import { runCli } from './run-cli.js';
+import { freePort } from './free-port.js';
 
 // What a person sees when a cluster's addresses, sizes or start order are off: each case's exit code and message.
 const dir = mkdtempSync(join(tmpdir(), 'seqpar-cluster-messages-'));
@@ -13,22 +13,13 @@ const TOKEN = join(dir, 'token');
 writeFileSync(TOKEN, 'cluster-secret\n');
 const ATTENTION = ['attention', '--random', '--seq', '64', '--heads', '2', '--kv-heads', '1', '--head-dim', '8', '--token-file', TOKEN];
 
-/** A port nothing listens on (bound once, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 const lines = (output: string) => output.split('\n').filter((line) => line !== '');
 
 describe('cluster messages', () => {
   afterEach(killStarted);
 
   it('a client dialing a closed port or an unknown host fails within 10 s, naming the address (ERR_UNREACHABLE, exit 1)', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const started = performance.now();
     const [closed, unknown] = await Promise.all([
       runCli([...ATTENTION, '--coordinator', `127.0.0.1:${port}`], { timeoutMs: 20_000 }),
@@ -44,7 +35,7 @@ describe('cluster messages', () => {
   }, 30_000);
 
   it('a worker started before its coordinator says so on each retry and "serving" only once joined; the wrong door or world size is named (exit 2)', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const address = `127.0.0.1:${port}`;
     const worker = start(['worker', '--coordinator', address, '--rank', '0', '--world-size', '1', '--token-file', TOKEN]);
     await waitFor('three retries', () => (lines(worker.output()).length >= 3 ? true : undefined));
@@ -80,7 +71,7 @@ describe('cluster messages', () => {
   }, 60_000);
 
   it('a worker still waiting for its coordinator ends at once on SIGTERM; SEQPAR_LOG_FORMAT=json keeps pino records', async () => {
-    const worker = start(['worker', '--coordinator', `127.0.0.1:${await closedPort()}`, '--rank', '0', '--world-size', '1', '--token-file', TOKEN], { SEQPAR_LOG_FORMAT: 'json' });
+    const worker = start(['worker', '--coordinator', `127.0.0.1:${await freePort()}`, '--rank', '0', '--world-size', '1', '--token-file', TOKEN], { SEQPAR_LOG_FORMAT: 'json' });
     const record = await waitFor('a log record', () => lines(worker.output())[0]);
     expect(JSON.parse(record)).toMatchObject({ level: 40, rank: 0, msg: expect.stringContaining('not reachable yet') });
     const signalled = performance.now();

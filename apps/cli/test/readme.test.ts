@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readmeBlock } from './readme-blocks.js';
 import { SEQPAR } from './run-cli.js';
+import { freePort } from './free-port.js';
 
 // The README's command blocks run as written (bash, in an empty folder), `npx seqpar` being this build's CLI, so
 // the README cannot drift from the commands. The package test runs its library example in an installed project.
@@ -21,14 +22,6 @@ function bash(script: string, cwd: string): Promise<{ code: number; stdout: stri
 }
 
 const asWritten = (block: string): string => block.replaceAll('npx seqpar', `node ${SEQPAR}`);
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('README', () => {
   it('quick start runs as written', async () => {

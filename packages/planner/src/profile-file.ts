@@ -167,3 +167,8 @@ export function writeProfileFile(path: string, profile: HardwareProfile): void {
     throw new SeqparError('ERR_FILE_NOT_FOUND', `cannot write profile file ${path}: ${(error as Error).message}`, { cause: error });
   }
 }
+
+/** This host's calibrated profile where `seqpar plan --calibrate` saved one, else the transport's declared local one. */
+export function hostProfile(transport: string): HardwareProfile {
+  return loadProfile(existsSync(calibratedProfilePath()) ? 'calibrated' : transport === 'inproc' ? 'local' : `local-${transport}`);
+}

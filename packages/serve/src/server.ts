@@ -2,9 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { totalmem } from 'node:os';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { epochNow, UsageError, type StrategyName } from '@seqpar/core';
-import { calibratedProfilePath, loadProfile, type HardwareProfile } from '@seqpar/planner';
+import { hostProfile, type HardwareProfile } from '@seqpar/planner';
 import type { ClusterClient } from '@seqpar/runtime';
-import { existsSync } from 'node:fs';
 import { ApiError, toApiError } from './api-error.js';
 import { Engine } from './engine.js';
 import { ServerMetrics } from './metrics.js';
@@ -118,9 +117,4 @@ function fromFramework(error: FastifyError): ApiError {
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500)
     return new ApiError(error.statusCode, error.code?.toLowerCase() ?? 'bad_request', error.message);
   return toApiError(error);
-}
-
-/** This host's calibrated profile where `seqpar plan --calibrate` saved one, else the transport's declared local one. */
-function hostProfile(transport: string): HardwareProfile {
-  return loadProfile(existsSync(calibratedProfilePath()) ? 'calibrated' : transport === 'inproc' ? 'local' : `local-${transport}`);
 }

@@ -1,4 +1,4 @@
-import type { LayoutKind, PartialAttention, StrategyName } from '@seqpar/core';
+import type { LayoutKind, PartialAttention, StrategyName, SequenceMask } from '@seqpar/core';
 import type { BlockRule } from './pass-kv.js';
 import type { RankContext, RankInput } from './rank-context.js';
 import { RING_LAYOUT, ringAttention, ringBlocks } from './ring.js';
@@ -6,15 +6,15 @@ import { singleAttention } from './single.js';
 import { STRIPED_LAYOUT, stripedAttention, stripedBlocks } from './striped.js';
 import { TOKEN_RING_LAYOUT, tokenRingAttention } from './token-ring.js';
 import { checkUlyssesDegree, ULYSSES_LAYOUT, ulyssesAttention } from './ulysses.js';
-import { checkUspDegree, USP_LAYOUT, uspAttention } from './usp.js';
+import { checkUsp, USP_LAYOUT, uspAttention } from './usp.js';
 import { ZIGZAG_LAYOUT, zigzagAttention, zigzagBlocks } from './zigzag.js';
 
 // The list of names lives in core (the planner and the simulator need it without the strategies); existing
 // importers keep reading it from here.
 export { STRATEGY_NAMES, type StrategyName } from '@seqpar/core';
 
-/** What a request may ask of a strategy beyond its shape. */
-export interface StrategyOptions {
+/** What a request may ask of a strategy beyond its shape: its mask, and usp's group size. */
+export interface StrategyOptions extends Partial<SequenceMask> {
   /** usp: ranks per all-to-all group (U of N = U x R). */
   readonly ulyssesDegree?: number;
 }
@@ -38,7 +38,7 @@ export const STRATEGIES: Readonly<Record<StrategyName, Strategy>> = {
   zigzag: { name: 'zigzag', layout: ZIGZAG_LAYOUT, check: anyShape, run: zigzagAttention },
   'token-ring': { name: 'token-ring', layout: TOKEN_RING_LAYOUT, check: anyShape, run: tokenRingAttention },
   ulysses: { name: 'ulysses', layout: ULYSSES_LAYOUT, check: checkUlyssesDegree, run: ulyssesAttention },
-  usp: { name: 'usp', layout: USP_LAYOUT, check: (hq, hkv, degree, options) => checkUspDegree(hq, hkv, degree, options?.ulyssesDegree), run: uspAttention },
+  usp: { name: 'usp', layout: USP_LAYOUT, check: (hq, hkv, degree, options) => checkUsp(hq, hkv, degree, options ?? {}), run: uspAttention },
 };
 
 /**

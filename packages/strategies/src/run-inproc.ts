@@ -40,11 +40,11 @@ export async function runStrategyInproc(name: StrategyName, q: Tensor, k: Tensor
   const strategy = STRATEGIES[name];
   const degree = name === 'single' ? 1 : options.degree;
   const usp = options.ulyssesDegree === undefined ? {} : { ulyssesDegree: options.ulyssesDegree };
-  strategy.check(q.shape[1]!, k.shape[1]!, degree, usp);
-  const transports = options.transports ?? createInprocGroup(degree);
-  if (transports.length !== degree) throw new UsageError(`${degree} ranks need ${degree} transport endpoints, got ${transports.length}`);
   const mask = { causal: options.causal, ...(options.documents ? { documents: options.documents } : {}), ...(options.window !== undefined ? { window: options.window } : {}) };
   checkSequenceMask(q.shape[0]!, mask);
+  strategy.check(q.shape[1]!, k.shape[1]!, degree, { ...usp, ...mask });
+  const transports = options.transports ?? createInprocGroup(degree);
+  if (transports.length !== degree) throw new UsageError(`${degree} ranks need ${degree} transport endpoints, got ${transports.length}`);
   const inputs = shardRequest(strategy, q, k, v, mask, degree);
   const recorders = inputs.map((_, rank) => new RankRecorder(rank, options.traced ?? false));
   try {

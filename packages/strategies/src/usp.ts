@@ -2,6 +2,7 @@ import { createPartial, UsageError, zigzagChunks, type LayoutKind, type PartialA
 import { attendSequence } from './attend-sequence.js';
 import { gatherHeads, scatterHeads, type GatheredHeads } from './head-exchange.js';
 import type { RankContext, RankInput } from './rank-context.js';
+import type { StrategyOptions } from './registry.js';
 import { groupContext } from './rank-group.js';
 import { ZIGZAG_LAYOUT, zigzagAttention } from './zigzag.js';
 
@@ -14,7 +15,9 @@ import { ZIGZAG_LAYOUT, zigzagAttention } from './zigzag.js';
 export const USP_LAYOUT: LayoutKind = ZIGZAG_LAYOUT;
 
 /** USP splits heads over the U ranks of a group and the ranks into N/U groups: U must divide the KV heads and N. */
-export function checkUspDegree(hq: number, hkv: number, degree: number, ulyssesDegree: number | undefined): void {
+export function checkUsp(hq: number, hkv: number, degree: number, { ulyssesDegree, documents, window }: StrategyOptions): void {
+  // Each group holds one plain zigzag share of the ring over groups; a document-dealt layout would not split so.
+  if (documents !== undefined || window !== undefined) throw new UsageError('usp does not take documents or a window: use zigzag, token-ring or ulysses');
   if (ulyssesDegree === undefined) throw new UsageError('usp needs a ulysses degree (--ulysses-degree U, or ulyssesDegree: U): the ranks of each all-to-all group');
   const u = ulyssesDegree;
   if (!Number.isInteger(u) || u < 1 || u > hkv || hkv % u !== 0 || hq % u !== 0 || degree % u !== 0) {
@@ -33,9 +36,7 @@ export function checkUspDegree(hq: number, hkv: number, degree: number, ulyssesD
 export async function uspAttention(ctx: RankContext, input: RankInput): Promise<PartialAttention> {
   const { rank, worldSize: n } = ctx;
   const [rows, hq] = input.q.shape as [number, number];
-  checkUspDegree(hq, input.k.shape[1]!, n, input.ulyssesDegree);
-  // Each group holds one plain zigzag share of the ring over groups; a document-dealt layout would not split so.
-  if (input.documents !== undefined || input.window !== undefined) throw new UsageError('usp does not take documents or a window: use zigzag, token-ring or ulysses');
+  checkUsp(hq, input.k.shape[1]!, n, input);
   const u = input.ulyssesDegree!;
   const [group, member, rings] = [Math.floor(rank / u), rank % u, n / u];
   const heads = groupContext(

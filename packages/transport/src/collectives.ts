@@ -81,7 +81,7 @@ export async function allGather(
     () => true,
     options,
   );
-  return [...Array(transport.worldSize).keys()].map((rank) => (rank === transport.rank ? { header: mine.header, payload: mine.payload ?? new Uint8Array(0) } : frames.get(rank)!));
+  return byRank(transport, mine, frames);
 }
 
 /** `parts[p]` goes to rank p; returns what each rank sent here, index = source rank. */
@@ -99,7 +99,7 @@ export async function allToAll(
     () => true,
     options,
   );
-  return [...Array(transport.worldSize).keys()].map((rank) => (rank === transport.rank ? { header: own.header, payload: own.payload ?? new Uint8Array(0) } : frames.get(rank)!));
+  return byRank(transport, own, frames);
 }
 
 /** The same frame to every other rank (no receive). */
@@ -111,4 +111,13 @@ export async function sendToAll(transport: Transport, tag: string, message: { he
     () => false,
     options,
   );
+}
+
+/** Every rank's frame in rank order: this rank's own message, the others' as received. */
+function byRank(
+  transport: Transport,
+  own: { header: FrameHeader; payload?: Uint8Array },
+  frames: Map<number, { header: FrameHeader; payload: Uint8Array }>,
+): { header: FrameHeader; payload: Uint8Array }[] {
+  return [...Array(transport.worldSize).keys()].map((rank) => (rank === transport.rank ? { header: own.header, payload: own.payload ?? new Uint8Array(0) } : frames.get(rank)!));
 }

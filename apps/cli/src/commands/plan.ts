@@ -6,6 +6,7 @@ import {
   calibrateLocalProfile,
   choosePlan,
   DEFAULT_HEADS,
+  hostProfile,
   loadProfile,
   profileNames,
   writeProfileFile,
@@ -14,7 +15,6 @@ import {
 } from '@seqpar/planner';
 import type { TransportKind } from '@seqpar/transport';
 import { connectCluster } from '@seqpar/runtime';
-import { hostProfile } from '../auto-strategy.js';
 import { log, printJson } from '../output.js';
 import { readTokenFile } from '../token-file.js';
 import { nonNegativeInt, positiveInt } from '../options.js';

@@ -33,12 +33,10 @@ export function checkAttention(q: Tensor, k: Tensor, v: Tensor, options: Attenti
   if (!strategy) throw new UsageError(`unknown strategy '${String(name)}' (${Object.keys(STRATEGIES).join(', ')})`);
   const degree = name === 'single' ? 1 : workers;
   if (options.ulyssesDegree !== undefined && name !== 'usp') throw new UsageError(`ulyssesDegree applies to the usp strategy, not ${name}`);
-  // USP's groups each hold one plain zigzag share; a document-dealt layout would not split that way.
-  if (name === 'usp' && (options.documents !== undefined || options.window !== undefined))
-    throw new UsageError('usp does not take documents or a window: use zigzag, token-ring or ulysses');
   const strategyOptions = options.ulyssesDegree === undefined ? {} : { ulyssesDegree: options.ulyssesDegree };
-  strategy.check(shape.hq, shape.hkv, degree, strategyOptions);
-  return { strategy, name, degree, shape, mask: checkMask(shape.sq, options), strategyOptions };
+  const mask = checkMask(shape.sq, options);
+  strategy.check(shape.hq, shape.hkv, degree, { ...strategyOptions, ...mask });
+  return { strategy, name, degree, shape, mask, strategyOptions };
 }
 
 function checkMask(seq: number, { causal, documents, window }: AttentionOptions): SequenceMask {

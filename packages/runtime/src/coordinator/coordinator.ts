@@ -144,7 +144,7 @@ export class Coordinator {
           })
           .then(
             (reply) => this.onReply(flight, rank, reply),
-            (error: SeqparError) => this.onRankError(flight, rank, error),
+            (error: SeqparError) => this.onRankError(flight, error),
           );
       }),
     );
@@ -166,14 +166,12 @@ export class Coordinator {
     this.pump();
   }
 
-  private onRankError(flight: Flight, rank: number, error: SeqparError): void {
+  /** A rank's call failed; the caller's error already names the rank (`describe` in enter). */
+  private onRankError(flight: Flight, error: SeqparError): void {
     if (this.flight !== flight) return;
-    const failure = error.message.startsWith(`rank ${rank}`)
-      ? error
-      : new SeqparError(error.code ?? 'ERR_INTERNAL', `rank ${rank}: ${error.message}`, { exitCode: error.exitCode ?? 1 });
     // A peer failure seen by a worker: our own heartbeat verdict names the rank at fault, so wait for it briefly.
-    if (!PEER_CODES.has(failure.code)) this.fail(failure);
-    else flight.grace ??= setTimeout(() => this.flight === flight && this.fail(failure), this.options.healthTimeoutMs);
+    if (!PEER_CODES.has(error.code)) this.fail(error);
+    else flight.grace ??= setTimeout(() => this.flight === flight && this.fail(error), this.options.healthTimeoutMs);
   }
 
   private onLost(rank: number, error: SeqparError, epoch: number): void {

@@ -68,6 +68,8 @@ export class RpcCaller {
 
   /** Runs `op` at `peer` with `tensors` and answers with its result; rejects with the callee's typed error. */
   call(peer: number, op: string, args: Record<string, unknown>, tensors: readonly (Tensor | TensorSegments)[], options: CallOptions): Promise<CallReply> {
+    const sender = this.senders.get(peer);
+    if (!sender) return Promise.reject(new SeqparError('ERR_INTERNAL', `${op} request to rank ${peer}, which this caller does not reach`));
     const gone = this.lost.get(peer);
     if (gone) return Promise.reject(gone);
     if (options.signal?.aborted) return Promise.reject(new SeqparError('ERR_ABORTED', `${op} request was aborted before it started`));
@@ -91,15 +93,15 @@ export class RpcCaller {
         reject: (error) => (unlink(), reject(error)),
       });
       const header = { kind: 'call', id, op, args, timeoutMs: options.timeoutMs } as const;
-      this.sender(peer)
-        .run(() => sendTensors(this.transport, peer, CALL_TAG, CALL_DATA_TAG, header, tensors))
-        .catch((error: SeqparError) => this.settle(id, this.lostError(peer, error)));
+      sender.run(() => sendTensors(this.transport, peer, CALL_TAG, CALL_DATA_TAG, header, tensors)).catch((error: SeqparError) => this.settle(id, this.lostError(peer, error)));
     });
   }
 
   /** A message without an answer (cancel, reset, shutdown), in order with the calls to `peer`. */
   notify(peer: number, message: Exclude<CallMessage, { kind: 'call' }>): Promise<void> {
-    return this.sender(peer).run(() => this.transport.send(peer, CALL_TAG, message));
+    const sender = this.senders.get(peer);
+    if (!sender) return Promise.reject(new SeqparError('ERR_INTERNAL', `${message.kind} to rank ${peer}, which this caller does not reach`));
+    return sender.run(() => this.transport.send(peer, CALL_TAG, message));
   }
 
   /** Rejects every pending call with `error` (the world they ran in is going away). */
@@ -150,8 +152,11 @@ export class RpcCaller {
     this.options.onLost?.(peer, error);
   }
 
+  /** The error a call to `peer` ends with when its connection fails: it always names the peer. */
   private lostError(peer: number, error: SeqparError): SeqparError {
-    if (error.code === 'ERR_CLOSED' || error.code === 'ERR_ABORTED' || error.code === 'ERR_TIMEOUT') return error;
+    if (error.code === 'ERR_CLOSED' || error.code === 'ERR_ABORTED' || error.code === 'ERR_TIMEOUT') {
+      return new SeqparError(error.code, `${this.options.describe(peer)}: ${error.message}`, { cause: error });
+    }
     return new SeqparError(error.code === 'ERR_BAD_FRAME' ? 'ERR_BAD_FRAME' : 'ERR_PEER_LOST', `${this.options.describe(peer)} went away: ${error.message}`, { cause: error });
   }
 
@@ -165,9 +170,5 @@ export class RpcCaller {
     const call = this.pending.get(id);
     this.pending.delete(id);
     return call;
-  }
-
-  private sender(peer: number): OrderedSender {
-    return this.senders.get(peer) ?? new OrderedSender();
   }
 }
