@@ -1,3 +1,4 @@
+import { SeqparError } from '@seqpar/core';
 import type { Transport } from '@seqpar/transport';
 import type { RankContext } from './rank-context.js';
 
@@ -8,7 +9,7 @@ import type { RankContext } from './rank-context.js';
  */
 export function groupContext(ctx: RankContext, members: readonly number[], name: string): RankContext {
   const rank = members.indexOf(ctx.rank);
-  if (rank < 0) throw new RangeError(`rank ${ctx.rank} is not in group ${name} (${members.join(', ')})`);
+  if (rank < 0) throw new SeqparError('ERR_INTERNAL', `rank ${ctx.rank} is not in group ${name} (${members.join(', ')})`);
   const transport: Transport = {
     rank,
     worldSize: members.length,
