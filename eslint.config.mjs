@@ -13,8 +13,7 @@ const layers = {
   'layer:strategies': ['layer:core', 'layer:kernels', 'layer:transport'],
   'layer:model': ['layer:core', 'layer:kernels', 'layer:transport', 'layer:strategies'],
   'layer:runtime': ['layer:core', 'layer:kernels', 'layer:transport', 'layer:strategies', 'layer:model'],
-  // calibration starts a real cluster, so the planner sits above the runtime.
-  'layer:planner': ['layer:core', 'layer:kernels', 'layer:transport', 'layer:strategies', 'layer:runtime'],
+  'layer:planner': ['layer:core', 'layer:strategies'],
   'layer:sim': ['layer:core', 'layer:planner'],
   // the OpenAI server drives a cluster and asks the planner for each prompt's sharding.
   'layer:serve': ['layer:core', 'layer:strategies', 'layer:model', 'layer:runtime', 'layer:planner'],

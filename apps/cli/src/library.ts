@@ -11,3 +11,4 @@ export { STRATEGY_NAMES, type StrategyName } from '@seqpar/core';
 export type { TransportKind } from '@seqpar/transport';
 export { makeTinyModel, loadTokenizer, type TinyModelOptions, type TextTokenizer, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
 export { choosePlan, DECLARED_PROFILES, type Plan, type PlanRequest, type HardwareProfile } from '@seqpar/planner';
+export { calibrateLocalProfile, type CalibrationOptions } from './calibration/calibrate-profile.js';

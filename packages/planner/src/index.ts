@@ -1,4 +1,3 @@
-export * from './calibrate.js';
 export * from './choose-plan.js';
 export * from './cost-model.js';
 export * from './describe-schedule.js';

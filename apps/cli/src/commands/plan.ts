@@ -3,7 +3,6 @@ import { Command, Option } from 'commander';
 import { UsageError } from '@seqpar/core';
 import {
   calibratedProfilePath,
-  calibrateLocalProfile,
   choosePlan,
   DEFAULT_HEADS,
   hostProfile,
@@ -13,6 +12,7 @@ import {
   type HardwareProfile,
   type PlanRequest,
 } from '@seqpar/planner';
+import { calibrateLocalProfile } from '../calibration/calibrate-profile.js';
 import type { TransportKind } from '@seqpar/transport';
 import { connectCluster } from '@seqpar/runtime';
 import { log, printJson } from '../output.js';

@@ -1,5 +1,5 @@
 // The host's side of a calibration: memory bandwidth, and one link between two ranks of a transport.
-import type { PeerCommand, Transport, TransportKind } from '@seqpar/transport';
+import { createInprocGroup, createTransport, runPeerCommand, spawnPeerProcess, startRendezvous, type PeerCommand, type Transport, type TransportKind } from '@seqpar/transport';
 
 const LINK_FRAME_BYTES = 8 * 2 ** 20;
 const LINK_FRAMES = 16;
@@ -76,17 +76,16 @@ interface Pair {
 
 /** Rank 0 here and rank 1 in-process (inproc) or in a child process (ws, shm), as @seqpar/transport's bench does. */
 async function openPair(kind: TransportKind): Promise<Pair> {
-  const transport = await import('@seqpar/transport');
   if (kind === 'inproc') {
-    const [local, peer] = transport.createInprocGroup(2);
-    return { local: local!, run: (command) => transport.runPeerCommand(peer!, command), dispose: () => Promise.all([local!.close(), peer!.close()]) };
+    const [local, peer] = createInprocGroup(2);
+    return { local: local!, run: (command) => runPeerCommand(peer!, command), dispose: () => Promise.all([local!.close(), peer!.close()]) };
   }
   const token = `calibrate-${Math.random()}`;
-  const rendezvous = await transport.startRendezvous({ worldSize: 2, token });
+  const rendezvous = await startRendezvous({ worldSize: 2, token });
   const options = { worldSize: 2, token, rendezvous: rendezvous.address };
-  const peer = transport.spawnPeerProcess(kind, { ...options, rank: 1 });
+  const peer = spawnPeerProcess(kind, { ...options, rank: 1 });
   try {
-    const local = await transport.createTransport(kind, { ...options, rank: 0 });
+    const local = await createTransport(kind, { ...options, rank: 0 });
     await peer.ready;
     return { local, run: (command) => peer.run(command), dispose: () => Promise.all([local.close(), peer.kill(), rendezvous.close()]) };
   } catch (error) {

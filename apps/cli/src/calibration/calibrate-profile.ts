@@ -1,13 +1,10 @@
 import { availableParallelism, hostname, totalmem } from 'node:os';
 import { createPartial, mergeInto, type Tensor } from '@seqpar/core';
-import type { AttentionKernel } from '@seqpar/kernels';
+import { createAttentionKernel, type AttentionKernel } from '@seqpar/kernels';
+import { createCluster } from '@seqpar/runtime';
 import type { TransportKind } from '@seqpar/transport';
 import { measureLink, measureMemcpy } from './calibrate-host.js';
-import { estimateCost } from './cost-model.js';
-import { describeSchedule } from './describe-schedule.js';
-import type { KernelTable } from './kernel-table.js';
-import { DECLARED_PROFILES, type HardwareProfile } from './profiles.js';
-import { mergeBytes } from './workload.js';
+import { DECLARED_PROFILES, describeSchedule, estimateCost, mergeBytes, type HardwareProfile, type KernelTable } from '@seqpar/planner';
 
 export interface CalibrationOptions {
   /** The transport the runtime will use between workers (createCluster's default on one host is inproc). */
@@ -48,15 +45,12 @@ const TINY_SEQ = 64;
  *    against a tiny one-worker one gives the fixed price of sharding (shardingOverheadMs);
  *  - a 64 MiB memcpy (memory bandwidth), and one direction of the transport with 8 MiB frames (bandwidth) and a
  *    1-byte echo (latency).
- * Kernels, transports and the runtime load lazily so that importing the planner (and the simulator) never loads
- * ONNX Runtime.
  */
 export async function calibrateLocalProfile(options: CalibrationOptions = {}): Promise<HardwareProfile> {
   const log = options.log ?? (() => {});
   const transport = options.transport ?? 'inproc';
   const threads = options.threads ?? 1;
   const computeUnits = availableParallelism();
-  const { createAttentionKernel } = await import('@seqpar/kernels');
   const kernels = await Promise.all([0, 1].map(() => createAttentionKernel({ threads })));
   let kernelTable: KernelTable;
   try {
@@ -114,7 +108,6 @@ async function measureInRequestFactor(
   threads: number,
   log: (line: string) => void,
 ): Promise<number> {
-  const { createCluster } = await import('@seqpar/runtime');
   const [q, k, v] = [0, 1, 2].map(() => randomTensor(REQUEST_SEQ, heads)) as [Tensor, Tensor, Tensor];
   const w = { seq: REQUEST_SEQ, prefix: 0, causal: false, heads, kvHeads: heads, headDim: HEAD_DIM, bytesPerElement: 4 };
   // The request's calls by shape, over both ranks (each shape's pair of calls covers one call of each rank).
@@ -263,7 +256,6 @@ function measureMerge(): number {
  * plan 0.7 ms, 25%, slower than measured, and the planner kept requests on one rank that ran faster on two).
  */
 async function measureRuntime(transport: TransportKind, threads: number, measured: HardwareProfile, log: (line: string) => void) {
-  const { createCluster } = await import('@seqpar/runtime');
   // The tiny request at the heads the kernel table was timed at, where the table prices its calls as measured.
   const tinyHeads = measured.kernelTable?.heads ?? HEADS;
   const request = (seq: number, heads: number) => [0, 1, 2].map(() => randomTensor(seq, heads)) as [Tensor, Tensor, Tensor];
@@ -299,7 +291,6 @@ async function measureRuntime(transport: TransportKind, threads: number, measure
 
 /** A tiny request on two workers (ring) against the same on one, alternating, the least disturbed of each. */
 async function measureShardingOverhead(transport: TransportKind, threads: number, [q, k, v]: [Tensor, Tensor, Tensor]): Promise<number> {
-  const { createCluster } = await import('@seqpar/runtime');
   const [one, two] = [await createCluster({ workers: 1, transport, threads }), await createCluster({ workers: 2, transport, threads })];
   let [oneMs, twoMs] = [Infinity, Infinity];
   try {
