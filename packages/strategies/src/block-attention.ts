@@ -49,6 +49,11 @@ export async function attendInto(ctx: RankContext, acc: PartialAttention, rows: 
   }
 }
 
+/** Rows and keys per unit that pieces are cut at (block-local), so the shapes of one request's blocks recur. */
+const ALIGN = 64;
+const alignDown = (x: number): number => Math.floor(x / ALIGN) * ALIGN;
+const alignUp = (x: number): number => Math.ceil(x / ALIGN) * ALIGN;
+
 /** The limits on j - i of a block mask (open sides infinite). */
 export function bandOf(mask: BlockMask): { min: number; max: number } {
   switch (mask.kind) {
@@ -98,12 +103,16 @@ export function planPieces(sq: number, sk: number, mask: BlockMask): Piece[] {
   };
   const plan = (r0: number, r1: number, k0: number, k1: number): void => {
     // Row i sees keys [i + min, i + max]: keep the keys some row sees, then the rows that see one of them.
-    [k0, k1] = [Math.max(k0, r0 + min), Math.min(k1, r1 + max)];
-    [r0, r1] = [Math.max(r0, k0 - max), Math.min(r1, k1 - min)];
-    [k0, k1] = [Math.max(k0, r0 + min), Math.min(k1, r1 + max)];
-    if (r1 <= r0 || k1 <= k0) return;
+    let [a0, a1] = [Math.max(k0, r0 + min), Math.min(k1, r1 + max)];
+    const [i0, i1] = [Math.max(r0, a0 - max), Math.min(r1, a1 - min)];
+    [a0, a1] = [Math.max(a0, i0 + min), Math.min(a1, i1 + max)];
+    if (i1 <= i0 || a1 <= a0) return;
+    // ... rounded out to whole ALIGN rows, so blocks that differ by a row (a causal-strict triangle reaches
+    // (n-1) x (n-1)) are cut into the same shapes, each one kernel session.
+    [r0, r1, k0, k1] = [Math.max(r0, alignDown(i0)), Math.min(r1, alignUp(i1)), Math.max(k0, alignDown(a0)), Math.min(k1, alignUp(a1))];
     if (k0 >= r1 - 1 + min && k1 - 1 <= r0 + max) return dense({ start: r0, end: r1 }, { start: k0, end: k1 });
-    const [coreStart, coreEnd] = [Math.max(k0, r1 + min), Math.min(k1, r0 + max)];
+    // Keys every row sees: from the last row's first key to the first row's last one, rounded in.
+    const [coreStart, coreEnd] = [Math.max(k0, alignUp(r1 - 1 + min)), Math.min(k1, alignDown(r0 + max + 1))];
     if (2 * (coreEnd - coreStart) >= r1 - r0) {
       plan(r0, r1, k0, coreStart);
       dense({ start: r0, end: r1 }, { start: coreStart, end: coreEnd });

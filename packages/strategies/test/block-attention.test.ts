@@ -59,7 +59,10 @@ describe('planPieces cuts a block into bounded kernel calls', () => {
     expect(Math.max(...pieces.filter((p) => p.mask.kind !== 'none').map(rows))).toBeLessThanOrEqual(512);
     expect(Math.max(...pieces.map(rows))).toBeLessThanOrEqual(2048);
     expect(Math.max(...pieces.map((p) => p.key.end - p.key.start))).toBeLessThanOrEqual(8192);
+    const shapes = (mask: BlockMask) => new Set(planPieces(8192, 8192, mask).map((p) => `${rows(p)}x${p.key.end - p.key.start}`));
     expect(new Set(pieces.map((p) => `${rows(p)}x${p.key.end - p.key.start}:${p.mask.kind}`)).size).toBeLessThanOrEqual(7);
+    // A strict triangle reaches (n-1) x (n-1) but is cut at whole 64-row units: the shapes of the inclusive one.
+    expect(shapes({ kind: 'causal-strict' })).toEqual(shapes({ kind: 'causal-inclusive' }));
     // All but the 512-row diagonal triangles is dense.
     expect(pieces.filter((p) => p.mask.kind === 'none').reduce((sum, p) => sum + area(p), 0)).toBe(16384 ** 2 / 2 - 32 * 512 ** 2 / 2);
     // Keys per piece stop at the block's query count: 8k late-chunk queries against 16k keys go 8k at a time.
