@@ -29,8 +29,11 @@ export interface CalibrationOptions {
 
 const HEADS = 8;
 const HEAD_DIM = 64;
-/** The shapes strategies call the kernel at: up to 2048 query rows (512 masked) against up to a shard's keys. */
-const QUERY_ROWS = [64, 128, 256, 512, 2048];
+/**
+ * The shapes strategies call the kernel at: up to 512 query rows against up to a shard's keys (their unmasked pieces
+ * of up to 2048 rows are priced from the 512-row ones, scaled by rows: kernel-table.ts).
+ */
+const QUERY_ROWS = [64, 128, 256, 512];
 const KEY_ROWS = [64, 256, 1024, 4096, 16384];
 /** The request the runtime's own costs are measured on: large enough to time, small enough to be quick. */
 const REQUEST_SEQ = 2048;
@@ -38,8 +41,8 @@ const TINY_SEQ = 64;
 
 /**
  * Measures this host as the planner sees it and returns a profile (save it with writeProfileFile):
- *  - the attention kernel call by call at the shapes strategies cut blocks into (kernelTable: unmasked 64..2048
- *    query rows x 64..16384 keys, causal diagonals of 64..2048), alone and with two kernels at once when the host
+ *  - the attention kernel call by call at the shapes strategies cut blocks into (kernelTable: unmasked 64..512
+ *    query rows x 64..16384 keys, causal diagonals of 64..512), alone and with two kernels at once when the host
  *    has two compute units (ranks of one request compute together), and on a tiny block (the round trip); then the
  *    same calls traced inside a two-worker request (inRequestFactor);
  *  - merging a call's partial result into an accumulator (mergeMsPerMiB);

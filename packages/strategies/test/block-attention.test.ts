@@ -64,7 +64,7 @@ describe('planPieces cuts a block into bounded kernel calls', () => {
     // A strict triangle reaches (n-1) x (n-1) but is cut at whole 64-row units: the shapes of the inclusive one.
     expect(shapes({ kind: 'causal-strict' })).toEqual(shapes({ kind: 'causal-inclusive' }));
     // All but the 512-row diagonal triangles is dense.
-    expect(pieces.filter((p) => p.mask.kind === 'none').reduce((sum, p) => sum + area(p), 0)).toBe(16384 ** 2 / 2 - 32 * 512 ** 2 / 2);
+    expect(pieces.filter((p) => p.mask.kind === 'none').reduce((sum, p) => sum + area(p), 0)).toBe(16384 ** 2 / 2 - (32 * 512 ** 2) / 2);
     // Keys per piece stop at the block's query count: 8k late-chunk queries against 16k keys go 8k at a time.
     expect(Math.max(...planPieces(8192, 16384, { kind: 'none' }).map((p) => p.key.end - p.key.start))).toBe(8192);
     // ... and at 32768 whatever the block: one rank holding 64k keys still runs bounded calls.
@@ -99,6 +99,9 @@ describe('attendInto', () => {
     [{ kind: 'causal-strict' }, 4200, 4199],
     [{ kind: 'none' }, 2100, 9000],
     [{ kind: 'band', min: -700, max: 0 }, 3000, 3000],
+    // Windows of 97 and 1024: masked band strips, and strips of a dense core between two triangles.
+    [{ kind: 'band', min: -96, max: 0 }, 1300, 1300],
+    [{ kind: 'band', min: -1023, max: 0 }, 2100, 2100],
   ])('%o %i x %i pieces merge to the exact attention', async (mask, sq, sk) => {
     const random = seededRandom(sq + sk);
     const [q, k, v] = [randomTensor([sq, 2, 4], random), randomTensor([sk, 1, 4], random), randomTensor([sk, 1, 4], random)];
