@@ -1,6 +1,6 @@
 /**
  * What one kernel call costs on a host whose kernel was timed call by call (`seqpar plan --calibrate`): a table of
- * measured calls at the shapes the strategies cut their blocks into (@seqpar/strategies' planPieces: at most 512
+ * measured calls at the shapes the strategies cut their blocks into (@seqpar/strategies' planPieces: at most 2048
  * query rows against up to a shard's keys, causal diagonals of at most 512 rows), each timed alone and while every
  * compute unit of the host runs one (ranks of one request compute at once). A call costs a round trip to the
  * compute thread with copies of its inputs and outputs (~0.3 ms measured at 16 x 16) on top of its arithmetic, so

@@ -20,7 +20,7 @@ export interface BlockWork {
 
 /**
  * The kernel calls a strategy makes for one block of `queryRows` x `keyRows` under `mask` (@seqpar/strategies'
- * planPieces: 512-row query chunks, causal triangles halved to 512-row diagonals), grouped by shape.
+ * planPieces: unmasked query chunks of up to 2048 rows, causal triangles halved to 512-row diagonals), grouped by shape.
  */
 export function blockPieces(queryRows: number, keyRows: number, mask: BlockMask, w: Pick<AttentionWorkload, 'heads' | 'kvHeads' | 'headDim'>): KernelPieces[] {
   const groups = new Map<string, KernelPieces>();

@@ -4,28 +4,23 @@ import type { RankContext } from './rank-context.js';
 import { bandBlock } from './visible-blocks.js';
 
 /**
- * Query rows per kernel call. The kernel's workspace grows with rows x keys x heads (ORT materialises a block's
- * scores), so cutting queries into chunks of fixed height keeps a rank's memory linear in the keys it holds
+ * Query rows per masked kernel call. The masked graph materialises a block's scores, so its workspace grows with
+ * rows x keys x heads: cutting queries into chunks of fixed height keeps a rank's memory linear in the keys it holds
  * (Rabe & Staats, "Self-attention does not need O(n^2) memory", query chunking): a 16k-token causal request on
- * one worker peaked at 11 GiB as one call, 0.7 GiB in chunks.
+ * one worker peaked at 11 GiB as one call, 0.7 GiB in chunks. Bands and causal triangles are halved down to this.
  */
-const ROW_CHUNK = 512;
-/** Bands are halved down to this many rows; only these small diagonal pieces run the masked graph. */
 const CAUSAL_BASE = 512;
+/**
+ * Query rows per unmasked call. Those run ORT's fused attention, which streams keys in tiles (its workspace grew
+ * 40 MB from 512 to 4096 rows of an 8k-key block) but repacks all of a call's K and V first: at 512 rows that
+ * repacking cost ~13% of an 8k-key call, at 2048 rows ~1%.
+ */
+const DENSE_ROWS = 2048;
 /**
  * Keys per piece at most: 512 x 32768 pairs run at the fused op's full speed (~65 GFLOP/s measured at 1024 x
  * 16384) with bounded scores, so a rank holding more keys than that still never builds one huge block.
  */
 const MAX_KEYS = 32768;
-
-/**
- * A band at most this wide (a sliding window up to 1024 tokens) runs as slabs of SLAB_ROWS query rows, each one
- * masked call over the keys its rows reach (SLAB_ROWS + W - 1). Measured at S = 8k, H = 8, D = 64 against full
- * causal on one thread: W = 1024 took 0.24x (ideal 0.25) as 64-row slabs, 0.35-0.38x as dense cores between
- * masked 512-row fringes; W = 2048 took 0.93x as slabs, 0.52x (ideal 0.5) as cores and fringes.
- */
-const SLAB_MAX_WIDTH = 1024;
-const SLAB_ROWS = 64;
 
 /** One kernel call: block-local query rows and key rows under a mask. */
 interface Piece {
@@ -54,6 +49,11 @@ export async function attendInto(ctx: RankContext, acc: PartialAttention, rows: 
   }
 }
 
+/** Rows and keys per unit that pieces are cut at (block-local), so the shapes of one request's blocks recur. */
+const ALIGN = 64;
+const alignDown = (x: number): number => Math.floor(x / ALIGN) * ALIGN;
+const alignUp = (x: number): number => Math.ceil(x / ALIGN) * ALIGN;
+
 /** The limits on j - i of a block mask (open sides infinite). */
 export function bandOf(mask: BlockMask): { min: number; max: number } {
   switch (mask.kind) {
@@ -79,38 +79,41 @@ export function visiblePairs(sq: number, sk: number, mask: BlockMask): number {
 /**
  * The kernel calls of one block, whose visible pairs lie in a diagonal band min <= j - i <= max (a causal
  * triangle: max 0; a window: min 1 - W; none: no limits). Rows and keys are first trimmed to the band's reach; what
- * is left is all visible (one dense rectangle), or a narrow band (cut into masked slabs), or it has a core of keys
- * every row sees between two fringes (the core runs dense, each fringe is planned again), or its rows are halved.
- * Down to CAUSAL_BASE rows what is left runs masked. For a causal triangle that is the classic cut: top half (causal), bottom half against the top half's
- * keys (dense: j < mid <= i), bottom half (causal). Nearly all visible scores so land in dense rectangles, which
- * run the kernel's fused unmasked path (about 1.4x faster per visible score than the masked graph), a window's band
- * costs about S·(W + SLAB_ROWS) or S·W rather than S²/2, and the rectangles come in a few shapes (sq/2, sq/4, ...), so few kernel
- * sessions are built. Dense rectangles go in ROW_CHUNK-row pieces, and keys per piece stop at the block's own
- * query count (and MAX_KEYS), so a rank's workspace follows its share of the queries (S/N), not the length of the
- * KV it is handed (zigzag's late chunk meets both of a source's chunks at once). No piece is empty.
+ * is left is all visible (one dense rectangle), or it has a core of keys every row sees between two fringes (the
+ * core runs dense, each fringe is planned again), or its rows are halved. Down to CAUSAL_BASE rows what is left runs
+ * masked. For a causal triangle that is the classic cut: top half (causal), bottom half against the top half's keys
+ * (dense: j < mid <= i), bottom half (causal); a window of W is cut into strips whose keys are a dense core and two
+ * triangles. Nearly all visible scores so land in dense rectangles on the kernel's fused unmasked path (about 1.4x
+ * faster per visible score than the masked graph, whose tiles trim their keys to the band's reach), and the
+ * rectangles come in a few shapes (sq/2, sq/4, ...), so few kernel sessions are built. Dense rectangles go in
+ * DENSE_ROWS-row pieces, and keys per piece stop at the block's own query count (and MAX_KEYS), so a rank's
+ * workspace follows its share of the queries (S/N), not the length of the KV it is handed (zigzag's late chunk
+ * meets both of a source's chunks at once). No piece is empty.
  */
 export function planPieces(sq: number, sk: number, mask: BlockMask): Piece[] {
   const { min, max } = bandOf(mask);
   const pieces: Piece[] = [];
   const maxKeys = Math.min(Math.max(CAUSAL_BASE, sq), MAX_KEYS);
   const dense = (query: Span, key: Span): void => {
-    for (let start = query.start; start < query.end; start += ROW_CHUNK) {
+    for (let start = query.start; start < query.end; start += DENSE_ROWS) {
       for (let keyStart = key.start; keyStart < key.end; keyStart += maxKeys) {
-        pieces.push({ query: { start, end: Math.min(query.end, start + ROW_CHUNK) }, key: { start: keyStart, end: Math.min(key.end, keyStart + maxKeys) }, mask: NO_MASK });
+        pieces.push({ query: { start, end: Math.min(query.end, start + DENSE_ROWS) }, key: { start: keyStart, end: Math.min(key.end, keyStart + maxKeys) }, mask: NO_MASK });
       }
     }
   };
   const plan = (r0: number, r1: number, k0: number, k1: number): void => {
     // Row i sees keys [i + min, i + max]: keep the keys some row sees, then the rows that see one of them.
-    [k0, k1] = [Math.max(k0, r0 + min), Math.min(k1, r1 + max)];
-    [r0, r1] = [Math.max(r0, k0 - max), Math.min(r1, k1 - min)];
-    [k0, k1] = [Math.max(k0, r0 + min), Math.min(k1, r1 + max)];
-    if (r1 <= r0 || k1 <= k0) return;
+    let [a0, a1] = [Math.max(k0, r0 + min), Math.min(k1, r1 + max)];
+    const [i0, i1] = [Math.max(r0, a0 - max), Math.min(r1, a1 - min)];
+    [a0, a1] = [Math.max(a0, i0 + min), Math.min(a1, i1 + max)];
+    if (i1 <= i0 || a1 <= a0) return;
+    // ... rounded out to whole ALIGN rows, so blocks that differ by a row (a causal-strict triangle reaches
+    // (n-1) x (n-1)) are cut into the same shapes, each one kernel session.
+    [r0, r1, k0, k1] = [Math.max(r0, alignDown(i0)), Math.min(r1, alignUp(i1)), Math.max(k0, alignDown(a0)), Math.min(k1, alignUp(a1))];
     if (k0 >= r1 - 1 + min && k1 - 1 <= r0 + max) return dense({ start: r0, end: r1 }, { start: k0, end: k1 });
-    const [coreStart, coreEnd] = [Math.max(k0, r1 + min), Math.min(k1, r0 + max)];
-    if (max - min < SLAB_MAX_WIDTH && r1 - r0 > SLAB_ROWS) {
-      for (let start = r0; start < r1; start += SLAB_ROWS) plan(start, Math.min(r1, start + SLAB_ROWS), k0, k1);
-    } else if (max - min >= SLAB_MAX_WIDTH && 2 * (coreEnd - coreStart) >= r1 - r0) {
+    // Keys every row sees: from the last row's first key to the first row's last one, rounded in.
+    const [coreStart, coreEnd] = [Math.max(k0, alignUp(r1 - 1 + min)), Math.min(k1, alignDown(r0 + max + 1))];
+    if (2 * (coreEnd - coreStart) >= r1 - r0) {
       plan(r0, r1, k0, coreStart);
       dense({ start: r0, end: r1 }, { start: coreStart, end: coreEnd });
       plan(r0, r1, coreEnd, k1);

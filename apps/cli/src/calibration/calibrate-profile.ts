@@ -26,7 +26,10 @@ export interface CalibrationOptions {
 
 const HEADS = 8;
 const HEAD_DIM = 64;
-/** The shapes strategies call the kernel at: at most 512 query rows (their chunk) against up to a shard's keys. */
+/**
+ * The shapes strategies call the kernel at: up to 512 query rows against up to a shard's keys (their unmasked pieces
+ * of up to 2048 rows are priced from the 512-row ones, scaled by rows: kernel-table.ts).
+ */
 const QUERY_ROWS = [64, 128, 256, 512];
 const KEY_ROWS = [64, 256, 1024, 4096, 16384];
 /** The request the runtime's own costs are measured on: large enough to time, small enough to be quick. */
