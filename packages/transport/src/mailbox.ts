@@ -1,7 +1,8 @@
 import { SeqparError } from '@seqpar/core';
+import { DeadlineTimer, type Deadline } from './deadline-timer.js';
 import { DEFAULT_RECV_TIMEOUT_MS, type Frame, type RecvOptions } from './transport.js';
 
-interface Waiter {
+interface Waiter extends Deadline {
   resolve(frame: Frame): void;
   reject(error: SeqparError): void;
 }
@@ -20,6 +21,7 @@ export class Mailbox {
   private readonly queues = new Map<string, Frame[]>();
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly peerErrors = new Map<number, SeqparError>();
+  private readonly deadlines = new DeadlineTimer<Waiter>();
   private closedError: SeqparError | undefined;
 
   /**
@@ -64,17 +66,19 @@ export class Mailbox {
       const list = this.waiters.get(key) ?? [];
       this.waiters.set(key, list);
       const settle = () => {
-        clearTimeout(timer);
+        this.deadlines.delete(waiter);
         options.signal?.removeEventListener('abort', onAbort);
         const index = list.indexOf(waiter);
         if (index >= 0) list.splice(index, 1);
       };
       const waiter: Waiter = {
+        at: performance.now() + timeoutMs,
         resolve: (frame) => (settle(), resolve(frame)),
         reject: (error) => (settle(), reject(error)),
+        expire: () => waiter.reject(new SeqparError('ERR_TIMEOUT', `no frame '${tag}' from rank ${from} within ${timeoutMs} ms`)),
       };
       const onAbort = () => waiter.reject(abortError(from, tag));
-      const timer = setTimeout(() => waiter.reject(new SeqparError('ERR_TIMEOUT', `no frame '${tag}' from rank ${from} within ${timeoutMs} ms`)), timeoutMs);
+      this.deadlines.add(waiter);
       options.signal?.addEventListener('abort', onAbort, { once: true });
       list.push(waiter);
     });
