@@ -7,9 +7,10 @@ export interface Deadline {
 /**
  * One timer for many deadlines: the receive waiters of a mailbox. A timer per `recv` cost every frame of a
  * ping-pong a setTimeout and a clearTimeout (each a trip into libuv, and a re-sort of its timer heap whenever a
- * list empties), which measured 15-25 µs of a ~100 µs ws round trip on a loaded host. Here adding a deadline that
- * falls after the armed one, as each new equal timeout does, touches no timer, and a settled deadline is just
- * removed from the set; the timer may then fire early, finds nothing due and re-arms for the earliest left.
+ * list empties). Here adding a deadline that falls after the armed one, as each new equal timeout does, touches no
+ * timer, and a settled deadline is just removed from the set; the timer may then fire early, finds nothing due and
+ * re-arms for the earliest left. With nothing pending the timer stays armed but unreferenced (it must not keep
+ * the process alive), so a ping-pong's one waiter at a time does not clear and re-create it per frame either.
  */
 /** setTimeout's longest delay; a later deadline is re-armed for when this one fires. */
 const MAX_DELAY_MS = 2 ** 31 - 1;
@@ -19,31 +20,36 @@ export class DeadlineTimer<T extends Deadline> {
   private timer: NodeJS.Timeout | undefined;
   private armedAt = Infinity;
 
+  private referenced = false;
+
   add(deadline: T): void {
     this.pending.add(deadline);
     if (deadline.at < this.armedAt) this.arm(deadline.at);
+    else if (!this.referenced) this.reference(true);
   }
 
   delete(deadline: T): void {
     this.pending.delete(deadline);
-    if (!this.pending.size) this.disarm();
+    if (!this.pending.size && this.referenced) this.reference(false);
   }
 
   private arm(at: number): void {
     clearTimeout(this.timer);
     this.armedAt = at;
     this.timer = setTimeout(this.fire, Math.min(MAX_DELAY_MS, Math.max(0, Math.ceil(at - performance.now()))));
+    this.referenced = true;
   }
 
-  private disarm(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.armedAt = Infinity;
+  private reference(on: boolean): void {
+    this.referenced = on;
+    if (on) this.timer?.ref();
+    else this.timer?.unref();
   }
 
   private readonly fire = (): void => {
     this.timer = undefined;
     this.armedAt = Infinity;
+    this.referenced = false;
     const now = performance.now();
     let next = Infinity;
     for (const deadline of this.pending) {

@@ -70,6 +70,8 @@ export class Mailbox {
         options.signal?.removeEventListener('abort', onAbort);
         const index = list.indexOf(waiter);
         if (index >= 0) list.splice(index, 1);
+        // Decode uses a fresh tag per layer and token: an empty list left behind would be kept forever.
+        if (!list.length && this.waiters.get(key) === list) this.waiters.delete(key);
       };
       const waiter: Waiter = {
         at: performance.now() + timeoutMs,
