@@ -7,6 +7,7 @@
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createPartial, RankRecorder } from '@seqpar/core';
 import { gatherDecodePartials } from '@seqpar/strategies';
@@ -60,7 +61,7 @@ export async function run(args = []) {
       'raw-ws: plain ws binary messages (bufferutil, no deflate, zero masks), no seqpar framing, credit or mailbox. spin-floor: two processes ping-pong one Int32 of a shared-memory segment, both spinning; the floor of any shared-memory signalling here.',
       'inproc: both endpoints in one process, the transport path without any wire. event-loop turn: one setImmediate round. msgpack meta: pack + unpack of a frame meta [tag, header].',
       'shm polls its rings on every event-loop turn within an adaptive spin budget (default 1 ms), then sleeps until a ws wake: where both processes hold a core it answers within a few event-loop turns, where they share one it falls back to the wake. The spin floor runs for under a millisecond in all, often inside one time slice; a longer spin meets the scheduler (its p90 and p99).',
-      'Machine shared with other jobs (2 cores): a process that waits for a time slice adds its wait to a sample; compare within one run.',
+      `Load average when the run ended: ${loadavg().map((load) => load.toFixed(2)).join(', ')} (1, 5, 15 min). On a shared host a process that waits for a time slice adds its wait to a sample; compare within one run.`,
     ],
     extra: { raw: Object.fromEntries([...samples].map(([kind, rtts]) => [kind, median(rtts)])) },
   });
