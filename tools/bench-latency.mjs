@@ -20,10 +20,12 @@ const SPIN_PEER = 'spin-floor-peer';
 const DECODE_PEER = 'decode-exchange-peer';
 /** The decode step of tools/bench-generate.mjs's model: one new token's rows, query heads, head dim. */
 const DECODE_SHAPE = { rows: 1, heads: 8, dim: 32 };
-const DECODE_EXCHANGES = 2000;
+const DECODE_WARM_UP = 4000;
+const DECODE_EXCHANGES = DECODE_WARM_UP + 2000;
 const BYTES = 64;
 const rounds = 5;
 const perRound = 400;
+const WARM_UP = 6000;
 const transports = ['raw-ws', 'ws', 'shm', 'inproc'];
 
 export async function run(args = []) {
@@ -35,7 +37,9 @@ export async function run(args = []) {
   const payload = new Uint8Array(BYTES).fill(5);
   const samples = new Map(kinds.map((kind) => [kind, []]));
   try {
-    for (const pair of pairs.values()) await roundTrips(pair, payload, perRound); // JIT, socket buffers
+    // Untimed: the JIT takes thousands of frames to settle (a seqpar ws round trip fell from ~400 to ~75 us over
+    // its first 6,000 here, raw ws's from ~110 to ~35), and a transport lives for millions.
+    for (const pair of pairs.values()) await roundTrips(pair, payload, WARM_UP);
     for (let round = 0; round < rounds; round += 1) {
       for (const [kind, pair] of pairs) samples.get(kind).push(...(await roundTrips(pair, payload, perRound)));
     }
@@ -55,13 +59,15 @@ export async function run(args = []) {
     columns: ['transport', 'samples', 'p10Us', 'p50Us', 'p90Us', 'p99Us'],
     rows,
     notes: [
-      `${rounds} interleaved rounds of ${perRound} sequential round trips per transport (after one untimed round); one frame out, the peer's echo back, timed on rank 0.`,
+      `${rounds} interleaved rounds of ${perRound} sequential round trips per transport (after ${WARM_UP} untimed ones); one frame out, the peer's echo back, timed on rank 0.`,
       `shm round trip median ${at('shm').toFixed(1)} us (target <= 30); ws ${at('ws').toFixed(1)} us = ${wsRatio.toFixed(2)}x raw ws ${at('raw-ws').toFixed(1)} us (target <= 1.3x); shm decode exchange median ${at('shm decode exchange').toFixed(1)} us (target <= 60).`,
-      `shm decode exchange: ${DECODE_EXCHANGES} calls of gatherDecodePartials (strategies) between two shm worker processes, a fresh tag prefix per call as a decode's layers use, partials of ${DECODE_SHAPE.rows} row x ${DECODE_SHAPE.heads} heads x ${DECODE_SHAPE.dim} dims (out + lse, one frame each way), timed on rank 0 from the call to the merged result.`,
+      `shm decode exchange: ${DECODE_EXCHANGES - DECODE_WARM_UP} calls (after ${DECODE_WARM_UP} untimed ones) of gatherDecodePartials (strategies) between two shm worker processes, a fresh tag prefix per call as a decode's layers use, partials of ${DECODE_SHAPE.rows} row x ${DECODE_SHAPE.heads} heads x ${DECODE_SHAPE.dim} dims (out + lse, one frame each way), timed on rank 0 from the call to the merged result.`,
       'raw-ws: plain ws binary messages (bufferutil, no deflate, zero masks), no seqpar framing, credit or mailbox. spin-floor: two processes ping-pong one Int32 of a shared-memory segment, both spinning; the floor of any shared-memory signalling here.',
       'inproc: both endpoints in one process, the transport path without any wire. event-loop turn: one setImmediate round. msgpack meta: pack + unpack of a frame meta [tag, header].',
       'shm polls its rings on every event-loop turn within an adaptive spin budget (default 1 ms), then sleeps until a ws wake: where both processes hold a core it answers within a few event-loop turns, where they share one it falls back to the wake. The spin floor runs for under a millisecond in all, often inside one time slice; a longer spin meets the scheduler (its p90 and p99).',
-      `Load average when the run ended: ${loadavg().map((load) => load.toFixed(2)).join(', ')} (1, 5, 15 min). On a shared host a process that waits for a time slice adds its wait to a sample; compare within one run.`,
+      `Load average when the run ended: ${loadavg()
+        .map((load) => load.toFixed(2))
+        .join(', ')} (1, 5, 15 min). On a shared host a process that waits for a time slice adds its wait to a sample; compare within one run.`,
     ],
     extra: { raw: Object.fromEntries([...samples].map(([kind, rtts]) => [kind, median(rtts)])) },
   });
@@ -120,7 +126,7 @@ async function exchangeLoop(transport, count) {
     await gatherDecodePartials(ctx, local);
     timings.push((performance.now() - start) * 1000);
   }
-  return timings;
+  return timings.slice(DECODE_WARM_UP);
 }
 
 const loadShm = () => createRequire(import.meta.url)('shm-typed-array');
