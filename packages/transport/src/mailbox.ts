@@ -14,7 +14,7 @@ export function frameCost(payloadBytes: number): number {
 
 /**
  * The receiving side shared by every transport: per (peer, tag) FIFO queues of frames nobody waits for yet,
- * and the waiters of `recv`. `onConsumed(from, cost)` fires when a frame reaches a caller, so the transport
+ * and the waiters of `recv`. `onConsumed(from, frame)` fires when a frame reaches a caller, so the transport
  * can return that much credit to the sender (backpressure lives in credit-window.ts).
  */
 export class Mailbox {
@@ -29,7 +29,7 @@ export class Mailbox {
    * undefined to discard it (it then reports the failure itself, e.g. by failing the peer).
    */
   constructor(
-    private readonly onConsumed: (from: number, cost: number) => void,
+    private readonly onConsumed: (from: number, frame: Frame) => void,
     private readonly admit?: (from: number, frame: Frame) => Frame | undefined,
   ) {}
 
@@ -40,7 +40,7 @@ export class Mailbox {
     const key = keyOf(from, frame.tag);
     const waiter = this.waiters.get(key)?.shift();
     if (waiter) {
-      this.onConsumed(from, frameCost(frame.payload.byteLength));
+      this.onConsumed(from, frame);
       waiter.resolve(frame);
       return;
     }
@@ -55,7 +55,7 @@ export class Mailbox {
     if (queued?.length) {
       const frame = queued.shift()!;
       if (!queued.length) this.queues.delete(key);
-      this.onConsumed(from, frameCost(frame.payload.byteLength));
+      this.onConsumed(from, frame);
       return Promise.resolve(frame);
     }
     const failure = this.closedError ?? this.peerErrors.get(from);
