@@ -4,6 +4,9 @@ export interface Deadline {
   expire(): void;
 }
 
+/** setTimeout's longest delay; a later deadline is re-armed for when this one fires. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
 /**
  * One timer for many deadlines: the receive waiters of a mailbox. A timer per `recv` cost every frame of a
  * ping-pong a setTimeout and a clearTimeout (each a trip into libuv, and a re-sort of its timer heap whenever a
@@ -12,14 +15,10 @@ export interface Deadline {
  * re-arms for the earliest left. With nothing pending the timer stays armed but unreferenced (it must not keep
  * the process alive), so a ping-pong's one waiter at a time does not clear and re-create it per frame either.
  */
-/** setTimeout's longest delay; a later deadline is re-armed for when this one fires. */
-const MAX_DELAY_MS = 2 ** 31 - 1;
-
 export class DeadlineTimer<T extends Deadline> {
   private readonly pending = new Set<T>();
   private timer: NodeJS.Timeout | undefined;
   private armedAt = Infinity;
-
   private referenced = false;
 
   add(deadline: T): void {
@@ -31,6 +30,15 @@ export class DeadlineTimer<T extends Deadline> {
   delete(deadline: T): void {
     this.pending.delete(deadline);
     if (!this.pending.size && this.referenced) this.reference(false);
+  }
+
+  /** Forgets every deadline without expiring it. */
+  stop(): void {
+    this.pending.clear();
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedAt = Infinity;
+    this.referenced = false;
   }
 
   private arm(at: number): void {

@@ -103,6 +103,7 @@ export class Mailbox {
     this.closedError ??= error;
     for (const list of this.waiters.values()) for (const waiter of [...list]) waiter.reject(error);
     this.queues.clear();
+    this.deadlines.stop();
   }
 }
 
