@@ -1,7 +1,8 @@
 import { SeqparError } from '@seqpar/core';
+import { DeadlineTimer, type Deadline } from './deadline-timer.js';
 import { DEFAULT_RECV_TIMEOUT_MS, type Frame, type RecvOptions } from './transport.js';
 
-interface Waiter {
+interface Waiter extends Deadline {
   resolve(frame: Frame): void;
   reject(error: SeqparError): void;
 }
@@ -13,13 +14,14 @@ export function frameCost(payloadBytes: number): number {
 
 /**
  * The receiving side shared by every transport: per (peer, tag) FIFO queues of frames nobody waits for yet,
- * and the waiters of `recv`. `onConsumed(from, cost)` fires when a frame reaches a caller, so the transport
+ * and the waiters of `recv`. `onConsumed(from, frame)` fires when a frame reaches a caller, so the transport
  * can return that much credit to the sender (backpressure lives in credit-window.ts).
  */
 export class Mailbox {
   private readonly queues = new Map<string, Frame[]>();
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly peerErrors = new Map<number, SeqparError>();
+  private readonly deadlines = new DeadlineTimer<Waiter>();
   private closedError: SeqparError | undefined;
 
   /**
@@ -27,7 +29,7 @@ export class Mailbox {
    * undefined to discard it (it then reports the failure itself, e.g. by failing the peer).
    */
   constructor(
-    private readonly onConsumed: (from: number, cost: number) => void,
+    private readonly onConsumed: (from: number, frame: Frame) => void,
     private readonly admit?: (from: number, frame: Frame) => Frame | undefined,
   ) {}
 
@@ -38,7 +40,7 @@ export class Mailbox {
     const key = keyOf(from, frame.tag);
     const waiter = this.waiters.get(key)?.shift();
     if (waiter) {
-      this.onConsumed(from, frameCost(frame.payload.byteLength));
+      this.onConsumed(from, frame);
       waiter.resolve(frame);
       return;
     }
@@ -53,7 +55,7 @@ export class Mailbox {
     if (queued?.length) {
       const frame = queued.shift()!;
       if (!queued.length) this.queues.delete(key);
-      this.onConsumed(from, frameCost(frame.payload.byteLength));
+      this.onConsumed(from, frame);
       return Promise.resolve(frame);
     }
     const failure = this.closedError ?? this.peerErrors.get(from);
@@ -64,17 +66,21 @@ export class Mailbox {
       const list = this.waiters.get(key) ?? [];
       this.waiters.set(key, list);
       const settle = () => {
-        clearTimeout(timer);
+        this.deadlines.delete(waiter);
         options.signal?.removeEventListener('abort', onAbort);
         const index = list.indexOf(waiter);
         if (index >= 0) list.splice(index, 1);
+        // Decode uses a fresh tag per layer and token: an empty list left behind would be kept forever.
+        if (!list.length && this.waiters.get(key) === list) this.waiters.delete(key);
       };
       const waiter: Waiter = {
+        at: performance.now() + timeoutMs,
         resolve: (frame) => (settle(), resolve(frame)),
         reject: (error) => (settle(), reject(error)),
+        expire: () => waiter.reject(new SeqparError('ERR_TIMEOUT', `no frame '${tag}' from rank ${from} within ${timeoutMs} ms`)),
       };
       const onAbort = () => waiter.reject(abortError(from, tag));
-      const timer = setTimeout(() => waiter.reject(new SeqparError('ERR_TIMEOUT', `no frame '${tag}' from rank ${from} within ${timeoutMs} ms`)), timeoutMs);
+      this.deadlines.add(waiter);
       options.signal?.addEventListener('abort', onAbort, { once: true });
       list.push(waiter);
     });
@@ -97,6 +103,7 @@ export class Mailbox {
     this.closedError ??= error;
     for (const list of this.waiters.values()) for (const waiter of [...list]) waiter.reject(error);
     this.queues.clear();
+    this.deadlines.stop();
   }
 }
 

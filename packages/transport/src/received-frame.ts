@@ -5,7 +5,7 @@ import type { Frame, FrameHeader } from './transport.js';
  * `using frame = await t.recv(...)` gives the slot back however the scope ends; releasing twice does nothing.
  */
 export function receivedFrame(tag: string, header: FrameHeader, payload: Uint8Array, release?: () => void): Frame {
-  if (!release) return { tag, header, payload, [Symbol.dispose]: () => {} };
+  if (!release) return { tag, header, payload, [Symbol.dispose]: nothingToRelease };
   let released = false;
   const releaseOnce = () => {
     if (released) return;
@@ -14,3 +14,5 @@ export function receivedFrame(tag: string, header: FrameHeader, payload: Uint8Ar
   };
   return { tag, header, payload, release: releaseOnce, [Symbol.dispose]: releaseOnce };
 }
+
+function nothingToRelease(): void {}

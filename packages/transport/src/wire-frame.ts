@@ -10,7 +10,8 @@ import type { FrameHeader } from './transport.js';
  *   +------+----+-------------+----------------+---------+------------------+
  *   | kind | 0  | H (u32 LE)  | msgpack meta   | 0 pad   | payload bytes    |
  *   +------+----+-------------+----------------+---------+------------------+
- *   kind 1 DATA: meta [tag, header, ref?]  (ref: transport-private, e.g. an shm slot)
+ *   kind 1 DATA: meta [tag, header, ref?, credit?]  (ref: transport-private, e.g. an shm slot, or null when only
+ *          credit follows; credit: bytes the sender's caller consumed from the receiver, returned on the way)
  *   kind 2 CREDIT: meta bytes consumed
  *   kind 3 CONTROL: meta transport-private object (shm slot release)
  *   kind 4 DATA_HEAD: meta [tag, header, byteLength], no payload bytes; the NEXT message on the connection is
@@ -28,7 +29,7 @@ export const enum WireKind {
 }
 
 export type WireMessage =
-  | { kind: WireKind.Data; tag: string; header: FrameHeader; payload: Uint8Array; ref?: unknown[] }
+  | { kind: WireKind.Data; tag: string; header: FrameHeader; payload: Uint8Array; ref?: unknown[]; credit?: number }
   | { kind: WireKind.DataHead; tag: string; header: FrameHeader; byteLength: number }
   | { kind: WireKind.Credit; bytes: number }
   | { kind: WireKind.Control; control: Record<string, unknown> };
@@ -36,8 +37,9 @@ export type WireMessage =
 const PREFIX = 8;
 const align8 = (n: number) => (n + 7) & ~7;
 
-export function encodeData(tag: string, header: FrameHeader, payload: Uint8Array, ref?: unknown[]): Buffer {
-  return encode(WireKind.Data, ref ? [tag, header, ref] : [tag, header], payload);
+export function encodeData(tag: string, header: FrameHeader, payload: Uint8Array, ref?: unknown[], credit = 0): Buffer {
+  const meta = credit > 0 ? [tag, header, ref ?? null, credit] : ref ? [tag, header, ref] : [tag, header];
+  return encode(WireKind.Data, meta, payload);
 }
 
 /** The first of the two messages of a big frame; send `byteLength` payload bytes as the next message. */
@@ -81,11 +83,20 @@ export function decodeMessage(message: Buffer): WireMessage {
     case WireKind.Data: {
       const offset = align8(PREFIX + metaLength);
       const parts = Array.isArray(meta) ? (meta as unknown[]) : [];
-      const shapeOk = parts.length === 2 || (parts.length === 3 && Array.isArray(parts[2]));
-      if (!shapeOk || typeof parts[0] !== 'string' || !isPlainObject(parts[1]) || offset > message.byteLength) {
-        throw badFrame('data meta must be [tag, header, ref?]');
+      const [tag, header, ref, credit] = parts;
+      const refOk = parts.length === 2 || Array.isArray(ref) || (parts.length === 4 && ref === null);
+      const creditOk = parts.length < 4 || (typeof credit === 'number' && credit > 0);
+      if (parts.length > 4 || !refOk || !creditOk || typeof tag !== 'string' || !isPlainObject(header) || offset > message.byteLength) {
+        throw badFrame('data meta must be [tag, header, ref?, credit?]');
       }
-      return { kind, tag: parts[0], header: parts[1], payload: aligned(message.subarray(offset)), ...(parts.length === 3 ? { ref: parts[2] as unknown[] } : {}) };
+      return {
+        kind,
+        tag,
+        header,
+        payload: aligned(message.subarray(offset)),
+        ...(Array.isArray(ref) ? { ref } : {}),
+        ...(parts.length === 4 ? { credit: credit as number } : {}),
+      };
     }
     case WireKind.DataHead: {
       const parts = Array.isArray(meta) ? (meta as unknown[]) : [];

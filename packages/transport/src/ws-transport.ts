@@ -140,7 +140,7 @@ export class WsTransport extends TransportBase {
     if (payload.byteLength < SEPARATE_PAYLOAD_FROM) {
       // The message owns a copy of the payload, so the caller's buffer is free at once; the credit window
       // bounds how much the socket may buffer.
-      this.write(to, encodeData(tag, header, payload, ref));
+      this.write(to, encodeData(tag, header, payload, ref, this.takePendingCredit(to)));
       return;
     }
     this.write(to, encodeDataHead(tag, header, payload.byteLength));
@@ -156,13 +156,22 @@ export class WsTransport extends TransportBase {
 
   /**
    * Credit goes back in batches, not per frame: a credit message per small frame doubled the socket writes of a
-   * round trip. A batch leaves once it reaches an eighth of the window, or CREDIT_LINGER_MS after its first byte,
-   * so a sender waits on a batch at most that long (only a sender short of credit waits at all).
+   * round trip. It rides on the next small frame to that peer (so a ping-pong or an exchange returns it for free);
+   * otherwise a batch leaves as a message of its own once it reaches an eighth of the window, or CREDIT_LINGER_MS
+   * after its first byte, so a sender waits on a batch at most that long (only a sender short of credit waits at
+   * all). Credit messages and their timer measured ~10 µs of a ~70 µs ws round trip on a busy host.
    */
   protected returnCredit(from: number, cost: number): void {
     this.pendingCredit[from]! += cost;
     if (this.pendingCredit[from]! >= this.limits.maxQueuedBytes / 8) return this.flushCredit();
     this.creditFlush ??= setTimeout(() => this.flushCredit(), CREDIT_LINGER_MS);
+  }
+
+  /** Credit owed to `peer`, now handed to a frame going there; the linger timer finds nothing left to send. */
+  private takePendingCredit(peer: number): number {
+    const bytes = this.pendingCredit[peer]!;
+    this.pendingCredit[peer] = 0;
+    return bytes;
   }
 
   private flushCredit(): void {
@@ -238,8 +247,10 @@ export class WsTransport extends TransportBase {
         return this.onData(peer, head.tag, head.header, decodePayload(data, head.byteLength), undefined);
       }
       const message = decodeMessage(data);
-      if (message.kind === WireKind.Data) this.onData(peer, message.tag, message.header, message.payload, message.ref);
-      else if (message.kind === WireKind.DataHead) this.expectPayload(peer, message);
+      if (message.kind === WireKind.Data) {
+        if (message.credit) this.credit[peer]!.release(message.credit);
+        this.onData(peer, message.tag, message.header, message.payload, message.ref);
+      } else if (message.kind === WireKind.DataHead) this.expectPayload(peer, message);
       else if (message.kind === WireKind.Credit) this.credit[peer]!.release(message.bytes);
       else this.onControl(peer, message.control);
     } catch (error) {
