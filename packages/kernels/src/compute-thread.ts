@@ -3,7 +3,7 @@ import { runnableEntry, SeqparError, threadExecArgv } from '@seqpar/core';
 import { BufferPool } from './buffer-pool.js';
 import { GraphBuilder } from './graph-builder.js';
 import type { ChainFeed, ChainStep, ComputeReply, ComputeRequest, ComputeWorkerData, Feed, ResidentLayout, WireTensor } from './compute-protocol.js';
-import { CUDA_INSTALL_HINT, type ExecutionOptions, type SessionMemory } from './session-options.js';
+import { CUDA_INSTALL_HINT, FAST_SESSION_MEMORY, type ExecutionOptions, type SessionMemory } from './session-options.js';
 
 type RequestBody = ComputeRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
 
@@ -56,10 +56,10 @@ export class ComputeThread {
   }
 
   /**
-   * Loads the model under `key` once; `build` runs only the first time a key is seen. `memory` says whether its
-   * session keeps an arena of its own (session-options.ts).
+   * Loads the model under `key` once; `build` runs only the first time a key is seen. `memory` says how its session
+   * holds its working memory (session-options.ts).
    */
-  load(key: string, build: () => Uint8Array, memory: SessionMemory = { memoryArena: true }): Promise<void> {
+  load(key: string, build: () => Uint8Array, memory: SessionMemory = FAST_SESSION_MEMORY): Promise<void> {
     let loading = this.loaded.get(key);
     if (!loading) {
       const model = build();

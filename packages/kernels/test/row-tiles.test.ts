@@ -18,7 +18,7 @@ function rowLocal(): Uint8Array {
 let thread: ComputeThread;
 beforeAll(async () => {
   thread = await ComputeThread.start({ threads: 1 });
-  await thread.load('row-local', rowLocal, { memoryArena: false });
+  await thread.load('row-local', rowLocal, { arena: false, pattern: false });
 });
 afterAll(async () => thread?.close());
 

@@ -31,7 +31,7 @@ export class RankModel {
   static async load(config: ModelConfig, weights: ModelWeights, thread: ComputeThread, modelKey: string): Promise<RankModel> {
     const model = new RankModel(config, weights, thread, modelKey);
     // No arena per graph: two graphs a layer, each arena kept at its largest run, would add up over the layers.
-    await Promise.all(model.graphs().map(([key, build]) => thread.load(key, build, { memoryArena: false })));
+    await Promise.all(model.graphs().map(([key, build]) => thread.load(key, build, { arena: false, pattern: false })));
     return model;
   }
 
