@@ -4,7 +4,9 @@
 //   attention: causal S=64k, H=8, D=64 on 1 worker (single) and 4 workers (zigzag)
 //   long:      (only with --long) a 128k-token generation on 4 workers (zigzag); prefill takes minutes
 // Each configuration gets its own cluster, so a worker's peak RSS belongs to that request alone. Options:
-// --only generate,attention,long; --gen-seq S; --attn-seq S; --long (adds the long case).
+// --only generate,attention,long (the other cases' rows are kept from the last report, so a long run can be done
+// on its own); --gen-seq S; --attn-seq S; --long (adds the long case).
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +20,7 @@ const MODEL = { layers: 4, hidden: 256, heads: 8, kvHeads: 2, vocab: 512, seed: 
 const NEW_TOKENS = 8;
 const HEADS = 8;
 const DIM = 64;
+const REPORT = new URL('../bench-results/memory.json', import.meta.url);
 
 /** A fresh cluster of `workers` shm worker processes, patient with heartbeats: long requests keep the host busy. */
 async function withCluster(workers, use) {
@@ -71,6 +74,7 @@ export async function run(args) {
   const attnSeq = Number(option(args, '--attn-seq', 65536));
   const load = loadavg()[0].toFixed(1);
   const dir = await mkdtemp(join(tmpdir(), 'seqpar-bench-memory-'));
+  const previous = existsSync(REPORT) ? JSON.parse(readFileSync(REPORT, 'utf8')).rows : [];
   const rows = [];
   try {
     await makeTinyModel(dir, MODEL);
@@ -84,10 +88,12 @@ export async function run(args) {
       const four = await attention(attnSeq, 'zigzag', 4);
       rows.push(one, { ...four, vsSingle: four.peakRssMb / one.peakRssMb });
     }
-    if (cases.includes('long')) rows.push(await generation(dir, 131072, 'zigzag', 4));
+    if (cases.includes('long')) rows.push({ ...(await generation(dir, 131072, 'zigzag', 4)), case: 'long' });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+  const kept = previous.filter((row) => !cases.includes(row.case));
+  rows.unshift(...kept);
   writeReport('memory', {
     title: 'Peak memory per worker process (shm workers, 1 ONNX Runtime thread each)',
     columns: ['case', 'seq', 'strategy', 'workers', 'peakRssMb', 'peakRssPerRankMb', 'workspacePeakMb', 'vsSingle', 'ttftOrWallMs', 'decodeMsPerToken'],
@@ -97,7 +103,7 @@ export async function run(args) {
       'peakRssMb: the largest worker process peak RSS (VmHWM); peakRssPerRankMb: every worker. workspacePeakMb: the most the request added to a worker resident set (its peak above the resident set when the request began): kernel workspace plus the request tensors, KV cache and model.',
       `Kernel workspace budget ${WORKSPACE_BUDGET_BYTES / 2 ** 20} MiB (packages/kernels workspace-budget.ts): token-local layer graphs run in row tiles within it without a per-session ORT arena; unmasked attention calls hold at most the keys it allows.`,
       'Targets: 16k generation on 2 workers <= 400 MB per worker; 64k attention on 4 workers <= 0.45x single; 128k generation on 4 workers <= 1.2 GiB per worker.',
-      `Load average (1 min) when the run started: ${load} (a shared host: times are indicative, memory is not affected by load).`,
+      `Load average (1 min) when the run started: ${load} (a shared host: times are indicative, memory is not affected by load).${kept.length ? ` Cases run this time: ${cases.join(', ')}; other rows are from the previous report.` : ''}`,
     ],
   });
 }
