@@ -16,7 +16,8 @@ import { makeTinyModel } from '@seqpar/model';
 import { createCluster } from '@seqpar/runtime';
 import { writeReport } from './bench-report.mjs';
 
-const MODEL = { layers: 4, hidden: 256, heads: 8, kvHeads: 2, vocab: 512, seed: 1 };
+// Room for the long case's 128k-token prompt and its new tokens.
+const MODEL = { layers: 4, hidden: 256, heads: 8, kvHeads: 2, vocab: 512, seed: 1, maxPositionEmbeddings: 262144 };
 const NEW_TOKENS = 8;
 const HEADS = 8;
 const DIM = 64;
