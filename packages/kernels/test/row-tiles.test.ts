@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ComputeThread, GraphBuilder, runInRowTiles, rowsWithin, type WireTensor } from '../src/index.js';
+import { ComputeThread, GraphBuilder, runInRowTiles, type WireTensor } from '../src/index.js';
 
 const WIDTH = 8;
 
@@ -35,11 +35,5 @@ describe('runInRowTiles', () => {
       expect(tiled['y']).toEqual(whole['y']);
       expect(tiled['z']).toEqual(whole['z']);
     }
-  });
-
-  it('sizes tiles from the budget in multiples of 64 rows, never fewer', () => {
-    expect(rowsWithin(16 * 1024, 32 * 2 ** 20)).toBe(2048);
-    expect(rowsWithin(10_000, 1_000_000)).toBe(64);
-    expect(rowsWithin(1000, 1_000_000)).toBe(960);
   });
 });
