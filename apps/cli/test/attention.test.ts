@@ -45,7 +45,8 @@ describe('seqpar attention', () => {
     const summary = JSON.parse(run.stdout);
     expect(summary).toMatchObject({ strategy, workers: strategy === 'single' ? 1 : 2, transport: 'inproc', seq });
     expect(summary.ranks).toHaveLength(summary.workers);
-    for (const rank of summary.ranks) expect(Object.keys(rank).sort()).toEqual(['bytesRecv', 'bytesSent', 'commMs', 'computeMs', 'idleMs', 'peakRssMb', 'rank', 'visiblePairs']);
+    for (const rank of summary.ranks)
+      expect(Object.keys(rank).sort()).toEqual(['bytesRecv', 'bytesSent', 'commMs', 'computeMs', 'idleMs', 'peakRssMb', 'rank', 'visiblePairs', 'workspacePeakMb']);
     const expected = referenceAttention(q, k, v, { kind: 'causal-inclusive' });
     const gotOut = await readFloat32NpyFile(out);
     const gotLse = await readFloat32NpyFile(lse);

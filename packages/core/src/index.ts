@@ -7,6 +7,7 @@ export * from './npy.js';
 export * from './random.js';
 export * from './rank-segments.js';
 export * from './rank-recorder.js';
+export * from './resident-peak.js';
 export * from './reference-attention.js';
 export * from './runnable-entry.js';
 export * from './sequence-mask.js';

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { PeakWindow, peakRssMb } from './resident-peak.js';
 
 /** What `--json` reports for each rank of a request. */
 export interface RankStats {
@@ -11,6 +11,11 @@ export interface RankStats {
   readonly bytesSent: number;
   readonly bytesRecv: number;
   readonly peakRssMb: number;
+  /**
+   * The most this request added to the rank's resident memory (its peak minus the resident set when it began):
+   * kernel workspace, the request's tensors and KV cache. In-process ranks share one process, so each reports it.
+   */
+  readonly workspacePeakMb: number;
   /** Query-key pairs this rank's attention kernels computed that the mask leaves visible: how balanced the work is. */
   readonly visiblePairs: number;
 }
@@ -49,6 +54,7 @@ export class RankRecorder {
   private computeMs = 0;
   private commMs = 0;
   private pairs = 0;
+  private readonly memory = PeakWindow.open();
 
   constructor(
     readonly rank: number,
@@ -78,8 +84,10 @@ export class RankRecorder {
     if (this.traced) this.spans.push(span);
   }
 
+  /** The request's figures; the memory window closes here, so call it once, when the request is done. */
   stats(traffic: { bytesSent: number; bytesRecv: number }): RankStats {
     const wallMs = epochNow() - this.startedMs;
+    this.memory.close();
     return {
       rank: this.rank,
       computeMs: this.computeMs,
@@ -88,21 +96,8 @@ export class RankRecorder {
       bytesSent: traffic.bytesSent,
       bytesRecv: traffic.bytesRecv,
       peakRssMb: peakRssMb(),
+      workspacePeakMb: this.memory.addedMb(),
       visiblePairs: this.pairs,
     };
   }
-}
-
-/**
- * Peak resident set of this process. On Linux getrusage's maxRSS survives exec, so a worker forked from a big
- * coordinator would report the coordinator's peak: read the address space's own high-water mark (VmHWM, KiB).
- */
-export function peakRssMb(): number {
-  try {
-    const hwm = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    if (hwm) return Number(hwm[1]) / 1024;
-  } catch {
-    // not Linux: maxRSS is the best there is
-  }
-  return process.resourceUsage().maxRSS / 1024;
 }

@@ -5,14 +5,20 @@ import { buildFusedAttentionGraph } from './fused-attention-graph.js';
 import { ComputeThread } from './compute-thread.js';
 import type { WireTensor } from './compute-protocol.js';
 import { SessionCache } from './session-cache.js';
-import type { ExecutionOptions } from './session-options.js';
+import type { ExecutionOptions, SessionMemory } from './session-options.js';
+import { WORKSPACE_BUDGET_BYTES } from './workspace-budget.js';
 
 /**
  * What the sessions of one kernel may hold (estimated, attention-session-bytes.ts). A server meets every sequence
  * length, and each block shape has its own session; past this the least recently used are released. Building a
- * session again costs about one run of it.
+ * session again costs about one run of it. Strategies cut blocks into pieces of a few shapes whose keys the
+ * workspace budget bounds (workspace-budget.ts: a 512 x 2048 piece at H 8, D 64 is estimated at 50 MB), so this
+ * holds a request's shapes: 512 x 512 masked diagonals and 512 x 512..2048 unmasked pieces.
  */
-export const SESSION_CACHE_BYTES = 512 * 2 ** 20;
+export const SESSION_CACHE_BYTES = 8 * WORKSPACE_BUDGET_BYTES;
+
+/** The fused graph's sessions keep their arena but plan no memory pattern (session-options.ts). */
+const FUSED_SESSION_MEMORY: SessionMemory = { arena: true, pattern: false };
 
 /**
  * Block attention with LSE on ONNX Runtime, run on a ComputeThread: one graph (and session) per block shape and
@@ -51,7 +57,7 @@ export class AttentionKernel implements BlockAttentionKernel {
     }
     const key = `${mask.kind}${mask.kind === 'band' ? `[${mask.min},${mask.max}]` : ''}:${sq}:${sk}:${hq}:${hkv}:${d}`;
     if (this.useFused(shape)) {
-      const fused = await this.sessions.run(`attention-fused:${key}`, attentionSessionBytes(shape, true), () => buildFusedAttentionGraph(shape), feeds);
+      const fused = await this.sessions.run(`attention-fused:${key}`, attentionSessionBytes(shape, true), () => buildFusedAttentionGraph(shape), feeds, FUSED_SESSION_MEMORY);
       if (fused['fallback']![0] === 0) return partial(fused, shape);
     }
     return partial(await this.sessions.run(`attention:${key}`, attentionSessionBytes(shape, false), () => buildAttentionGraph(shape), feeds), shape);

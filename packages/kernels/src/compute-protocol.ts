@@ -1,4 +1,4 @@
-import type { ExecutionOptions } from './session-options.js';
+import type { ExecutionOptions, SessionMemory } from './session-options.js';
 
 /** A tensor crossing to or from the compute thread; its buffer is transferred, never shared. */
 export interface WireTensor {
@@ -39,7 +39,7 @@ export type ChainStep =
  * (~0.2 ms each here) instead of one per graph and write.
  */
 export type ComputeRequest =
-  | { readonly id: number; readonly kind: 'load'; readonly key: string; readonly model: Uint8Array }
+  | { readonly id: number; readonly kind: 'load'; readonly key: string; readonly model: Uint8Array; readonly memory: SessionMemory }
   | { readonly id: number; readonly kind: 'chain'; readonly steps: readonly ChainStep[] }
   | { readonly id: number; readonly kind: 'unload'; readonly key: string }
   | { readonly id: number; readonly kind: 'drop'; readonly name: string }

@@ -3,7 +3,7 @@ import { runnableEntry, SeqparError, threadExecArgv } from '@seqpar/core';
 import { BufferPool } from './buffer-pool.js';
 import { GraphBuilder } from './graph-builder.js';
 import type { ChainFeed, ChainStep, ComputeReply, ComputeRequest, ComputeWorkerData, Feed, ResidentLayout, WireTensor } from './compute-protocol.js';
-import { CUDA_INSTALL_HINT, type ExecutionOptions } from './session-options.js';
+import { CUDA_INSTALL_HINT, FAST_SESSION_MEMORY, type ExecutionOptions, type SessionMemory } from './session-options.js';
 
 type RequestBody = ComputeRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
 
@@ -55,12 +55,15 @@ export class ComputeThread {
     return thread;
   }
 
-  /** Loads the model under `key` once; `build` runs only the first time a key is seen. */
-  load(key: string, build: () => Uint8Array): Promise<void> {
+  /**
+   * Loads the model under `key` once; `build` runs only the first time a key is seen. `memory` says how its session
+   * holds its working memory (session-options.ts).
+   */
+  load(key: string, build: () => Uint8Array, memory: SessionMemory = FAST_SESSION_MEMORY): Promise<void> {
     let loading = this.loaded.get(key);
     if (!loading) {
       const model = build();
-      loading = this.request({ kind: 'load', key, model }, [model.buffer as ArrayBuffer]).then(() => undefined);
+      loading = this.request({ kind: 'load', key, model, memory }, [model.buffer as ArrayBuffer]).then(() => undefined);
       loading.catch(() => this.loaded.delete(key));
       this.loaded.set(key, loading);
     }
@@ -143,8 +146,11 @@ export class ComputeThread {
 /** How long a close waits for the thread to finish its calls and release its sessions. */
 const CLOSE_GRACE_MS = 5000;
 
-/** Bytes of returned feed buffers kept for reuse: a few blocks' q, k and v at long sequence lengths. */
-const FEED_POOL_BYTES = 128 * 2 ** 20;
+/**
+ * Bytes of returned feed buffers kept for reuse: a few calls' q, k and v pieces and row tiles (~0.5-8 MB each).
+ * It was 128 MB, which a 16k-token prefill on 2 ranks filled: 30 MB of each worker's peak.
+ */
+const FEED_POOL_BYTES = 32 * 2 ** 20;
 
 function copyInto(buffer: ArrayBuffer, source: WireTensor['data']): WireTensor['data'] {
   new Uint8Array(buffer).set(new Uint8Array(source.buffer, source.byteOffset, source.byteLength));

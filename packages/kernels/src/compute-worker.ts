@@ -18,7 +18,7 @@ const isOutput = (feed: ChainFeed): feed is OutputFeed => 'output' in feed;
 async function handle(request: ComputeRequest): Promise<Record<string, Float32Array>> {
   switch (request.kind) {
     case 'load':
-      if (!sessions.has(request.key)) sessions.set(request.key, await ort.InferenceSession.create(request.model, sessionOptions(options)));
+      if (!sessions.has(request.key)) sessions.set(request.key, await ort.InferenceSession.create(request.model, sessionOptions(options, request.memory)));
       return {};
     case 'unload': {
       // Out of the map before releasing, so a load of the same key queued behind this builds a fresh session.

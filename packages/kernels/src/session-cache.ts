@@ -1,5 +1,6 @@
 import type { ComputeThread } from './compute-thread.js';
 import type { Feed } from './compute-protocol.js';
+import { FAST_SESSION_MEMORY } from './session-options.js';
 
 /**
  * Sessions a caller can rebuild (one per block shape), kept on a ComputeThread up to a byte budget and released
@@ -19,8 +20,8 @@ export class SessionCache {
     readonly budgetBytes: number,
   ) {}
 
-  /** Runs the session `key` (built by `build` if not cached, weighing `bytes`) on `feeds`. */
-  async run(key: string, bytes: number, build: () => Uint8Array, feeds: Record<string, Feed>): Promise<Record<string, Float32Array>> {
+  /** Runs the session `key` (built by `build` with `memory` if not cached, weighing `bytes`) on `feeds`. */
+  async run(key: string, bytes: number, build: () => Uint8Array, feeds: Record<string, Feed>, memory = FAST_SESSION_MEMORY): Promise<Record<string, Float32Array>> {
     const entry = this.entries.get(key) ?? { bytes, users: 0 };
     if (!this.entries.delete(key)) this.cachedBytes += bytes;
     this.entries.set(key, entry);
@@ -28,7 +29,7 @@ export class SessionCache {
     try {
       // Release first, so the new session's arena can reuse what the evicted ones give back.
       await this.evictOverBudget();
-      await this.thread.load(key, build);
+      await this.thread.load(key, build, memory);
       return await this.thread.run(key, feeds);
     } finally {
       entry.users--;

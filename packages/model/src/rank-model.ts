@@ -1,5 +1,5 @@
 import type { Tensor } from '@seqpar/core';
-import type { ChainStep, ComputeThread, OutputFeed } from '@seqpar/kernels';
+import { rowsWithin, runInRowTiles, type ChainStep, type ComputeThread, type OutputFeed, type WireTensor } from '@seqpar/kernels';
 import type { ModelConfig } from './config.js';
 import { buildHeadGraph, buildPostAttentionGraph, buildPreAttentionGraph, ropeTables } from './layer-graphs.js';
 import type { ModelWeights } from './weights.js';
@@ -12,12 +12,17 @@ export interface QKV {
 
 /** A model's token-local graphs loaded on one rank's compute thread, plus the embedding lookup (plain JS). */
 export class RankModel {
+  /** Rows per run of the token-local graphs (a prompt share runs in tiles of this many). */
+  private readonly tileRows: number;
+
   private constructor(
     readonly config: ModelConfig,
     private readonly weights: ModelWeights,
     readonly thread: ComputeThread,
     private readonly keyPrefix: string,
-  ) {}
+  ) {
+    this.tileRows = rowsWithin(layerBytesPerRow(config));
+  }
 
   /**
    * Loads every layer's graphs on `thread`. The thread keeps graphs by `modelKey`: a key already loaded there is
@@ -25,7 +30,8 @@ export class RankModel {
    */
   static async load(config: ModelConfig, weights: ModelWeights, thread: ComputeThread, modelKey: string): Promise<RankModel> {
     const model = new RankModel(config, weights, thread, modelKey);
-    await Promise.all(model.graphs().map(([key, build]) => thread.load(key, build)));
+    // No arena per graph: two graphs a layer, each arena kept at its largest run, would add up over the layers.
+    await Promise.all(model.graphs().map(([key, build]) => thread.load(key, build, { arena: false, pattern: false })));
     return model;
   }
 
@@ -57,7 +63,7 @@ export class RankModel {
     const { headDim, numHeads, numKvHeads } = this.config;
     const t = x.shape[0]!;
     if (t === 0) return { q: empty([0, numHeads, headDim]), k: empty([0, numKvHeads, headDim]), v: empty([0, numKvHeads, headDim]) };
-    const out = await this.thread.chain([this.preStep(layer, x, positions)]);
+    const out = await this.runTiled(this.preStep(layer, x, positions));
     return {
       q: { data: out['q']!, shape: [t, numHeads, headDim] },
       k: { data: out['k']!, shape: [t, numKvHeads, headDim] },
@@ -67,13 +73,13 @@ export class RankModel {
 
   async postAttention(layer: number, x: Tensor, attention: Tensor): Promise<Tensor> {
     if (x.shape[0] === 0) return x;
-    const out = await this.thread.chain([this.postStep(layer, x, attention)]);
+    const out = await this.runTiled(this.postStep(layer, x, attention));
     return { data: out['y']!, shape: x.shape };
   }
 
   async logits(x: Tensor): Promise<Tensor> {
     if (x.shape[0] === 0) return empty([0, this.config.vocabSize]);
-    const out = await this.thread.chain([this.headStep(x)]);
+    const out = await this.runTiled(this.headStep(x));
     return { data: out['logits']!, shape: [x.shape[0]!, this.config.vocabSize] };
   }
 
@@ -98,9 +104,24 @@ export class RankModel {
     return { run: this.key('head'), feeds: { x: feed(x) } };
   }
 
+  /** Runs a token-local graph on sent rows in row tiles, so its working memory stays within the thread's budget. */
+  private runTiled(step: ChainStep): Promise<Record<string, Float32Array>> {
+    if ('write' in step) throw new TypeError('a write step is not a graph');
+    return runInRowTiles(this.thread, step.run, step.feeds as Record<string, WireTensor>, this.tileRows);
+  }
+
   private key(part: string, layer?: number): string {
     return `${this.keyPrefix}:${part}${layer === undefined ? '' : `:${layer}`}`;
   }
+}
+
+/**
+ * Working memory per token of the largest token-local graph, an upper bound: ORT plans a graph's intermediates
+ * at once, so it holds a few [t, width] tensors of each width (post-attention: the SwiGLU's gate, up and their
+ * products; pre-attention: the projections and their RoPE; the head: the logits).
+ */
+function layerBytesPerRow({ hiddenSize, intermediateSize, numHeads, numKvHeads, headDim, vocabSize }: ModelConfig): number {
+  return 4 * Math.max(6 * hiddenSize + 5 * intermediateSize, 4 * hiddenSize + 6 * (numHeads + 2 * numKvHeads) * headDim, 3 * hiddenSize + 2 * vocabSize);
 }
 
 const feed = (x: Tensor | OutputFeed) => ('output' in x ? x : { type: 'float32' as const, data: x.data, dims: x.shape });

@@ -26,7 +26,7 @@ describe('createCluster (inproc executor)', () => {
     const { stats } = await cluster.attention(p.q, p.k, p.v, { strategy: 'striped', causal: true });
     expect(stats.ranks.map((rank) => rank.rank)).toEqual([0, 1, 2]);
     for (const rank of stats.ranks) {
-      expect(Object.keys(rank).sort()).toEqual(['bytesRecv', 'bytesSent', 'commMs', 'computeMs', 'idleMs', 'peakRssMb', 'rank', 'visiblePairs']);
+      expect(Object.keys(rank).sort()).toEqual(['bytesRecv', 'bytesSent', 'commMs', 'computeMs', 'idleMs', 'peakRssMb', 'rank', 'visiblePairs', 'workspacePeakMb']);
       expect(rank.visiblePairs).toBeGreaterThan(0);
       expect(rank.bytesSent).toBeGreaterThan(0);
       expect(rank.computeMs).toBeGreaterThan(0);

@@ -1,4 +1,5 @@
 import { mergeInto, NO_MASK, type BlockMask, type PartialAttention, type Span, type Tensor } from '@seqpar/core';
+import { attentionKeysWithin } from '@seqpar/kernels';
 import { rowSlice } from './frames.js';
 import type { RankContext } from './rank-context.js';
 import { bandBlock } from './visible-blocks.js';
@@ -35,7 +36,7 @@ interface Piece {
  * while the next piece computes was measured 5-10% slower with two workers on two cores (a third busy thread).
  */
 export async function attendInto(ctx: RankContext, acc: PartialAttention, rows: Span, q: Tensor, k: Tensor, v: Tensor, mask: BlockMask, label: string): Promise<void> {
-  for (const { query, key, mask: pieceMask } of planPieces(q.shape[0]!, k.shape[0]!, mask)) {
+  for (const { query, key, mask: pieceMask } of planPieces(q.shape[0]!, k.shape[0]!, mask, attentionKeysWithin(q.shape[1]!, q.shape[2]!))) {
     // Counted per call (and shown on its trace span), so a trace and --json show how evenly the visible work fell.
     const pairs = visiblePairs(query.end - query.start, key.end - key.start, pieceMask);
     ctx.recorder.countPairs(pairs);
@@ -88,12 +89,13 @@ export function visiblePairs(sq: number, sk: number, mask: BlockMask): number {
  * rectangles come in a few shapes (sq/2, sq/4, ...), so few kernel sessions are built. Dense rectangles go in
  * DENSE_ROWS-row pieces, and keys per piece stop at the block's own query count (and MAX_KEYS), so a rank's
  * workspace follows its share of the queries (S/N), not the length of the KV it is handed (zigzag's late chunk
- * meets both of a source's chunks at once). No piece is empty.
+ * meets both of a source's chunks at once); `keyCap` (the kernel's workspace budget, attentionKeysWithin) bounds them
+ * too. No piece is empty.
  */
-export function planPieces(sq: number, sk: number, mask: BlockMask): Piece[] {
+export function planPieces(sq: number, sk: number, mask: BlockMask, keyCap = MAX_KEYS): Piece[] {
   const { min, max } = bandOf(mask);
   const pieces: Piece[] = [];
-  const maxKeys = Math.min(Math.max(CAUSAL_BASE, sq), MAX_KEYS);
+  const maxKeys = Math.min(Math.max(CAUSAL_BASE, sq), keyCap);
   const dense = (query: Span, key: Span): void => {
     for (let start = query.start; start < query.end; start += DENSE_ROWS) {
       for (let keyStart = key.start; keyStart < key.end; keyStart += maxKeys) {

@@ -5,9 +5,9 @@ import { attendInto, planPieces } from '../src/block-attention.js';
 import type { RankContext } from '../src/rank-context.js';
 
 /** Counts how often each (query, key) pair is computed unmasked by the pieces; a masked piece counts its visible pairs. */
-function coverage(sq: number, sk: number, mask: BlockMask): number[][] {
+function coverage(sq: number, sk: number, mask: BlockMask, keyCap?: number): number[][] {
   const seen = Array.from({ length: sq }, () => new Array<number>(sk).fill(0));
-  for (const piece of planPieces(sq, sk, mask)) {
+  for (const piece of planPieces(sq, sk, mask, keyCap)) {
     for (let i = piece.query.start; i < piece.query.end; i++) {
       for (let j = piece.key.start; j < piece.key.end; j++) {
         if (isVisible(piece.mask, i - piece.query.start, j - piece.key.start)) seen[i]![j]! += 1;
@@ -52,6 +52,15 @@ describe('planPieces cuts a block into bounded kernel calls', () => {
 
   const rows = (p: { query: { start: number; end: number } }) => p.query.end - p.query.start;
   const area = (p: { query: { start: number; end: number }; key: { start: number; end: number } }) => rows(p) * (p.key.end - p.key.start);
+
+  it('holds at most the kernel’s key cap per call, every visible pair still once', () => {
+    for (const mask of [{ kind: 'none' }, { kind: 'causal-inclusive' }] satisfies BlockMask[]) {
+      const seen = coverage(1500, 1700, mask, 512);
+      const wrong = seen.flatMap((row, i) => row.flatMap((times, j) => (times === (isVisible(mask, i, j) ? 1 : 0) ? [] : [`(${i}, ${j}) ${times}x`])));
+      expect(wrong.slice(0, 5)).toEqual([]);
+      expect(Math.max(...planPieces(1500, 1700, mask, 512).map((p) => p.key.end - p.key.start))).toBeLessThanOrEqual(512);
+    }
+  });
 
   it('keeps pieces bounded and of few shapes', () => {
     const pieces = planPieces(16384, 16384, { kind: 'causal-inclusive' });
