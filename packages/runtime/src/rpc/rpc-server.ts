@@ -27,6 +27,8 @@ export interface CallResult {
   readonly tensors?: readonly (Tensor | TensorSegments)[];
   readonly stats?: unknown;
   readonly spans?: unknown;
+  /** Called once the result's tensors are sent: their memory may be reused. */
+  readonly sent?: () => void;
 }
 
 export type CallHandler = (call: IncomingCall, scope: CallScope) => Promise<CallResult>;
@@ -120,6 +122,7 @@ async function answer(
       ...(result.spans === undefined ? {} : { spans: result.spans }),
     };
     await sender.run(() => sendTensors(transport, caller, REPLY_TAG, REPLY_DATA_TAG, header, result.tensors ?? []));
+    result.sent?.();
     return true;
   } catch (error) {
     if (signal.aborted) return false; // cancelled or dropped: nobody waits for this answer
