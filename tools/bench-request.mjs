@@ -18,19 +18,24 @@ function option(args, name, fallback) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Each contender once to warm up, then `rounds` rounds of one call each, interleaved, after a short pause. */
+/**
+ * Each contender once to warm up, then `rounds` rounds of one call each, interleaved, after a short pause. Per
+ * contender: the call times, and what each call returned.
+ */
 async function interleaved(contenders, rounds) {
   for (const run of Object.values(contenders)) await run();
   const times = Object.fromEntries(Object.keys(contenders).map((name) => [name, []]));
+  const results = Object.fromEntries(Object.keys(contenders).map((name) => [name, []]));
   for (let round = 0; round < rounds; round++) {
     for (const [name, run] of Object.entries(contenders)) {
       await new Promise((resolve) => setTimeout(resolve, 50));
       const started = performance.now();
-      await run();
+      const result = await run();
       times[name].push(performance.now() - started);
+      results[name].push(result);
     }
   }
-  return times;
+  return { times, results };
 }
 
 export async function run(args = []) {
@@ -48,15 +53,18 @@ export async function run(args = []) {
       const [q, k, v] = [0, 1, 2].map(() => randomTensor([seq, HEADS, DIM], random));
       const contenders = { kernel: () => kernel.attend(q, k, v, { kind: 'none' }) };
       for (const [transport, cluster] of Object.entries(clusters)) contenders[transport] = () => cluster.attention(q, k, v, { strategy: 'single' });
-      const times = await interleaved(contenders, rounds);
+      const { times, results } = await interleaved(contenders, rounds);
       const kernelMs = median(times.kernel);
       for (const transport of transports) {
         const requestMs = median(times[transport]);
+        const computeMs = results[transport].map((result) => result.stats.ranks[0].computeMs);
         rows.push({
           seq,
           transport,
           kernelMs,
           requestMs,
+          workerComputeMs: median(computeMs),
+          pathMs: median(times[transport].map((ms, i) => ms - computeMs[i])),
           requestOverKernel: requestMs / kernelMs,
           bestRequestOverKernel: Math.min(...times[transport]) / Math.min(...times.kernel),
         });
@@ -68,11 +76,12 @@ export async function run(args = []) {
   }
   writeReport('request', {
     title: `One-worker attention request vs the bare kernel call (H=${HEADS}, D=${DIM}, non-causal, 1 ORT thread, warm; ${rounds} interleaved rounds)`,
-    columns: ['seq', 'transport', 'kernelMs', 'requestMs', 'requestOverKernel', 'bestRequestOverKernel'],
+    columns: ['seq', 'transport', 'kernelMs', 'requestMs', 'workerComputeMs', 'pathMs', 'requestOverKernel', 'bestRequestOverKernel'],
     rows,
     notes: [
       'kernelMs: AttentionKernel.attend(q, k, v) on the whole sequence, as a caller holding a kernel would call it (out + lse, fresh arrays).',
       "requestMs: createCluster({ workers: 1, transport }).attention(q, k, v, { strategy: 'single' }) from call to result, the same q, k, v.",
+      "workerComputeMs: the worker's kernel calls and merges inside the request (its stats); pathMs: request minus that, per request: the call, q, k, v to the worker, out and lse back.",
       'Times are medians of the interleaved rounds (a 50 ms pause before each call); bestRequestOverKernel is the ratio of the fastest of each.',
       'Target: requestOverKernel <= 1.05 at S = 2048 and 8192.',
     ],
