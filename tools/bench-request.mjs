@@ -3,6 +3,7 @@
 // request by request. What the request adds is the path: the call to the coordinator, q, k, v crossing to the
 // worker, the strategy's kernel calls and merges, and out and lse coming back into the caller's arrays.
 // Options: --seqs 2048,8192, --rounds R (requests per contender, after a warm-up), --transports inproc,shm.
+import { loadavg } from 'node:os';
 import { randomTensor, seededRandom } from '@seqpar/core';
 import { createAttentionKernel } from '@seqpar/kernels';
 import { createCluster } from '@seqpar/runtime';
@@ -42,6 +43,7 @@ export async function run(args = []) {
   const seqs = option(args, '--seqs', '2048,8192').split(',').map(Number);
   const rounds = Number(option(args, '--rounds', 7));
   const transports = option(args, '--transports', 'inproc,shm').split(',');
+  const loadBefore = loadavg()[0];
   const kernel = await createAttentionKernel({ threads: 1 });
   const clusters = Object.fromEntries(
     await Promise.all(transports.map(async (transport) => [transport, await createCluster({ workers: 1, transport, threads: 1, requestTimeoutMs: 600_000 })])),
@@ -84,6 +86,7 @@ export async function run(args = []) {
       "workerComputeMs: the worker's kernel calls and merges inside the request (its stats); pathMs: request minus that, per request: the call, q, k, v to the worker, out and lse back.",
       'Times are medians of the interleaved rounds (a 50 ms pause before each call); bestRequestOverKernel is the ratio of the fastest of each.',
       'Target: requestOverKernel <= 1.05 at S = 2048 and 8192.',
+      `1-minute load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after (other processes share the cores).`,
     ],
   });
 }
