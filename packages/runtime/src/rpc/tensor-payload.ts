@@ -67,35 +67,23 @@ export interface ReceiveTargets {
   readonly spare?: SpareBuffer;
 }
 
+/** What `receiveTensors` answers: with `into` targets, undefined at their indices. */
+export type ReceivedTensors<T extends ReceiveTargets> = T extends { into: readonly unknown[] } ? (Tensor | undefined)[] : Tensor[];
+
 /**
  * Receives the chunks `sendTensors` announced in `header` and copies them into fresh tensors (each slot let go at
- * once), or, for index i where `targets.into[i]` is given, into its ranges (its shape must match); such entries
+ * once), or, for index i where `receiveTargets.into[i]` is given, into its ranges (its shape must match); such entries
  * come back undefined.
  */
-export function receiveTensors(
+export async function receiveTensors<T extends ReceiveTargets = Record<never, never>>(
   world: Transport,
   from: number,
   dataTag: string,
   header: { id: number; shapes: unknown; chunks?: unknown },
   options: RecvOptions,
-  targets?: { spare?: SpareBuffer },
-): Promise<Tensor[]>;
-export function receiveTensors(
-  world: Transport,
-  from: number,
-  dataTag: string,
-  header: { id: number; shapes: unknown; chunks?: unknown },
-  options: RecvOptions,
-  targets: ReceiveTargets,
-): Promise<(Tensor | undefined)[]>;
-export async function receiveTensors(
-  world: Transport,
-  from: number,
-  dataTag: string,
-  header: { id: number; shapes: unknown; chunks?: unknown },
-  options: RecvOptions,
-  { into = [], spare }: ReceiveTargets = {},
-): Promise<(Tensor | undefined)[]> {
+  receiveTargets?: T,
+): Promise<ReceivedTensors<T>> {
+  const { into = [], spare }: ReceiveTargets = receiveTargets ?? {};
   const shapes = checkShapes(header.shapes);
   // The fresh ones share one buffer, back to back: a worker's k and v then already are a KV frame (packKv).
   const fresh = allocateTensors(
@@ -128,7 +116,7 @@ export async function receiveTensors(
     writer.write(asBuffer(frame.payload));
   }
   if (writer.written !== expected) throw new SeqparError('ERR_BAD_FRAME', `chunks hold ${writer.written} bytes, shapes need ${expected}`);
-  return tensors;
+  return tensors as ReceivedTensors<T>;
 }
 
 /** Reads and lets go the chunks `sendTensors` announced in `header`, for a reply nobody waits for any more. */
