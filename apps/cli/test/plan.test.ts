@@ -34,6 +34,34 @@ describe('seqpar plan', () => {
     expect(big.ulyssesDegree).toEqual(big.strategy === 'usp' ? expect.any(Number) : 1);
   });
 
+  it('--window and --doc-lens price the visible pairs: a window plans faster than full causal, and both are echoed', async () => {
+    const plan = async (...extra: string[]) =>
+      JSON.parse((await runCli(['plan', '--seq', '65536', '--causal', '--workers', '4', '--profile', 'a100-pcie', '--json', ...extra])).stdout);
+    const full = await plan();
+    const windowed = await plan('--window', '1024');
+    expect(windowed).toMatchObject({ window: 1024, causal: true });
+    expect(full.window).toBeUndefined();
+    expect(windowed.predictedMs).toBeLessThan(full.predictedMs / 2); // 1/32 of the causal pairs, with fixed costs on top
+    const pack = await plan('--doc-lens', [49152, ...Array(16).fill(1024)].join(','));
+    expect(pack.documents).toHaveLength(17);
+    expect(pack.predictedMs).toBeLessThan(full.predictedMs);
+    expect(pack.predictedMs).toBeGreaterThan(windowed.predictedMs);
+  });
+
+  it('refuses malformed --doc-lens and --window as usage errors (exit 2)', async () => {
+    for (const bad of [
+      ['--doc-lens', '1000,24'], // sums to 1024, not 2048
+      ['--doc-lens', '2048,0'],
+      ['--causal', '--window', '0'],
+      ['--window', '64'], // a window needs --causal
+      ['--doc-lens', '1024,x'],
+    ]) {
+      const result = await runCli(['plan', '--seq', '2048', '--workers', '2', '--profile', 'h100-nvlink', ...bad]);
+      expect(result.code, bad.join(' ')).toBe(2);
+      expect(result.stdout).toBe('');
+    }
+  });
+
   it('keeps a short request unsharded and prints a table without --json', async () => {
     const json = JSON.parse((await runCli(['plan', '--seq', '256', '--workers', '4', '--profile', 'h100-nvlink', '--json'])).stdout);
     expect(json.strategy).toBe('single');

@@ -7,7 +7,37 @@ import { runCli } from './run-cli.js';
 const dir = mkdtempSync(join(tmpdir(), 'seqpar-simulate-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Visible pairs of a causal pack: each document its own triangle. */
+const causalPairs = (lengths: number[]) => lengths.reduce((sum, l) => sum + (l * (l + 1)) / 2, 0);
+
 describe('seqpar simulate', () => {
+  it('prices a skewed pack and a window as their visible pairs (--doc-lens, --window), and refuses malformed ones (exit 2)', async () => {
+    const seq = 16384;
+    const simulate = async (...extra: string[]) => {
+      const result = await runCli(['simulate', '--profile', 'a100-nvlink', '--workers', '2', '--seq', String(seq), '--causal', '--strategy', 'single,zigzag', '--json', ...extra]);
+      expect(result.code).toBe(0);
+      return JSON.parse(result.stdout) as { documents?: number[]; window?: number; results: { strategy: string; idealMs: number; predictedMs: number; rankBusy: number[] }[] };
+    };
+    const skewed = [12288, ...Array<number>(16).fill(256)];
+    const [full, pack, windowed] = [await simulate(), await simulate('--doc-lens', skewed.join(',')), await simulate('--window', '1024')];
+    expect(pack.documents).toEqual(skewed);
+    expect(windowed.window).toBe(1024);
+    // single's ideal time is its FLOPs at the profile's rate: exactly proportional to the pairs priced
+    const single = (run: typeof full) => run.results.find((r) => r.strategy === 'single')!;
+    expect(single(pack).idealMs / single(full).idealMs).toBeCloseTo(causalPairs(skewed) / causalPairs([seq]), 6);
+    const windowPairs = causalPairs([1024]) + (seq - 1024) * 1024;
+    expect(single(windowed).idealMs / single(full).idealMs).toBeCloseTo(windowPairs / causalPairs([seq]), 6);
+    for (const run of [pack, windowed]) expect(run.results.every((r, i) => r.predictedMs < full.results[i]!.predictedMs)).toBe(true);
+    for (const bad of [
+      ['--doc-lens', '16384,0'],
+      ['--doc-lens', '100'],
+      ['--window', '0'],
+    ]) {
+      const refused = await runCli(['simulate', '--profile', 'a100-nvlink', '--workers', '2', '--seq', String(seq), '--causal', '--strategy', 'zigzag', ...bad]);
+      expect(refused.code, bad.join(' ')).toBe(2);
+    }
+  });
+
   it('--json prints one object with a result per strategy, and --trace writes a Chrome trace', async () => {
     const trace = join(dir, 'trace.json');
     const result = await runCli([

@@ -19,6 +19,14 @@ export function createPartial(sq: number, hq: number, d: number): PartialAttenti
   };
 }
 
+/** True when every accumulator row in [start, start + count) is masked and no block row is. */
+function takesBlockWhole(lse: Float32Array, blockLse: Float32Array, sq: number, start: number, count: number, hq: number): boolean {
+  for (let h = 0; h < hq; h++) {
+    for (let i = 0; i < count; i++) if (!isMaskedLse(lse[h * sq + start + i]!) || isMaskedLse(blockLse[h * count + i]!)) return false;
+  }
+  return true;
+}
+
 /**
  * Folds `block` (covering query rows `rows` of `acc`, all of them by default) into `acc`, in place:
  *   out <- out - sigmoid(blk_lse - lse) * (out - blk_out),   lse <- lse - logsigmoid(lse - blk_lse)
@@ -43,6 +51,13 @@ export function mergeInto(acc: PartialAttention, block: PartialAttention, rows?:
   const lse = acc.lse.data;
   const blockOut = block.out.data;
   const blockLse = block.lse.data;
+  if (takesBlockWhole(lse, blockLse, sq, start, count, hq)) {
+    // Rows nothing reached yet, all reached by the block: the merge is the block, so copy it in bulk (the first
+    // piece of every row range merges so; element by element it cost ~7% of a 16k-token single-worker request).
+    out.set(blockOut.subarray(0, count * hq * d), start * hq * d);
+    for (let h = 0; h < hq; h++) lse.set(blockLse.subarray(h * count, (h + 1) * count), h * sq + start);
+    return;
+  }
   // Rows outer, heads inner: out and blockOut are then read in memory order (measured 25 -> 15 ms per 8k rows).
   for (let i = 0; i < count; i++) {
     for (let h = 0; h < hq; h++) {

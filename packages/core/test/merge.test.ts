@@ -56,6 +56,23 @@ describe('mergeInto', () => {
     expect(even.lse.data[0]).toBe(Math.fround(1e4 + Math.log(2)));
   });
 
+  it('takes a block whole into rows nothing reached yet, every head in its place, then merges the next one into it', () => {
+    const [rows, heads, dim] = [4, 2, 3];
+    const acc = createPartial(rows, heads, dim);
+    const block = {
+      out: { data: Float32Array.from({ length: 2 * heads * dim }, (_, i) => i + 0.5), shape: [2, heads, dim] },
+      lse: { data: Float32Array.of(1, 2, 3, 4), shape: [heads, 2] },
+    };
+    mergeInto(acc, block, { start: 1, end: 3 });
+    expect(Array.from(acc.out.data)).toEqual([...Array(heads * dim).fill(0), ...block.out.data, ...Array(heads * dim).fill(0)]);
+    expect(acc.lse.data.slice(1, 3)).toEqual(Float32Array.of(1, 2)); // head 0, rows 1 and 2
+    expect(acc.lse.data.slice(rows + 1, rows + 3)).toEqual(Float32Array.of(3, 4)); // head 1
+    expect([0, 3, rows, rows + 3].every((i) => isMaskedLse(acc.lse.data[i]!))).toBe(true);
+    mergeInto(acc, block, { start: 1, end: 3 }); // the same block again: lse + log 2, out unchanged
+    expect(acc.lse.data[1]).toBeCloseTo(1 + Math.log(2), 6);
+    expect(acc.out.data[heads * dim]).toBeCloseTo(0.5, 6);
+  });
+
   it('merges a block into a sub-range of rows', () => {
     const acc = createPartial(3, 1, 1);
     mergeInto(acc, partial([4], [0]), { start: 1, end: 2 });

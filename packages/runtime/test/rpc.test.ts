@@ -54,6 +54,25 @@ describe('the request path (RpcCaller + serveCalls)', () => {
     });
   });
 
+  it("lends a call's tensors until its answer is sent: the next call of the same size reuses their memory, a running call's never", async () => {
+    const seen: Tensor[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const { caller } = pair(async (call) => {
+      seen.push(call.tensors[0]!);
+      if (call.args.hold === true) await held;
+      return { header: { first: call.tensors[0]!.data[0] } };
+    });
+    await caller.call(1, 'a', {}, [floats(1000, 1)], { timeoutMs: 10_000 });
+    const running = caller.call(1, 'b', { hold: true }, [floats(1000, 2)], { timeoutMs: 10_000 });
+    await expect(caller.call(1, 'c', {}, [floats(1000, 3)], { timeoutMs: 10_000 })).resolves.toMatchObject({ header: { first: 3 } });
+    release();
+    await expect(running).resolves.toMatchObject({ header: { first: 2 } });
+    expect(seen[1]!.data.buffer).toBe(seen[0]!.data.buffer); // a's memory, given back once a was answered
+    expect(seen[2]!.data.buffer).not.toBe(seen[1]!.data.buffer); // b still ran: c got its own
+    expect(seen[1]!.data[0]).toBe(2);
+  });
+
   it("gives the callee's typed error back with its code and exit code", async () => {
     const { caller } = pair(async () => {
       throw new UsageError('q and k disagree', 'ERR_SHAPE_MISMATCH');

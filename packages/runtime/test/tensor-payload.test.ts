@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createInprocGroup } from '@seqpar/transport';
-import { receiveTensors, rowSegments, sendTensors, TENSOR_CHUNK_BYTES } from '../src/rpc/tensor-payload.js';
+import { receiveTensors, rowSegments, sendTensors, SpareBuffer, TENSOR_CHUNK_BYTES } from '../src/rpc/tensor-payload.js';
 
 describe('tensor chunks', () => {
   it('sends tensors larger than a chunk in slot-sized pieces and receives them bit for bit', async () => {
@@ -37,7 +37,7 @@ describe('tensor chunks', () => {
     const header = (await b!.recv(0, 'ctl', { timeoutMs: 5000 })).header as { id: number; shapes: number[][]; chunks: number };
     expect(header.chunks).toBe(3);
     const target = new Float32Array(source.length);
-    const [written, fresh] = await receiveTensors(b!, 0, 'data', header, { timeoutMs: 5000 }, [rowSegments({ data: target, shape: [2 * rows, 4, rowFloats / 4] }, odd)]);
+    const [written, fresh] = await receiveTensors(b!, 0, 'data', header, { timeoutMs: 5000 }, { into: [rowSegments({ data: target, shape: [2 * rows, 4, rowFloats / 4] }, odd)] });
     await sent;
     expect(written).toBeUndefined();
     expect(fresh).toEqual({ data: Float32Array.of(5), shape: [1] });
@@ -46,10 +46,43 @@ describe('tensor chunks', () => {
     await Promise.all([a!.close(), b!.close()]);
   });
 
+  it('receives into the buffer given back to its spare when the size matches, and into a new one otherwise', async () => {
+    const [a, b] = createInprocGroup(2);
+    const spare = new SpareBuffer();
+    const receive = async (id: number, tensors: Float32Array[]) => {
+      const sent = sendTensors(
+        a!,
+        1,
+        'ctl',
+        'data',
+        { id },
+        tensors.map((data) => ({ data, shape: [data.length] })),
+      );
+      const header = (await b!.recv(0, 'ctl', { timeoutMs: 5000 })).header as { id: number; shapes: number[][]; chunks: number };
+      const got = await receiveTensors(b!, 0, 'data', header, { timeoutMs: 5000 }, { spare });
+      await sent;
+      return got;
+    };
+    const first = await receive(1, [Float32Array.of(1, 2, 3), Float32Array.of(4)]);
+    spare.give(first);
+    const second = await receive(2, [Float32Array.of(5, 6), Float32Array.of(7, 8)]);
+    expect(second[0]!.data.buffer).toBe(first[0]!.data.buffer); // the same 16 bytes, overwritten
+    expect(second).toEqual([
+      { data: Float32Array.of(5, 6), shape: [2] },
+      { data: Float32Array.of(7, 8), shape: [2] },
+    ]);
+    const third = await receive(3, [Float32Array.of(9, 10, 11)]); // taken while the second still holds it
+    expect(third[0]!.data.buffer).not.toBe(first[0]!.data.buffer);
+    spare.give(second);
+    const other = await receive(4, [Float32Array.of(1)]);
+    expect(other[0]!.data.buffer).not.toBe(first[0]!.data.buffer);
+    await Promise.all([a!.close(), b!.close()]);
+  });
+
   it('refuses a reply whose shape differs from its target with ERR_BAD_FRAME', async () => {
     const [a, b] = createInprocGroup(2);
     const target = rowSegments({ data: new Float32Array(8), shape: [4, 2] }, [{ start: 0, end: 2 }]);
-    await expect(receiveTensors(b!, 0, 'data', { id: 1, shapes: [[3, 2]], chunks: 1 }, { timeoutMs: 5000 }, [target])).rejects.toMatchObject({ code: 'ERR_BAD_FRAME' });
+    await expect(receiveTensors(b!, 0, 'data', { id: 1, shapes: [[3, 2]], chunks: 1 }, { timeoutMs: 5000 }, { into: [target] })).rejects.toMatchObject({ code: 'ERR_BAD_FRAME' });
     await Promise.all([a!.close(), b!.close()]);
   });
 

@@ -23,7 +23,7 @@ export async function passKvAttention(ctx: RankContext, input: RankInput, rule: 
   const [rows, hq, d] = input.q.shape as [number, number, number];
   const hkv = input.k.shape[1]!;
   const world = worldOf(input, n);
-  const acc = createPartial(rows, hq, d);
+  const acc = (ctx.createPartial ?? createPartial)(rows, hq, d);
   const kvRelay: Relay<KvBlock> = {
     direction: 1,
     tag: 'kv',

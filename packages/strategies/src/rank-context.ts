@@ -1,4 +1,4 @@
-import type { BlockAttentionKernel, RankRecorder, SequenceMask, Tensor } from '@seqpar/core';
+import type { BlockAttentionKernel, PartialAttention, RankRecorder, SequenceMask, Tensor } from '@seqpar/core';
 import type { Transport } from '@seqpar/transport';
 
 /** What one rank runs a strategy with: its peers, its compute, and where it books time. */
@@ -14,6 +14,11 @@ export interface RankContext {
   /** Bound on every receive. */
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
+  /**
+   * Makes the accumulator a rank's result folds into (default: core's createPartial, fresh memory). A worker
+   * passes one that reuses the memory of its previous result, which was sent before this request started.
+   */
+  readonly createPartial?: (rows: number, heads: number, dim: number) => PartialAttention;
 }
 
 /** One rank's share of a self-attention request, already laid out as the strategy's layout asks (under its mask). */

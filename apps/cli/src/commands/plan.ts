@@ -17,7 +17,7 @@ import type { TransportKind } from '@seqpar/transport';
 import { connectCluster } from '@seqpar/runtime';
 import { log, printJson } from '../output.js';
 import { readTokenFile } from '../token-file.js';
-import { nonNegativeInt, positiveInt } from '../options.js';
+import { intList, nonNegativeInt, positiveInt } from '../options.js';
 import { examples } from '../help-examples.js';
 
 /** The request-shape options `plan` and `simulate` share. */
@@ -28,6 +28,8 @@ export interface WorkloadOptions {
   kvHeads: number;
   headDim: number;
   prefix: number;
+  docLens?: number[];
+  window?: number;
 }
 
 /** `seq` may be optional where the command has something else to do without a request (`plan --calibrate`). */
@@ -38,7 +40,9 @@ export function addWorkloadOptions(command: Command, seq: 'required' | 'optional
     .option('--heads <n>', `query heads (default ${DEFAULT_HEADS.heads})`, positiveInt, DEFAULT_HEADS.heads)
     .option('--kv-heads <n>', `key/value heads (default ${DEFAULT_HEADS.kvHeads})`, positiveInt, DEFAULT_HEADS.kvHeads)
     .option('--head-dim <n>', `head dimension (default ${DEFAULT_HEADS.headDim})`, positiveInt, DEFAULT_HEADS.headDim)
-    .option('--prefix <n>', 'cached tokens the request attends to (prefill after a prompt cache, or decode)', nonNegativeInt, 0);
+    .option('--prefix <n>', 'cached tokens the request attends to (prefill after a prompt cache, or decode)', nonNegativeInt, 0)
+    .option('--doc-lens <L1,L2,...>', 'documents packed back to back (lengths sum to --seq): only pairs within a document are priced', intList)
+    .option('--window <W>', 'sliding window (with --causal): token i sees tokens i-W < j <= i, and only those pairs are priced', nonNegativeInt);
 }
 
 export const requestOf = (o: WorkloadOptions): PlanRequest => ({
@@ -48,6 +52,14 @@ export const requestOf = (o: WorkloadOptions): PlanRequest => ({
   heads: o.heads,
   kvHeads: o.kvHeads,
   headDim: o.headDim,
+  ...(o.docLens ? { documents: o.docLens } : {}),
+  ...(o.window !== undefined ? { window: o.window } : {}),
+});
+
+/** The mask options as given, for a command's --json (absent when not given). */
+export const maskOf = (o: WorkloadOptions): { documents?: number[]; window?: number } => ({
+  ...(o.docLens ? { documents: o.docLens } : {}),
+  ...(o.window !== undefined ? { window: o.window } : {}),
 });
 
 interface PlanOptions extends Omit<WorkloadOptions, 'seq'> {
@@ -89,6 +101,7 @@ export function register(program: Command): void {
       examples(
         'seqpar plan --seq 65536 --causal --workers 4   # the pick and a table of alternatives',
         'seqpar plan --seq 8192 --workers 8 --profile h100-nvlink --json',
+        'seqpar plan --seq 16384 --causal --window 1024 --workers 2   # priced as the pairs the window leaves',
         'seqpar plan --calibrate --seq 16384 --workers 2   # measure this host first (about a minute)',
         'seqpar plan --seq 32768 --causal --coordinator hostA:29501 --token-file token   # for a running cluster',
       ),
@@ -107,7 +120,15 @@ export function register(program: Command): void {
     const profile = calibrated?.profile ?? (options.profile ? loadProfile(options.profile) : hostProfile(cluster?.transport ?? 'inproc'));
     const plan = choosePlan(requestOf({ ...options, seq: options.seq }), profile, { maxWorkers: workers });
     if (options.json) {
-      printJson({ ...plan, seq: options.seq, prefix: options.prefix, causal: options.causal, workers, ...(calibrated ? { calibrated: calibrated.path } : {}) });
+      printJson({
+        ...plan,
+        seq: options.seq,
+        prefix: options.prefix,
+        causal: options.causal,
+        ...maskOf({ ...options, seq: options.seq }),
+        workers,
+        ...(calibrated ? { calibrated: calibrated.path } : {}),
+      });
       return;
     }
     log(`profile ${profile.name}: ${profile.source}`);

@@ -5,7 +5,7 @@ import { loadProfile, profileNames, workloadOf } from '@seqpar/planner';
 import { projectionTrace, simulate } from '@seqpar/sim';
 import { log, printJson } from '../output.js';
 import { commaList, positiveInt } from '../options.js';
-import { addWorkloadOptions, formatMs, requestOf, table, type WorkloadOptions } from './plan.js';
+import { addWorkloadOptions, formatMs, maskOf, requestOf, table, type WorkloadOptions } from './plan.js';
 import { examples } from '../help-examples.js';
 
 interface SimulateOptions extends WorkloadOptions {
@@ -38,6 +38,7 @@ export function register(program: Command): void {
         'seqpar simulate --profile h100-nvlink --workers 8 --seq 1048576 --causal --strategy ring,zigzag,ulysses',
         'seqpar simulate --profile a100-pcie --workers 4 --seq 131072 --kv-heads 2 --strategy ring,striped --trace sim.json',
         'seqpar simulate --profile calibrated --workers 2 --seq 16384 --strategy single,zigzag --json   # after plan --calibrate',
+        'seqpar simulate --profile a100-nvlink --workers 2 --seq 16384 --causal --doc-lens 12288,2048,2048 --strategy single,zigzag',
       ),
     );
   addWorkloadOptions(command).action((options: SimulateOptions) => {
@@ -60,7 +61,7 @@ export function register(program: Command): void {
       peakMemoryBytes,
     }));
     if (options.json) {
-      printJson({ profile: profile.name, workers: options.workers, seq: options.seq, prefix: options.prefix, causal: options.causal, results: rows });
+      printJson({ profile: profile.name, workers: options.workers, seq: options.seq, prefix: options.prefix, causal: options.causal, ...maskOf(options), results: rows });
       return;
     }
     log(`profile ${profile.name}: ${profile.source}`);

@@ -77,12 +77,9 @@ export class Cluster implements ClusterClient {
     const calls = runs.map((rows) => ({ args: { strategy: name, seq, ...mask, ...strategyOptions }, tensors: [q, k, v].map((t) => rowSegments(t, rows)) }));
     const out = { data: new Float32Array(q.data.length), shape: [...q.shape] };
     const replies = await this.coordinator.submit('attention', calls, { ...this.jobOptions(options), replyInto: (rank) => [rowSegments(out, runs[rank]!)] });
-    const lse = gatherLse(
-      strategy,
-      replies.map((reply) => reply.tensors[1]!),
-      seq,
-      mask,
-    );
+    // One rank's lse already is the request's, in order: handed out as received rather than gathered into a copy.
+    const parts = replies.map((reply) => reply.tensors[1]!);
+    const lse = degree === 1 ? parts[0]! : gatherLse(strategy, parts, seq, mask);
     const wallMs = epochNow() - started;
     return { out, lse, stats: { strategy: name, workers: degree, transport: this.transport, seq, wallMs, ...rankStats(replies) } };
   }

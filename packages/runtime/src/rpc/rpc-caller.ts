@@ -128,7 +128,7 @@ export class RpcCaller {
           if (!call) await discardTensors(this.transport, peer, REPLY_DATA_TAG, message, { timeoutMs: CONTROL_POLL_MS });
           else {
             const timeoutMs = Math.max(1, call.giveUpAt - Date.now());
-            const tensors = await receiveTensors(this.transport, peer, REPLY_DATA_TAG, message, { timeoutMs }, call.options.replyInto ?? []);
+            const tensors = await receiveTensors(this.transport, peer, REPLY_DATA_TAG, message, { timeoutMs }, { into: call.options.replyInto ?? [] });
             const reply = {
               header: message.header ?? {},
               tensors,

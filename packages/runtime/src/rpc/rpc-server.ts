@@ -3,12 +3,13 @@ import type { Frame, Transport } from '@seqpar/transport';
 import type { Logger } from '../logger.js';
 import { OrderedSender } from './ordered-sender.js';
 import { CALL_DATA_TAG, CALL_TAG, CONTROL_POLL_MS, errorMessage, REPLY_DATA_TAG, REPLY_TAG, type CallMessage } from './rpc-messages.js';
-import { receiveTensors, sendTensors, type TensorSegments } from './tensor-payload.js';
+import { receiveTensors, sendTensors, SpareBuffer, type TensorSegments } from './tensor-payload.js';
 
 export interface IncomingCall {
   readonly id: number;
   readonly op: string;
   readonly args: Record<string, unknown>;
+  /** Lent until the handler's result is sent: the next call's tensors reuse their memory (copy what must outlive it). */
   readonly tensors: Tensor[];
 }
 
@@ -26,6 +27,8 @@ export interface CallResult {
   readonly tensors?: readonly (Tensor | TensorSegments)[];
   readonly stats?: unknown;
   readonly spans?: unknown;
+  /** Called once the result's tensors are sent: their memory may be reused. */
+  readonly sent?: () => void;
 }
 
 export type CallHandler = (call: IncomingCall, scope: CallScope) => Promise<CallResult>;
@@ -46,6 +49,7 @@ export interface ServeOptions {
 export async function serveCalls(transport: Transport, caller: number, handler: CallHandler, options: ServeOptions): Promise<ServeOutcome> {
   const active = new Map<number, { controller: AbortController; done: Promise<void> }>();
   const sender = new OrderedSender();
+  const spare = new SpareBuffer();
   const stopAll = () => active.forEach((call) => call.controller.abort());
   options.signal?.addEventListener('abort', stopAll, { once: true });
   try {
@@ -73,7 +77,7 @@ export async function serveCalls(transport: Transport, caller: number, handler: 
       const controller = new AbortController();
       let tensors: Tensor[];
       try {
-        tensors = await receiveTensors(transport, caller, CALL_DATA_TAG, message, { timeoutMs: message.timeoutMs, signal: controller.signal });
+        tensors = await receiveTensors(transport, caller, CALL_DATA_TAG, message, { timeoutMs: message.timeoutMs, signal: controller.signal }, { spare });
       } catch (error) {
         // Its chunks are missing or malformed: the stream is out of step, so this connection is done.
         await sender.run(() => transport.send(caller, REPLY_TAG, errorMessage(message.id, error))).catch(() => undefined);
@@ -81,9 +85,11 @@ export async function serveCalls(transport: Transport, caller: number, handler: 
         return 'lost';
       }
       const call = { id: message.id, op: message.op, args: message.args ?? {}, tensors };
-      const done = answer(transport, caller, sender, call, controller.signal, message.timeoutMs - (Date.now() - arrived), handler, options.log).finally(() =>
-        active.delete(message.id),
-      );
+      const done = answer(transport, caller, sender, call, controller.signal, message.timeoutMs - (Date.now() - arrived), handler, options.log)
+        .then((answered) => {
+          if (answered) spare.give(tensors);
+        })
+        .finally(() => active.delete(message.id));
       active.set(message.id, { controller, done });
     }
   } finally {
@@ -102,12 +108,12 @@ async function answer(
   timeoutMs: number,
   handler: CallHandler,
   log: Logger,
-): Promise<void> {
+): Promise<boolean> {
   const emit = (header: Record<string, unknown>) => void sender.run(() => transport.send(caller, REPLY_TAG, { kind: 'partial', id: call.id, header })).catch(() => undefined);
   try {
     if (timeoutMs <= 0) throw new SeqparError('ERR_TIMEOUT', `${call.op} request ran out of time before it started`);
     const result = await handler(call, { signal, timeoutMs, emit });
-    if (signal.aborted) return;
+    if (signal.aborted) return false;
     const header = {
       kind: 'result',
       id: call.id,
@@ -116,11 +122,14 @@ async function answer(
       ...(result.spans === undefined ? {} : { spans: result.spans }),
     };
     await sender.run(() => sendTensors(transport, caller, REPLY_TAG, REPLY_DATA_TAG, header, result.tensors ?? []));
+    result.sent?.();
+    return true;
   } catch (error) {
-    if (signal.aborted) return; // cancelled or dropped: nobody waits for this answer
+    if (signal.aborted) return false; // cancelled or dropped: nobody waits for this answer
     // A typed error goes back to the caller, who reports it; only a bug is worth a stack in this process's log.
     if (error instanceof SeqparError && error.code !== 'ERR_INTERNAL') log.info({ code: error.code, reason: error.message, request: call.id, op: call.op }, 'request failed');
     else log.error({ err: error, request: call.id, op: call.op }, 'request failed');
     await sender.run(() => transport.send(caller, REPLY_TAG, errorMessage(call.id, error))).catch(() => undefined);
+    return false;
   }
 }

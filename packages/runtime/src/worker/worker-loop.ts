@@ -3,6 +3,7 @@ import type { Transport } from '@seqpar/transport';
 import type { Logger } from '../logger.js';
 import { serveCalls, type CallResult, type CallScope, type IncomingCall, type ServeOutcome } from '../rpc/rpc-server.js';
 import { answerClockPings } from './clock-sync.js';
+import { ResultMemory } from './result-memory.js';
 import { SubgroupTransport } from './subgroup-transport.js';
 import { WORKER_OPS } from './worker-ops.js';
 
@@ -59,14 +60,18 @@ export async function serveWorker(options: WorkerLoopOptions): Promise<void> {
 
 function serveWorld(world: Transport, options: WorkerLoopOptions): Promise<ServeOutcome> {
   void answerClockPings(world, options.workers, options.signal); // ends when the world closes
-  return serveCalls(world, options.workers, (call, scope) => runOp(world, call, scope, options), { log: options.log, ...(options.signal ? { signal: options.signal } : {}) });
+  const resultMemory = new ResultMemory();
+  return serveCalls(world, options.workers, (call, scope) => runOp(world, call, scope, resultMemory, options), {
+    log: options.log,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
 }
 
 /**
  * One rank's part of a request: the op runs over a transport limited to the request's ranks, with tags of its
  * own (a dropped request's frames can never be taken for the next one's).
  */
-async function runOp(world: Transport, call: IncomingCall, scope: CallScope, options: WorkerLoopOptions): Promise<CallResult> {
+async function runOp(world: Transport, call: IncomingCall, scope: CallScope, resultMemory: ResultMemory, options: WorkerLoopOptions): Promise<CallResult> {
   const op = WORKER_OPS[call.op];
   if (!op) throw new UsageError(`unknown operation '${call.op}'`);
   const { flight, degree, traced } = call.args;
@@ -84,7 +89,14 @@ async function runOp(world: Transport, call: IncomingCall, scope: CallScope, opt
     tagPrefix: `r${String(flight)}/`,
     timeoutMs: scope.timeoutMs,
     signal: scope.signal,
+    resultMemory,
   };
   const reply = await op(ctx, { args: call.args, tensors: call.tensors }, scope.emit);
-  return { header: reply.header, tensors: reply.tensors, stats: recorder.stats(transport.stats()), ...(traced === true ? { spans: recorder.spans } : {}) };
+  return {
+    header: reply.header,
+    tensors: reply.tensors,
+    stats: recorder.stats(transport.stats()),
+    ...(traced === true ? { spans: recorder.spans } : {}),
+    ...(reply.sent ? { sent: reply.sent } : {}),
+  };
 }

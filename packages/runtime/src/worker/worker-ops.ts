@@ -2,6 +2,7 @@ import { SeqparError, UsageError, type Tensor } from '@seqpar/core';
 import { STRATEGIES, type RankContext, type StrategyName } from '@seqpar/strategies';
 import { allGather } from '@seqpar/transport';
 import { generateOp } from './generate-op.js';
+import type { ResultMemory } from './result-memory.js';
 
 /** What the coordinator asks one rank to do: arguments plus this rank's tensors. */
 export interface OpCall {
@@ -12,13 +13,20 @@ export interface OpCall {
 export interface OpReply {
   readonly header: Record<string, unknown>;
   readonly tensors: Tensor[];
+  /** Called once the reply's tensors are sent: their memory may be reused. */
+  readonly sent?: () => void;
+}
+
+/** A rank's context on a worker: the strategies' context plus the memory its attention results reuse. */
+export interface WorkerContext extends RankContext {
+  readonly resultMemory: ResultMemory;
 }
 
 /** Streams a partial reply to the coordinator ahead of the result (in order); see control-messages.ts. */
 export type EmitPartial = (header: Record<string, unknown>) => void;
 
 /** An operation every participating worker runs on its share; `ctx.transport` reaches the other participants. */
-export type WorkerOp = (ctx: RankContext, call: OpCall, emit: EmitPartial) => Promise<OpReply>;
+export type WorkerOp = (ctx: WorkerContext, call: OpCall, emit: EmitPartial) => Promise<OpReply>;
 
 /** Distributed attention by any registered strategy: tensors [q, k, v] of this rank, reply [out, lse]. */
 const attentionOp: WorkerOp = async (ctx, { args, tensors }) => {
@@ -32,8 +40,8 @@ const attentionOp: WorkerOp = async (ctx, { args, tensors }) => {
     ...(typeof args.window === 'number' ? { window: args.window } : {}),
   };
   const usp = args.ulyssesDegree === undefined ? {} : { ulyssesDegree: Number(args.ulyssesDegree) };
-  const part = await strategy.run(ctx, { q, k, v, seq: Number(args.seq), ...mask, ...usp });
-  return { header: {}, tensors: [part.out, part.lse] };
+  const part = await strategy.run({ ...ctx, createPartial: ctx.resultMemory.createPartial }, { q, k, v, seq: Number(args.seq), ...mask, ...usp });
+  return { header: {}, tensors: [part.out, part.lse], sent: () => ctx.resultMemory.give(part) };
 };
 
 /**
