@@ -55,7 +55,7 @@ async function runChain(steps: readonly ChainStep[]): Promise<Record<string, Flo
   const produced = (feed: OutputFeed): ort.Tensor => {
     const tensor = outputs.get(feed.output);
     if (!tensor) throw new Error(`no earlier step of the chain produced '${feed.output}'`);
-    return tensor;
+    return feed.rows ? rowsOf(tensor, feed.rows) : tensor;
   };
   for (const step of steps) {
     if ('write' in step) {
@@ -70,9 +70,18 @@ async function runChain(steps: readonly ChainStep[]): Promise<Record<string, Flo
       // A resident tensor is wrapped in place: ORT reads the thread's own buffer, nothing is copied.
       feeds[name] = isOutput(t) ? produced(t) : isWire(t) ? new ort.Tensor(t.type, t.data, t.dims) : new ort.Tensor(residents.feed(t.resident, t.dims), t.dims);
     }
-    for (const [name, t] of Object.entries(await session.run(feeds))) outputs.set(name, t);
+    for (const [name, t] of Object.entries(await session.run(feeds))) outputs.set(step.outputs?.[name] ?? name, t);
   }
   return Object.fromEntries([...outputs].map(([name, t]) => [name, t.data as Float32Array]));
+}
+
+/** Rows [from, to) of `t` along its first axis, copied (a few decode rows). */
+function rowsOf(t: ort.Tensor, [from, to]: readonly [number, number]): ort.Tensor {
+  const rows = t.dims[0] ?? 0;
+  if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from <= to && to <= rows)) throw new Error(`rows [${from}, ${to}) are outside a tensor of ${rows} rows`);
+  const size = t.dims.slice(1).reduce((a, b) => a * b, 1);
+  const data = (t.data as Float32Array | Int32Array).slice(from * size, to * size);
+  return new ort.Tensor(t.type as 'float32' | 'int32', data, [to - from, ...t.dims.slice(1)]);
 }
 
 const asWire = (t: ort.Tensor): WireTensor => ({ type: t.type as WireTensor['type'], data: t.data as WireTensor['data'], dims: t.dims });
@@ -83,8 +92,38 @@ function sentTensors(request: ComputeRequest): WireTensor[] {
   return request.steps.flatMap((step) => ('write' in step ? [step.rows] : Object.values(step.feeds)).filter(isWire));
 }
 
+/**
+ * Chains and drops wait here and run one at a time, lowest priority first (first come among equals): a decode
+ * step sent while a long prefill has pieces queued runs after the piece running now, not after all of them.
+ */
+const queued: Array<{ readonly request: ComputeRequest & { priority: number }; readonly settle: Promise<void>; readonly start: () => void }> = [];
+let pumping = false;
+
+function enqueue(request: ComputeRequest & { priority: number }): Promise<Record<string, Float32Array>> {
+  let start!: () => void;
+  const started = new Promise<void>((resolve) => (start = resolve));
+  const handled = started.then(() => handle(request));
+  queued.push({ request, settle: handled.then(() => undefined, () => undefined), start });
+  if (!pumping) void pump();
+  return handled;
+}
+
+async function pump(): Promise<void> {
+  pumping = true;
+  while (queued.length > 0) {
+    let next = 0;
+    for (let i = 1; i < queued.length; i++) if (queued[i]!.request.priority < queued[next]!.request.priority) next = i;
+    const [item] = queued.splice(next, 1);
+    item!.start();
+    await item!.settle;
+    // Let messages that arrived during the run join the queue before the next pick.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  pumping = false;
+}
+
 parentPort!.on('message', (request: ComputeRequest) => {
-  const handled = handle(request);
+  const handled = request.kind === 'chain' || request.kind === 'drop' ? enqueue(request) : handle(request);
   if (request.kind !== 'close') {
     inflight.add(handled);
     void handled.catch(() => undefined).finally(() => inflight.delete(handled));

@@ -9,6 +9,8 @@ export * from './model-files.js';
 export * from './rank-generation.js';
 export * from './rank-inference.js';
 export * from './rank-model.js';
+export * from './rank-session.js';
+export * from './batched-decode.js';
 export * from './safetensors.js';
 export * from './safetensors-header.js';
 export * from './sampling.js';

@@ -21,7 +21,8 @@ export async function* generateOnCluster(
   const config = await readModelConfig(dir);
   const degree = checkGeneration(config, prompt, { ...options, workers: coordinator.workers });
   const { signal, timeoutMs, onPrefillProgress, ...rankOptions } = options;
-  const args: GenerateArgs = { ...definedOnly(rankOptions), modelDir: dir };
+  // `eos` lets the coordinator's generation batch end a session at an end-of-sequence token.
+  const args: GenerateArgs & { eos: number[] } = { ...definedOnly(rankOptions), modelDir: dir, eos: [...config.eosTokenIds] };
   const progress = prefillProgress(config, prompt.length, onPrefillProgress);
   const ids: Tensor = { data: Float32Array.from(prompt), shape: [prompt.length] };
   // Aborted by the caller or when the consumer stops reading: the coordinator then drops the request everywhere.

@@ -2,6 +2,7 @@ import { SeqparError, UsageError, type Tensor } from '@seqpar/core';
 import { STRATEGIES, type RankContext, type StrategyName } from '@seqpar/strategies';
 import { allGather } from '@seqpar/transport';
 import { generateOp } from './generate-op.js';
+import { sessionPrefillOp, sessionReleaseOp, sessionStepOp } from './generation-sessions.js';
 
 /** What the coordinator asks one rank to do: arguments plus this rank's tensors. */
 export interface OpCall {
@@ -53,4 +54,7 @@ export const WORKER_OPS: Readonly<Record<string, WorkerOp>> = {
   attention: attentionOp,
   'all-gather-checksum': allGatherChecksumOp,
   generate: generateOp,
+  'session.prefill': sessionPrefillOp,
+  'session.step': sessionStepOp,
+  'session.release': sessionReleaseOp,
 };
