@@ -13,6 +13,8 @@ import { SlotQueue, type Ticket } from './slot-queue.js';
 export interface EngineOptions extends PlanLimits {
   /** Admitted requests that may wait for the cluster; more get 429. */
   readonly maxQueue: number;
+  /** Requests running on the cluster at once (decoded together as one batch). */
+  readonly maxBatch: number;
 }
 
 /** How a generation ended: its tokens, and whether it ran to its last token (EOS or max_tokens). */
@@ -32,7 +34,8 @@ const PROBE_RETRY_MS = 250;
 /**
  * Between the HTTP layer and the cluster: admission (413 for what the model or the KV budget cannot hold, 429
  * when the queue is full, 503 while the cluster recovers), the queue, the per-prompt plan, and the request's
- * metrics. The cluster runs one request at a time over all its ranks, so one runs and the others wait here.
+ * metrics. Up to `maxBatch` requests run at once (the coordinator batches their decode steps) while the KV cache
+ * they hold, summed over every rank, fits the cluster's budget (`kvBudgetBytes` per rank); the others wait here.
  * After a lost worker the cluster resets itself; a probe request tells when it serves again.
  */
 export class Engine {
@@ -46,7 +49,7 @@ export class Engine {
     private readonly options: EngineOptions,
     private readonly metrics: ServerMetrics,
   ) {
-    this.queue = new SlotQueue(1, options.maxQueue);
+    this.queue = new SlotQueue(options.maxBatch, options.maxQueue, options.kvBudgetBytes * options.workers);
   }
 
   get recovering(): boolean {
@@ -59,7 +62,7 @@ export class Engine {
     const plan = planRequest(this.model.config, prompt.length, params.maxTokens, this.options);
     let ticket: Ticket;
     try {
-      ticket = this.queue.enter();
+      ticket = this.queue.enter(plan.kvBytes.reduce((sum, bytes) => sum + bytes, 0));
     } catch (error) {
       throw toApiError(error);
     }

@@ -27,9 +27,14 @@ export interface ServeOptions {
   readonly apiKey?: string;
   /** Requests that may wait; more get 429. Default 64. */
   readonly maxQueue?: number;
+  /**
+   * Requests running at once, their decode steps batched; more wait in the queue. Default 16 (the coordinator's
+   * own bound, `ClusterOptions.maxBatch`, also applies).
+   */
+  readonly maxBatch?: number;
   /** Default 'auto': the planner picks per prompt. */
   readonly strategy?: StrategyName | 'auto';
-  /** KV cache bytes one rank may hold for a request; longer requests get 413. Default: a quarter of this host's memory, split over the workers. */
+  /** KV cache bytes one rank may hold; a longer request gets 413, and running requests together hold at most this times the workers. Default: a quarter of this host's memory, split over the workers. */
   readonly kvBudgetBytes?: number;
   /** The planner's hardware profile. Default: this host's calibrated one, else the declared local profile of the cluster's transport. */
   readonly profile?: HardwareProfile;
@@ -52,6 +57,8 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
   const workers = options.cluster.workers;
   const maxQueue = options.maxQueue ?? 64;
   if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new UsageError(`maxQueue must be a non-negative integer, got ${maxQueue}`);
+  const maxBatch = options.maxBatch ?? 16;
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new UsageError(`maxBatch must be a positive integer, got ${maxBatch}`);
   const metrics = new ServerMetrics(workers);
   const engine = new Engine(
     options.cluster,
@@ -59,6 +66,7 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
     {
       workers,
       maxQueue,
+      maxBatch,
       strategy: options.strategy ?? 'auto',
       kvBudgetBytes: options.kvBudgetBytes ?? Math.floor(totalmem() / 4 / workers),
       profile: options.profile ?? hostProfile(options.cluster.transport),
