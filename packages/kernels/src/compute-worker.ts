@@ -103,7 +103,14 @@ function enqueue(request: ComputeRequest & { priority: number }): Promise<Record
   let start!: () => void;
   const started = new Promise<void>((resolve) => (start = resolve));
   const handled = started.then(() => handle(request));
-  queued.push({ request, settle: handled.then(() => undefined, () => undefined), start });
+  queued.push({
+    request,
+    settle: handled.then(
+      () => undefined,
+      () => undefined,
+    ),
+    start,
+  });
   if (!pumping) void pump();
   return handled;
 }

@@ -49,8 +49,7 @@ export class SlotQueue {
       if (state === 'running') {
         this.running--;
         this.used -= weight;
-      }
-      else if (state === 'waiting') {
+      } else if (state === 'waiting') {
         this.reserved--;
         const at = entry ? this.waiting.indexOf(entry) : -1;
         if (at >= 0) this.waiting.splice(at, 1);

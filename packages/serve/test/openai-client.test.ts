@@ -19,8 +19,9 @@ describe('seqpar serve with the official openai client (shm workers)', () => {
   beforeAll(async () => {
     dir = await models.make('tiny-chat', { chatTemplate: CHAT_TEMPLATE });
     cluster = await createCluster({ workers: 2, transport: 'shm', healthTimeoutMs: 2000 });
-    // The declared profile, not a calibrated one this host may have saved: the plans below are fixed.
-    server = await startServer({ cluster, modelDir: dir, port: 0, profile: loadProfile('local-shm') });
+    // The declared profile, not a calibrated one this host may have saved, and prompts from 1000 tokens up left to
+    // the planner: the plans below are fixed.
+    server = await startServer({ cluster, modelDir: dir, port: 0, profile: loadProfile('local-shm'), shardFrom: 1000 });
     client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
   });
   afterAll(async () => {
@@ -65,7 +66,7 @@ describe('seqpar serve with the official openai client (shm workers)', () => {
       expect(ids).toEqual(expected);
       expect(text).toBe(choice.text);
     }
-    // The planner keeps the short prompt (60 tokens) on one rank and shards the long one (1200).
+    // The short prompt (60 tokens) runs on one rank; the planner shards the long one (1200).
     expect(strategies).toEqual(['single', 'zigzag']);
   });
 

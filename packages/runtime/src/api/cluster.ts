@@ -139,7 +139,12 @@ export async function launchCluster(options: ClusterOptions): Promise<{ cluster:
   const healthTimeoutMs = options.healthTimeoutMs ?? 2000;
   const log = createLogger('coordinator');
   const executor = chooseExecutor(options, transport, healthTimeoutMs, log);
-  const coordinator = new Coordinator(executor, { maxQueue: options.maxQueue ?? 64, ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }), healthTimeoutMs, log });
+  const coordinator = new Coordinator(executor, {
+    maxQueue: options.maxQueue ?? 64,
+    ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
+    healthTimeoutMs,
+    log,
+  });
   const cluster = new Cluster(coordinator, executor, transport, options.requestTimeoutMs ?? 60_000);
   const failed = async (error: unknown): Promise<never> => {
     await coordinator.close();

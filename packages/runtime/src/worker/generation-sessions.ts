@@ -52,7 +52,8 @@ const prefillPriority = (promptLength: number) => 1 + promptLength;
 export const sessionPrefillOp: WorkerOp = async (ctx, { args, tensors }, emit) => {
   const options = args as unknown as SessionPrefillArgs;
   const prompt = tensors[0];
-  if (!prompt || typeof options.modelDir !== 'string' || !Number.isInteger(options.session)) throw new SeqparError('ERR_BAD_FRAME', 'session.prefill needs a session id, a model directory and the prompt');
+  if (!prompt || typeof options.modelDir !== 'string' || !Number.isInteger(options.session))
+    throw new SeqparError('ERR_BAD_FRAME', 'session.prefill needs a session id, a model directory and the prompt');
   const kernel = ctx.kernel;
   if (!(kernel instanceof AttentionKernel)) throw new SeqparError('ERR_INTERNAL', 'a session needs an ONNX Runtime kernel to share its compute thread');
   const store = storeOf(kernel);
@@ -64,14 +65,19 @@ export const sessionPrefillOp: WorkerOp = async (ctx, { args, tensors }, emit) =
   const released = new Promise<void>((resolve) => (done = resolve));
   const started = await new Promise<{ session: RankSession; token?: number }>((resolve, reject) => {
     models
-      .use(options.modelDir, kernel.thread, async (model) => {
-        const result = await withComputePriority(prefillPriority(ids.length), () => RankSession.prefill(ctx, model, ids, options, onLayer)).catch((error: unknown) => {
-          reject(error);
-          throw error;
-        });
-        resolve(result);
-        await released;
-      }, ctx.recorder)
+      .use(
+        options.modelDir,
+        kernel.thread,
+        async (model) => {
+          const result = await withComputePriority(prefillPriority(ids.length), () => RankSession.prefill(ctx, model, ids, options, onLayer)).catch((error: unknown) => {
+            reject(error);
+            throw error;
+          });
+          resolve(result);
+          await released;
+        },
+        ctx.recorder,
+      )
       .catch(reject);
   });
   // A session cancelled while it prefilled is gone before its release can reach it: free it here.
@@ -122,10 +128,12 @@ async function releaseSessions(kernel: BlockAttentionKernel, ids: readonly numbe
     store.delete(id);
     return entry ? [entry] : [];
   });
-  await Promise.all(held.map(async ({ session, done }) => {
-    await session.release();
-    done();
-  }));
+  await Promise.all(
+    held.map(async ({ session, done }) => {
+      await session.release();
+      done();
+    }),
+  );
 }
 
 /** Sessions a rank holds now (for tests and metrics). */
