@@ -61,7 +61,7 @@ describe('continuous batching of cluster.generate (worker processes, shm)', () =
     expect(together).toEqual(alone);
   });
 
-  it('an aborted generation leaves the others running and frees its session; a traced or logits request waits for the batch', async () => {
+  it('an aborted generation ends alone: the others keep their tokens; a request for prompt logits waits for the batch and runs', async () => {
     const stop = new AbortController();
     const long: ClusterGenerateOptions = { strategy: 'ring' as StrategyName, maxNewTokens: 40, greedy: true, ignoreEos: true };
     const expected = await tokensOf(cluster.generate(dir, promptOf(30, 9), long));
@@ -81,5 +81,23 @@ describe('continuous batching of cluster.generate (worker processes, shm)', () =
       }
     })();
     expect(summary.promptLogits?.shape).toEqual([12, 300]);
+  });
+
+  it('a short request sent while a long prompt prefills gets all its tokens before the long prompt its first', async () => {
+    const events: string[] = [];
+    let halfway!: () => void;
+    const prefilling = new Promise<void>((resolve) => (halfway = resolve));
+    const long = (async () => {
+      // Rank 0 reports each prefill layer it finished: after the first of two, the prefill is under way.
+      const run = cluster.generate(dir, promptOf(8000, 12), { strategy: 'ring', maxNewTokens: 2, greedy: true, ignoreEos: true, onPrefillProgress: () => halfway() });
+      await run.next();
+      events.push('long: first token');
+      while (!(await run.next()).done);
+    })();
+    await prefilling;
+    await tokensOf(cluster.generate(dir, promptOf(16, 13), { strategy: 'single', maxNewTokens: 4, greedy: true, ignoreEos: true }));
+    events.push('short: done');
+    await long;
+    expect(events).toEqual(['short: done', 'long: first token']);
   });
 });
