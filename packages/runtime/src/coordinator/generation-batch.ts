@@ -28,15 +28,26 @@ interface Session {
   readonly eos: ReadonlySet<number>;
   readonly tokens: number[];
   readonly prefill: AbortController;
-  state: 'prefilling' | 'decoding' | 'done';
+  state: 'waiting' | 'prefilling' | 'decoding' | 'done';
   replies: RankReply[];
+  /** What its prefill call carries. */
+  readonly args: SessionPrefillArgs;
+  readonly prompt: Tensor;
 }
+
+/**
+ * Prefills a rank runs at once. A compute thread runs one at a time anyway, so more only make each finish later
+ * (and hold their activations meanwhile); two let a short prompt start beside a long one, whose pieces it then
+ * passes (compute priorities by prompt length).
+ */
+const PREFILLS_PER_RANK = 2;
 
 /**
  * Continuous batching of generations on the cluster: the coordinator is the scheduler and the workers execute
  * steps (worker/generation-sessions.ts). Each job gets a session on its ranks (one worker, the least loaded, for
- * an unsharded prompt; every worker for a sharded one); its prefill runs as soon as it joins, side by side with
- * the running sessions' decode steps (the workers' compute threads serve steps first). A decode step runs every
+ * an unsharded prompt; every worker for a sharded one); its prefill starts once its ranks run fewer than
+ * PREFILLS_PER_RANK, side by side with the running sessions' decode steps (the workers' compute threads serve
+ * steps first, then shorter prompts' prefills). A decode step runs every
  * decoding session as one batch of rows; each step's sampled tokens go back to the ranks in the next step's
  * arguments, so no rank broadcasts them. A session leaves at EOS, at its token budget, or when its job is
  * aborted or expires (only its KV shares are released; the other sessions go on). Any other failure fails every
@@ -82,11 +93,13 @@ export class GenerationBatch {
       eos: new Set(args.ignoreEos ? [] : (args.eos ?? [])),
       tokens: [],
       prefill: new AbortController(),
-      state: 'prefilling',
+      state: 'waiting',
       replies: [],
+      args,
+      prompt,
     };
     this.sessions.set(job, session);
-    void this.prefill(session, args, prompt);
+    this.startPrefills();
     if (!this.looping) void this.loop();
   }
 
@@ -110,8 +123,21 @@ export class GenerationBatch {
     this.wake?.();
   }
 
-  private async prefill(session: Session, args: SessionPrefillArgs, prompt: Tensor): Promise<void> {
-    const { job, members } = session;
+  /** Starts the prefills of waiting sessions, in arrival order, whose ranks have room (PREFILLS_PER_RANK). */
+  private startPrefills(): void {
+    const running = new Array<number>(this.options.workers).fill(0);
+    const sessions = [...this.sessions.values()];
+    for (const session of sessions) if (session.state === 'prefilling') for (const rank of session.members) running[rank]!++;
+    for (const session of sessions) {
+      if (session.state !== 'waiting' || session.members.some((rank) => running[rank]! >= PREFILLS_PER_RANK)) continue;
+      for (const rank of session.members) running[rank]!++;
+      session.state = 'prefilling';
+      void this.prefill(session);
+    }
+  }
+
+  private async prefill(session: Session): Promise<void> {
+    const { job, members, args, prompt } = session;
     const flight = this.options.nextFlight();
     try {
       const replies = await Promise.all(
@@ -133,6 +159,7 @@ export class GenerationBatch {
       if (session.state === 'done' || this.failed) return; // cancelled: the abort ended the calls
       this.options.onError(error as SeqparError);
     } finally {
+      if (!this.failed) this.startPrefills();
       this.wake?.();
     }
   }
