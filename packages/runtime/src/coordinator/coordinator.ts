@@ -34,10 +34,12 @@ interface Flight {
 const PEER_CODES = new Set(['ERR_PEER_LOST', 'ERR_TIMEOUT', 'ERR_CLOSED', 'ERR_ABORTED']);
 
 /**
- * Drives the workers of an executor: a bounded queue of requests, one in flight, results gathered from every
- * rank, and health. Any request that ends abnormally (a lost rank, an error, a timeout, an abort) resets the
- * world: the workers drop whatever they hold for it, every endpoint closes, lost local workers are replaced,
- * and all ranks join a fresh world before the next request runs. The epoch number tells a stale event (from a
+ * Drives the workers of an executor: a bounded queue of requests, one in flight (or a batch of generations,
+ * generation-batch.ts, which later generations join while other requests wait for it to drain), results
+ * gathered from every rank, and health. Any request that ends abnormally (a lost rank, an error, a timeout, an
+ * abort) resets the world: the workers drop whatever they hold for it, every endpoint closes, lost local workers
+ * are replaced, and all ranks join a fresh world before the next request runs. A generation of a batch that is
+ * aborted or expires frees only its own session. The epoch number tells a stale event (from a
  * world already torn down) from a live one.
  */
 export class Coordinator {
