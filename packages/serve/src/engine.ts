@@ -79,13 +79,14 @@ export class Engine {
   private async *run(prompt: readonly number[], params: SamplingParams, plan: RequestPlan, ticket: Ticket, signal: AbortSignal): AsyncGenerator<GenerateEvent, GenerationEnd> {
     const admitted = epochNow();
     let status = 'ok';
-    let holding = false;
+    // KV bytes by rank as the metric counts them: ranks 0.. until the cluster says where the request runs.
+    let kv: readonly number[] | undefined;
     const tokens: number[] = [];
     try {
       await ticket.acquire(signal);
-      holding = true;
       this.gauges();
-      this.metrics.addKv(plan.kvBytes, 1);
+      kv = plan.kvBytes;
+      this.metrics.addKv(kv, 1);
       const options: ClusterGenerateOptions = {
         strategy: plan.strategy,
         maxNewTokens: params.maxTokens,
@@ -105,6 +106,11 @@ export class Engine {
           const now = epochNow();
           (tokens.length === 0 ? this.metrics.ttft : this.metrics.interToken).observe((now - last) / 1000);
           last = now;
+          if (next.value.ranks) {
+            const placed = onRanks(plan.kvBytes, next.value.ranks);
+            this.metrics.addKv(kv, -1);
+            this.metrics.addKv((kv = placed), 1);
+          }
           tokens.push(next.value.token);
           this.metrics.generatedTokens.inc();
           yield next.value;
@@ -120,7 +126,7 @@ export class Engine {
     } finally {
       if (signal.aborted && status === 'ok') status = 'cancelled';
       ticket.release();
-      if (holding) this.metrics.addKv(plan.kvBytes, -1);
+      if (kv) this.metrics.addKv(kv, -1);
       this.gauges();
       this.metrics.requests.inc({ status });
     }
@@ -150,4 +156,11 @@ export class Engine {
       this.metrics.clusterUp.set(1);
     });
   }
+}
+
+/** Per-rank bytes `bytes` (index = the request's own rank) placed on the cluster's `ranks`, index = cluster rank. */
+function onRanks(bytes: readonly number[], ranks: readonly number[]): number[] {
+  const placed = new Array<number>(Math.max(...ranks) + 1).fill(0);
+  ranks.forEach((rank, i) => (placed[rank]! += bytes[i] ?? 0));
+  return placed;
 }

@@ -4,7 +4,7 @@ import { createCluster, type Cluster } from '@seqpar/runtime';
 import type { StrategyName } from '@seqpar/core';
 import { loadProfile } from '@seqpar/planner';
 import { startServer, type RunningServer } from '../src/index.js';
-import { byteIds, CHAT_TEMPLATE, clusterTokens, renderedChat, tinyModels } from './fixtures.js';
+import { byteIds, CHAT_TEMPLATE, clusterTokens, eventually, metric, renderedChat, tinyModels } from './fixtures.js';
 
 const models = tinyModels();
 const sentence = 'Sequence parallelism shards a long context across workers. ';
@@ -119,5 +119,19 @@ describe('seqpar serve with the official openai client (shm workers)', () => {
       return (answer.choices[0] as unknown as { token_ids: number[] }).token_ids;
     };
     expect(await ask()).toEqual(await ask());
+  });
+
+  it('runs two short requests at once, one on each worker (KV bytes by rank show it), and frees both when their clients go', async () => {
+    const params = { model: 'tiny-chat', prompt: sentence, max_tokens: 3000, ignore_eos: true, stream: true } as unknown as OpenAI.CompletionCreateParamsStreaming;
+    const streams = await Promise.all([client.completions.create(params), client.completions.create(params)]);
+    const readers = streams.map((stream) => stream[Symbol.asyncIterator]());
+    await Promise.all(readers.map((reader) => reader.next())); // each has its first token
+    expect(await metric(server.url, 'seqpar_requests_running')).toBe(2);
+    expect(await metric(server.url, 'seqpar_kv_cache_bytes{rank="0"}')).toBeGreaterThan(0);
+    expect(await metric(server.url, 'seqpar_kv_cache_bytes{rank="1"}')).toBeGreaterThan(0);
+    await Promise.all(readers.map((reader) => reader.return?.()));
+    await eventually(async () => (await metric(server.url, 'seqpar_requests_running')) === 0);
+    expect(await metric(server.url, 'seqpar_kv_cache_bytes{rank="0"}')).toBe(0);
+    expect(await metric(server.url, 'seqpar_kv_cache_bytes{rank="1"}')).toBe(0);
   });
 });

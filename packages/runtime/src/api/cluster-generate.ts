@@ -1,6 +1,16 @@
 import { resolve } from 'node:path';
 import type { Tensor } from '@seqpar/core';
-import { checkGeneration, GENERATE_TIMEOUT_MS, prefillProgress, readModelConfig, streamGeneration, summarize, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
+import {
+  checkGeneration,
+  GENERATE_TIMEOUT_MS,
+  tokenEvent,
+  prefillProgress,
+  readModelConfig,
+  streamGeneration,
+  summarize,
+  type GenerateEvent,
+  type GenerateSummary,
+} from '@seqpar/model';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import type { GenerateArgs } from '../worker/generate-op.js';
 import type { ClusterGenerateOptions } from './cluster-client.js';
@@ -38,7 +48,7 @@ export async function* generateOnCluster(
         {
           timeoutMs: timeoutMs ?? GENERATE_TIMEOUT_MS,
           signal: stop.signal,
-          onPartial: (_rank, header) => (typeof header.token === 'number' ? push({ token: header.token, index: Number(header.index) }) : progress?.(Number(header.layer))),
+          onPartial: (_rank, header) => (typeof header.token === 'number' ? push(tokenEvent(header)) : progress?.(Number(header.layer))),
         },
       ),
     );

@@ -217,7 +217,8 @@ export class GenerationBatch {
 
   /** Streams a session's new token to its job and ends the job at EOS or its token budget. */
   private accept(session: Session, token: number): void {
-    session.job.options.onPartial?.(0, { token, index: session.tokens.length });
+    const first = session.tokens.length === 0;
+    session.job.options.onPartial?.(0, { token, index: session.tokens.length, ...(first ? { ranks: session.members } : {}) });
     session.tokens.push(token);
     if (session.eos.has(token) || session.tokens.length >= session.maxNewTokens) this.finish(session);
   }
