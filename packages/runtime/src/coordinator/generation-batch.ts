@@ -1,8 +1,7 @@
 import { SeqparError, type RankStats, type Tensor } from '@seqpar/core';
 import type { RpcCaller } from '../rpc/rpc-caller.js';
 import type { SessionPrefillArgs, StepRow } from '../worker/generation-sessions.js';
-import type { RankReply } from './request-job.js';
-import type { RequestJob } from './request-job.js';
+import type { RankReply, RequestJob } from './request-job.js';
 
 export interface GenerationBatchOptions {
   readonly caller: RpcCaller;
@@ -47,9 +46,8 @@ const PREFILLS_PER_RANK = 2;
  * steps (worker/generation-sessions.ts). Each job gets a session on its ranks (one worker, the least loaded, for
  * an unsharded prompt; every worker for a sharded one); its prefill starts once its ranks run fewer than
  * PREFILLS_PER_RANK, side by side with the running sessions' decode steps (the workers' compute threads serve
- * steps first, then shorter prompts' prefills). A decode step runs every
- * decoding session as one batch of rows; each step's sampled tokens go back to the ranks in the next step's
- * arguments, so no rank broadcasts them. A session leaves at EOS, at its token budget, or when its job is
+ * steps first, then shorter prompts' prefills). A decode step runs every decoding session as one batch of rows;
+ * each step's sampled tokens go back to the ranks in the next step's arguments, so no rank broadcasts them. A session leaves at EOS, at its token budget, or when its job is
  * aborted or expires (only its KV shares are released; the other sessions go on). Any other failure fails every
  * job in the batch and the coordinator resets the world, as for any request.
  */
