@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import type { ChainFeed, ChainStep, ComputeReply, ComputeRequest, ComputeWorkerData, OutputFeed, WireTensor } from './compute-protocol.js';
+import { ComputeQueue } from './compute-queue.js';
 import { ResidentTensors } from './resident-tensors.js';
 import { sessionOptions } from './session-options.js';
 
@@ -92,45 +93,11 @@ function sentTensors(request: ComputeRequest): WireTensor[] {
   return request.steps.flatMap((step) => ('write' in step ? [step.rows] : Object.values(step.feeds)).filter(isWire));
 }
 
-/**
- * Chains and drops wait here and run one at a time, lowest priority first (first come among equals): a decode
- * step sent while a long prefill has pieces queued runs after the piece running now, not after all of them.
- */
-const queued: Array<{ readonly request: ComputeRequest & { priority: number }; readonly settle: Promise<void>; readonly start: () => void }> = [];
-let pumping = false;
-
-function enqueue(request: ComputeRequest & { priority: number }): Promise<Record<string, Float32Array>> {
-  let start!: () => void;
-  const started = new Promise<void>((resolve) => (start = resolve));
-  const handled = started.then(() => handle(request));
-  queued.push({
-    request,
-    settle: handled.then(
-      () => undefined,
-      () => undefined,
-    ),
-    start,
-  });
-  if (!pumping) void pump();
-  return handled;
-}
-
-async function pump(): Promise<void> {
-  pumping = true;
-  while (queued.length > 0) {
-    let next = 0;
-    for (let i = 1; i < queued.length; i++) if (queued[i]!.request.priority < queued[next]!.request.priority) next = i;
-    const [item] = queued.splice(next, 1);
-    item!.start();
-    await item!.settle;
-    // Let messages that arrived during the run join the queue before the next pick.
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  pumping = false;
-}
+/** Chains and drops wait here for their turn (compute-queue.ts); loads and closes do not queue. */
+const queue = new ComputeQueue();
 
 parentPort!.on('message', (request: ComputeRequest) => {
-  const handled = request.kind === 'chain' || request.kind === 'drop' ? enqueue(request) : handle(request);
+  const handled = request.kind === 'chain' || request.kind === 'drop' ? queue.run(request.priority, () => handle(request)) : handle(request);
   if (request.kind !== 'close') {
     inflight.add(handled);
     void handled.catch(() => undefined).finally(() => inflight.delete(handled));
