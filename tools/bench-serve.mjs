@@ -2,10 +2,10 @@
 // server on 127.0.0.1, and streaming clients that time every token. In one run:
 // (a) decode throughput of 1, 4, 8, 16 concurrent streams of 2k-token prompts (128 tokens each, ignore_eos): each
 //     level a wave of that many streams started together, two interleaved rounds; decode tokens/s counts the
-//     tokens after the wave's last first token over the time from then to its last token (every stream decoding,
-//     prefills done); end-to-end tokens/s (prefill included) next to it;
-// (b) a 512-token request's TTFT alone, the 32k-token prompt's TTFT alone, then both with the 512-token request
-//     sent 1 s into the 32k prefill; and the time of one prefill piece (below);
+//     tokens after the wave's last first token over the time from then to its last token (the wave's prefills
+//     done); end-to-end tokens/s (prefill included) next to it;
+// (b) a 512-token request's TTFT alone, the 32k-token prompt's TTFT alone (before and after), and both with the
+//     512-token request sent 1 s into the 32k prefill; and the time of one prefill piece (below);
 // (c) a mixed load: --requests (200) prompts of log-uniform lengths 256..--max-len (32768) at concurrency 32:
 //     p50/p99 TTFT and inter-token latency, none lost, every refusal a typed 413/429.
 // Flags: --requests N, --max-len L, --skip-b. Writes bench-results/serve.{json,md} and serve.svg.
@@ -173,7 +173,7 @@ function chart(points) {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="12">`,
     `<rect width="${w}" height="${h}" fill="white"/>`,
-    `<text x="${w / 2}" y="18" text-anchor="middle" font-size="14">seqpar serve: tokens/s against concurrent streams (2k-token prompts)</text>`,
+    `<text x="${w / 2}" y="18" text-anchor="middle" font-size="14">seqpar serve: decode tokens/s against concurrent streams (2k-token prompts)</text>`,
     `<line x1="${left}" y1="${h - bottom}" x2="${w - right}" y2="${h - bottom}" stroke="black"/>`,
     `<line x1="${left}" y1="${top}" x2="${left}" y2="${h - bottom}" stroke="black"/>`,
     ...ticks.map(
@@ -181,7 +181,7 @@ function chart(points) {
     ),
     ...points.map((p) => `<text x="${x(p.x)}" y="${h - bottom + 18}" text-anchor="middle">${p.x}</text>`),
     `<text x="${(left + w - right) / 2}" y="${h - 10}" text-anchor="middle">concurrent streams</text>`,
-    `<text x="16" y="${(top + h - bottom) / 2}" text-anchor="middle" transform="rotate(-90 16 ${(top + h - bottom) / 2})">generated tokens/s</text>`,
+    `<text x="16" y="${(top + h - bottom) / 2}" text-anchor="middle" transform="rotate(-90 16 ${(top + h - bottom) / 2})">decode tokens/s</text>`,
     `<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="${points.map((p) => `${x(p.x)},${y(p.y)}`).join(' ')}"/>`,
     ...points.map((p) => `<circle cx="${x(p.x)}" cy="${y(p.y)}" r="4" fill="#1f77b4"/><text x="${x(p.x)}" y="${y(p.y) - 9}" text-anchor="middle">${p.y.toFixed(1)}</text>`),
     '</svg>',
@@ -240,17 +240,21 @@ export async function run(args) {
       const short = promptOf(512, 7);
       const longPrompt = promptOf(LONG, 8);
       const alone = await stream(server.url, short, 8);
-      const longAlone = await stream(server.url, longPrompt, 8);
+      const longBefore = await stream(server.url, longPrompt, 8);
       const long = stream(server.url, longPrompt, 8);
       await new Promise((resolve) => setTimeout(resolve, 1000)); // the long prefill is under way
       const behind = await stream(server.url, short, 8);
       const longResult = await long;
+      // The long prompt alone before and after the run beside the short one: this host's speed drifts over minutes.
+      const longAfter = await stream(server.url, longPrompt, 8);
+      const longAlone = { times: [(longBefore.times[0] + longAfter.times[0]) / 2] };
       interference = {
         shortAloneMs: alone.times[0],
         shortBehindLongMs: behind.times[0],
         prefillPieceMs: piece.ms,
         prefillPieces: piece,
         longAloneTtftMs: longAlone.times[0],
+        longAloneRunsMs: [longBefore.times[0], longAfter.times[0]],
         longTtftMs: longResult.times[0],
         longRatio: longResult.times[0] / longAlone.times[0],
       };
@@ -258,7 +262,7 @@ export async function run(args) {
         `(b) 512 alone ${alone.times[0].toFixed(0)} ms, behind a 32k prefill ${behind.times[0].toFixed(0)} ms (piece ${piece.ms.toFixed(0)} ms); 32k TTFT ${longResult.times[0].toFixed(0)} ms, alone ${longAlone.times[0].toFixed(0)} ms`,
       );
       rows.push({ part: 'b', case: '512-token prompt alone', requests: 1, concurrency: 1, ttftP50Ms: alone.times[0] });
-      rows.push({ part: 'b', case: '32k-token prompt alone', requests: 1, concurrency: 1, ttftP50Ms: longAlone.times[0] });
+      rows.push({ part: 'b', case: '32k-token prompt alone (mean of a run before and one after)', requests: 2, concurrency: 1, ttftP50Ms: longAlone.times[0] });
       rows.push({ part: 'b', case: '512-token prompt sent 1 s into the 32k prefill', requests: 1, concurrency: 2, ttftP50Ms: behind.times[0] });
       rows.push({ part: 'b', case: '32k-token prompt with the 512-token request beside it', requests: 1, concurrency: 2, ttftP50Ms: longResult.times[0] });
       rows.push({
@@ -295,7 +299,7 @@ export async function run(args) {
             ]
           : []),
         '(c) lengths log-uniform; TTFT counts from the request to its first token (queueing included); ITL between consecutive tokens of a stream. "lost" counts requests that neither completed nor were refused with 413/429.',
-        'Chart: bench-results/serve.svg (tokens/s against concurrent streams).',
+        'Chart: bench-results/serve.svg (decode tokens/s against concurrent streams).',
         `Load average of this shared host at the end of the run: ${loadavg()
           .map((l) => l.toFixed(1))
           .join(', ')} (1, 5, 15 min) on ${cpus().length} cores; absolute times move with it, ratios less.`,
