@@ -135,8 +135,3 @@ async function releaseSessions(kernel: BlockAttentionKernel, ids: readonly numbe
     }),
   );
 }
-
-/** Sessions a rank holds now (for tests and metrics). */
-export function heldSessions(kernel: BlockAttentionKernel): number {
-  return stores.get(kernel)?.size ?? 0;
-}
