@@ -1,8 +1,11 @@
 // `seqpar serve` under load: a tiny 4-layer model (hidden 256, 8/2 heads) on 2 shm worker processes, an HTTP
 // server on 127.0.0.1, and streaming clients that time every token. In one run:
-// (a) throughput of 1, 4, 8, 16 concurrent streams of 2k-token prompts (64 tokens each, ignore_eos; at least 4
-//     requests a level, two interleaved rounds);
-// (b) a 512-token request's TTFT alone, and while a 32k-token prompt is prefilling, and the long prompt's TTFT;
+// (a) decode throughput of 1, 4, 8, 16 concurrent streams of 2k-token prompts (128 tokens each, ignore_eos): each
+//     level a wave of that many streams started together, two interleaved rounds; decode tokens/s counts the
+//     tokens after the wave's last first token over the time from then to its last token (the wave's prefills
+//     done); end-to-end tokens/s (prefill included) next to it;
+// (b) a 512-token request's TTFT alone, the 32k-token prompt's TTFT alone (before and after), and both with the
+//     512-token request sent 1 s into the 32k prefill; and the time of one prefill piece (below);
 // (c) a mixed load: --requests (200) prompts of log-uniform lengths 256..--max-len (32768) at concurrency 32:
 //     p50/p99 TTFT and inter-token latency, none lost, every refusal a typed 413/429.
 // Flags: --requests N, --max-len L, --skip-b. Writes bench-results/serve.{json,md} and serve.svg.
@@ -12,13 +15,18 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seededRandom } from '@seqpar/core';
-import { makeTinyModel } from '@seqpar/model';
+import { attentionKeysWithin, ComputeThread, createAttentionKernel } from '@seqpar/kernels';
+import { loadModel, makeTinyModel, RankModel } from '@seqpar/model';
 import { createCluster } from '@seqpar/runtime';
 import { startServer } from '@seqpar/serve';
+import { planPieces } from '@seqpar/strategies';
 import { writeReport } from './bench-report.mjs';
 
 const MODEL = { layers: 4, hidden: 256, heads: 8, kvHeads: 2, vocab: 512, seed: 1 };
 const CONCURRENCY = [1, 4, 8, 16];
+const WORKERS = 2;
+const LONG = 32768;
+const DECODE_TOKENS = 128;
 
 /** One streamed completion: when each token arrived, or the refusal's status and code. */
 async function stream(url, prompt, maxTokens) {
@@ -75,6 +83,59 @@ async function load(url, prompts, concurrency, maxTokens) {
   return { results, wallMs: performance.now() - started };
 }
 
+/** Tokens a wave of streams decoded after its last first token, and over how long (to its last token). */
+function decodeWindow(results) {
+  const done = results.filter((r) => r.status === 200 && r.times.length > 0);
+  const from = Math.max(...done.map((r) => r.times[0]));
+  const to = Math.max(...done.map((r) => r.times.at(-1)));
+  return { tokens: done.reduce((sum, r) => sum + r.times.filter((t) => t > from).length, 0), ms: to - from };
+}
+
+/**
+ * One piece of a long prefill as a compute thread sees it: the longest single call the prefill of one worker's
+ * shard makes, which the thread runs to its end before a decode step or a short prompt's work can go. Those calls
+ * are the token-local graphs over one row tile (RankModel.tileRows, from the kernel workspace budget) and the
+ * largest attention piece a shard's causal block is cut into (strategies' planPieces). Each timed alone on a compute thread of this process (one
+ * intra-op thread, as the workers run), after a warm-up run; the piece is the longest.
+ */
+async function prefillPiece(modelDir, shard) {
+  const thread = await ComputeThread.start();
+  try {
+    const kernel = await createAttentionKernel({}, thread);
+    const loaded = await loadModel(modelDir);
+    const model = await RankModel.load(loaded.config, loaded.weights, thread, 'piece');
+    const random = seededRandom(3);
+    const tile = Float32Array.from({ length: 1 << 16 }, () => random() - 0.5);
+    const tensor = (...shape) => {
+      const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+      for (let at = 0; at < data.length; at += tile.length) data.set(tile.subarray(0, Math.min(tile.length, data.length - at)), at);
+      return { data, shape };
+    };
+    const { hidden, heads, kvHeads } = MODEL;
+    const dim = hidden / heads;
+    const timed = async (run) => {
+      await run();
+      const started = performance.now();
+      await run();
+      return performance.now() - started;
+    };
+    const area = (piece) => (piece.query.end - piece.query.start) * (piece.key.end - piece.key.start);
+    const largest = planPieces(shard, shard, { kind: 'causal-inclusive' }, attentionKeysWithin(heads, dim)).reduce((a, b) => (area(b) > area(a) ? b : a));
+    const [rows, keys] = [largest.query.end - largest.query.start, largest.key.end - largest.key.start];
+    const [q, k, v] = [tensor(rows, heads, dim), tensor(keys, kvHeads, dim), tensor(keys, kvHeads, dim)];
+    const [x, attended] = [tensor(model.tileRows, hidden), tensor(model.tileRows, heads, dim)];
+    const positions = Array.from({ length: model.tileRows }, (_, i) => i);
+    const pieces = {
+      attentionMs: await timed(() => kernel.attend(q, k, v, largest.mask)),
+      preAttentionMs: await timed(() => model.preAttention(0, x, positions)),
+      postAttentionMs: await timed(() => model.postAttention(0, x, attended)),
+    };
+    return { ...pieces, ms: Math.max(...Object.values(pieces)), tileRows: model.tileRows, attentionShape: `${rows} x ${keys} (${largest.mask.kind})` };
+  } finally {
+    await thread.close();
+  }
+}
+
 function summary(results, wallMs) {
   const done = results.filter((r) => r.status === 200);
   const tokens = done.reduce((sum, r) => sum + r.times.length, 0);
@@ -116,7 +177,7 @@ function chart(points) {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="12">`,
     `<rect width="${w}" height="${h}" fill="white"/>`,
-    `<text x="${w / 2}" y="18" text-anchor="middle" font-size="14">seqpar serve: tokens/s against concurrent streams (2k-token prompts)</text>`,
+    `<text x="${w / 2}" y="18" text-anchor="middle" font-size="14">seqpar serve: decode tokens/s against concurrent streams (2k-token prompts)</text>`,
     `<line x1="${left}" y1="${h - bottom}" x2="${w - right}" y2="${h - bottom}" stroke="black"/>`,
     `<line x1="${left}" y1="${top}" x2="${left}" y2="${h - bottom}" stroke="black"/>`,
     ...ticks.map(
@@ -124,7 +185,7 @@ function chart(points) {
     ),
     ...points.map((p) => `<text x="${x(p.x)}" y="${h - bottom + 18}" text-anchor="middle">${p.x}</text>`),
     `<text x="${(left + w - right) / 2}" y="${h - 10}" text-anchor="middle">concurrent streams</text>`,
-    `<text x="16" y="${(top + h - bottom) / 2}" text-anchor="middle" transform="rotate(-90 16 ${(top + h - bottom) / 2})">generated tokens/s</text>`,
+    `<text x="16" y="${(top + h - bottom) / 2}" text-anchor="middle" transform="rotate(-90 16 ${(top + h - bottom) / 2})">decode tokens/s</text>`,
     `<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="${points.map((p) => `${x(p.x)},${y(p.y)}`).join(' ')}"/>`,
     ...points.map((p) => `<circle cx="${x(p.x)}" cy="${y(p.y)}" r="4" fill="#1f77b4"/><text x="${x(p.x)}" y="${y(p.y) - 9}" text-anchor="middle">${p.y.toFixed(1)}</text>`),
     '</svg>',
@@ -139,44 +200,82 @@ export async function run(args) {
   const maxLen = option(args, '--max-len', 32768);
   const dir = await mkdtemp(join(tmpdir(), 'seqpar-bench-serve-'));
   await makeTinyModel(dir, MODEL);
-  const cluster = await createCluster({ workers: 2, transport: 'shm', requestTimeoutMs: 600_000 });
+  // Timed before the cluster is up: it keeps this process's cores busy, which the workers could take for a silent
+  // coordinator.
+  const piece = args.includes('--skip-b') ? undefined : await prefillPiece(dir, LONG / WORKERS);
+  const cluster = await createCluster({ workers: WORKERS, transport: 'shm', requestTimeoutMs: 600_000 });
   const server = await startServer({ cluster, modelDir: dir, port: 0, maxQueue: 64 });
   const rows = [];
   const log = (message) => process.stderr.write(`${message}\n`);
   try {
     await stream(server.url, promptOf(2048, 0), 4); // the workers load the model and build their graphs
-    // Two interleaved rounds over the levels, each level's requests pooled: this host's speed drifts within a run.
-    const runs = new Map(CONCURRENCY.map((c) => [c, { results: [], wallMs: 0 }]));
+    // Two interleaved rounds over the levels, each level's waves pooled: this host's speed drifts within a run.
+    const runs = new Map(CONCURRENCY.map((c) => [c, { results: [], wallMs: 0, decodeTokens: 0, decodeMs: 0 }]));
     for (let round = 0; round < 2; round++) {
       for (const concurrency of CONCURRENCY) {
-        const prompts = Array.from({ length: Math.max(4, concurrency) }, (_, i) => promptOf(2048, 100 + 20 * round + i));
-        const { results, wallMs } = await load(server.url, prompts, concurrency, 64);
-        runs.get(concurrency).results.push(...results);
-        runs.get(concurrency).wallMs += wallMs;
-        log(`(a) round ${round + 1}, ${concurrency} streams: ${summary(results, wallMs).tokensPerSec.toFixed(1)} tokens/s`);
+        const prompts = Array.from({ length: concurrency }, (_, i) => promptOf(2048, 100 + 20 * round + i));
+        const { results, wallMs } = await load(server.url, prompts, concurrency, DECODE_TOKENS);
+        const window = decodeWindow(results);
+        const run = runs.get(concurrency);
+        run.results.push(...results);
+        run.wallMs += wallMs;
+        run.decodeTokens += window.tokens;
+        run.decodeMs += window.ms;
+        log(`(a) round ${round + 1}, ${concurrency} streams: ${((1000 * window.tokens) / window.ms).toFixed(1)} decode tokens/s`);
       }
     }
     const throughput = [];
-    for (const [concurrency, { results, wallMs }] of runs) {
-      const s = summary(results, wallMs);
-      throughput.push({ x: concurrency, y: s.tokensPerSec });
-      rows.push({ part: 'a', case: `${concurrency} concurrent streams, 2k-token prompts, 64 tokens`, requests: results.length, concurrency, ...s });
+    for (const [concurrency, { results, wallMs, decodeTokens, decodeMs }] of runs) {
+      const decodeTokensPerSec = (1000 * decodeTokens) / decodeMs;
+      throughput.push({ x: concurrency, y: decodeTokensPerSec });
+      rows.push({
+        part: 'a',
+        case: `${concurrency} concurrent streams, 2k-token prompts, ${DECODE_TOKENS} tokens`,
+        requests: results.length,
+        concurrency,
+        decodeTokensPerSec,
+        ...summary(results, wallMs),
+      });
     }
     const ratio = throughput[2].y / throughput[0].y;
 
     let interference;
     if (!args.includes('--skip-b')) {
       const short = promptOf(512, 7);
+      const longPrompt = promptOf(LONG, 8);
       const alone = await stream(server.url, short, 8);
-      const long = stream(server.url, promptOf(32768, 8), 8);
+      const longBefore = await stream(server.url, longPrompt, 8);
+      const long = stream(server.url, longPrompt, 8);
       await new Promise((resolve) => setTimeout(resolve, 1000)); // the long prefill is under way
       const behind = await stream(server.url, short, 8);
       const longResult = await long;
-      interference = { shortAloneMs: alone.times[0], shortBehindLongMs: behind.times[0], longTtftMs: longResult.times[0] };
-      log(`(b) 512 alone ${alone.times[0].toFixed(0)} ms, behind a 32k prefill ${behind.times[0].toFixed(0)} ms; 32k TTFT ${longResult.times[0].toFixed(0)} ms`);
+      // The long prompt alone before and after the run beside the short one: this host's speed drifts over minutes.
+      const longAfter = await stream(server.url, longPrompt, 8);
+      const longAlone = { times: [(longBefore.times[0] + longAfter.times[0]) / 2] };
+      interference = {
+        shortAloneMs: alone.times[0],
+        shortBehindLongMs: behind.times[0],
+        prefillPieceMs: piece.ms,
+        prefillPieces: piece,
+        longAloneTtftMs: longAlone.times[0],
+        longAloneRunsMs: [longBefore.times[0], longAfter.times[0]],
+        longTtftMs: longResult.times[0],
+        longRatio: longResult.times[0] / longAlone.times[0],
+      };
+      log(
+        `(b) 512 alone ${alone.times[0].toFixed(0)} ms, behind a 32k prefill ${behind.times[0].toFixed(0)} ms (piece ${piece.ms.toFixed(0)} ms); 32k TTFT ${longResult.times[0].toFixed(0)} ms, alone ${longAlone.times[0].toFixed(0)} ms`,
+      );
       rows.push({ part: 'b', case: '512-token prompt alone', requests: 1, concurrency: 1, ttftP50Ms: alone.times[0] });
-      rows.push({ part: 'b', case: '32k-token prompt (unchunked)', requests: 1, concurrency: 2, ttftP50Ms: longResult.times[0] });
+      rows.push({ part: 'b', case: '32k-token prompt alone (mean of a run before and one after)', requests: 2, concurrency: 1, ttftP50Ms: longAlone.times[0] });
       rows.push({ part: 'b', case: '512-token prompt sent 1 s into the 32k prefill', requests: 1, concurrency: 2, ttftP50Ms: behind.times[0] });
+      rows.push({ part: 'b', case: '32k-token prompt with the 512-token request beside it', requests: 1, concurrency: 2, ttftP50Ms: longResult.times[0] });
+      rows.push({
+        part: 'b',
+        case: `one prefill piece, alone: the longest of a ${piece.tileRows}-row layer graph and a ${piece.attentionShape} attention piece`,
+        requests: 1,
+        concurrency: 1,
+        ttftP50Ms: piece.ms,
+      });
     }
 
     const random = seededRandom(2026);
@@ -194,17 +293,17 @@ export async function run(args) {
     writeFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'bench-results', 'serve.svg'), chart(throughput));
     writeReport('serve', {
       title: 'seqpar serve: 4 layers, hidden 256, 8/2 heads, 2 shm workers, streaming HTTP clients on 127.0.0.1',
-      columns: ['part', 'case', 'requests', 'concurrency', 'tokensPerSec', 'ttftP50Ms', 'ttftP99Ms', 'itlP50Ms', 'itlP99Ms', 'completed', 'refused', 'lost'],
+      columns: ['part', 'case', 'requests', 'concurrency', 'decodeTokensPerSec', 'tokensPerSec', 'ttftP50Ms', 'ttftP99Ms', 'itlP50Ms', 'itlP99Ms', 'completed', 'refused', 'lost'],
       rows,
       notes: [
-        `(a) 8 streams give ${ratio.toFixed(2)}x the tokens/s of 1 (target >= 4x). The cluster runs one request at a time over all its ranks, so concurrent streams queue: no continuous batching yet (see docs/ARCHITECTURE.md, Serving).`,
+        `(a) 8 streams decode ${ratio.toFixed(2)}x the tokens/s of 1 (target >= 4x: ${ratio >= 4 ? 'met' : 'not met'}): continuous batching, every running request's decode step one batch of rows per layer; a 2k prompt runs unsharded on the least-loaded worker, so each worker decodes its own rows. tokensPerSec is end to end (the waves' prefills included).`,
         ...(interference
           ? [
-              `(b) the 512-token request waits for the whole 32k prefill: TTFT ${interference.shortBehindLongMs.toFixed(0)} ms against ${interference.shortAloneMs.toFixed(0)} ms alone (target: alone plus one prefill chunk). No chunked prefill yet, so the chunked/unchunked ratio of the long prompt is 1 by construction.`,
+              `(b) the 512-token request sent 1 s into the 32k prefill: TTFT ${interference.shortBehindLongMs.toFixed(0)} ms against ${interference.shortAloneMs.toFixed(0)} ms alone + ${interference.prefillPieceMs.toFixed(0)} ms for one prefill piece = ${(interference.shortAloneMs + interference.prefillPieceMs).toFixed(0)} ms (target: at most that: ${interference.shortBehindLongMs <= interference.shortAloneMs + interference.prefillPieceMs ? 'met' : 'not met'}). The 32k prompt's TTFT beside it is ${interference.longRatio.toFixed(3)}x its TTFT alone (target <= 1.15x: ${interference.longRatio <= 1.15 ? 'met' : 'not met'}; alone ${interference.longAloneRunsMs.map((ms) => (ms / 1000).toFixed(1)).join(' s before, ')} s after, beside ${(interference.longTtftMs / 1000).toFixed(1)} s). A "piece" is one call of the long prefill on a worker's compute thread: a layer graph over ${interference.prefillPieces.tileRows} of the rank's rows, or an attention piece of at most ${interference.prefillPieces.attentionShape} (${interference.prefillPieces.attentionMs.toFixed(0)}, ${interference.prefillPieces.preAttentionMs.toFixed(0)} and ${interference.prefillPieces.postAttentionMs.toFixed(0)} ms for attention, pre- and post-attention, timed alone before the cluster started). The thread finishes it, then runs decode steps and shorter prompts' work first (priorities by prompt length). The prompt is not cut into token chunks that attend to a cache, so the long prefill does the same work as alone.`,
             ]
           : []),
         '(c) lengths log-uniform; TTFT counts from the request to its first token (queueing included); ITL between consecutive tokens of a stream. "lost" counts requests that neither completed nor were refused with 413/429.',
-        'Chart: bench-results/serve.svg (tokens/s against concurrent streams).',
+        'Chart: bench-results/serve.svg (decode tokens/s against concurrent streams).',
         `Load average of this shared host at the end of the run: ${loadavg()
           .map((l) => l.toFixed(1))
           .join(', ')} (1, 5, 15 min) on ${cpus().length} cores; absolute times move with it, ratios less.`,

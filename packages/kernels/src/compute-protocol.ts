@@ -18,31 +18,37 @@ export interface ResidentFeed {
 
 export type Feed = WireTensor | ResidentFeed;
 
-/** A feed that is an output of an earlier step of the same chain (the latest output of that name). */
+/**
+ * A feed that is an output of an earlier step of the same chain (the latest output of that name), or its rows
+ * [from, to) along the first axis: a batched decode step hands each session's attention its own row of q, k, v.
+ */
 export interface OutputFeed {
   readonly output: string;
+  readonly rows?: readonly [from: number, to: number];
 }
 
 export type ChainFeed = Feed | OutputFeed;
 
 /**
- * One step of a chain: run the session `run` on `feeds`, or write `rows` [t, groups, width] (sent, or an earlier
- * step's output) into the resident tensor `write` from row `at`, creating or growing it to `layout`.
+ * One step of a chain: run the session `run` on `feeds` (its outputs renamed by `outputs`, graph name -> chain
+ * name, where several runs of one graph must not overwrite each other), or write `rows` [t, groups, width] (sent,
+ * or an earlier step's output) into the resident tensor `write` from row `at`, creating or growing it to `layout`.
  */
 export type ChainStep =
-  | { readonly run: string; readonly feeds: Readonly<Record<string, ChainFeed>> }
+  | { readonly run: string; readonly feeds: Readonly<Record<string, ChainFeed>>; readonly outputs?: Readonly<Record<string, string>> }
   | { readonly write: string; readonly layout: ResidentLayout; readonly at: number; readonly rows: WireTensor | OutputFeed };
 
 /**
  * Messages between a ComputeThread and its worker. A chain runs its steps in order on the thread and replies once
  * with every output of its run steps: a decode step's graphs and cache writes cost one thread round trip
- * (~0.2 ms each here) instead of one per graph and write.
+ * (~0.2 ms each here) instead of one per graph and write. Chains and drops wait in a queue on the thread and the
+ * one of lowest `priority` runs next (first sent first among equals): see compute-priority.ts.
  */
 export type ComputeRequest =
   | { readonly id: number; readonly kind: 'load'; readonly key: string; readonly model: Uint8Array; readonly memory: SessionMemory }
-  | { readonly id: number; readonly kind: 'chain'; readonly steps: readonly ChainStep[] }
+  | { readonly id: number; readonly kind: 'chain'; readonly steps: readonly ChainStep[]; readonly priority: number }
   | { readonly id: number; readonly kind: 'unload'; readonly key: string }
-  | { readonly id: number; readonly kind: 'drop'; readonly name: string }
+  | { readonly id: number; readonly kind: 'drop'; readonly name: string; readonly priority: number }
   | { readonly id: number; readonly kind: 'close' };
 
 /**

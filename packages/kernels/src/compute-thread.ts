@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { runnableEntry, SeqparError, threadExecArgv } from '@seqpar/core';
 import { BufferPool } from './buffer-pool.js';
+import { computePriority } from './compute-priority.js';
 import { GraphBuilder } from './graph-builder.js';
 import type { ChainFeed, ChainStep, ComputeReply, ComputeRequest, ComputeWorkerData, Feed, ResidentLayout, WireTensor } from './compute-protocol.js';
 import { CUDA_INSTALL_HINT, FAST_SESSION_MEMORY, type ExecutionOptions, type SessionMemory } from './session-options.js';
@@ -12,7 +13,7 @@ type RequestBody = ComputeRequest extends infer R ? (R extends unknown ? Omit<R,
  * order asked. Feeds are copied into pooled buffers and transferred, so callers keep their arrays; outputs come
  * back transferred. Tensors that every run would otherwise copy again (a KV cache share) can stay resident on the
  * thread: `writeRows` sends only new rows, and a run names them as feeds. Requests run in the order sent, so a
- * run sent after a write sees it. The attention kernel and the model's layer graphs of a rank share one thread.
+ * run sent after a write sees it (at one priority: compute-priority.ts). The attention kernel and the model's layer graphs of a rank share one thread.
  */
 export class ComputeThread {
   private nextId = 0;
@@ -98,15 +99,15 @@ export class ComputeThread {
       return copy as F;
     };
     const sent = steps.map((step): ChainStep =>
-      'write' in step ? { ...step, rows: send(step.rows) } : { run: step.run, feeds: Object.fromEntries(Object.entries(step.feeds).map(([name, feed]) => [name, send(feed)])) },
+      'write' in step ? { ...step, rows: send(step.rows) } : { ...step, feeds: Object.fromEntries(Object.entries(step.feeds).map(([name, feed]) => [name, send(feed)])) },
     );
-    const reply = await this.request({ kind: 'chain', steps: sent }, transfer);
+    const reply = await this.request({ kind: 'chain', steps: sent, priority: computePriority() }, transfer);
     for (const buffer of reply.spentFeeds) this.feedBuffers.give(buffer);
     return reply.outputs;
   }
 
   async drop(name: string): Promise<void> {
-    await this.request({ kind: 'drop', name }, []);
+    await this.request({ kind: 'drop', name, priority: computePriority() }, []);
   }
 
   close(): Promise<void> {

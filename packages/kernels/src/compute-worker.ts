@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import type { ChainFeed, ChainStep, ComputeReply, ComputeRequest, ComputeWorkerData, OutputFeed, WireTensor } from './compute-protocol.js';
+import { ComputeQueue } from './compute-queue.js';
 import { ResidentTensors } from './resident-tensors.js';
 import { sessionOptions } from './session-options.js';
 
@@ -55,7 +56,7 @@ async function runChain(steps: readonly ChainStep[]): Promise<Record<string, Flo
   const produced = (feed: OutputFeed): ort.Tensor => {
     const tensor = outputs.get(feed.output);
     if (!tensor) throw new Error(`no earlier step of the chain produced '${feed.output}'`);
-    return tensor;
+    return feed.rows ? rowsOf(tensor, feed.rows) : tensor;
   };
   for (const step of steps) {
     if ('write' in step) {
@@ -70,9 +71,18 @@ async function runChain(steps: readonly ChainStep[]): Promise<Record<string, Flo
       // A resident tensor is wrapped in place: ORT reads the thread's own buffer, nothing is copied.
       feeds[name] = isOutput(t) ? produced(t) : isWire(t) ? new ort.Tensor(t.type, t.data, t.dims) : new ort.Tensor(residents.feed(t.resident, t.dims), t.dims);
     }
-    for (const [name, t] of Object.entries(await session.run(feeds))) outputs.set(name, t);
+    for (const [name, t] of Object.entries(await session.run(feeds))) outputs.set(step.outputs?.[name] ?? name, t);
   }
   return Object.fromEntries([...outputs].map(([name, t]) => [name, t.data as Float32Array]));
+}
+
+/** Rows [from, to) of `t` along its first axis, copied (a few decode rows). */
+function rowsOf(t: ort.Tensor, [from, to]: readonly [number, number]): ort.Tensor {
+  const rows = t.dims[0] ?? 0;
+  if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from <= to && to <= rows)) throw new Error(`rows [${from}, ${to}) are outside a tensor of ${rows} rows`);
+  const size = t.dims.slice(1).reduce((a, b) => a * b, 1);
+  const data = (t.data as Float32Array | Int32Array).slice(from * size, to * size);
+  return new ort.Tensor(t.type as 'float32' | 'int32', data, [to - from, ...t.dims.slice(1)]);
 }
 
 const asWire = (t: ort.Tensor): WireTensor => ({ type: t.type as WireTensor['type'], data: t.data as WireTensor['data'], dims: t.dims });
@@ -83,8 +93,11 @@ function sentTensors(request: ComputeRequest): WireTensor[] {
   return request.steps.flatMap((step) => ('write' in step ? [step.rows] : Object.values(step.feeds)).filter(isWire));
 }
 
+/** Chains and drops wait here for their turn (compute-queue.ts); loads and closes do not queue. */
+const queue = new ComputeQueue();
+
 parentPort!.on('message', (request: ComputeRequest) => {
-  const handled = handle(request);
+  const handled = request.kind === 'chain' || request.kind === 'drop' ? queue.run(request.priority, () => handle(request)) : handle(request);
   if (request.kind !== 'close') {
     inflight.add(handled);
     void handled.catch(() => undefined).finally(() => inflight.delete(handled));

@@ -1,5 +1,6 @@
 export * from './attention-graph.js';
 export * from './attention-kernel.js';
+export * from './compute-priority.js';
 export * from './compute-protocol.js';
 export * from './compute-thread.js';
 export * from './decode-attention-graph.js';

@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ComputeThread, GraphBuilder } from '../src/index.js';
+import { ComputeThread, GraphBuilder, withComputePriority } from '../src/index.js';
 
 /** y = x·2 over a vector of n floats. */
 function doubler(n: number): Uint8Array {
@@ -57,6 +57,39 @@ describe('ComputeThread', () => {
     await thread.load('doubler6', () => doubler(6));
     const { y } = await thread.run('doubler6', { x: { resident: 'rows', dims: [6] } });
     expect(Array.from(y!)).toEqual([-2, 4, 8, 12, 16, -2]);
+  });
+
+  it('feeds rows of an earlier output and keeps outputs of one graph apart under the names a step gives them', async () => {
+    thread = await ComputeThread.start({ threads: 1 });
+    await thread.load('doubler', () => doubler(4));
+    await thread.load('doubler2', () => doubler(2));
+    const outputs = await thread.chain([
+      { run: 'doubler', feeds: { x: { type: 'float32', data: Float32Array.of(1, 2, 3, 4), dims: [4] } } },
+      { run: 'doubler2', feeds: { x: { output: 'y', rows: [0, 2] } }, outputs: { y: 'first' } },
+      { run: 'doubler2', feeds: { x: { output: 'y', rows: [2, 4] } }, outputs: { y: 'second' } },
+    ]);
+    expect([outputs['y'], outputs['first'], outputs['second']].map((t) => Array.from(t!))).toEqual([
+      [2, 4, 6, 8],
+      [4, 8],
+      [12, 16],
+    ]);
+    await expect(thread.chain([{ run: 'doubler2', feeds: { x: { output: 'first', rows: [1, 3] } } }])).rejects.toMatchObject({ code: 'ERR_KERNEL' });
+  });
+
+  it('runs queued chains lowest priority first, in the order sent among equals', async () => {
+    thread = await ComputeThread.start({ threads: 1 });
+    await thread.load('slow', slowModel);
+    await thread.load('doubler', () => doubler(1));
+    const t = thread;
+    const finished: string[] = [];
+    const run = (name: string, priority: number, key = 'doubler') =>
+      withComputePriority(priority, () =>
+        t.run(key, { x: { type: 'float32', data: new Float32Array(key === 'slow' ? 512 * 512 : 1), dims: key === 'slow' ? [512, 512] : [1] } }),
+      ).then(() => finished.push(name));
+    // The slow run holds the thread while the others queue behind it; then the urgent ones go first.
+    const runs = [run('running', 5, 'slow'), run('late a', 5), run('late b', 5), run('urgent a', 0), run('urgent b', 0), run('default', Number.MAX_SAFE_INTEGER)];
+    await Promise.all(runs);
+    expect(finished).toEqual(['running', 'urgent a', 'urgent b', 'late a', 'late b', 'default']);
   });
 
   it('fails a chain whose step names an output no earlier step produced, with ERR_KERNEL', async () => {

@@ -21,6 +21,13 @@ export interface GenerateOptions extends RankGenerationOptions {
 export interface GenerateEvent {
   readonly token: number;
   readonly index: number;
+  /** With the first token of a batched cluster generation: the workers holding its KV cache, in its rank order. */
+  readonly ranks?: readonly number[];
+}
+
+/** A token event from a partial reply's header (a worker's or a coordinator's): its fields, checked. */
+export function tokenEvent(header: Readonly<Record<string, unknown>>): GenerateEvent {
+  return { token: Number(header.token), index: Number(header.index), ...(Array.isArray(header.ranks) ? { ranks: header.ranks.map(Number) } : {}) };
 }
 
 export interface GenerateSummary {

@@ -1,3 +1,4 @@
+export * from './batched-decode.js';
 export * from './config.js';
 export * from './dtype.js';
 export * from './generate.js';
@@ -9,6 +10,7 @@ export * from './model-files.js';
 export * from './rank-generation.js';
 export * from './rank-inference.js';
 export * from './rank-model.js';
+export * from './rank-session.js';
 export * from './safetensors.js';
 export * from './safetensors-header.js';
 export * from './sampling.js';

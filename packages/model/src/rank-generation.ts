@@ -93,7 +93,7 @@ export async function generateOnRank(
 }
 
 /** The rank whose shard holds the prompt's last position (its logits give the first new token). */
-function lastPositionHolder(strategy: StrategyName, seq: number, degree: number): number {
+export function lastPositionHolder(strategy: StrategyName, seq: number, degree: number): number {
   const layout = STRATEGIES[strategy].layout;
   for (let rank = 0; rank < degree; rank++) {
     const positions = layoutPositions(layout, seq, degree, rank);

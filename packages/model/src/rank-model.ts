@@ -13,7 +13,7 @@ export interface QKV {
 /** A model's token-local graphs loaded on one rank's compute thread, plus the embedding lookup (plain JS). */
 export class RankModel {
   /** Rows per run of the token-local graphs (a prompt share runs in tiles of this many). */
-  private readonly tileRows: number;
+  readonly tileRows: number;
 
   private constructor(
     readonly config: ModelConfig,

@@ -61,7 +61,7 @@ describe('sequence-parallel prefill and sharded-KV decode', () => {
     }
   });
 
-  it('a prompt long enough to cut kernel calls into pieces (2500 tokens) still matches the monolithic graph', async () => {
+  it('a prompt long enough to cut kernel calls and layer graphs into pieces (2500 tokens) still matches the monolithic graph', async () => {
     const long = Array.from({ length: 2500 }, (_, i) => (i * 7919) % 300);
     const reference = await monolithicLogits(model, long);
     for (const [strategy, workers] of [

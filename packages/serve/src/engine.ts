@@ -13,6 +13,8 @@ import { SlotQueue, type Ticket } from './slot-queue.js';
 export interface EngineOptions extends PlanLimits {
   /** Admitted requests that may wait for the cluster; more get 429. */
   readonly maxQueue: number;
+  /** Requests running on the cluster at once (decoded together as one batch). */
+  readonly maxBatch: number;
 }
 
 /** How a generation ended: its tokens, and whether it ran to its last token (EOS or max_tokens). */
@@ -32,7 +34,8 @@ const PROBE_RETRY_MS = 250;
 /**
  * Between the HTTP layer and the cluster: admission (413 for what the model or the KV budget cannot hold, 429
  * when the queue is full, 503 while the cluster recovers), the queue, the per-prompt plan, and the request's
- * metrics. The cluster runs one request at a time over all its ranks, so one runs and the others wait here.
+ * metrics. Up to `maxBatch` requests run at once (the coordinator batches their decode steps) while the KV cache
+ * they hold, summed over every rank, fits the cluster's budget (`kvBudgetBytes` per rank); the others wait here.
  * After a lost worker the cluster resets itself; a probe request tells when it serves again.
  */
 export class Engine {
@@ -46,7 +49,7 @@ export class Engine {
     private readonly options: EngineOptions,
     private readonly metrics: ServerMetrics,
   ) {
-    this.queue = new SlotQueue(1, options.maxQueue);
+    this.queue = new SlotQueue(options.maxBatch, options.maxQueue, options.kvBudgetBytes * options.workers);
   }
 
   get recovering(): boolean {
@@ -59,7 +62,7 @@ export class Engine {
     const plan = planRequest(this.model.config, prompt.length, params.maxTokens, this.options);
     let ticket: Ticket;
     try {
-      ticket = this.queue.enter();
+      ticket = this.queue.enter(plan.kvBytes.reduce((sum, bytes) => sum + bytes, 0));
     } catch (error) {
       throw toApiError(error);
     }
@@ -76,13 +79,14 @@ export class Engine {
   private async *run(prompt: readonly number[], params: SamplingParams, plan: RequestPlan, ticket: Ticket, signal: AbortSignal): AsyncGenerator<GenerateEvent, GenerationEnd> {
     const admitted = epochNow();
     let status = 'ok';
-    let holding = false;
+    // KV bytes by rank as the metric counts them: ranks 0.. until the cluster says where the request runs.
+    let kv: readonly number[] | undefined;
     const tokens: number[] = [];
     try {
       await ticket.acquire(signal);
-      holding = true;
       this.gauges();
-      this.metrics.addKv(plan.kvBytes, 1);
+      kv = plan.kvBytes;
+      this.metrics.addKv(kv, 1);
       const options: ClusterGenerateOptions = {
         strategy: plan.strategy,
         maxNewTokens: params.maxTokens,
@@ -102,6 +106,11 @@ export class Engine {
           const now = epochNow();
           (tokens.length === 0 ? this.metrics.ttft : this.metrics.interToken).observe((now - last) / 1000);
           last = now;
+          if (next.value.ranks) {
+            const placed = onRanks(plan.kvBytes, next.value.ranks);
+            this.metrics.addKv(kv, -1);
+            this.metrics.addKv((kv = placed), 1);
+          }
           tokens.push(next.value.token);
           this.metrics.generatedTokens.inc();
           yield next.value;
@@ -117,7 +126,7 @@ export class Engine {
     } finally {
       if (signal.aborted && status === 'ok') status = 'cancelled';
       ticket.release();
-      if (holding) this.metrics.addKv(plan.kvBytes, -1);
+      if (kv) this.metrics.addKv(kv, -1);
       this.gauges();
       this.metrics.requests.inc({ status });
     }
@@ -147,4 +156,11 @@ export class Engine {
       this.metrics.clusterUp.set(1);
     });
   }
+}
+
+/** Per-rank bytes `bytes` (index = the request's own rank) placed on the cluster's `ranks`, index = cluster rank. */
+function onRanks(bytes: readonly number[], ranks: readonly number[]): number[] {
+  const placed = new Array<number>(Math.max(...ranks) + 1).fill(0);
+  ranks.forEach((rank, i) => (placed[rank]! += bytes[i] ?? 0));
+  return placed;
 }

@@ -19,12 +19,19 @@ export interface PlanLimits {
   readonly kvBudgetBytes: number;
   /** The planner picks per prompt when this is 'auto'. */
   readonly strategy: StrategyName | 'auto';
+  /**
+   * With 'auto', prompts shorter than this run unsharded (when one rank's KV budget holds them); longer ones go to
+   * the planner. The planner minimises one request's time on an idle cluster, where sharding even a 512-token
+   * prompt wins; under load a sharded request costs every rank its prefill share and an exchange per layer on
+   * each decode step, while unsharded requests run side by side on different workers.
+   */
+  readonly shardFrom: number;
   readonly profile: HardwareProfile;
 }
 
 /**
- * Picks the strategy per prompt (the planner's cost model on this host's profile: short prompts stay unsharded)
- * and refuses with 413, before any work, what the model or the KV budget cannot hold. A prompt too big for one
+ * Picks the strategy per prompt (short prompts unsharded, longer ones by the planner's cost model on this host's
+ * profile) and refuses with 413, before any work, what the model or the KV budget cannot hold. A prompt too big for one
  * rank's budget is sharded even where one rank would be faster.
  */
 export function planRequest(config: ModelConfig, promptLength: number, maxTokens: number, limits: PlanLimits): RequestPlan {
@@ -51,7 +58,8 @@ export function planRequest(config: ModelConfig, promptLength: number, maxTokens
 }
 
 function planWith(config: ModelConfig, promptLength: number, maxTokens: number, limits: PlanLimits, allowSingle: boolean): RequestPlan {
-  const strategy = limits.strategy === 'auto' ? autoStrategy(config, promptLength, limits, allowSingle) : limits.strategy;
+  const unsharded = allowSingle && promptLength < limits.shardFrom;
+  const strategy = limits.strategy !== 'auto' ? limits.strategy : unsharded ? 'single' : autoStrategy(config, promptLength, limits, allowSingle);
   const degree = strategy === 'single' ? 1 : limits.workers;
   const kvBytes = Array.from({ length: degree }, (_, rank) => kvShareBytes(config, strategy, promptLength, maxTokens, degree, rank));
   return { strategy, degree, kvBytes };

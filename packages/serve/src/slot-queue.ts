@@ -7,18 +7,21 @@ export interface Ticket {
 }
 
 /**
- * Requests waiting for the cluster, first come first served, `slots` of them running at once. A place is taken
- * when the request is admitted, so a full queue refuses it (ERR_BUSY) before any work; a request that leaves while
- * waiting gives its place back.
+ * Requests waiting for the cluster, first come first served, at most `slots` of them running at once and, past
+ * the first, only while their weights (KV cache bytes) fit in `capacity`. A place is taken when the request is
+ * admitted, so a full queue refuses it (ERR_BUSY) before any work; a request that leaves while waiting gives its
+ * place back.
  */
 export class SlotQueue {
-  private readonly waiting: Array<{ grant: () => void }> = [];
+  private readonly waiting: Array<{ readonly weight: number; grant: () => void }> = [];
   private reserved = 0;
   private running = 0;
+  private used = 0;
 
   constructor(
     private readonly slots: number,
     private readonly maxWaiting: number,
+    private readonly capacity = Infinity,
   ) {}
 
   /** Requests admitted and not yet running. */
@@ -30,16 +33,23 @@ export class SlotQueue {
     return this.running;
   }
 
-  enter(): Ticket {
+  /** Weight held while the requests run (e.g. their KV cache bytes). */
+  get load(): number {
+    return this.used;
+  }
+
+  enter(weight = 0): Ticket {
     // A free slot takes the request at once, whatever the queue's size.
     if (this.reserved + this.running >= this.slots + this.maxWaiting)
       throw new SeqparError('ERR_BUSY', `the server is busy: ${this.reserved} requests already wait (--max-queue ${this.maxWaiting})`);
     this.reserved++;
     let state: 'waiting' | 'running' | 'done' = 'waiting';
-    let entry: { grant: () => void } | undefined;
+    let entry: { readonly weight: number; grant: () => void } | undefined;
     const leave = () => {
-      if (state === 'running') this.running--;
-      else if (state === 'waiting') {
+      if (state === 'running') {
+        this.running--;
+        this.used -= weight;
+      } else if (state === 'waiting') {
         this.reserved--;
         const at = entry ? this.waiting.indexOf(entry) : -1;
         if (at >= 0) this.waiting.splice(at, 1);
@@ -58,11 +68,13 @@ export class SlotQueue {
           if (signal?.aborted) return onAbort();
           signal?.addEventListener('abort', onAbort, { once: true });
           entry = {
+            weight,
             grant: () => {
               signal?.removeEventListener('abort', onAbort);
               state = 'running';
               this.reserved--;
               this.running++;
+              this.used += weight;
               resolve();
             },
           };
@@ -74,6 +86,7 @@ export class SlotQueue {
   }
 
   private next(): void {
-    while (this.running < this.slots && this.waiting.length > 0) this.waiting.shift()!.grant();
+    // The first request runs whatever its weight (admission refused what can never fit); the head waits for room.
+    while (this.running < this.slots && this.waiting.length > 0 && (this.running === 0 || this.used + this.waiting[0]!.weight <= this.capacity)) this.waiting.shift()!.grant();
   }
 }

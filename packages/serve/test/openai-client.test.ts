@@ -4,7 +4,7 @@ import { createCluster, type Cluster } from '@seqpar/runtime';
 import type { StrategyName } from '@seqpar/core';
 import { loadProfile } from '@seqpar/planner';
 import { startServer, type RunningServer } from '../src/index.js';
-import { byteIds, CHAT_TEMPLATE, clusterTokens, renderedChat, tinyModels } from './fixtures.js';
+import { byteIds, CHAT_TEMPLATE, clusterTokens, eventually, metric, renderedChat, tinyModels } from './fixtures.js';
 
 const models = tinyModels();
 const sentence = 'Sequence parallelism shards a long context across workers. ';
@@ -19,8 +19,9 @@ describe('seqpar serve with the official openai client (shm workers)', () => {
   beforeAll(async () => {
     dir = await models.make('tiny-chat', { chatTemplate: CHAT_TEMPLATE });
     cluster = await createCluster({ workers: 2, transport: 'shm', healthTimeoutMs: 2000 });
-    // The declared profile, not a calibrated one this host may have saved: the plans below are fixed.
-    server = await startServer({ cluster, modelDir: dir, port: 0, profile: loadProfile('local-shm') });
+    // The declared profile, not a calibrated one this host may have saved, and prompts from 1000 tokens up left to
+    // the planner: the plans below are fixed.
+    server = await startServer({ cluster, modelDir: dir, port: 0, profile: loadProfile('local-shm'), shardFrom: 1000 });
     client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
   });
   afterAll(async () => {
@@ -65,7 +66,7 @@ describe('seqpar serve with the official openai client (shm workers)', () => {
       expect(ids).toEqual(expected);
       expect(text).toBe(choice.text);
     }
-    // The planner keeps the short prompt (60 tokens) on one rank and shards the long one (1200).
+    // The short prompt (60 tokens) runs on one rank; the planner shards the long one (1200).
     expect(strategies).toEqual(['single', 'zigzag']);
   });
 
@@ -118,5 +119,19 @@ describe('seqpar serve with the official openai client (shm workers)', () => {
       return (answer.choices[0] as unknown as { token_ids: number[] }).token_ids;
     };
     expect(await ask()).toEqual(await ask());
+  });
+
+  it('runs two short requests at once, one on each worker (KV bytes by rank show it), and frees both when their clients go', async () => {
+    const params = { model: 'tiny-chat', prompt: sentence, max_tokens: 3000, ignore_eos: true, stream: true } as unknown as OpenAI.CompletionCreateParamsStreaming;
+    const streams = await Promise.all([client.completions.create(params), client.completions.create(params)]);
+    const readers = streams.map((stream) => stream[Symbol.asyncIterator]());
+    await Promise.all(readers.map((reader) => reader.next())); // each has its first token
+    expect(await metric(server.url, 'seqpar_requests_running')).toBe(2);
+    expect(await metric(server.url, 'seqpar_kv_cache_bytes{rank="0"}')).toBeGreaterThan(0);
+    expect(await metric(server.url, 'seqpar_kv_cache_bytes{rank="1"}')).toBeGreaterThan(0);
+    await Promise.all(readers.map((reader) => reader.return?.()));
+    await eventually(async () => (await metric(server.url, 'seqpar_requests_running')) === 0);
+    expect(await metric(server.url, 'seqpar_kv_cache_bytes{rank="0"}')).toBe(0);
+    expect(await metric(server.url, 'seqpar_kv_cache_bytes{rank="1"}')).toBe(0);
   });
 });

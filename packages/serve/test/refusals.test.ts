@@ -88,7 +88,7 @@ describe('refusals over raw HTTP, in OpenAI error shape', () => {
   });
 
   it('429 once the queue is full; the queued request still completes', async () => {
-    const base = await start(plain, { maxQueue: 1 });
+    const base = await start(plain, { maxQueue: 1, maxBatch: 1 });
     const running = fetch(`${base}/v1/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

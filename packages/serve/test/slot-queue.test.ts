@@ -34,4 +34,19 @@ describe('SlotQueue', () => {
     await next.acquire();
     expect(queue.active).toBe(1);
   });
+
+  it('runs several at once while their weights fit the capacity; the first runs whatever its weight', async () => {
+    const queue = new SlotQueue(3, 4, 10);
+    const [a, b, c, d] = [queue.enter(12), queue.enter(4), queue.enter(4), queue.enter(1)];
+    const started: string[] = [];
+    const runs = [a, b, c, d].map((ticket, i) => ticket.acquire().then(() => started.push('abcd'[i]!)));
+    await runs[0];
+    expect([queue.active, queue.depth, queue.load]).toEqual([1, 3, 12]);
+    a.release();
+    await Promise.all(runs.slice(1));
+    expect(started).toEqual(['a', 'b', 'c', 'd']);
+    expect([queue.active, queue.load]).toEqual([3, 9]);
+    for (const ticket of [b, c, d]) ticket.release();
+    expect([queue.active, queue.load]).toEqual([0, 0]);
+  });
 });

@@ -21,6 +21,8 @@ interface ServeCommandOptions {
   tokenFile?: string;
   apiKeyFile?: string;
   maxQueue: number;
+  maxBatch: number;
+  shardFrom: number;
   kvBudgetMb?: number;
   threads: number;
   device: Device;
@@ -46,7 +48,9 @@ export function register(program: Command): void {
     .option('--token-file <file>', "the cluster's shared token (with --coordinator)")
     .option('--api-key-file <file>', 'require this bearer key on /v1 routes')
     .option('--max-queue <n>', 'requests that may wait; more get 429', nonNegativeInt, 64)
-    .option('--kv-budget-mb <mb>', 'KV cache one rank may hold for a request; longer ones get 413 (default: a quarter of memory over the workers)', positiveInt)
+    .option('--max-batch <n>', 'requests running at once, their decode steps batched together', positiveInt, 16)
+    .option('--shard-from <tokens>', 'with --strategy auto, shorter prompts run unsharded on one worker', positiveInt, 8192)
+    .option('--kv-budget-mb <mb>', 'KV cache one rank may hold; a longer request gets 413, running ones share it (default: a quarter of memory over the workers)', positiveInt)
     .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', positiveInt, 1)
     .addOption(new Option('--device <device>', 'execution provider').choices(['cpu', 'cuda']).default('cpu'))
     .option('--json', 'print one JSON line with the URL on stdout once listening', false)
@@ -71,6 +75,8 @@ async function serveCommand(options: ServeCommandOptions): Promise<void> {
       host: options.listen.host,
       port: options.listen.port,
       maxQueue: options.maxQueue,
+      maxBatch: options.maxBatch,
+      shardFrom: options.shardFrom,
       strategy: options.strategy,
       ...(options.modelId ? { modelId: options.modelId } : {}),
       ...(apiKey ? { apiKey } : {}),
@@ -90,7 +96,14 @@ async function serveCommand(options: ServeCommandOptions): Promise<void> {
 async function openCluster(options: ServeCommandOptions): Promise<ClusterClient> {
   if (options.coordinator) return connectCluster({ coordinator: options.coordinator, token: await readTokenFile(options.tokenFile) });
   if (options.tokenFile) throw new UsageError('--token-file goes with --coordinator');
-  return createCluster({ workers: options.workers, transport: options.transport, threads: options.threads, device: options.device, maxQueue: options.maxQueue });
+  return createCluster({
+    workers: options.workers,
+    transport: options.transport,
+    threads: options.threads,
+    device: options.device,
+    maxQueue: options.maxQueue,
+    maxBatch: options.maxBatch,
+  });
 }
 
 function listenAddress(value: string): { host: string; port: number } {

@@ -1,6 +1,16 @@
 import { resolve } from 'node:path';
 import type { Tensor } from '@seqpar/core';
-import { checkGeneration, GENERATE_TIMEOUT_MS, prefillProgress, readModelConfig, streamGeneration, summarize, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
+import {
+  checkGeneration,
+  GENERATE_TIMEOUT_MS,
+  tokenEvent,
+  prefillProgress,
+  readModelConfig,
+  streamGeneration,
+  summarize,
+  type GenerateEvent,
+  type GenerateSummary,
+} from '@seqpar/model';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import type { GenerateArgs } from '../worker/generate-op.js';
 import type { ClusterGenerateOptions } from './cluster-client.js';
@@ -21,7 +31,8 @@ export async function* generateOnCluster(
   const config = await readModelConfig(dir);
   const degree = checkGeneration(config, prompt, { ...options, workers: coordinator.workers });
   const { signal, timeoutMs, onPrefillProgress, ...rankOptions } = options;
-  const args: GenerateArgs = { ...definedOnly(rankOptions), modelDir: dir };
+  // `eos` lets the coordinator's generation batch end a session at an end-of-sequence token.
+  const args: GenerateArgs & { eos: number[] } = { ...definedOnly(rankOptions), modelDir: dir, eos: [...config.eosTokenIds] };
   const progress = prefillProgress(config, prompt.length, onPrefillProgress);
   const ids: Tensor = { data: Float32Array.from(prompt), shape: [prompt.length] };
   // Aborted by the caller or when the consumer stops reading: the coordinator then drops the request everywhere.
@@ -37,7 +48,7 @@ export async function* generateOnCluster(
         {
           timeoutMs: timeoutMs ?? GENERATE_TIMEOUT_MS,
           signal: stop.signal,
-          onPartial: (_rank, header) => (typeof header.token === 'number' ? push({ token: header.token, index: Number(header.index) }) : progress?.(Number(header.layer))),
+          onPartial: (_rank, header) => (typeof header.token === 'number' ? push(tokenEvent(header)) : progress?.(Number(header.layer))),
         },
       ),
     );

@@ -27,6 +27,8 @@ export interface ClusterOptions {
   readonly requestTimeoutMs?: number;
   /** Requests that may wait for the cluster; more are refused with ERR_BUSY. Default 64. */
   readonly maxQueue?: number;
+  /** Generations decoded together as one batch (continuous batching); more wait in the queue. Default 16. */
+  readonly maxBatch?: number;
   /** A dead or silent worker fails the request within about this long. Default 2000 ms. */
   readonly healthTimeoutMs?: number;
   /** Bound on workers joining a world. Default 30 s (local) or 120 s (external). */
@@ -134,7 +136,12 @@ export async function launchCluster(options: ClusterOptions): Promise<{ cluster:
   const healthTimeoutMs = options.healthTimeoutMs ?? 2000;
   const log = createLogger('coordinator');
   const executor = chooseExecutor(options, transport, healthTimeoutMs, log);
-  const coordinator = new Coordinator(executor, { maxQueue: options.maxQueue ?? 64, healthTimeoutMs, log });
+  const coordinator = new Coordinator(executor, {
+    maxQueue: options.maxQueue ?? 64,
+    ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
+    healthTimeoutMs,
+    log,
+  });
   const cluster = new Cluster(coordinator, executor, transport, options.requestTimeoutMs ?? 60_000);
   const failed = async (error: unknown): Promise<never> => {
     await coordinator.close();

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GENERATE_TIMEOUT_MS, streamGeneration, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
+import { GENERATE_TIMEOUT_MS, streamGeneration, tokenEvent, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
 import { SeqparError, UsageError, type Tensor } from '@seqpar/core';
 import { createTransport, type Token, type Transport, type TransportKind } from '@seqpar/transport';
 import { CLIENT_ROLE, explainJoinFailure } from '../coordinator-address.js';
@@ -87,8 +87,7 @@ export class RemoteCluster implements ClusterClient {
         this.call('generate', { ...args }, [{ data: Float32Array.from(prompt), shape: [prompt.length] }], {
           timeoutMs: timeoutMs ?? GENERATE_TIMEOUT_MS,
           signal: stop.signal,
-          onPartial: (header) =>
-            'token' in header ? push({ token: Number(header.token), index: Number(header.index) }) : onPrefillProgress?.(Number(header.done), Number(header.total)),
+          onPartial: (header) => ('token' in header ? push(tokenEvent(header)) : onPrefillProgress?.(Number(header.done), Number(header.total))),
         }),
       );
       const { summary } = streamed.result.header as unknown as GeneratedReply;

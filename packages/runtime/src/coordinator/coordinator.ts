@@ -3,6 +3,7 @@ import type { Transport } from '@seqpar/transport';
 import type { Executor } from '../executors/executor.js';
 import type { Logger } from '../logger.js';
 import { RpcCaller, type CallReply } from '../rpc/rpc-caller.js';
+import { GenerationBatch } from './generation-batch.js';
 import { RequestJob, type JobOptions, type RankCall, type RankReply } from './request-job.js';
 import { RequestQueue } from './request-queue.js';
 import { WorkerClocks } from './worker-clocks.js';
@@ -12,6 +13,8 @@ export interface CoordinatorOptions {
   /** Bound on a failure being noticed; also how long a worker's peer-loss report waits for our own verdict. */
   readonly healthTimeoutMs: number;
   readonly log: Logger;
+  /** Generations decoded together as one batch (continuous batching); default 16. */
+  readonly maxBatch?: number;
 }
 
 /** The world the workers are in now: its transport and the caller that reaches them through it. */
@@ -31,10 +34,12 @@ interface Flight {
 const PEER_CODES = new Set(['ERR_PEER_LOST', 'ERR_TIMEOUT', 'ERR_CLOSED', 'ERR_ABORTED']);
 
 /**
- * Drives the workers of an executor: a bounded queue of requests, one in flight, results gathered from every
- * rank, and health. Any request that ends abnormally (a lost rank, an error, a timeout, an abort) resets the
- * world: the workers drop whatever they hold for it, every endpoint closes, lost local workers are replaced,
- * and all ranks join a fresh world before the next request runs. The epoch number tells a stale event (from a
+ * Drives the workers of an executor: a bounded queue of requests, one in flight (or a batch of generations,
+ * generation-batch.ts, which later generations join while other requests wait for it to drain), results
+ * gathered from every rank, and health. Any request that ends abnormally (a lost rank, an error, a timeout, an
+ * abort) resets the world: the workers drop whatever they hold for it, every endpoint closes, lost local workers
+ * are replaced, and all ranks join a fresh world before the next request runs. A generation of a batch that is
+ * aborted or expires frees only its own session. The epoch number tells a stale event (from a
  * world already torn down) from a live one.
  */
 export class Coordinator {
@@ -43,6 +48,8 @@ export class Coordinator {
   private epoch = 0;
   private nextId = 0;
   private flight: Flight | undefined;
+  /** The generations running as one batch; other requests wait until it drains. */
+  private batch: GenerationBatch | undefined;
   private recovering: Promise<void> | undefined;
   private readonly lostRanks = new Set<number>();
   private readonly clocks: WorkerClocks;
@@ -99,6 +106,8 @@ export class Coordinator {
     const error = new SeqparError('ERR_CLOSED', 'the cluster is closed');
     for (const job of this.queue.drain()) job.reject(error);
     if (this.flight) this.endFlight(error);
+    this.batch?.failAll(error);
+    this.batch = undefined;
     await this.recovering?.catch(() => undefined);
     const world = this.world;
     this.world = undefined;
@@ -124,6 +133,13 @@ export class Coordinator {
 
   private pump(): void {
     if (this.closed || this.flight || !this.world || this.recovering) return;
+    // Generations join the running batch while it takes them; any other request waits for it to drain.
+    const head = this.queue.peek();
+    if (!this.batch && head && batchable(head)) this.batch = this.startBatch(this.world, head);
+    if (this.batch) {
+      for (let next = head; next && batchable(next) && this.batch.accepts(next); next = this.queue.peek()) this.batch.add(this.queue.shift()!);
+      return;
+    }
     const job = this.queue.shift();
     if (!job) return;
     const flight: Flight = { id: this.nextId++, job, replies: new Map() };
@@ -148,6 +164,27 @@ export class Coordinator {
           );
       }),
     );
+  }
+
+  private startBatch(world: World, job: RequestJob): GenerationBatch {
+    const batch = new GenerationBatch(String(job.calls[0]!.args.modelDir), {
+      caller: world.caller,
+      workers: this.workers,
+      maxBatch: this.options.maxBatch ?? 16,
+      nextFlight: () => this.nextId++,
+      onError: (error) => {
+        if (this.batch !== batch) return;
+        // As for a flight: a peer failure seen by a worker waits briefly for our own verdict naming the rank.
+        if (!PEER_CODES.has(error.code)) this.fail(error);
+        else setTimeout(() => this.batch === batch && this.fail(error), this.options.healthTimeoutMs);
+      },
+      onDrained: () => {
+        if (this.batch !== batch) return;
+        this.batch = undefined;
+        this.pump();
+      },
+    });
+    return batch;
   }
 
   private onReply(flight: Flight, rank: number, reply: CallReply): void {
@@ -185,6 +222,7 @@ export class Coordinator {
 
   private expire(job: RequestJob, error: SeqparError): void {
     if (this.queue.remove(job)) return job.reject(error);
+    if (this.batch?.has(job)) return this.batch.cancel(job, error); // frees its session only
     const flight = this.flight;
     if (flight?.job !== job) return;
     // Say who kept the request waiting (e.g. a rank whose reply was lost).
@@ -199,6 +237,8 @@ export class Coordinator {
       this.endFlight();
       flight.job.reject(error);
     }
+    this.batch?.failAll(error);
+    this.batch = undefined;
     void this.recover();
   }
 
@@ -243,4 +283,9 @@ export class Coordinator {
     const sends = Array.from({ length: this.workers }, (_, rank) => world.caller.notify(rank, { kind }).catch(() => undefined));
     await Promise.race([Promise.all(sends), new Promise((resolve) => setTimeout(resolve, this.options.healthTimeoutMs).unref())]);
   }
+}
+
+/** A generation that can join a batch: not traced, no prompt logits wanted (those run as one request of their own). */
+function batchable(job: RequestJob): boolean {
+  return job.op === 'generate' && job.options.traced !== true && job.calls[0]?.args.allLogits !== true;
 }

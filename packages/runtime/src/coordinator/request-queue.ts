@@ -19,6 +19,11 @@ export class RequestQueue<T> {
     this.items.push(item);
   }
 
+  /** The next item, left in the queue. */
+  peek(): T | undefined {
+    return this.items[0];
+  }
+
   shift(): T | undefined {
     return this.items.shift();
   }

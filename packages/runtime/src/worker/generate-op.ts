@@ -10,7 +10,7 @@ export interface GenerateArgs extends RankGenerationOptions {
 }
 
 /** The models this process has loaded, for every rank it runs. */
-const models = new ModelCache();
+export const models = new ModelCache();
 
 /**
  * One rank of a generation in a worker process: it loads the model directory itself, builds its layer graphs on

@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import { serveCalls, type CallResult, type CallScope, type IncomingCall, type ServeOutcome } from '../rpc/rpc-server.js';
 import { answerClockPings } from './clock-sync.js';
 import { ResultMemory } from './result-memory.js';
+import { releaseAllSessions } from './generation-sessions.js';
 import { SubgroupTransport } from './subgroup-transport.js';
 import { WORKER_OPS } from './worker-ops.js';
 
@@ -51,6 +52,7 @@ export async function serveWorker(options: WorkerLoopOptions): Promise<void> {
     lostAt = undefined;
     options.log.info('joined the cluster');
     const outcome = await serveWorld(world, options);
+    await releaseAllSessions(options.kernel); // a reset drops every generation session this rank held
     await world.close();
     options.log.info({ outcome }, 'left the world');
     if (outcome === 'shutdown') return;
@@ -74,15 +76,17 @@ function serveWorld(world: Transport, options: WorkerLoopOptions): Promise<Serve
 async function runOp(world: Transport, call: IncomingCall, scope: CallScope, resultMemory: ResultMemory, options: WorkerLoopOptions): Promise<CallResult> {
   const op = WORKER_OPS[call.op];
   if (!op) throw new UsageError(`unknown operation '${call.op}'`);
-  const { flight, degree, traced } = call.args;
+  const { flight, degree, traced, members } = call.args;
   if (!Number.isInteger(flight) || !Number.isInteger(degree) || (degree as number) < 1 || (degree as number) > options.workers) {
     throw new SeqparError('ERR_BAD_FRAME', `call ${call.id} lacks a valid flight and degree`);
   }
-  const transport = new SubgroupTransport(world, degree as number);
+  const ranks = Array.isArray(members) ? members.map(Number) : Array.from({ length: degree as number }, (_, rank) => rank);
+  if (ranks.length !== degree) throw new SeqparError('ERR_BAD_FRAME', `call ${call.id} names ${ranks.length} members for degree ${String(degree)}`);
+  const transport = new SubgroupTransport(world, ranks);
   const recorder = new RankRecorder(options.rank, traced === true);
   const ctx = {
-    rank: options.rank,
-    worldSize: degree as number,
+    rank: transport.rank,
+    worldSize: transport.worldSize,
     transport,
     kernel: options.kernel,
     recorder,

@@ -3,6 +3,7 @@ import { STRATEGIES, type RankContext, type StrategyName } from '@seqpar/strateg
 import { allGather } from '@seqpar/transport';
 import { generateOp } from './generate-op.js';
 import type { ResultMemory } from './result-memory.js';
+import { sessionPrefillOp, sessionReleaseOp, sessionStepOp } from './generation-sessions.js';
 
 /** What the coordinator asks one rank to do: arguments plus this rank's tensors. */
 export interface OpCall {
@@ -61,4 +62,7 @@ export const WORKER_OPS: Readonly<Record<string, WorkerOp>> = {
   attention: attentionOp,
   'all-gather-checksum': allGatherChecksumOp,
   generate: generateOp,
+  'session.prefill': sessionPrefillOp,
+  'session.step': sessionStepOp,
+  'session.release': sessionReleaseOp,
 };

@@ -1,0 +1,103 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generate, loadModel, makeTinyModel, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
+import type { StrategyName } from '@seqpar/strategies';
+import { createCluster, type Cluster } from '../src/api/cluster.js';
+import type { ClusterGenerateOptions } from '../src/api/cluster-generate.js';
+import { expectAllGone, killAll } from './processes.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'seqpar-batch-'));
+const promptOf = (length: number, salt: number) => Array.from({ length }, (_, i) => (i * 53 + salt * 17) % 290);
+
+async function tokensOf(run: AsyncGenerator<GenerateEvent, GenerateSummary>): Promise<number[]> {
+  const streamed: number[] = [];
+  for (;;) {
+    const next = await run.next();
+    if (next.done) {
+      expect(next.value.tokens).toEqual(streamed);
+      return streamed;
+    }
+    streamed.push(next.value.token);
+  }
+}
+
+/** Requests of different strategies, prompt lengths and token budgets, all in flight at once. */
+const requests: Array<{ prompt: number[]; options: ClusterGenerateOptions }> = [
+  { prompt: promptOf(37, 1), options: { strategy: 'single', maxNewTokens: 9, greedy: true, ignoreEos: true } },
+  { prompt: promptOf(80, 2), options: { strategy: 'ring', maxNewTokens: 6, greedy: true, ignoreEos: true } },
+  { prompt: promptOf(5, 3), options: { strategy: 'single', maxNewTokens: 12, greedy: true, ignoreEos: true } },
+  { prompt: promptOf(61, 4), options: { strategy: 'zigzag', maxNewTokens: 8, greedy: true, ignoreEos: true } },
+  { prompt: promptOf(23, 5), options: { strategy: 'single', maxNewTokens: 7, temperature: 0.8, topP: 0.9, seed: 11, ignoreEos: true } },
+  { prompt: promptOf(44, 6), options: { strategy: 'ring', maxNewTokens: 10, temperature: 1.2, seed: 5, ignoreEos: true } },
+];
+
+describe('continuous batching of cluster.generate (worker processes, shm)', () => {
+  let cluster: Cluster;
+  let seen: number[] = [];
+  beforeAll(async () => {
+    await makeTinyModel(dir, { layers: 2, hidden: 64, heads: 4, kvHeads: 2, vocab: 300, seed: 3 });
+    cluster = await createCluster({ workers: 2, transport: 'shm', healthTimeoutMs: 2000, requestTimeoutMs: 60_000 });
+    seen = cluster.pids();
+  });
+  afterAll(async () => {
+    seen.push(...cluster.pids());
+    await cluster.close();
+    await expectAllGone(seen).finally(() => killAll(seen));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('concurrent generations give each one its tokens alone, token for token (greedy and seeded sampling)', async () => {
+    const model = await loadModel(dir);
+    const alone: number[][] = [];
+    for (const { prompt, options } of requests) {
+      const degree = options.strategy === 'single' ? 1 : 2;
+      const local = await generate(model, prompt, { ...options, workers: degree });
+      alone.push(local.tokens);
+      expect(await tokensOf(cluster.generate(dir, prompt, options))).toEqual(local.tokens);
+    }
+    const together = await Promise.all(requests.map(({ prompt, options }) => tokensOf(cluster.generate(dir, prompt, options))));
+    expect(together).toEqual(alone);
+  });
+
+  it('an aborted generation ends alone: the others keep their tokens; a request for prompt logits waits for the batch and runs', async () => {
+    const stop = new AbortController();
+    const long: ClusterGenerateOptions = { strategy: 'ring' as StrategyName, maxNewTokens: 40, greedy: true, ignoreEos: true };
+    const expected = await tokensOf(cluster.generate(dir, promptOf(30, 9), long));
+    const aborted = tokensOf(cluster.generate(dir, promptOf(50, 8), { ...long, signal: stop.signal })).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const kept = tokensOf(cluster.generate(dir, promptOf(30, 9), long));
+    const logits = cluster.generate(dir, promptOf(12, 1), { strategy: 'ring', maxNewTokens: 2, greedy: true, allLogits: true });
+    setTimeout(() => stop.abort(), 50);
+    expect(await aborted).toMatchObject({ code: 'ERR_ABORTED' });
+    expect(await kept).toEqual(expected);
+    const summary = await (async () => {
+      for (;;) {
+        const next = await logits.next();
+        if (next.done) return next.value;
+      }
+    })();
+    expect(summary.promptLogits?.shape).toEqual([12, 300]);
+  });
+
+  it('a short request sent while a long prompt prefills gets all its tokens before the long prompt its first', async () => {
+    const events: string[] = [];
+    let halfway!: () => void;
+    const prefilling = new Promise<void>((resolve) => (halfway = resolve));
+    const long = (async () => {
+      // Rank 0 reports each prefill layer it finished: after the first of two, the prefill is under way.
+      const run = cluster.generate(dir, promptOf(8000, 12), { strategy: 'ring', maxNewTokens: 2, greedy: true, ignoreEos: true, onPrefillProgress: () => halfway() });
+      await run.next();
+      events.push('long: first token');
+      while (!(await run.next()).done);
+    })();
+    await prefilling;
+    await tokensOf(cluster.generate(dir, promptOf(16, 13), { strategy: 'single', maxNewTokens: 4, greedy: true, ignoreEos: true }));
+    events.push('short: done');
+    await long;
+    expect(events).toEqual(['short: done', 'long: first token']);
+  });
+});
