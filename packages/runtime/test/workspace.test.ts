@@ -52,8 +52,18 @@ describe("a rank's kernel workspace is bounded by its budget, not by the sequenc
 
   it('reports per request, not the largest request the worker ever served', async () => {
     const random = seededRandom(3);
-    const [big, small] = [8192, 256].map(
-      (s) => [0, 1, 2].map(() => randomTensor([s, 4, 32], random)) as [ReturnType<typeof randomTensor>, ReturnType<typeof randomTensor>, ReturnType<typeof randomTensor>],
+    // The big request's q and out (32 MiB each) outweigh anything the worker served before, which it may still hold
+    // in its heap (received buffers and results are reused), so its peak must rise above where it began.
+    const [big, small] = [
+      [8192, 32],
+      [256, 4],
+    ].map(
+      ([s, heads]) =>
+        [randomTensor([s!, heads!, 32], random), randomTensor([s!, 4, 32], random), randomTensor([s!, 4, 32], random)] as [
+          ReturnType<typeof randomTensor>,
+          ReturnType<typeof randomTensor>,
+          ReturnType<typeof randomTensor>,
+        ],
     );
     const first = await cluster.attention(...big!, { strategy: 'single', causal: true });
     const second = await cluster.attention(...small!, { strategy: 'single', causal: true });
