@@ -1,7 +1,8 @@
 // Long-context generation with a tiny Llama-format model: N=1 against N=2 at 8k and 32k-token prompts, measured
 // in one run, with the ranks as worker processes (cluster.generate: one process per rank, joined by shm or ws) and
 // as in-process ranks (generateTokens). TTFT = prefill of the whole prompt and the first sampled token; decode =
-// ms per new token. Flags: --quick (2k and 8k), --transport ws|shm (default shm), --no-inproc.
+// ms per new token. Flags: --quick (2k and 8k), --lengths 16384,32768 (prompt lengths), --transport ws|shm (default
+// shm), --no-inproc.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,7 +35,7 @@ async function onProcesses(dir, prompt, strategy, workers, transport) {
 }
 
 export async function run(args) {
-  const lengths = args.includes('--quick') ? [2048, 8192] : [8192, 32768];
+  const lengths = args.includes('--lengths') ? args[args.indexOf('--lengths') + 1].split(',').map(Number) : args.includes('--quick') ? [2048, 8192] : [8192, 32768];
   const transport = args.includes('--transport') ? args[args.indexOf('--transport') + 1] : 'shm';
   const modes = args.includes('--no-inproc') ? [transport] : [transport, 'inproc'];
   const dir = await mkdtemp(join(tmpdir(), 'seqpar-bench-model-'));
