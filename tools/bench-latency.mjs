@@ -14,7 +14,8 @@ import { gatherDecodePartials } from '@seqpar/strategies';
 import { createTransport, startRendezvous } from '@seqpar/transport';
 import { pack, unpack } from 'msgpackr';
 import { writeReport } from './bench-report.mjs';
-import { median, openPair, openRawWsPair, roundTrips } from './transport-pairs.mjs';
+import { median } from './bench-util.mjs';
+import { openPair, openRawWsPair, roundTrips } from './transport-pairs.mjs';
 
 const SPIN_PEER = 'spin-floor-peer';
 const DECODE_PEER = 'decode-exchange-peer';

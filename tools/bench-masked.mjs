@@ -12,16 +12,11 @@ import { AttentionKernel, ComputeThread } from '@seqpar/kernels';
 import { createCluster } from '@seqpar/runtime';
 import { planPieces, visibleBlocks } from '@seqpar/strategies';
 import { writeReport } from './bench-report.mjs';
+import { median, option } from './bench-util.mjs';
 
 const HEADS = 8;
 const DIM = 64;
 
-function option(args, name, fallback) {
-  const at = args.indexOf(name);
-  return at >= 0 && args[at + 1] !== undefined ? args[at + 1] : fallback;
-}
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const rows = (t, start, end) => ({ data: t.data.subarray(start * HEADS * DIM, end * HEADS * DIM), shape: [end - start, HEADS, DIM] });
 
 /**

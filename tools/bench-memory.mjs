@@ -15,6 +15,7 @@ import { WORKSPACE_BUDGET_BYTES } from '@seqpar/kernels';
 import { makeTinyModel } from '@seqpar/model';
 import { createCluster } from '@seqpar/runtime';
 import { writeReport } from './bench-report.mjs';
+import { option } from './bench-util.mjs';
 
 // Room for the long case's 128k-token prompt and its new tokens.
 const MODEL = { layers: 4, hidden: 256, heads: 8, kvHeads: 2, vocab: 512, seed: 1, maxPositionEmbeddings: 262144 };
@@ -62,11 +63,6 @@ async function attention(length, strategy, workers) {
   const { stats } = await withCluster(workers, (cluster) => cluster.attention(q, k, v, { causal: true, strategy }));
   process.stderr.write(`attention ${length} ${strategy} N=${workers}: ${stats.wallMs.toFixed(0)} ms, peak ${perWorker(stats.ranks).peakRssPerRankMb} MB\n`);
   return { case: 'attention', seq: length, strategy, workers, ttftOrWallMs: stats.wallMs, ...perWorker(stats.ranks) };
-}
-
-function option(args, name, fallback) {
-  const at = args.indexOf(name);
-  return at >= 0 ? args[at + 1] : fallback;
 }
 
 export async function run(args) {

@@ -8,16 +8,10 @@ import { randomTensor, seededRandom } from '@seqpar/core';
 import { createAttentionKernel } from '@seqpar/kernels';
 import { createCluster } from '@seqpar/runtime';
 import { writeReport } from './bench-report.mjs';
+import { median, option } from './bench-util.mjs';
 
 const HEADS = 8;
 const DIM = 64;
-
-function option(args, name, fallback) {
-  const at = args.indexOf(name);
-  return at >= 0 && args[at + 1] !== undefined ? args[at + 1] : fallback;
-}
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
  * Each contender once to warm up, then `rounds` rounds of one call each, interleaved, after a short pause. Per

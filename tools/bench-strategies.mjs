@@ -9,6 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { randomTensor, seededRandom, toChromeTrace } from '@seqpar/core';
 import { createCluster } from '@seqpar/runtime';
 import { writeReport } from './bench-report.mjs';
+import { option } from './bench-util.mjs';
 
 const HEADS = 8;
 const DIM = 64;
@@ -94,11 +95,6 @@ async function memoryCase({ transport, longSeq }) {
   const whole = await measure({ strategy: 'single', workers: 1, ...common });
   const sharded = await measure({ strategy: 'zigzag', workers: 4, ...common });
   return [row('memory', 'single', 1, longSeq, whole), row('memory', 'zigzag', 4, longSeq, sharded, { rssVsSingle: sharded.peakRssMb / whole.peakRssMb })];
-}
-
-function option(args, name, fallback) {
-  const at = args.indexOf(name);
-  return at >= 0 && args[at + 1] !== undefined ? args[at + 1] : fallback;
 }
 
 /** Rows of the cases not run this time, from the last report (each case's ratios come from one run). */

@@ -4,7 +4,8 @@
 // round (JIT, socket buffers) each size runs three timed rounds and reports the median round.
 import { patternPayload } from '@seqpar/transport';
 import { writeReport } from './bench-report.mjs';
-import { median, openPair, openRawWsPair, roundTrips } from './transport-pairs.mjs';
+import { median } from './bench-util.mjs';
+import { openPair, openRawWsPair, roundTrips } from './transport-pairs.mjs';
 
 const KiB = 1024;
 const sizes = [64, 64 * KiB, 8 * 1024 * KiB];

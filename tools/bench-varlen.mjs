@@ -6,6 +6,7 @@
 import { randomTensor, seededRandom } from '@seqpar/core';
 import { createCluster } from '@seqpar/runtime';
 import { writeReport } from './bench-report.mjs';
+import { option } from './bench-util.mjs';
 
 const HEADS = 8;
 const DIM = 64;
@@ -17,11 +18,6 @@ function inputs(seq) {
 }
 
 const sum = (xs) => xs.reduce((a, b) => a + b, 0);
-
-function option(args, name, fallback) {
-  const at = args.indexOf(name);
-  return at >= 0 && args[at + 1] !== undefined ? args[at + 1] : fallback;
-}
 
 /**
  * Runs each contender (a cluster and the request's options) once to warm up, then `runs` rounds of one request

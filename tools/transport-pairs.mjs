@@ -10,11 +10,6 @@ import { WebSocket, WebSocketServer } from 'ws';
 const RAW_WS_PEER = 'raw-ws-peer';
 const wsOptions = { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 };
 
-export function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1];
-}
-
 /** Microseconds of `count` sequential frames out and back, within one peer command (no IPC in the timing). */
 export async function roundTrips(pair, payload, count) {
   const peerDone = pair.run({ op: 'echo', tag: 'rtt', count });
