@@ -1,12 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generate, loadModel, makeTinyModel, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
+import { describe, expect, it } from 'vitest';
+import { generate, loadModel, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
 import type { StrategyName } from '@seqpar/strategies';
-import { createCluster, type Cluster } from '../src/api/cluster.js';
+import { createCluster } from '../src/api/cluster.js';
 import type { ClusterGenerateOptions } from '../src/api/cluster-generate.js';
-import { expectAllGone, isAlive, killAll } from './processes.js';
+import { expectAllGone, isAlive } from './processes.js';
+import { useModelCluster } from './model-cluster.js';
 
 const HEALTH_MS = 2000;
 const dir = mkdtempSync(join(tmpdir(), 'seqpar-cluster-gen-'));
@@ -24,26 +25,18 @@ async function drain(run: AsyncGenerator<GenerateEvent, GenerateSummary>, onToke
 }
 
 describe('cluster.generate on worker processes', () => {
-  let cluster: Cluster;
-  let seen: number[] = [];
-  beforeAll(async () => {
-    await makeTinyModel(dir, { layers: 2, hidden: 64, heads: 4, kvHeads: 2, vocab: 300, seed: 3 });
-    cluster = await createCluster({ workers: 2, transport: 'ws', healthTimeoutMs: HEALTH_MS, requestTimeoutMs: 30_000 });
-    seen = cluster.pids();
-  });
-  afterAll(async () => {
-    seen.push(...cluster.pids());
-    await cluster.close();
-    await expectAllGone(seen).finally(() => killAll(seen));
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const cluster = useModelCluster(
+    dir,
+    { layers: 2, hidden: 64, heads: 4, kvHeads: 2, vocab: 300, seed: 3 },
+    { workers: 2, transport: 'ws', healthTimeoutMs: HEALTH_MS, requestTimeoutMs: 30_000 },
+  );
 
   it('gives the in-process tokens and prefill logits (1e-4 of their scale) for ring, zigzag and ulysses', async () => {
     const model = await loadModel(dir);
     const options = { maxNewTokens: 5, greedy: true, allLogits: true } as const;
     for (const strategy of ['ring', 'zigzag', 'ulysses'] satisfies StrategyName[]) {
       const local = await generate(model, prompt, { ...options, strategy, workers: 2 });
-      const { streamed, summary } = await drain(cluster.generate(dir, prompt, { ...options, strategy }));
+      const { streamed, summary } = await drain(cluster().generate(dir, prompt, { ...options, strategy }));
       expect(summary.tokens).toEqual(local.tokens);
       expect(streamed).toEqual(local.tokens);
       expect(summary).toMatchObject({ strategy, workers: 2 });
@@ -68,26 +61,26 @@ describe('cluster.generate on worker processes', () => {
   });
 
   it('a worker killed mid-generation fails it with an error naming the rank; the next generation runs on its successor', async () => {
-    const victim = cluster.pids()[1]!;
+    const victim = cluster().pids()[1]!;
     const options: ClusterGenerateOptions = { strategy: 'ring', maxNewTokens: 2000, greedy: true };
-    const error = await drain(cluster.generate(dir, prompt, options), ({ index }) => index === 0 && process.kill(victim, 'SIGKILL')).then(
+    const error = await drain(cluster().generate(dir, prompt, options), ({ index }) => index === 0 && process.kill(victim, 'SIGKILL')).then(
       () => undefined,
       (reason: unknown) => reason,
     );
     expect(error).toMatchObject({ code: expect.stringMatching(/^ERR_(PEER_LOST|TIMEOUT)$/), message: expect.stringMatching(/\brank 1\b/) });
     await expectAllGone([victim]);
-    const { summary } = await drain(cluster.generate(dir, prompt, { ...options, maxNewTokens: 3 }));
+    const { summary } = await drain(cluster().generate(dir, prompt, { ...options, maxNewTokens: 3 }));
     expect(summary.tokens).toHaveLength(3);
-    expect(isAlive(cluster.pids()[1]!)).toBe(true);
+    expect(isAlive(cluster().pids()[1]!)).toBe(true);
   });
 
   it('an abort ends the generation with ERR_ABORTED, and so does leaving the loop; the cluster serves the next one', async () => {
     const controller = new AbortController();
     const options: ClusterGenerateOptions = { strategy: 'zigzag', maxNewTokens: 2000, greedy: true, signal: controller.signal };
-    await expect(drain(cluster.generate(dir, prompt, options), () => controller.abort())).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    await expect(drain(cluster().generate(dir, prompt, options), () => controller.abort())).rejects.toMatchObject({ code: 'ERR_ABORTED' });
     let taken = 0;
-    for await (const _ of cluster.generate(dir, prompt, { ...options, signal: undefined })) if (++taken === 2) break;
-    const { summary } = await drain(cluster.generate(dir, prompt, { strategy: 'zigzag', maxNewTokens: 3, greedy: true }));
+    for await (const _ of cluster().generate(dir, prompt, { ...options, signal: undefined })) if (++taken === 2) break;
+    const { summary } = await drain(cluster().generate(dir, prompt, { strategy: 'zigzag', maxNewTokens: 3, greedy: true }));
     expect(summary.tokens).toHaveLength(3);
   });
 });

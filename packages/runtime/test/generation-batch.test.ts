@@ -1,12 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generate, loadModel, makeTinyModel, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
+import { describe, expect, it } from 'vitest';
+import { generate, loadModel, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
 import type { StrategyName } from '@seqpar/strategies';
-import { createCluster, type Cluster } from '../src/api/cluster.js';
 import type { ClusterGenerateOptions } from '../src/api/cluster-generate.js';
-import { expectAllGone, killAll } from './processes.js';
+import { useModelCluster } from './model-cluster.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'seqpar-batch-'));
 const promptOf = (length: number, salt: number) => Array.from({ length }, (_, i) => (i * 53 + salt * 17) % 290);
@@ -34,19 +33,11 @@ const requests: Array<{ prompt: number[]; options: ClusterGenerateOptions }> = [
 ];
 
 describe('continuous batching of cluster.generate (worker processes, shm)', () => {
-  let cluster: Cluster;
-  let seen: number[] = [];
-  beforeAll(async () => {
-    await makeTinyModel(dir, { layers: 2, hidden: 64, heads: 4, kvHeads: 2, vocab: 300, seed: 3 });
-    cluster = await createCluster({ workers: 2, transport: 'shm', healthTimeoutMs: 2000, requestTimeoutMs: 60_000 });
-    seen = cluster.pids();
-  });
-  afterAll(async () => {
-    seen.push(...cluster.pids());
-    await cluster.close();
-    await expectAllGone(seen).finally(() => killAll(seen));
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const cluster = useModelCluster(
+    dir,
+    { layers: 2, hidden: 64, heads: 4, kvHeads: 2, vocab: 300, seed: 3 },
+    { workers: 2, transport: 'shm', healthTimeoutMs: 2000, requestTimeoutMs: 60_000 },
+  );
 
   it('concurrent generations give each one its tokens alone, token for token (greedy and seeded sampling)', async () => {
     const model = await loadModel(dir);
@@ -55,22 +46,22 @@ describe('continuous batching of cluster.generate (worker processes, shm)', () =
       const degree = options.strategy === 'single' ? 1 : 2;
       const local = await generate(model, prompt, { ...options, workers: degree });
       alone.push(local.tokens);
-      expect(await tokensOf(cluster.generate(dir, prompt, options))).toEqual(local.tokens);
+      expect(await tokensOf(cluster().generate(dir, prompt, options))).toEqual(local.tokens);
     }
-    const together = await Promise.all(requests.map(({ prompt, options }) => tokensOf(cluster.generate(dir, prompt, options))));
+    const together = await Promise.all(requests.map(({ prompt, options }) => tokensOf(cluster().generate(dir, prompt, options))));
     expect(together).toEqual(alone);
   });
 
   it('an aborted generation ends alone: the others keep their tokens; a request for prompt logits waits for the batch and runs', async () => {
     const stop = new AbortController();
     const long: ClusterGenerateOptions = { strategy: 'ring' as StrategyName, maxNewTokens: 40, greedy: true, ignoreEos: true };
-    const expected = await tokensOf(cluster.generate(dir, promptOf(30, 9), long));
-    const aborted = tokensOf(cluster.generate(dir, promptOf(50, 8), { ...long, signal: stop.signal })).then(
+    const expected = await tokensOf(cluster().generate(dir, promptOf(30, 9), long));
+    const aborted = tokensOf(cluster().generate(dir, promptOf(50, 8), { ...long, signal: stop.signal })).then(
       () => undefined,
       (error: unknown) => error,
     );
-    const kept = tokensOf(cluster.generate(dir, promptOf(30, 9), long));
-    const logits = cluster.generate(dir, promptOf(12, 1), { strategy: 'ring', maxNewTokens: 2, greedy: true, allLogits: true });
+    const kept = tokensOf(cluster().generate(dir, promptOf(30, 9), long));
+    const logits = cluster().generate(dir, promptOf(12, 1), { strategy: 'ring', maxNewTokens: 2, greedy: true, allLogits: true });
     setTimeout(() => stop.abort(), 50);
     expect(await aborted).toMatchObject({ code: 'ERR_ABORTED' });
     expect(await kept).toEqual(expected);
@@ -89,13 +80,13 @@ describe('continuous batching of cluster.generate (worker processes, shm)', () =
     const prefilling = new Promise<void>((resolve) => (halfway = resolve));
     const long = (async () => {
       // Rank 0 reports each prefill layer it finished: after the first of two, the prefill is under way.
-      const run = cluster.generate(dir, promptOf(8000, 12), { strategy: 'ring', maxNewTokens: 2, greedy: true, ignoreEos: true, onPrefillProgress: () => halfway() });
+      const run = cluster().generate(dir, promptOf(8000, 12), { strategy: 'ring', maxNewTokens: 2, greedy: true, ignoreEos: true, onPrefillProgress: () => halfway() });
       await run.next();
       events.push('long: first token');
       while (!(await run.next()).done);
     })();
     await prefilling;
-    await tokensOf(cluster.generate(dir, promptOf(16, 13), { strategy: 'single', maxNewTokens: 4, greedy: true, ignoreEos: true }));
+    await tokensOf(cluster().generate(dir, promptOf(16, 13), { strategy: 'single', maxNewTokens: 4, greedy: true, ignoreEos: true }));
     events.push('short: done');
     await long;
     expect(events).toEqual(['short: done', 'long: first token']);
