@@ -34,9 +34,13 @@ export type ChainFeed = Feed | OutputFeed;
  * name, where several runs of one graph must not overwrite each other), or write `rows` [t, groups, width] (sent,
  * or an earlier step's output) into the resident tensor `write` from row `at`, creating or growing it to `layout`.
  */
-export type ChainStep =
-  | { readonly run: string; readonly feeds: Readonly<Record<string, ChainFeed>>; readonly outputs?: Readonly<Record<string, string>> }
-  | { readonly write: string; readonly layout: ResidentLayout; readonly at: number; readonly rows: WireTensor | OutputFeed };
+export type ChainStep = RunStep | { readonly write: string; readonly layout: ResidentLayout; readonly at: number; readonly rows: WireTensor | OutputFeed };
+
+export interface RunStep {
+  readonly run: string;
+  readonly feeds: Readonly<Record<string, ChainFeed>>;
+  readonly outputs?: Readonly<Record<string, string>>;
+}
 
 /**
  * Messages between a ComputeThread and its worker. A chain runs its steps in order on the thread and replies once

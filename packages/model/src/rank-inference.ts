@@ -1,7 +1,8 @@
 import { layoutPositions, type Tensor } from '@seqpar/core';
 import type { ChainStep } from '@seqpar/kernels';
-import { gatherDecodePartials, STRATEGIES, type RankContext, type StrategyName } from '@seqpar/strategies';
+import { STRATEGIES, type RankContext, type StrategyName } from '@seqpar/strategies';
 import { layerWindow } from './config.js';
+import { decodeLogits } from './batched-decode.js';
 import { KvCacheShare } from './kv-cache.js';
 import type { RankModel } from './rank-model.js';
 
@@ -65,33 +66,13 @@ export async function prefillRank(
 }
 
 /**
- * One decode step on one rank. Every rank runs the new token's token-local layers itself (they are tiny for one
- * token, and every rank holds the weights), so the queries never travel: per layer, each rank runs the previous
- * layer's post-attention graph, this layer's pre-attention graph, the owner's cache append and attention over its
- * own cache share as one chain on its compute thread, then the ranks exchange their partial (out, lse) and each
- * merges them in rank order. That is one thread round trip and one exchange per layer. Returns the logits on the
- * owner, which alone keeps the new token's K/V and runs the lm head.
+ * One decode step of one generation on one rank (decodeLogits with one row, its partial always exchanged): returns
+ * the logits on the owner, which alone keeps the new token's K/V and runs the lm head.
  */
 export async function decodeRank(ctx: RankContext, model: RankModel, state: RankState, step: number, token: number, position: number, owner: number): Promise<Tensor | undefined> {
-  const { numLayers, numHeads, headDim, vocabSize } = model.config;
-  const positions = Int32Array.of(position);
-  let x = model.embed([token]); // the current layer's input
-  let attended: Tensor | undefined; // the previous layer's merged attention output
-  for (let layer = 0; layer < numLayers; layer++) {
-    const cache = state.caches[layer]!;
-    const steps: ChainStep[] = [];
-    if (attended) steps.push(model.postStep(layer - 1, x, attended));
-    steps.push(model.preStep(layer, attended ? { output: 'y' } : x, positions));
-    if (ctx.rank === owner) steps.push(...cache.appendSteps({ output: 'k' }, { output: 'v' }, positions));
-    steps.push(await cache.attendStep({ output: 'q' }, positions, numHeads));
-    const outputs = await ctx.recorder.time('compute', `layer ${layer} decode`, () => model.thread.chain(steps));
-    if (attended) x = { data: outputs['y']!, shape: x.shape };
-    const local = { out: { data: outputs['out']!, shape: [1, numHeads, headDim] }, lse: { data: outputs['lse']!, shape: [numHeads, 1] } };
-    attended = (await gatherDecodePartials(layerContext(ctx, `d${step}/${layer}`), local)).out;
-  }
-  if (ctx.rank !== owner) return undefined;
-  const outputs = await ctx.recorder.time('compute', 'lm head', () => model.thread.chain([model.postStep(numLayers - 1, x, attended!), model.headStep({ output: 'y' })]));
-  return { data: outputs['logits']!, shape: [1, vocabSize] };
+  const row = { caches: state.caches, token, position, owns: ctx.rank === owner, sharded: true };
+  const logits = (await decodeLogits(ctx, model, [row], (layer) => `d${step}/${layer}/`)).get(0);
+  return logits && { data: logits, shape: [1, model.config.vocabSize] };
 }
 
 /**

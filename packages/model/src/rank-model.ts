@@ -1,5 +1,5 @@
 import type { Tensor } from '@seqpar/core';
-import { rowsWithin, runInRowTiles, type ChainStep, type ComputeThread, type OutputFeed, type WireTensor } from '@seqpar/kernels';
+import { rowsWithin, runInRowTiles, type ComputeThread, type RunStep, type OutputFeed, type WireTensor } from '@seqpar/kernels';
 import type { ModelConfig } from './config.js';
 import { buildHeadGraph, buildPostAttentionGraph, buildPreAttentionGraph, ropeTables } from './layer-graphs.js';
 import type { ModelWeights } from './weights.js';
@@ -87,7 +87,7 @@ export class RankModel {
    * The pre-attention graph as a chain step: x [t, H] (or an earlier step's output) at global `positions` ->
    * outputs q, k, v. The steps let a decode step run several graphs in one round trip to the thread.
    */
-  preStep(layer: number, x: Tensor | OutputFeed, positions: ArrayLike<number>): ChainStep {
+  preStep(layer: number, x: Tensor | OutputFeed, positions: ArrayLike<number>): RunStep {
     const { headDim, ropeTheta } = this.config;
     const { cos, sin } = ropeTables(positions, headDim, ropeTheta);
     const dims = [positions.length, headDim];
@@ -95,18 +95,17 @@ export class RankModel {
   }
 
   /** The post-attention graph as a chain step: x [t, H] and attention [t, Hq, Dh] -> output y [t, H]. */
-  postStep(layer: number, x: Tensor | OutputFeed, attention: Tensor | OutputFeed): ChainStep {
+  postStep(layer: number, x: Tensor | OutputFeed, attention: Tensor | OutputFeed): RunStep {
     return { run: this.key('post', layer), feeds: { x: feed(x), attn: feed(attention) } };
   }
 
   /** The final norm and lm_head as a chain step: x [t, H] -> output logits [t, V]. */
-  headStep(x: Tensor | OutputFeed): ChainStep {
+  headStep(x: Tensor | OutputFeed): RunStep {
     return { run: this.key('head'), feeds: { x: feed(x) } };
   }
 
   /** Runs a token-local graph on sent rows in row tiles, so its working memory stays within the thread's budget. */
-  private runTiled(step: ChainStep): Promise<Record<string, Float32Array>> {
-    if ('write' in step) throw new TypeError('a write step is not a graph');
+  private runTiled(step: RunStep): Promise<Record<string, Float32Array>> {
     return runInRowTiles(this.thread, step.run, step.feeds as Record<string, WireTensor>, this.tileRows);
   }
 
