@@ -4,8 +4,9 @@
 //     level a wave of that many streams started together, two interleaved rounds; decode tokens/s counts the
 //     tokens after the wave's last first token over the time from then to its last token (the wave's prefills
 //     done); end-to-end tokens/s (prefill included) next to it;
-// (b) a 512-token request's TTFT alone, the 32k-token prompt's TTFT alone (before and after), and both with the
-//     512-token request sent 1 s into the 32k prefill; and the time of one prefill piece (below);
+// (b) for each prefill chunk size (the server's --prefill-chunk; --chunks 256,512,1024,2048): a 512-token request's
+//     TTFT alone, the 32k-token prompt's TTFT alone, and both with the 512-token request sent 1 s into the 32k
+//     prefill; and the time of the largest prefill piece at that chunk size (below);
 // (c) a mixed load: --requests (200) prompts of log-uniform lengths 256..--max-len (32768) at concurrency 32:
 //     p50/p99 TTFT and inter-token latency, none lost, every refusal a typed 413/429.
 // Flags: --requests N, --max-len L, --skip-b. Writes bench-results/serve.{json,md} and serve.svg.
@@ -15,10 +16,10 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seededRandom } from '@seqpar/core';
-import { attentionKeysWithin, ComputeThread, createAttentionKernel } from '@seqpar/kernels';
+import { attentionKeysWithin, ComputeThread, createAttentionKernel, withComputePriority } from '@seqpar/kernels';
 import { loadModel, makeTinyModel, RankModel } from '@seqpar/model';
 import { createCluster } from '@seqpar/runtime';
-import { startServer } from '@seqpar/serve';
+import { DEFAULT_PREFILL_CHUNK, startServer } from '@seqpar/serve';
 import { planPieces } from '@seqpar/strategies';
 import { writeReport } from './bench-report.mjs';
 
@@ -27,6 +28,7 @@ const CONCURRENCY = [1, 4, 8, 16];
 const WORKERS = 2;
 const LONG = 32768;
 const DECODE_TOKENS = 128;
+const CHUNKS = [256, 512, 1024, 2048];
 
 /** One streamed completion: when each token arrived, or the refusal's status and code. */
 async function stream(url, prompt, maxTokens) {
@@ -95,10 +97,11 @@ function decodeWindow(results) {
  * One piece of a long prefill as a compute thread sees it: the longest single call the prefill of one worker's
  * shard makes, which the thread runs to its end before a decode step or a short prompt's work can go. Those calls
  * are the token-local graphs over one row tile (RankModel.tileRows, from the kernel workspace budget) and the
- * largest attention piece a shard's causal block is cut into (strategies' planPieces). Each timed alone on a compute thread of this process (one
- * intra-op thread, as the workers run), after a warm-up run; the piece is the longest.
+ * largest attention piece a shard's causal block is cut into (strategies' planPieces), both at most `chunk` rows
+ * (the server's prefill chunk). Each timed alone on a compute thread of this process (one intra-op thread, as the
+ * workers run), after a warm-up run; the piece is the longest.
  */
-async function prefillPiece(modelDir, shard) {
+async function prefillPiece(modelDir, shard, chunk) {
   const thread = await ComputeThread.start();
   try {
     const kernel = await createAttentionKernel({}, thread);
@@ -120,20 +123,64 @@ async function prefillPiece(modelDir, shard) {
       return performance.now() - started;
     };
     const area = (piece) => (piece.query.end - piece.query.start) * (piece.key.end - piece.key.start);
-    const largest = planPieces(shard, shard, { kind: 'causal-inclusive' }, attentionKeysWithin(heads, dim)).reduce((a, b) => (area(b) > area(a) ? b : a));
+    const largest = planPieces(shard, shard, { kind: 'causal-inclusive' }, attentionKeysWithin(heads, dim), chunk).reduce((a, b) => (area(b) > area(a) ? b : a));
     const [rows, keys] = [largest.query.end - largest.query.start, largest.key.end - largest.key.start];
+    const tileRows = Math.min(model.tileRows, chunk);
     const [q, k, v] = [tensor(rows, heads, dim), tensor(keys, kvHeads, dim), tensor(keys, kvHeads, dim)];
-    const [x, attended] = [tensor(model.tileRows, hidden), tensor(model.tileRows, heads, dim)];
-    const positions = Array.from({ length: model.tileRows }, (_, i) => i);
+    const [x, attended] = [tensor(tileRows, hidden), tensor(tileRows, heads, dim)];
+    const positions = Array.from({ length: tileRows }, (_, i) => i);
+    // Inside the chunk's compute scope, as the workers run a prefill: the layer graphs' row tiles follow it.
+    const inChunk = (run) => withComputePriority(1, run, chunk);
     const pieces = {
       attentionMs: await timed(() => kernel.attend(q, k, v, largest.mask)),
-      preAttentionMs: await timed(() => model.preAttention(0, x, positions)),
-      postAttentionMs: await timed(() => model.postAttention(0, x, attended)),
+      preAttentionMs: await timed(() => inChunk(() => model.preAttention(0, x, positions))),
+      postAttentionMs: await timed(() => inChunk(() => model.postAttention(0, x, attended))),
     };
-    return { ...pieces, ms: Math.max(...Object.values(pieces)), tileRows: model.tileRows, attentionShape: `${rows} x ${keys} (${largest.mask.kind})` };
+    return { chunk, ...pieces, ms: Math.max(...Object.values(pieces)), tileRows, attentionShape: `${rows} x ${keys} (${largest.mask.kind})` };
   } finally {
     await thread.close();
   }
+}
+
+/**
+ * Part (b) at one prefill chunk size: a server with that chunk on the running cluster; the 512-token request alone,
+ * the 32k prompt alone, then the 512-token request sent 1 s into the 32k prompt's prefill.
+ */
+async function beside(cluster, dir, piece) {
+  const server = await startServer({ cluster, modelDir: dir, port: 0, prefillChunk: piece.chunk });
+  try {
+    const [short, longPrompt] = [promptOf(512, 7), promptOf(LONG, 8)];
+    const shortAlone = await stream(server.url, short, 8);
+    const longAlone = await stream(server.url, longPrompt, 8);
+    const long = stream(server.url, longPrompt, 8);
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // the long prefill is under way
+    const behind = await stream(server.url, short, 8);
+    const longBeside = await long;
+    const row = {
+      chunk: piece.chunk,
+      pieceMs: piece.ms,
+      piece,
+      tileRows: piece.tileRows,
+      attentionShape: piece.attentionShape,
+      shortAloneMs: shortAlone.times[0],
+      longAloneMs: longAlone.times[0],
+      shortBehindLongMs: behind.times[0],
+      longBesideMs: longBeside.times[0],
+    };
+    process.stderr.write(
+      `(b) chunk ${row.chunk}: 512 alone ${row.shortAloneMs.toFixed(0)} ms, behind the 32k prefill ${row.shortBehindLongMs.toFixed(0)} ms (piece ${row.pieceMs.toFixed(0)} ms); 32k alone ${row.longAloneMs.toFixed(0)} ms, beside ${row.longBesideMs.toFixed(0)} ms\n`,
+    );
+    return row;
+  } finally {
+    await server.close();
+  }
+}
+
+/** Part (b)'s verdict per chunk size: the short request's wait against one piece, the long prompt against its unchunked TTFT. */
+function chunkNote(row, unchunkedMs) {
+  const bound = row.shortAloneMs + row.pieceMs;
+  const ratio = row.longBesideMs / unchunkedMs;
+  return `chunk ${row.chunk}: 512-token TTFT ${row.shortBehindLongMs.toFixed(0)} ms beside the 32k prefill, bound ${row.shortAloneMs.toFixed(0)} alone + ${row.pieceMs.toFixed(0)} piece = ${bound.toFixed(0)} ms (${row.shortBehindLongMs <= bound ? 'met' : 'not met'}); the 32k prompt ${(row.longAloneMs / 1000).toFixed(1)} s alone, ${(row.longBesideMs / 1000).toFixed(1)} s beside it = ${ratio.toFixed(3)}x unchunked alone (<= 1.15x: ${ratio <= 1.15 ? 'met' : 'not met'})`;
 }
 
 function summary(results, wallMs) {
@@ -202,7 +249,9 @@ export async function run(args) {
   await makeTinyModel(dir, MODEL);
   // Timed before the cluster is up: it keeps this process's cores busy, which the workers could take for a silent
   // coordinator.
-  const piece = args.includes('--skip-b') ? undefined : await prefillPiece(dir, LONG / WORKERS);
+  const chunks = args.includes('--chunks') ? args[args.indexOf('--chunks') + 1].split(',').map(Number) : CHUNKS;
+  const pieces = [];
+  if (!args.includes('--skip-b')) for (const chunk of chunks) pieces.push(await prefillPiece(dir, LONG / WORKERS, chunk));
   const cluster = await createCluster({ workers: WORKERS, transport: 'shm', requestTimeoutMs: 600_000 });
   const server = await startServer({ cluster, modelDir: dir, port: 0, maxQueue: 64 });
   const rows = [];
@@ -239,43 +288,28 @@ export async function run(args) {
     }
     const ratio = throughput[2].y / throughput[0].y;
 
-    let interference;
+    const interference = [];
+    let unchunked, unchunkedMs;
     if (!args.includes('--skip-b')) {
-      const short = promptOf(512, 7);
-      const longPrompt = promptOf(LONG, 8);
-      const alone = await stream(server.url, short, 8);
-      const longBefore = await stream(server.url, longPrompt, 8);
-      const long = stream(server.url, longPrompt, 8);
-      await new Promise((resolve) => setTimeout(resolve, 1000)); // the long prefill is under way
-      const behind = await stream(server.url, short, 8);
-      const longResult = await long;
-      // The long prompt alone before and after the run beside the short one: this host's speed drifts over minutes.
-      const longAfter = await stream(server.url, longPrompt, 8);
-      const longAlone = { times: [(longBefore.times[0] + longAfter.times[0]) / 2] };
-      interference = {
-        shortAloneMs: alone.times[0],
-        shortBehindLongMs: behind.times[0],
-        prefillPieceMs: piece.ms,
-        prefillPieces: piece,
-        longAloneTtftMs: longAlone.times[0],
-        longAloneRunsMs: [longBefore.times[0], longAfter.times[0]],
-        longTtftMs: longResult.times[0],
-        longRatio: longResult.times[0] / longAlone.times[0],
-      };
-      log(
-        `(b) 512 alone ${alone.times[0].toFixed(0)} ms, behind a 32k prefill ${behind.times[0].toFixed(0)} ms (piece ${piece.ms.toFixed(0)} ms); 32k TTFT ${longResult.times[0].toFixed(0)} ms, alone ${longAlone.times[0].toFixed(0)} ms`,
-      );
-      rows.push({ part: 'b', case: '512-token prompt alone', requests: 1, concurrency: 1, ttftP50Ms: alone.times[0] });
-      rows.push({ part: 'b', case: '32k-token prompt alone (mean of a run before and one after)', requests: 2, concurrency: 1, ttftP50Ms: longAlone.times[0] });
-      rows.push({ part: 'b', case: '512-token prompt sent 1 s into the 32k prefill', requests: 1, concurrency: 2, ttftP50Ms: behind.times[0] });
-      rows.push({ part: 'b', case: '32k-token prompt with the 512-token request beside it', requests: 1, concurrency: 2, ttftP50Ms: longResult.times[0] });
-      rows.push({
-        part: 'b',
-        case: `one prefill piece, alone: the longest of a ${piece.tileRows}-row layer graph and a ${piece.attentionShape} attention piece`,
-        requests: 1,
-        concurrency: 1,
-        ttftP50Ms: piece.ms,
-      });
+      for (const piece of pieces) interference.push(await beside(cluster, dir, piece));
+      unchunked = interference.reduce((a, b) => (b.chunk > a.chunk ? b : a));
+      const again = await startServer({ cluster, modelDir: dir, port: 0, prefillChunk: unchunked.chunk });
+      unchunkedMs = (unchunked.longAloneMs + (await stream(again.url, promptOf(LONG, 8), 8)).times[0]) / 2;
+      await again.close();
+      for (const row of interference) {
+        const label = `chunk ${row.chunk}`;
+        rows.push({ part: 'b', case: `${label}: 512-token prompt alone`, requests: 1, concurrency: 1, ttftP50Ms: row.shortAloneMs });
+        rows.push({ part: 'b', case: `${label}: 32k-token prompt alone`, requests: 1, concurrency: 1, ttftP50Ms: row.longAloneMs });
+        rows.push({ part: 'b', case: `${label}: 512-token prompt sent 1 s into the 32k prefill`, requests: 1, concurrency: 2, ttftP50Ms: row.shortBehindLongMs });
+        rows.push({ part: 'b', case: `${label}: 32k-token prompt with the 512-token request beside it`, requests: 1, concurrency: 2, ttftP50Ms: row.longBesideMs });
+        rows.push({
+          part: 'b',
+          case: `${label}: largest prefill piece alone (${row.tileRows}-row layer graph, ${row.attentionShape} attention)`,
+          requests: 1,
+          concurrency: 1,
+          ttftP50Ms: row.pieceMs,
+        });
+      }
     }
 
     const random = seededRandom(2026);
@@ -297,9 +331,9 @@ export async function run(args) {
       rows,
       notes: [
         `(a) 8 streams decode ${ratio.toFixed(2)}x the tokens/s of 1 (target >= 4x: ${ratio >= 4 ? 'met' : 'not met'}): continuous batching, every running request's decode step one batch of rows per layer; a 2k prompt runs unsharded on the least-loaded worker, so each worker decodes its own rows. tokensPerSec is end to end (the waves' prefills included).`,
-        ...(interference
+        ...(interference.length
           ? [
-              `(b) the 512-token request sent 1 s into the 32k prefill: TTFT ${interference.shortBehindLongMs.toFixed(0)} ms against ${interference.shortAloneMs.toFixed(0)} ms alone + ${interference.prefillPieceMs.toFixed(0)} ms for one prefill piece = ${(interference.shortAloneMs + interference.prefillPieceMs).toFixed(0)} ms (target: at most that: ${interference.shortBehindLongMs <= interference.shortAloneMs + interference.prefillPieceMs ? 'met' : 'not met'}). The 32k prompt's TTFT beside it is ${interference.longRatio.toFixed(3)}x its TTFT alone (target <= 1.15x: ${interference.longRatio <= 1.15 ? 'met' : 'not met'}; alone ${interference.longAloneRunsMs.map((ms) => (ms / 1000).toFixed(1)).join(' s before, ')} s after, beside ${(interference.longTtftMs / 1000).toFixed(1)} s). A "piece" is one call of the long prefill on a worker's compute thread: a layer graph over ${interference.prefillPieces.tileRows} of the rank's rows, or an attention piece of at most ${interference.prefillPieces.attentionShape} (${interference.prefillPieces.attentionMs.toFixed(0)}, ${interference.prefillPieces.preAttentionMs.toFixed(0)} and ${interference.prefillPieces.postAttentionMs.toFixed(0)} ms for attention, pre- and post-attention, timed alone before the cluster started). The thread finishes it, then runs decode steps and shorter prompts' work first (priorities by prompt length). The prompt is not cut into token chunks that attend to a cache, so the long prefill does the same work as alone.`,
+              `(b) ${interference.map((row) => chunkNote(row, unchunkedMs)).join('; ')}. Unchunked: the pieces the kernel workspace budget allows (chunk ${unchunked.chunk} for this model: ${unchunked.tileRows}-row layer graphs, ${unchunked.attentionShape} attention pieces), ${(unchunkedMs / 1000).toFixed(1)} s alone (mean of its run in the sweep and one after). A piece is one call of the long prefill on a worker's compute thread (a layer graph over one row tile, or one attention piece), timed alone before the cluster started; the thread finishes it, then runs decode steps and shorter prompts' work first (priorities by prompt length). The server's default is --prefill-chunk ${DEFAULT_PREFILL_CHUNK}.`,
             ]
           : []),
         '(c) lengths log-uniform; TTFT counts from the request to its first token (queueing included); ITL between consecutive tokens of a stream. "lost" counts requests that neither completed nor were refused with 413/429.',
@@ -308,7 +342,7 @@ export async function run(args) {
           .map((l) => l.toFixed(1))
           .join(', ')} (1, 5, 15 min) on ${cpus().length} cores; absolute times move with it, ratios less.`,
       ],
-      extra: { throughputRatio8vs1: ratio, interference, lengths: { min: Math.min(...lengths), max: Math.max(...lengths) } },
+      extra: { throughputRatio8vs1: ratio, interference, unchunkedMs, lengths: { min: Math.min(...lengths), max: Math.max(...lengths) } },
     });
   } finally {
     await server.close();

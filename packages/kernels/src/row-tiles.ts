@@ -1,3 +1,4 @@
+import { pieceRowsCap } from './compute-priority.js';
 import type { ComputeThread } from './compute-thread.js';
 import type { WireTensor } from './compute-protocol.js';
 
@@ -5,10 +6,12 @@ import type { WireTensor } from './compute-protocol.js';
  * Runs the row-local session `key` (every feed and output has its rows on axis 0, and output row i depends on feed
  * row i alone: a model's token-local layers) over tiles of at most `tileRows` rows, so its working memory follows
  * the tile, not the sequence. Tiles run one after another, each written into the whole outputs as it returns, so
- * only one tile's feeds and outputs are in flight; one tile returns its outputs as they are.
+ * only one tile's feeds and outputs are in flight; one tile returns its outputs as they are. A compute scope's
+ * piece bound (compute-priority.ts) makes the tiles smaller still.
  */
-export async function runInRowTiles(thread: ComputeThread, key: string, feeds: Readonly<Record<string, WireTensor>>, tileRows: number): Promise<Record<string, Float32Array>> {
+export async function runInRowTiles(thread: ComputeThread, key: string, feeds: Readonly<Record<string, WireTensor>>, budgetRows: number): Promise<Record<string, Float32Array>> {
   const rows = Object.values(feeds)[0]?.dims[0] ?? 0;
+  const tileRows = Math.min(budgetRows, pieceRowsCap());
   if (rows <= tileRows) return thread.run(key, feeds);
   const outputs: Record<string, Float32Array> = {};
   for (let start = 0; start < rows; start += tileRows) {

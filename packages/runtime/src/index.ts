@@ -11,6 +11,7 @@
  */
 export { createCluster, launchCluster, Cluster, type ClusterOptions } from './api/cluster.js';
 export type { AttentionOptions, AttentionResult, ClusterClient, ClusterGenerateOptions, RequestStats } from './api/cluster-client.js';
+export { checkPrefillChunk } from './api/cluster-generate.js';
 export { runCoordinator, type CoordinatorHandle, type RunCoordinatorOptions } from './coordinator/run-coordinator.js';
 export { connectCluster, RemoteCluster, type ConnectClusterOptions } from './api/remote-cluster.js';
 export { runWorker, type RunWorkerOptions, type WorkerHandle } from './worker/run-worker.js';

@@ -52,6 +52,20 @@ describe('continuous batching of cluster.generate (worker processes, shm)', () =
     expect(together).toEqual(alone);
   });
 
+  it('a prefill cut into 64-row compute calls (a server’s prefill chunk) gives the same tokens; a chunk off the 64-row grid is refused', async () => {
+    const model = await loadModel(dir);
+    const chunked = [
+      { prompt: promptOf(301, 7), options: { strategy: 'single', maxNewTokens: 5, greedy: true, ignoreEos: true, prefillChunk: 64 } },
+      { prompt: promptOf(333, 8), options: { strategy: 'zigzag', maxNewTokens: 5, greedy: true, ignoreEos: true, prefillChunk: 128 } },
+    ] satisfies Array<{ prompt: number[]; options: ClusterGenerateOptions }>;
+    const alone = await Promise.all(
+      chunked.map(async ({ prompt, options }) => (await generate(model, prompt, { ...options, workers: options.strategy === 'single' ? 1 : 2 })).tokens),
+    );
+    expect(await Promise.all(chunked.map(({ prompt, options }) => tokensOf(cluster().generate(dir, prompt, options))))).toEqual(alone);
+    const refused = tokensOf(cluster().generate(dir, promptOf(10, 1), { strategy: 'single', maxNewTokens: 1, prefillChunk: 100 }));
+    await expect(refused).rejects.toMatchObject({ code: 'ERR_USAGE', message: expect.stringContaining('try 64 or 128') });
+  });
+
   it('an aborted generation ends alone: the others keep their tokens; a request for prompt logits waits for the batch and runs', async () => {
     const stop = new AbortController();
     const long: ClusterGenerateOptions = { strategy: 'ring' as StrategyName, maxNewTokens: 40, greedy: true, ignoreEos: true };

@@ -15,6 +15,8 @@ export interface EngineOptions extends PlanLimits {
   readonly maxQueue: number;
   /** Requests running on the cluster at once (decoded together as one batch). */
   readonly maxBatch: number;
+  /** Query rows per compute call of a prefill (ClusterGenerateOptions.prefillChunk). */
+  readonly prefillChunk: number;
 }
 
 /** How a generation ended: its tokens, and whether it ran to its last token (EOS or max_tokens). */
@@ -95,6 +97,7 @@ export class Engine {
         topP: params.topP,
         seed: params.seed ?? randomInt(2 ** 31),
         ignoreEos: params.ignoreEos,
+        prefillChunk: this.options.prefillChunk,
         signal,
       };
       const generation = this.cluster.generate(this.model.dir, prompt, options);

@@ -3,7 +3,7 @@ import { totalmem } from 'node:os';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { epochNow, UsageError, type StrategyName } from '@seqpar/core';
 import { hostProfile, type HardwareProfile } from '@seqpar/planner';
-import type { ClusterClient } from '@seqpar/runtime';
+import { checkPrefillChunk, type ClusterClient } from '@seqpar/runtime';
 import { ApiError, toApiError } from './api-error.js';
 import { Engine } from './engine.js';
 import { ServerMetrics } from './metrics.js';
@@ -32,6 +32,11 @@ export interface ServeOptions {
    * own bound, `ClusterOptions.maxBatch`, also applies).
    */
   readonly maxBatch?: number;
+  /**
+   * Query rows one compute call of a prefill takes at most (a multiple of 64): a request arriving while a long
+   * prompt prefills waits for at most one such call on each worker. Default DEFAULT_PREFILL_CHUNK.
+   */
+  readonly prefillChunk?: number;
   /** Default 'auto': the planner picks per prompt. */
   readonly strategy?: StrategyName | 'auto';
   /** With 'auto', prompts shorter than this many tokens run unsharded on one worker (request-plan.ts). Default 8192. */
@@ -56,6 +61,9 @@ export interface RunningServer {
  */
 const DEFAULT_SHARD_FROM = 8192;
 
+/** Chosen by measurement: `npm run bench -- serve` part (b) times a short request beside a 32k prefill at several chunk sizes. */
+export const DEFAULT_PREFILL_CHUNK = 1024;
+
 /** Request bodies up to this size: a 128k-token prompt as JSON ids is about 1 MB. */
 const BODY_LIMIT = 32 * 2 ** 20;
 
@@ -67,6 +75,8 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
   if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new UsageError(`maxQueue must be a non-negative integer, got ${maxQueue}`);
   const maxBatch = options.maxBatch ?? 16;
   if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new UsageError(`maxBatch must be a positive integer, got ${maxBatch}`);
+  const prefillChunk = options.prefillChunk ?? DEFAULT_PREFILL_CHUNK;
+  checkPrefillChunk(prefillChunk);
   const metrics = new ServerMetrics(workers);
   const engine = new Engine(
     options.cluster,
@@ -75,6 +85,7 @@ export async function buildServer(options: ServeOptions): Promise<{ app: Fastify
       workers,
       maxQueue,
       maxBatch,
+      prefillChunk,
       strategy: options.strategy ?? 'auto',
       shardFrom: options.shardFrom ?? DEFAULT_SHARD_FROM,
       kvBudgetBytes: options.kvBudgetBytes ?? Math.floor(totalmem() / 4 / workers),

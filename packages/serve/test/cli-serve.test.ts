@@ -32,4 +32,13 @@ describe('seqpar serve (the built CLI)', () => {
     const [code] = await once(child, 'exit');
     expect(code).toBe(0);
   });
+  it('refuses a prefill chunk off the 64-row grid with exit 2 before starting anything', async () => {
+    const dir = await models.make('chunk-model');
+    const child = spawn(process.execPath, [seqpar, 'serve', '--model', dir, '--listen', '0', '--prefill-chunk', '1000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(2);
+    expect(stderr).toContain('--prefill-chunk must be a positive multiple of 64 query rows, got 1000 (try 960 or 1024)');
+  });
 });

@@ -1,5 +1,5 @@
 import { mergeInto, NO_MASK, type BlockMask, type PartialAttention, type Span, type Tensor } from '@seqpar/core';
-import { attentionKeysWithin } from '@seqpar/kernels';
+import { attentionKeysWithin, pieceRowsCap } from '@seqpar/kernels';
 import { rowSlice } from './frames.js';
 import type { RankContext } from './rank-context.js';
 import { bandBlock } from './visible-blocks.js';
@@ -36,7 +36,7 @@ interface Piece {
  * while the next piece computes was measured 5-10% slower with two workers on two cores (a third busy thread).
  */
 export async function attendInto(ctx: RankContext, acc: PartialAttention, rows: Span, q: Tensor, k: Tensor, v: Tensor, mask: BlockMask, label: string): Promise<void> {
-  for (const { query, key, mask: pieceMask } of planPieces(q.shape[0]!, k.shape[0]!, mask, attentionKeysWithin(q.shape[1]!, q.shape[2]!))) {
+  for (const { query, key, mask: pieceMask } of planPieces(q.shape[0]!, k.shape[0]!, mask, attentionKeysWithin(q.shape[1]!, q.shape[2]!), pieceRowsCap())) {
     // Counted per call (and shown on its trace span), so a trace and --json show how evenly the visible work fell.
     const pairs = visiblePairs(query.end - query.start, key.end - key.start, pieceMask);
     ctx.recorder.countPairs(pairs);
@@ -90,16 +90,17 @@ export function visiblePairs(sq: number, sk: number, mask: BlockMask): number {
  * DENSE_ROWS-row pieces, and keys per piece stop at the block's own query count (and MAX_KEYS), so a rank's
  * workspace follows its share of the queries (S/N), not the length of the KV it is handed (zigzag's late chunk
  * meets both of a source's chunks at once); `keyCap` (the kernel's workspace budget, attentionKeysWithin) bounds them
- * too. No piece is empty.
+ * too, and `rowCap` (a compute scope's piece bound, compute-priority.ts) the rows of every piece. No piece is empty.
  */
-export function planPieces(sq: number, sk: number, mask: BlockMask, keyCap = MAX_KEYS): Piece[] {
+export function planPieces(sq: number, sk: number, mask: BlockMask, keyCap = MAX_KEYS, rowCap = Infinity): Piece[] {
   const { min, max } = bandOf(mask);
   const pieces: Piece[] = [];
+  const [denseRows, maskedRows] = [Math.min(DENSE_ROWS, rowCap), Math.min(CAUSAL_BASE, rowCap)];
   const maxKeys = Math.min(Math.max(CAUSAL_BASE, sq), keyCap);
   const dense = (query: Span, key: Span): void => {
-    for (let start = query.start; start < query.end; start += DENSE_ROWS) {
+    for (let start = query.start; start < query.end; start += denseRows) {
       for (let keyStart = key.start; keyStart < key.end; keyStart += maxKeys) {
-        pieces.push({ query: { start, end: Math.min(query.end, start + DENSE_ROWS) }, key: { start: keyStart, end: Math.min(key.end, keyStart + maxKeys) }, mask: NO_MASK });
+        pieces.push({ query: { start, end: Math.min(query.end, start + denseRows) }, key: { start: keyStart, end: Math.min(key.end, keyStart + maxKeys) }, mask: NO_MASK });
       }
     }
   };
@@ -119,7 +120,7 @@ export function planPieces(sq: number, sk: number, mask: BlockMask, keyCap = MAX
       plan(r0, r1, k0, coreStart);
       dense({ start: r0, end: r1 }, { start: coreStart, end: coreEnd });
       plan(r0, r1, coreEnd, k1);
-    } else if (r1 - r0 > CAUSAL_BASE) {
+    } else if (r1 - r0 > maskedRows) {
       const mid = r0 + Math.ceil((r1 - r0) / 2);
       plan(r0, mid, k0, k1);
       plan(mid, r1, k0, k1);

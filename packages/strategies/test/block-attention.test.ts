@@ -5,9 +5,9 @@ import { attendInto, planPieces } from '../src/block-attention.js';
 import type { RankContext } from '../src/rank-context.js';
 
 /** Counts how often each (query, key) pair is computed unmasked by the pieces; a masked piece counts its visible pairs. */
-function coverage(sq: number, sk: number, mask: BlockMask, keyCap?: number): number[][] {
+function coverage(sq: number, sk: number, mask: BlockMask, keyCap?: number, rowCap?: number): number[][] {
   const seen = Array.from({ length: sq }, () => new Array<number>(sk).fill(0));
-  for (const piece of planPieces(sq, sk, mask, keyCap)) {
+  for (const piece of planPieces(sq, sk, mask, keyCap, rowCap)) {
     for (let i = piece.query.start; i < piece.query.end; i++) {
       for (let j = piece.key.start; j < piece.key.end; j++) {
         if (isVisible(piece.mask, i - piece.query.start, j - piece.key.start)) seen[i]![j]! += 1;
@@ -59,6 +59,18 @@ describe('planPieces cuts a block into bounded kernel calls', () => {
       const wrong = seen.flatMap((row, i) => row.flatMap((times, j) => (times === (isVisible(mask, i, j) ? 1 : 0) ? [] : [`(${i}, ${j}) ${times}x`])));
       expect(wrong.slice(0, 5)).toEqual([]);
       expect(Math.max(...planPieces(1500, 1700, mask, 512).map((p) => p.key.end - p.key.start))).toBeLessThanOrEqual(512);
+    }
+  });
+
+  it('holds at most a compute scope’s row cap per call (a server’s prefill chunk), every visible pair still once', () => {
+    const masks: BlockMask[] = [{ kind: 'none' }, { kind: 'causal-inclusive' }, { kind: 'causal-strict' }, { kind: 'band', min: -96, max: 0 }];
+    for (const rowCap of [64, 192, 1024]) {
+      for (const mask of masks) {
+        const seen = coverage(1300, 1299, mask, undefined, rowCap);
+        const wrong = seen.flatMap((row, i) => row.flatMap((times, j) => (times === (isVisible(mask, i, j) ? 1 : 0) ? [] : [`(${i}, ${j}) ${times}x`])));
+        expect(wrong.slice(0, 5)).toEqual([]);
+        expect(Math.max(...planPieces(1300, 1299, mask, undefined, rowCap).map(rows))).toBeLessThanOrEqual(rowCap);
+      }
     }
   });
 

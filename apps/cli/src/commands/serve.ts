@@ -2,8 +2,8 @@ import { once } from 'node:events';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { UsageError, type StrategyName } from '@seqpar/core';
 import type { Device } from '@seqpar/kernels';
-import { connectCluster, createCluster, type ClusterClient } from '@seqpar/runtime';
-import { startServer } from '@seqpar/serve';
+import { checkPrefillChunk, connectCluster, createCluster, type ClusterClient } from '@seqpar/runtime';
+import { DEFAULT_PREFILL_CHUNK, startServer } from '@seqpar/serve';
 import { log, printJson } from '../output.js';
 import { nonNegativeInt, positiveInt } from '../options.js';
 import { STRATEGIES, TRANSPORTS } from '../run-attention.js';
@@ -22,6 +22,7 @@ interface ServeCommandOptions {
   apiKeyFile?: string;
   maxQueue: number;
   maxBatch: number;
+  prefillChunk: number;
   shardFrom: number;
   kvBudgetMb?: number;
   threads: number;
@@ -49,6 +50,12 @@ export function register(program: Command): void {
     .option('--api-key-file <file>', 'require this bearer key on /v1 routes')
     .option('--max-queue <n>', 'requests that may wait; more get 429', nonNegativeInt, 64)
     .option('--max-batch <n>', 'requests running at once, their decode steps batched together', positiveInt, 16)
+    .option(
+      '--prefill-chunk <rows>',
+      'query rows per compute call of a prefill (a multiple of 64): requests beside a long prefill wait at most one call',
+      positiveInt,
+      DEFAULT_PREFILL_CHUNK,
+    )
     .option('--shard-from <tokens>', 'with --strategy auto, shorter prompts run unsharded on one worker', positiveInt, 8192)
     .option('--kv-budget-mb <mb>', 'KV cache one rank may hold; a longer request gets 413, running ones share it (default: a quarter of memory over the workers)', positiveInt)
     .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', positiveInt, 1)
@@ -66,6 +73,7 @@ export function register(program: Command): void {
 }
 
 async function serveCommand(options: ServeCommandOptions): Promise<void> {
+  checkPrefillChunk(options.prefillChunk, '--prefill-chunk'); // before any worker starts
   const apiKey = options.apiKeyFile === undefined ? undefined : await readTokenFile(options.apiKeyFile);
   const cluster = await openCluster(options);
   try {
@@ -76,6 +84,7 @@ async function serveCommand(options: ServeCommandOptions): Promise<void> {
       port: options.listen.port,
       maxQueue: options.maxQueue,
       maxBatch: options.maxBatch,
+      prefillChunk: options.prefillChunk,
       shardFrom: options.shardFrom,
       strategy: options.strategy,
       ...(options.modelId ? { modelId: options.modelId } : {}),

@@ -40,7 +40,13 @@ export interface AttentionResult {
 }
 
 /** `cluster.generate` options: the in-process generation's, less what the cluster fixes (its workers, their devices). */
-export type ClusterGenerateOptions = Omit<GenerateOptions, 'workers' | 'execution'>;
+export type ClusterGenerateOptions = Omit<GenerateOptions, 'workers' | 'execution'> & {
+  /**
+   * Query rows one compute call of this request's prefill takes at most (a multiple of 64): other requests on
+   * the same workers wait at most one such call behind it. Unset: the pieces the kernel workspace budget allows.
+   */
+  readonly prefillChunk?: number;
+};
 
 /**
  * What a program holds of a cluster, whether its workers run under this process (`createCluster`) or under a

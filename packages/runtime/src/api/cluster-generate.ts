@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { Tensor } from '@seqpar/core';
+import { UsageError, type Tensor } from '@seqpar/core';
 import {
   checkGeneration,
   GENERATE_TIMEOUT_MS,
@@ -30,6 +30,7 @@ export async function* generateOnCluster(
   const dir = resolve(modelDir);
   const config = await readModelConfig(dir);
   const degree = checkGeneration(config, prompt, { ...options, workers: coordinator.workers });
+  checkPrefillChunk(options.prefillChunk);
   const { signal, timeoutMs, onPrefillProgress, ...rankOptions } = options;
   // `eos` lets the coordinator's generation batch end a session at an end-of-sequence token.
   const args: GenerateArgs & { eos: number[] } = { ...definedOnly(rankOptions), modelDir: dir, eos: [...config.eosTokenIds] };
@@ -63,6 +64,13 @@ export async function* generateOnCluster(
     signal?.removeEventListener('abort', onAbort);
     stop.abort();
   }
+}
+
+/** Pieces are cut on whole 64-row units (row tiles and attention pieces alike), so a chunk is a number of them. */
+export function checkPrefillChunk(rows: number | undefined, name = 'prefillChunk'): void {
+  if (rows === undefined || (Number.isInteger(rows) && rows >= 64 && rows % 64 === 0)) return;
+  const lower = Number.isFinite(rows) ? Math.max(64, Math.floor(rows / 64) * 64) : 64;
+  throw new UsageError(`${name} must be a positive multiple of 64 query rows, got ${rows} (try ${lower} or ${lower + 64})`);
 }
 
 /** Options as a control message carries them: no undefined fields. */

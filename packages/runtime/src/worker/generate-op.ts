@@ -1,5 +1,5 @@
 import { SeqparError, type Tensor } from '@seqpar/core';
-import { AttentionKernel } from '@seqpar/kernels';
+import { AttentionKernel, DEFAULT_PRIORITY, withComputePriority } from '@seqpar/kernels';
 import { generateOnRank, ModelCache, type RankGenerationOptions } from '@seqpar/model';
 import type { WorkerOp } from './worker-ops.js';
 
@@ -7,6 +7,8 @@ import type { WorkerOp } from './worker-ops.js';
 export interface GenerateArgs extends RankGenerationOptions {
   /** Absolute path of the model directory, the same on every worker's host. */
   readonly modelDir: string;
+  /** Query rows per compute call of the prefill at most (ClusterGenerateOptions.prefillChunk). */
+  readonly prefillChunk?: number;
 }
 
 /** The models this process has loaded, for every rank it runs. */
@@ -30,10 +32,15 @@ export const generateOp: WorkerOp = async (ctx, { args, tensors }, emit) => {
     options.modelDir,
     kernel.thread,
     (model) =>
-      generateOnRank(ctx, model, Int32Array.from(prompt.data), options, {
-        onToken: (token, index) => emit({ token, index }),
-        ...(ctx.rank === 0 ? { onPrefillLayer: (layer: number) => emit({ layer }) } : {}),
-      }),
+      withComputePriority(
+        DEFAULT_PRIORITY,
+        () =>
+          generateOnRank(ctx, model, Int32Array.from(prompt.data), options, {
+            onToken: (token, index) => emit({ token, index }),
+            ...(ctx.rank === 0 ? { onPrefillLayer: (layer: number) => emit({ layer }) } : {}),
+          }),
+        options.prefillChunk,
+      ),
     ctx.recorder,
   );
   const logits: Tensor[] = result.logits ? [{ data: Float32Array.from(result.positions), shape: [result.positions.length] }, result.logits] : [];

@@ -1,13 +1,12 @@
 import { SeqparError, type BlockAttentionKernel } from '@seqpar/core';
 import { AttentionKernel, withComputePriority } from '@seqpar/kernels';
 import { decodeRows, RankSession, type DecodeRow, type SessionOptions } from '@seqpar/model';
-import { models } from './generate-op.js';
+import { models, type GenerateArgs } from './generate-op.js';
 import type { WorkerOp } from './worker-ops.js';
 
 /** What the coordinator's generation batch (coordinator/generation-batch.ts) tells each rank of a session at its start. */
-export interface SessionPrefillArgs extends SessionOptions {
+export interface SessionPrefillArgs extends SessionOptions, Pick<GenerateArgs, 'modelDir' | 'prefillChunk'> {
   readonly session: number;
-  readonly modelDir: string;
 }
 
 /** One row of a step as the coordinator sends it: the session, its last token and that token's position. */
@@ -69,10 +68,12 @@ export const sessionPrefillOp: WorkerOp = async (ctx, { args, tensors }, emit) =
         options.modelDir,
         kernel.thread,
         async (model) => {
-          const result = await withComputePriority(prefillPriority(ids.length), () => RankSession.prefill(ctx, model, ids, options, onLayer)).catch((error: unknown) => {
-            reject(error);
-            throw error;
-          });
+          const result = await withComputePriority(prefillPriority(ids.length), () => RankSession.prefill(ctx, model, ids, options, onLayer), options.prefillChunk).catch(
+            (error: unknown) => {
+              reject(error);
+              throw error;
+            },
+          );
           resolve(result);
           await released;
         },
