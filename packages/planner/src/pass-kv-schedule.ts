@@ -1,7 +1,7 @@
 import { mod, type LayoutKind, type StrategyName } from '@seqpar/core';
 import { ScheduleBuilder, type Schedule } from './schedule.js';
-import { mergedRows, type ShardWork } from './shard-work.js';
-import { attentionFlops, blockBytes, kvBytes, mergeBytes, partialBytes, qBytes, requestBytes, type AttentionWorkload } from './workload.js';
+import { workOfStep, type ShardWork } from './shard-work.js';
+import { kvBytes, partialBytes, qBytes, requestBytes, type AttentionWorkload } from './workload.js';
 
 /**
  * Ring, striped and zigzag (ring-flash-attention's forward loop): at step t rank r computes its queries against
@@ -20,14 +20,9 @@ export function passKvSchedule(strategy: StrategyName, layout: LayoutKind, shard
       const work = shards.work(r, source);
       b.step(r, {
         label: `kv of ${source}`,
-        flops: attentionFlops(work.pairs, w),
-        maskedFlops: attentionFlops(work.maskedPairs, w),
-        kernelCalls: work.calls,
-        pieces: work.pieces,
-        kernelBytes: blockBytes(work.queryRows, work.keyRows, w),
         // No packing: a rank's K and V arrive back to back in its request payload and already are the frame, and
-        // later steps forward what they received. Every call's result merges into the accumulator.
-        mergeBytes: mergeBytes(mergedRows(work.pieces), w),
+        // later steps forward what they received.
+        ...workOfStep(work, w),
         needs: t === 0 ? [] : [hops[mod(r - 1, n)]![t - 1]!],
         sendsAtStart: t < n - 1 ? [hops[r]![t]!] : [],
       });

@@ -1,8 +1,8 @@
 import { mod, type LayoutKind } from '@seqpar/core';
 import { floatPartialBytes } from './pass-kv-schedule.js';
 import { ScheduleBuilder, type Schedule } from './schedule.js';
-import { mergedRows, type ShardWork } from './shard-work.js';
-import { attentionFlops, blockBytes, kvBytes, mergeBytes, partialBytes, qBytes, requestBytes, type AttentionWorkload } from './workload.js';
+import { workOfStep, type ShardWork } from './shard-work.js';
+import { kvBytes, mergeBytes, partialBytes, qBytes, requestBytes, type AttentionWorkload } from './workload.js';
 
 /**
  * TokenRing (pass-Q): KV stays; at step t rank r holds the queries of owner (r + t) mod N, forwards them to r - 1,
@@ -25,13 +25,8 @@ export function passQSchedule(layout: LayoutKind, shards: ShardWork, w: Attentio
       if (result !== undefined) returned[owner]!.push(result);
       b.step(r, {
         label: `q of ${owner}`,
-        flops: attentionFlops(work.pairs, w),
-        maskedFlops: attentionFlops(work.maskedPairs, w),
-        kernelCalls: work.calls,
-        pieces: work.pieces,
-        kernelBytes: blockBytes(work.queryRows, work.keyRows, w),
         // Every call's result merges into the owner's accumulator or the partial sent back.
-        mergeBytes: mergeBytes(mergedRows(work.pieces), w),
+        ...workOfStep(work, w),
         needs: t === 0 ? [] : [hops[mod(r + 1, n)]![t - 1]!],
         sendsAtStart: t < n - 1 ? [hops[r]![t]!] : [],
         sendsAtEnd: result === undefined ? [] : [result],

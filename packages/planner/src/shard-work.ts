@@ -42,6 +42,18 @@ export function blockPieces(queryRows: number, keyRows: number, mask: BlockMask,
 /** Query rows the calls of `pieces` return, each merged into an accumulator as it arrives. */
 export const mergedRows = (pieces: readonly KernelPieces[]): number => pieces.reduce((sum, p) => sum + p.count * p.queryRows, 0);
 
+/** A step's compute and memory traffic for `work`, every call's result merged into an accumulator as it arrives. */
+export function workOfStep(work: BlockWork, w: AttentionWorkload): Pick<ScheduleStep, 'flops' | 'maskedFlops' | 'kernelCalls' | 'pieces' | 'kernelBytes' | 'mergeBytes'> {
+  return {
+    flops: attentionFlops(work.pairs, w),
+    maskedFlops: attentionFlops(work.maskedPairs, w),
+    kernelCalls: work.calls,
+    pieces: work.pieces,
+    kernelBytes: blockBytes(work.queryRows, work.keyRows, w),
+    mergeBytes: mergeBytes(mergedRows(work.pieces), w),
+  };
+}
+
 /** Calls of `pieces` in all. */
 export const callCount = (pieces: readonly KernelPieces[]): number => pieces.reduce((sum, p) => sum + p.count, 0);
 
