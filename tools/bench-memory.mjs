@@ -26,8 +26,10 @@ const DIM = 64;
 const REPORT = new URL('../bench-results/memory.json', import.meta.url);
 
 /** A fresh cluster of `workers` shm worker processes, patient with heartbeats: long requests keep the host busy. */
+const PATIENCE_MS = 4 * 3_600_000;
+
 async function withCluster(workers, use) {
-  const cluster = await createCluster({ workers, transport: 'shm', threads: 1, requestTimeoutMs: 4 * 3_600_000, healthTimeoutMs: 120_000 });
+  const cluster = await createCluster({ workers, transport: 'shm', threads: 1, requestTimeoutMs: PATIENCE_MS, healthTimeoutMs: 120_000 });
   try {
     return await use(cluster);
   } finally {
@@ -48,7 +50,7 @@ async function generation(dir, length, strategy, workers) {
   const random = seededRandom(length);
   const prompt = Array.from({ length }, () => Math.floor(random() * 256));
   const summary = await withCluster(workers, async (cluster) => {
-    const run = cluster.generate(dir, prompt, { strategy, maxNewTokens: NEW_TOKENS, greedy: true, ignoreEos: true });
+    const run = cluster.generate(dir, prompt, { strategy, maxNewTokens: NEW_TOKENS, greedy: true, ignoreEos: true, timeoutMs: PATIENCE_MS });
     for (;;) {
       const next = await run.next();
       if (next.done) return next.value;
