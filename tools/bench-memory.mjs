@@ -74,7 +74,6 @@ export async function run(args) {
   const attnSeq = Number(option(args, '--attn-seq', 65536));
   const load = loadavg()[0].toFixed(1);
   const dir = await mkdtemp(join(tmpdir(), 'seqpar-bench-memory-'));
-  const previous = existsSync(REPORT) ? JSON.parse(readFileSync(REPORT, 'utf8')).rows : [];
   const rows = [];
   try {
     await makeTinyModel(dir, MODEL);
@@ -93,6 +92,8 @@ export async function run(args) {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+  // Read when the run ends, not when it starts: a long case may finish after a shorter run has written its rows.
+  const previous = existsSync(REPORT) ? JSON.parse(readFileSync(REPORT, 'utf8')).rows : [];
   const kept = previous.filter((row) => !cases.includes(row.case));
   rows.unshift(...kept);
   writeReport('memory', {
