@@ -12,6 +12,13 @@ export class CreditWindow {
 
   constructor(private readonly limit: number) {}
 
+  /** Takes `cost` at once if nothing waits and it fits; false when the caller must `acquire` (and wait) instead. */
+  tryAcquire(cost: number): boolean {
+    if (this.failure || this.waiting.length || !this.fits(cost)) return false;
+    this.inFlight += cost;
+    return true;
+  }
+
   acquire(cost: number, signal?: AbortSignal): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     if (signal?.aborted) return Promise.reject(new SeqparError('ERR_ABORTED', 'send aborted'));

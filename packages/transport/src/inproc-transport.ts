@@ -29,7 +29,7 @@ class InprocTransport extends TransportBase {
     super(rank, worldSize, 'inproc', limits);
   }
 
-  protected async transmit(to: number, tag: string, header: FrameHeader, payload: Uint8Array): Promise<void> {
+  protected transmit(to: number, tag: string, header: FrameHeader, payload: Uint8Array): void {
     this.group[to]!.mailbox.deliver(this.rank, receivedFrame(tag, structuredClone(header), payload.slice()));
   }
 

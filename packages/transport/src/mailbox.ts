@@ -2,9 +2,52 @@ import { SeqparError } from '@seqpar/core';
 import { DeadlineTimer, type Deadline } from './deadline-timer.js';
 import { DEFAULT_RECV_TIMEOUT_MS, type Frame, type RecvOptions } from './transport.js';
 
-interface Waiter extends Deadline {
-  resolve(frame: Frame): void;
-  reject(error: SeqparError): void;
+/**
+ * One pending `recv`: a class rather than a set of closures per call, since a ping-pong makes one per frame. It
+ * settles once: it leaves its list, its deadline and its signal, then resolves or rejects the caller's promise.
+ */
+class Waiter implements Deadline {
+  readonly at: number;
+  resolve!: (frame: Frame) => void;
+  reject!: (error: SeqparError) => void;
+  readonly promise: Promise<Frame>;
+
+  constructor(
+    private readonly mailbox: Mailbox,
+    readonly from: number,
+    readonly tag: string,
+    private readonly list: Waiter[],
+    readonly timeoutMs: number,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    this.at = performance.now() + timeoutMs;
+    this.promise = new Promise<Frame>((resolve, reject) => ((this.resolve = resolve), (this.reject = reject)));
+    signal?.addEventListener('abort', this, { once: true });
+  }
+
+  take(frame: Frame): void {
+    this.settle();
+    this.resolve(frame);
+  }
+
+  fail(error: SeqparError): void {
+    this.settle();
+    this.reject(error);
+  }
+
+  expire(): void {
+    this.fail(new SeqparError('ERR_TIMEOUT', `no frame '${this.tag}' from rank ${this.from} within ${this.timeoutMs} ms`));
+  }
+
+  /** The signal's abort event (the waiter is its own listener, so no closure is made per receive). */
+  handleEvent(): void {
+    this.fail(abortError(this.from, this.tag));
+  }
+
+  private settle(): void {
+    this.mailbox.forget(this, this.list);
+    this.signal?.removeEventListener('abort', this);
+  }
 }
 
 /** Bytes a frame occupies in a receive queue: its payload plus a flat allowance for header and bookkeeping. */
@@ -18,8 +61,9 @@ export function frameCost(payloadBytes: number): number {
  * can return that much credit to the sender (backpressure lives in credit-window.ts).
  */
 export class Mailbox {
-  private readonly queues = new Map<string, Frame[]>();
-  private readonly waiters = new Map<string, Waiter[]>();
+  /** Per peer, per tag: frames nobody waits for yet, and `recv` waiters (maps per peer: no key string per frame). */
+  private readonly queues = new Map<number, Map<string, Frame[]>>();
+  private readonly waiters = new Map<number, Map<string, Waiter[]>>();
   private readonly peerErrors = new Map<number, SeqparError>();
   private readonly deadlines = new DeadlineTimer<Waiter>();
   private closedError: SeqparError | undefined;
@@ -37,62 +81,55 @@ export class Mailbox {
     if (this.closedError || this.peerErrors.has(from)) return;
     const frame = this.admit ? this.admit(from, arrived) : arrived;
     if (!frame) return;
-    const key = keyOf(from, frame.tag);
-    const waiter = this.waiters.get(key)?.shift();
+    // A waiting receive takes the frame at once: it never enters a queue.
+    const waiter = this.waiters.get(from)?.get(frame.tag)?.[0];
     if (waiter) {
       this.onConsumed(from, frame);
-      waiter.resolve(frame);
+      waiter.take(frame);
       return;
     }
-    const queue = this.queues.get(key);
+    const queues = perPeer(this.queues, from);
+    const queue = queues.get(frame.tag);
     if (queue) queue.push(frame);
-    else this.queues.set(key, [frame]);
+    else queues.set(frame.tag, [frame]);
   }
 
   take(from: number, tag: string, options: RecvOptions = {}): Promise<Frame> {
-    const key = keyOf(from, tag);
-    const queued = this.queues.get(key);
+    const queues = this.queues.get(from);
+    const queued = queues?.get(tag);
     if (queued?.length) {
       const frame = queued.shift()!;
-      if (!queued.length) this.queues.delete(key);
+      if (!queued.length) queues!.delete(tag);
       this.onConsumed(from, frame);
       return Promise.resolve(frame);
     }
     const failure = this.closedError ?? this.peerErrors.get(from);
     if (failure) return Promise.reject(failure);
     if (options.signal?.aborted) return Promise.reject(abortError(from, tag));
-    const timeoutMs = options.timeoutMs ?? DEFAULT_RECV_TIMEOUT_MS;
-    return new Promise<Frame>((resolve, reject) => {
-      const list = this.waiters.get(key) ?? [];
-      this.waiters.set(key, list);
-      const settle = () => {
-        this.deadlines.delete(waiter);
-        options.signal?.removeEventListener('abort', onAbort);
-        const index = list.indexOf(waiter);
-        if (index >= 0) list.splice(index, 1);
-        // Decode uses a fresh tag per layer and token: an empty list left behind would be kept forever.
-        if (!list.length && this.waiters.get(key) === list) this.waiters.delete(key);
-      };
-      const waiter: Waiter = {
-        at: performance.now() + timeoutMs,
-        resolve: (frame) => (settle(), resolve(frame)),
-        reject: (error) => (settle(), reject(error)),
-        expire: () => waiter.reject(new SeqparError('ERR_TIMEOUT', `no frame '${tag}' from rank ${from} within ${timeoutMs} ms`)),
-      };
-      const onAbort = () => waiter.reject(abortError(from, tag));
-      this.deadlines.add(waiter);
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      list.push(waiter);
-    });
+    const waiters = perPeer(this.waiters, from);
+    let list = waiters.get(tag);
+    if (!list) waiters.set(tag, (list = []));
+    const waiter = new Waiter(this, from, tag, list, options.timeoutMs ?? DEFAULT_RECV_TIMEOUT_MS, options.signal);
+    this.deadlines.add(waiter);
+    list.push(waiter);
+    return waiter.promise;
+  }
+
+  /** A settled waiter leaves its deadline and its list. */
+  forget(waiter: Waiter, list: Waiter[]): void {
+    this.deadlines.delete(waiter);
+    const index = list[0] === waiter ? 0 : list.indexOf(waiter);
+    if (index >= 0) list.splice(index, 1);
+    // Decode uses a fresh tag per layer and token: an empty list left behind would be kept forever.
+    const waiters = this.waiters.get(waiter.from);
+    if (!list.length && waiters?.get(waiter.tag) === list) waiters.delete(waiter.tag);
   }
 
   /** The peer is gone: its waiters fail now; frames it already delivered can still be taken. */
   failPeer(from: number, error: SeqparError): void {
     if (this.peerErrors.has(from)) return;
     this.peerErrors.set(from, error);
-    for (const [key, list] of this.waiters) {
-      if (key.startsWith(`${from}\u0000`)) for (const waiter of [...list]) waiter.reject(error);
-    }
+    for (const list of this.waiters.get(from)?.values() ?? []) for (const waiter of [...list]) waiter.fail(error);
   }
 
   peerError(from: number): SeqparError | undefined {
@@ -101,14 +138,16 @@ export class Mailbox {
 
   close(error: SeqparError): void {
     this.closedError ??= error;
-    for (const list of this.waiters.values()) for (const waiter of [...list]) waiter.reject(error);
+    for (const waiters of this.waiters.values()) for (const list of [...waiters.values()]) for (const waiter of [...list]) waiter.fail(error);
     this.queues.clear();
     this.deadlines.stop();
   }
 }
 
-function keyOf(from: number, tag: string): string {
-  return `${from}\u0000${tag}`;
+function perPeer<T>(maps: Map<number, Map<string, T>>, peer: number): Map<string, T> {
+  let map = maps.get(peer);
+  if (!map) maps.set(peer, (map = new Map()));
+  return map;
 }
 
 function abortError(from: number, tag: string): SeqparError {

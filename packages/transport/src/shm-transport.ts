@@ -44,8 +44,8 @@ const WAKE = { wake: 1 };
 
 interface SpaceWaiter {
   message: Uint8Array;
-  then: (() => Promise<void>) | undefined;
-  resolve(sent: Promise<void> | undefined): void;
+  then: (() => Promise<void> | void) | undefined;
+  resolve(sent: Promise<void> | void): void;
   reject(error: SeqparError): void;
 }
 
@@ -188,7 +188,7 @@ class ShmTransport extends WsTransport {
    * Appends a record to the ring to `to` (behind earlier records waiting for space), runs `then` in the same
    * synchronous step, and wakes the receiver if it sleeps.
    */
-  private append(to: number, message: Uint8Array, then?: () => Promise<void>): Promise<void> | undefined {
+  private append(to: number, message: Uint8Array, then?: () => Promise<void> | void): Promise<void> | void {
     const ring = this.sendRings.get(to)!;
     const waiters = this.spaceWaiters[to]!;
     if (!waiters.length && ring.tryAppend(message)) {

@@ -6,6 +6,9 @@ import { LinkShaper, type LinkSpec } from './link-shaper.js';
 import { frameCost, Mailbox } from './mailbox.js';
 import { DEFAULT_MAX_PAYLOAD, type Frame, type FrameHeader, type RecvOptions, type SendOptions, type Transport, type TransportKind, type TransportStats } from './transport.js';
 
+const EMPTY = new Uint8Array(0);
+const HANDED_OFF = Promise.resolve();
+
 /**
  * Options every transport takes besides its own (they reach the base through `resolveLimits`): end-to-end frame
  * checks and the simulated network. All off by default; the runtime sets them for simulated clusters.
@@ -56,6 +59,8 @@ export abstract class TransportBase implements Transport {
   private readonly stamping: boolean;
   private readonly faults: FaultInjector | undefined;
   private readonly shaper: LinkShaper | undefined;
+  /** No faults, stamps or link shaping: a send may take the fast path. */
+  private readonly plain: boolean;
   private readonly closed = new AbortController();
   private closing: Promise<void> | undefined;
 
@@ -73,16 +78,37 @@ export abstract class TransportBase implements Transport {
     this.stamping = limits.checksum ?? simulated;
     this.faults = limits.faults;
     this.shaper = simulated ? new LinkShaper(limits.links ?? {}, rank, this.closed.signal, (to, error) => this.onLinkError(to, error)) : undefined;
+    this.plain = !this.faults && !this.shaper && !this.stamping;
   }
 
-  async send(to: number, tag: string, header: FrameHeader, payload?: ArrayBufferView, options: SendOptions = {}): Promise<void> {
-    this.checkPeer(to, 'send to');
-    checkHeaderKeys(header);
-    const bytes = payload ? new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength) : new Uint8Array(0);
-    if (bytes.byteLength > this.limits.maxPayload) {
-      throw new SeqparError('ERR_FRAME_TOO_LARGE', `payload of ${bytes.byteLength} bytes exceeds maxPayload ${this.limits.maxPayload}`);
+  /**
+   * Not async: a frame that needs no fault, stamp or link port and fits the credit window is transmitted before
+   * `send` returns, and a transport that handed it off synchronously (a small ws frame) gets back one shared
+   * resolved promise, with no await or promise of its own on the way (a ping-pong sends one frame per turn).
+   */
+  send(to: number, tag: string, header: FrameHeader, payload?: ArrayBufferView, options: SendOptions = {}): Promise<void> {
+    let bytes: Uint8Array;
+    try {
+      this.checkPeer(to, 'send to');
+      checkHeaderKeys(header);
+      bytes = payload ? new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength) : EMPTY;
+      if (bytes.byteLength > this.limits.maxPayload) {
+        throw new SeqparError('ERR_FRAME_TOO_LARGE', `payload of ${bytes.byteLength} bytes exceeds maxPayload ${this.limits.maxPayload}`);
+      }
+      this.throwIfUnusable(to);
+      if (this.plain && this.credit[to]!.tryAcquire(frameCost(bytes.byteLength))) {
+        const handingOff = this.transmit(to, tag, header, bytes);
+        if (!handingOff) return this.sent(bytes);
+        return handingOff.then(() => this.sent(bytes));
+      }
+    } catch (error) {
+      return Promise.reject(error as Error);
     }
-    this.throwIfUnusable(to);
+    return this.sendWhenAllowed(to, tag, header, bytes, options);
+  }
+
+  /** The general send: waits for credit, then faults, stamp and link port as configured. */
+  private async sendWhenAllowed(to: number, tag: string, header: FrameHeader, bytes: Uint8Array, options: SendOptions): Promise<void> {
     const faults = this.faults?.onSend(this.rank, to);
     if (faults?.kill) await this.die(to, tag);
     await this.credit[to]!.acquire(frameCost(bytes.byteLength), options.signal);
@@ -90,8 +116,13 @@ export abstract class TransportBase implements Transport {
     const stamped = this.stamping ? this.guard.stamp(to, header, bytes) : header;
     if (this.shaper) await this.sendShaped(to, tag, stamped, bytes, faults, options.signal);
     else await this.transmit(to, tag, stamped, bytes);
+    await this.sent(bytes);
+  }
+
+  private sent(bytes: Uint8Array): Promise<void> {
     this.counters.framesSent += 1;
     this.counters.bytesSent += bytes.byteLength;
+    return HANDED_OFF;
   }
 
   /** Not async: the mailbox's promise is the caller's, one promise and one hop per frame fewer on the way to it. */
@@ -129,8 +160,8 @@ export abstract class TransportBase implements Transport {
     this.credit[peer]?.fail(error);
   }
 
-  /** Hand the frame to the peer; `payload` may be reused by the caller once this resolves. */
-  protected abstract transmit(to: number, tag: string, header: FrameHeader, payload: Uint8Array): Promise<void>;
+  /** Hand the frame to the peer; `payload` may be reused by the caller once this resolves (at once when it returns nothing). */
+  protected abstract transmit(to: number, tag: string, header: FrameHeader, payload: Uint8Array): Promise<void> | void;
   /** The local caller took `cost` bytes of frames from `from`: tell that sender. */
   protected abstract returnCredit(from: number, cost: number): void;
   protected abstract shutdown(): Promise<void>;

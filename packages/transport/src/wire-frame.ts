@@ -3,19 +3,28 @@ import { pack, unpack } from 'msgpackr';
 import type { FrameHeader } from './transport.js';
 
 /**
- * WebSocket binary messages; only the small meta part is msgpack. A small frame is one message with its payload
- * copied in raw, starting on an 8-byte boundary so a receiver can view it as Float32Array/Float64Array directly.
+ * WebSocket binary messages. A small frame is one message with its payload copied in raw, starting on an 8-byte
+ * boundary so a receiver can view it as Float32Array/Float64Array directly.
  *
- *   0      1    4             8                8+H       align8(8+H)
+ *   0      1    4             8                8+M       align8(8+M)
  *   +------+----+-------------+----------------+---------+------------------+
- *   | kind | 0  | H (u32 LE)  | msgpack meta   | 0 pad   | payload bytes    |
+ *   | kind | 0  | M (u32 LE)  | meta (M bytes) | 0 pad   | payload bytes    |
  *   +------+----+-------------+----------------+---------+------------------+
- *   kind 1 DATA: meta [tag, header, ref?, credit?]  (ref: transport-private, e.g. an shm slot, or null when only
- *          credit follows; credit: bytes the sender's caller consumed from the receiver, returned on the way)
- *   kind 2 CREDIT: meta bytes consumed
- *   kind 3 CONTROL: meta transport-private object (shm slot release)
- *   kind 4 DATA_HEAD: meta [tag, header, byteLength], no payload bytes; the NEXT message on the connection is
- *          the payload, exactly byteLength raw bytes without any prefix.
+ *   kind 1 DATA: meta in a fixed binary layout (below): a frame's own work must stay small beside a socket round
+ *          trip, and msgpack of a [tag, header, ref, credit] array cost more than the rest of it put together
+ *   kind 2 CREDIT: meta msgpack, bytes consumed
+ *   kind 3 CONTROL: meta msgpack, a transport-private object (shm slot release)
+ *   kind 4 DATA_HEAD: meta msgpack [tag, header, byteLength], no payload bytes; the NEXT message on the
+ *          connection is the payload, exactly byteLength raw bytes without any prefix.
+ *
+ *   DATA meta:
+ *   0          2       3   4           8                   8|16       +T            +H
+ *   +----------+-------+---+-----------+-------------------+----------+-------------+-----------------+
+ *   | T (u16)  | flags | 0 | H (u32)   | credit (f64) if 1 | tag utf8 | header      | ref (msgpack)   |
+ *   +----------+-------+---+-----------+-------------------+----------+-------------+-----------------+
+ *   flags: 1 credit follows (bytes the sender's caller consumed from the receiver, returned on the way; > 0),
+ *          2 ref follows (transport-private, e.g. an shm slot: the rest of the meta, a msgpack array).
+ *   header: msgpack of a plain object, H bytes; H = 0 stands for {} (most control-free frames carry a small one).
  *
  * DATA_HEAD exists for big payloads: the sender hands the caller's bytes to the socket as they are (joining
  * them with a prefix would copy megabytes into a fresh buffer per frame), and the receiver gets the payload
@@ -37,9 +46,35 @@ export type WireMessage =
 const PREFIX = 8;
 const align8 = (n: number) => (n + 7) & ~7;
 
+const DATA_FIXED = 8;
+const CREDIT_BYTES = 8;
+const HAS_CREDIT = 1;
+const HAS_REF = 2;
+
 export function encodeData(tag: string, header: FrameHeader, payload: Uint8Array, ref?: unknown[], credit = 0): Buffer {
-  const meta = credit > 0 ? [tag, header, ref ?? null, credit] : ref ? [tag, header, ref] : [tag, header];
-  return encode(WireKind.Data, meta, payload);
+  // Copied at once: msgpackr reuses its buffer for the next pack (the header's, below).
+  const refBytes = ref ? Buffer.from(pack(ref)) : undefined;
+  const packedHeader = isEmpty(header) ? undefined : pack(header);
+  const tagBytes = Buffer.byteLength(tag);
+  const headerBytes = packedHeader?.byteLength ?? 0;
+  const creditBytes = credit > 0 ? CREDIT_BYTES : 0;
+  const metaLength = DATA_FIXED + creditBytes + tagBytes + headerBytes + (refBytes?.byteLength ?? 0);
+  const offset = align8(PREFIX + metaLength);
+  const message = Buffer.allocUnsafe(offset + payload.byteLength);
+  message.writeUInt32LE(WireKind.Data, 0);
+  message.writeUInt32LE(metaLength, 4);
+  message.writeUInt16LE(tagBytes, PREFIX);
+  message[PREFIX + 2] = (creditBytes ? HAS_CREDIT : 0) | (refBytes ? HAS_REF : 0);
+  message[PREFIX + 3] = 0;
+  message.writeUInt32LE(headerBytes, PREFIX + 4);
+  let at = PREFIX + DATA_FIXED;
+  if (creditBytes) at = message.writeDoubleLE(credit, at);
+  at += message.write(tag, at, tagBytes, 'utf8');
+  if (packedHeader) at += packedHeader.copy(message, at);
+  if (refBytes) at += refBytes.copy(message, at);
+  message.fill(0, at, offset);
+  message.set(payload, offset);
+  return message;
 }
 
 /** The first of the two messages of a big frame; send `byteLength` payload bytes as the next message. */
@@ -55,15 +90,14 @@ export function encodeControl(control: Record<string, unknown>): Buffer {
   return encode(WireKind.Control, control);
 }
 
-function encode(kind: WireKind, meta: unknown, payload?: Uint8Array): Buffer {
+function encode(kind: WireKind, meta: unknown): Buffer {
   const packed = pack(meta);
   const offset = align8(PREFIX + packed.byteLength);
-  const message = Buffer.allocUnsafe(offset + (payload?.byteLength ?? 0));
+  const message = Buffer.allocUnsafe(offset);
   message.writeUInt32LE(kind, 0);
   message.writeUInt32LE(packed.byteLength, 4);
   packed.copy(message, PREFIX);
   message.fill(0, PREFIX + packed.byteLength, offset);
-  if (payload) message.set(payload, offset);
   return message;
 }
 
@@ -73,31 +107,9 @@ export function decodeMessage(message: Buffer): WireMessage {
   const kind = message.readUInt32LE(0);
   const metaLength = message.readUInt32LE(4);
   if (PREFIX + metaLength > message.byteLength) throw badFrame(`meta length ${metaLength} runs past the message`);
-  let meta: unknown;
-  try {
-    meta = unpack(message.subarray(PREFIX, PREFIX + metaLength));
-  } catch (error) {
-    throw badFrame(`meta is not msgpack (${(error as Error).message})`);
-  }
+  if (kind === WireKind.Data) return decodeData(message, metaLength);
+  const meta = unpackMeta(message.subarray(PREFIX, PREFIX + metaLength), 'meta');
   switch (kind) {
-    case WireKind.Data: {
-      const offset = align8(PREFIX + metaLength);
-      const parts = Array.isArray(meta) ? (meta as unknown[]) : [];
-      const [tag, header, ref, credit] = parts;
-      const refOk = parts.length === 2 || Array.isArray(ref) || (parts.length === 4 && ref === null);
-      const creditOk = parts.length < 4 || (typeof credit === 'number' && credit > 0);
-      if (parts.length > 4 || !refOk || !creditOk || typeof tag !== 'string' || !isPlainObject(header) || offset > message.byteLength) {
-        throw badFrame('data meta must be [tag, header, ref?, credit?]');
-      }
-      return {
-        kind,
-        tag,
-        header,
-        payload: aligned(message.subarray(offset)),
-        ...(Array.isArray(ref) ? { ref } : {}),
-        ...(parts.length === 4 ? { credit: credit as number } : {}),
-      };
-    }
     case WireKind.DataHead: {
       const parts = Array.isArray(meta) ? (meta as unknown[]) : [];
       const [tag, header, byteLength] = parts;
@@ -115,6 +127,44 @@ export function decodeMessage(message: Buffer): WireMessage {
     default:
       throw badFrame(`unknown message kind ${kind}`);
   }
+}
+
+function decodeData(message: Buffer, metaLength: number): WireMessage {
+  if (metaLength < DATA_FIXED) throw badFrame(`data meta of ${metaLength} bytes is shorter than its fixed part`);
+  const tagBytes = message.readUInt16LE(PREFIX);
+  const flags = message[PREFIX + 2]!;
+  const headerBytes = message.readUInt32LE(PREFIX + 4);
+  const creditBytes = flags & HAS_CREDIT ? CREDIT_BYTES : 0;
+  const tagAt = PREFIX + DATA_FIXED + creditBytes;
+  const headerAt = tagAt + tagBytes;
+  const end = PREFIX + metaLength;
+  if ((flags & ~(HAS_CREDIT | HAS_REF)) !== 0 || message[PREFIX + 3] !== 0) throw badFrame(`data meta has unknown flags ${flags}`);
+  if (headerAt + headerBytes > end || (!(flags & HAS_REF) && headerAt + headerBytes !== end)) throw badFrame('data meta lengths do not add up');
+  const credit = creditBytes ? message.readDoubleLE(PREFIX + DATA_FIXED) : 0;
+  if (creditBytes && !(credit > 0 && Number.isSafeInteger(credit))) throw badFrame('credit must be a positive integer');
+  const header = headerBytes ? unpackMeta(message.subarray(headerAt, headerAt + headerBytes), 'header') : {};
+  if (!isPlainObject(header)) throw badFrame('data header must be an object');
+  const ref = flags & HAS_REF ? unpackMeta(message.subarray(headerAt + headerBytes, end), 'ref') : undefined;
+  if (flags & HAS_REF && !Array.isArray(ref)) throw badFrame('data ref must be an array');
+  if (align8(end) > message.byteLength) throw badFrame('data meta runs into the payload alignment past the message');
+  const payload = aligned(message.subarray(align8(end)));
+  const frame: Extract<WireMessage, { kind: WireKind.Data }> = { kind: WireKind.Data, tag: message.toString('utf8', tagAt, headerAt), header, payload };
+  if (ref) frame.ref = ref as unknown[];
+  if (creditBytes) frame.credit = credit;
+  return frame;
+}
+
+function unpackMeta(bytes: Uint8Array, what: string): unknown {
+  try {
+    return unpack(bytes);
+  } catch (error) {
+    throw badFrame(`${what} is not msgpack (${(error as Error).message})`);
+  }
+}
+
+function isEmpty(header: FrameHeader): boolean {
+  for (const _key in header) return false;
+  return true;
 }
 
 /** The payload message that follows a DATA_HEAD, checked against the length the head declared. */

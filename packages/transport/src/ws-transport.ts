@@ -134,7 +134,7 @@ export class WsTransport extends TransportBase {
     this.dropLink(from, new SeqparError('ERR_BAD_FRAME', `rank ${from} sent an unexpected control message`));
   }
 
-  protected async transmit(to: number, tag: string, header: FrameHeader, payload: Uint8Array, ref?: unknown[]): Promise<void> {
+  protected transmit(to: number, tag: string, header: FrameHeader, payload: Uint8Array, ref?: unknown[]): Promise<void> | void {
     const link = this.links[to];
     if (!link || link.readyState !== link.OPEN) throw this.linkErrors.get(to) ?? new SeqparError('ERR_PEER_LOST', `no open link to rank ${to}`);
     if (payload.byteLength < SEPARATE_PAYLOAD_FROM) {
@@ -146,7 +146,7 @@ export class WsTransport extends TransportBase {
     this.write(to, encodeDataHead(tag, header, payload.byteLength));
     this.socketMessages += 1;
     // ws writes these very bytes (zero masks, no deflate): the caller may reuse them once the socket took them all.
-    await new Promise<void>((resolve, reject) => link.send(payload, (error) => (error ? reject(this.sendFailure(to, error)) : resolve())));
+    return new Promise<void>((resolve, reject) => link.send(payload, (error) => (error ? reject(this.sendFailure(to, error)) : resolve())));
   }
 
   private sendFailure(to: number, error: Error): SeqparError {

@@ -4,13 +4,31 @@ import { decodeMessage, encodeData, WireKind } from '../src/wire-frame.js';
 
 const payload = Uint8Array.from([1, 2, 3, 4, 5]);
 
-/** A DATA message with `meta` as its msgpack part and no payload, however malformed. */
-function dataWithMeta(meta: unknown): Buffer {
-  const packed = pack(meta);
-  const message = Buffer.alloc((8 + packed.byteLength + 7) & ~7);
+/** A DATA message whose binary meta is `tag` and `header` bytes after the given fixed fields, however malformed. */
+function dataWithMeta({
+  flags = 0,
+  headerBytes,
+  credit,
+  header = Buffer.alloc(0),
+  rest = Buffer.alloc(0),
+}: {
+  flags?: number;
+  headerBytes?: number;
+  credit?: number;
+  header?: Uint8Array;
+  rest?: Uint8Array;
+}): Buffer {
+  const tag = Buffer.from('t');
+  const fixed = Buffer.alloc(8 + (credit === undefined ? 0 : 8));
+  fixed.writeUInt16LE(tag.byteLength, 0);
+  fixed[2] = flags;
+  fixed.writeUInt32LE(headerBytes ?? header.byteLength, 4);
+  if (credit !== undefined) fixed.writeDoubleLE(credit, 8);
+  const meta = Buffer.concat([fixed, tag, header, rest]);
+  const message = Buffer.alloc((8 + meta.byteLength + 7) & ~7);
   message.writeUInt32LE(WireKind.Data, 0);
-  message.writeUInt32LE(packed.byteLength, 4);
-  packed.copy(message, 8);
+  message.writeUInt32LE(meta.byteLength, 4);
+  meta.copy(message, 8);
   return message;
 }
 
@@ -26,11 +44,20 @@ describe('wire frames', () => {
     expect(Uint8Array.from(received)).toEqual(payload);
   });
 
+  it('round-trips an empty header, a multi-byte tag and credit beyond 32 bits', () => {
+    const decoded = decodeMessage(encodeData('kv/τ', {}, payload, undefined, 2 ** 40)) as { tag: string; header: object; credit: number };
+    expect([decoded.tag, decoded.header, decoded.credit]).toEqual(['kv/τ', {}, 2 ** 40]);
+  });
+
   it.each([
-    ['a fifth element', ['t', {}, null, 64, 1]],
-    ['a null ref without credit', ['t', {}, null]],
-    ['zero credit', ['t', {}, null, 0]],
-    ['credit that is not a number', ['t', {}, [], '64']],
+    ['unknown flags', { flags: 4 }],
+    ['zero credit', { flags: 1, credit: 0 }],
+    ['fractional credit', { flags: 1, credit: 1.5 }],
+    ['a header that is not an object', { header: pack([1, 2]) }],
+    ['a truncated header', { header: Uint8Array.of(0x81) }],
+    ['a header longer than the meta', { header: pack({ a: 1 }), headerBytes: 64 }],
+    ['bytes after the header without a ref', { header: pack({ a: 1 }), rest: pack([1]) }],
+    ['a ref that is not an array', { flags: 2, rest: pack({ slot: 1 }) }],
   ])('refuses DATA meta with %s', (_name, meta) => {
     expect(() => decodeMessage(dataWithMeta(meta))).toThrow(expect.objectContaining({ code: 'ERR_BAD_FRAME' }));
   });
