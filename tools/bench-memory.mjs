@@ -60,12 +60,29 @@ async function generation(dir, length, strategy, workers) {
   return { case: 'generate', seq: length, strategy, workers, ttftOrWallMs: summary.ttftMs, decodeMsPerToken: summary.decodeMsPerToken, ...perWorker(summary.ranks) };
 }
 
+/** Tokens of the request that measures a worker's floor: small enough that its tensors and workspace are noise. */
+const FLOOR_SEQ = 1024;
+
+/**
+ * One attention request on a fresh cluster, after a tiny one of the same strategy: the tiny request's peak RSS is
+ * the worker's floor (node, ONNX Runtime, code, kernel sessions of that strategy), which a peak counts once per
+ * worker; shardDataMb is what a rank holds of the request by definition (its q, k, v and out rows, and its lse).
+ */
 async function attention(length, strategy, workers) {
-  const random = seededRandom(length);
-  const [q, k, v] = [0, 1, 2].map(() => randomTensor([length, HEADS, DIM], random));
-  const { stats } = await withCluster(workers, (cluster) => cluster.attention(q, k, v, { causal: true, strategy }));
-  process.stderr.write(`attention ${length} ${strategy} N=${workers}: ${stats.wallMs.toFixed(0)} ms, peak ${perWorker(stats.ranks).peakRssPerRankMb} MB\n`);
-  return { case: 'attention', seq: length, strategy, workers, ttftOrWallMs: stats.wallMs, ...perWorker(stats.ranks) };
+  const tensors = (seq) => {
+    const random = seededRandom(seq);
+    return [0, 1, 2].map(() => randomTensor([seq, HEADS, DIM], random));
+  };
+  const { floor, stats } = await withCluster(workers, async (cluster) => {
+    const floor = (await cluster.attention(...tensors(FLOOR_SEQ), { causal: true, strategy })).stats;
+    return { floor, stats: (await cluster.attention(...tensors(length), { causal: true, strategy })).stats };
+  });
+  const floorRssMb = Math.max(...floor.ranks.map((rank) => rank.peakRssMb));
+  const shardDataMb = ((4 * length * HEADS * DIM + HEADS * length) * 4) / workers / 1e6;
+  process.stderr.write(
+    `attention ${length} ${strategy} N=${workers}: ${stats.wallMs.toFixed(0)} ms, peak ${perWorker(stats.ranks).peakRssPerRankMb} MB, floor ${floorRssMb.toFixed(0)} MB\n`,
+  );
+  return { case: 'attention', seq: length, strategy, workers, ttftOrWallMs: stats.wallMs, floorRssMb, shardDataMb, ...perWorker(stats.ranks) };
 }
 
 export async function run(args) {
@@ -85,7 +102,7 @@ export async function run(args) {
     if (cases.includes('attention')) {
       const one = await attention(attnSeq, 'single', 1);
       const four = await attention(attnSeq, 'zigzag', 4);
-      rows.push(one, { ...four, vsSingle: four.peakRssMb / one.peakRssMb });
+      rows.push(one, { ...four, vsSingle: four.peakRssMb / one.peakRssMb, aboveFloorVsSingle: (four.peakRssMb - four.floorRssMb) / (one.peakRssMb - one.floorRssMb) });
     }
     if (cases.includes('long')) rows.push({ ...(await generation(dir, 131072, 'zigzag', 4)), case: 'long' });
     if (cases.includes('longest')) rows.push({ ...(await generation(dir, 262144, 'zigzag', 4)), case: 'longest' });
@@ -98,12 +115,27 @@ export async function run(args) {
   rows.unshift(...kept);
   writeReport('memory', {
     title: 'Peak memory per worker process (shm workers, 1 ONNX Runtime thread each)',
-    columns: ['case', 'seq', 'strategy', 'workers', 'peakRssMb', 'peakRssPerRankMb', 'workspacePeakMb', 'vsSingle', 'ttftOrWallMs', 'decodeMsPerToken'],
+    columns: [
+      'case',
+      'seq',
+      'strategy',
+      'workers',
+      'peakRssMb',
+      'peakRssPerRankMb',
+      'workspacePeakMb',
+      'floorRssMb',
+      'shardDataMb',
+      'vsSingle',
+      'aboveFloorVsSingle',
+      'ttftOrWallMs',
+      'decodeMsPerToken',
+    ],
     rows,
     notes: [
       `generate: the tiny model (${MODEL.layers} layers, hidden ${MODEL.hidden}, ${MODEL.heads}/${MODEL.kvHeads} heads), ${NEW_TOKENS} greedy tokens; ttftOrWallMs is TTFT. attention: causal, H=${HEADS}, D=${DIM}, one request; ttftOrWallMs is its wall time.`,
       'peakRssMb: the largest worker process peak RSS (VmHWM); peakRssPerRankMb: every worker. workspacePeakMb: the most the request added to a worker resident set (its peak above the resident set when the request began): kernel workspace plus the request tensors, KV cache and model.',
       `Kernel workspace budget ${WORKSPACE_BUDGET_BYTES / 2 ** 20} MiB (packages/kernels workspace-budget.ts): token-local layer graphs run in row tiles within it without a per-session ORT arena; unmasked attention calls hold at most the keys it allows.`,
+      `attention: floorRssMb is the peak RSS of every worker after a ${FLOOR_SEQ}-token request of the same strategy on the same cluster, run first (node, ONNX Runtime, code and kernel sessions); shardDataMb is a rank's share of q, k, v, out and lse; aboveFloorVsSingle compares the peaks less each one's floor. A pass-KV rank also holds the KV blocks it relays round the ring.`,
       'Targets: 16k generation on 2 workers <= 400 MB per worker; 64k attention on 4 workers <= 0.45x single; 128k generation on 4 workers <= 1.2 GiB per worker; 256k generation on 4 workers <= 1.5 GiB per worker.',
       `Load average (1 min) when the run started: ${load} (a shared host: times are indicative, memory is not affected by load).${kept.length ? ` Cases run this time: ${cases.join(', ')}; other rows are from the previous report.` : ''}`,
     ],
