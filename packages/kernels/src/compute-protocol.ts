@@ -21,11 +21,9 @@ export type Feed = WireTensor | ResidentFeed;
 /**
  * A feed that is an output of an earlier step of the same chain (the latest output of that name), or its rows
  * [from, to) along the first axis: a batched decode step hands each session's attention its own row of q, k, v.
- * Several names join their outputs along the first axis (rows then apply to the joined tensor): each session's
- * attention output, as one input of the next layer's graph, without a trip back to the caller.
  */
 export interface OutputFeed {
-  readonly output: string | readonly string[];
+  readonly output: string;
   readonly rows?: readonly [from: number, to: number];
 }
 

@@ -53,13 +53,9 @@ async function closeAll(): Promise<void> {
 /** Runs the steps in order; a step's feeds may be outputs of earlier steps. Returns every run step's outputs. */
 async function runChain(steps: readonly ChainStep[]): Promise<Record<string, Float32Array>> {
   const outputs = new Map<string, ort.Tensor>();
-  const named = (name: string): ort.Tensor => {
-    const tensor = outputs.get(name);
-    if (!tensor) throw new Error(`no earlier step of the chain produced '${name}'`);
-    return tensor;
-  };
   const produced = (feed: OutputFeed): ort.Tensor => {
-    const tensor = typeof feed.output === 'string' ? named(feed.output) : joinRows(feed.output.map(named));
+    const tensor = outputs.get(feed.output);
+    if (!tensor) throw new Error(`no earlier step of the chain produced '${feed.output}'`);
     return feed.rows ? rowsOf(tensor, feed.rows) : tensor;
   };
   for (const step of steps) {
@@ -87,23 +83,6 @@ function rowsOf(t: ort.Tensor, [from, to]: readonly [number, number]): ort.Tenso
   const size = t.dims.slice(1).reduce((a, b) => a * b, 1);
   const data = (t.data as Float32Array | Int32Array).slice(from * size, to * size);
   return new ort.Tensor(t.type as 'float32' | 'int32', data, [to - from, ...t.dims.slice(1)]);
-}
-
-/** Tensors of one type and one row shape joined along their first axis (a single one as it is). */
-function joinRows(tensors: readonly ort.Tensor[]): ort.Tensor {
-  if (tensors.length === 1) return tensors[0]!;
-  const [first] = tensors as [ort.Tensor];
-  const rowShape = first.dims.slice(1);
-  const rows = tensors.reduce((sum, t) => sum + (t.dims[0] ?? 0), 0);
-  const data = new (first.data.constructor as Float32ArrayConstructor | Int32ArrayConstructor)(rows * rowShape.reduce((a, b) => a * b, 1));
-  let at = 0;
-  for (const t of tensors) {
-    if (t.type !== first.type || t.dims.slice(1).join() !== rowShape.join())
-      throw new Error(`cannot join a [${t.dims.join(', ')}] ${t.type} tensor to [${first.dims.join(', ')}] ${first.type} rows`);
-    data.set(t.data as Float32Array & Int32Array, at);
-    at += (t.data as Float32Array).length;
-  }
-  return new ort.Tensor(first.type as 'float32' | 'int32', data, [rows, ...rowShape]);
 }
 
 const asWire = (t: ort.Tensor): WireTensor => ({ type: t.type as WireTensor['type'], data: t.data as WireTensor['data'], dims: t.dims });

@@ -76,32 +76,6 @@ describe('ComputeThread', () => {
     await expect(thread.chain([{ run: 'doubler2', feeds: { x: { output: 'first', rows: [1, 3] } } }])).rejects.toMatchObject({ code: 'ERR_KERNEL' });
   });
 
-  it('joins several earlier outputs along their first axis into one feed, and rejects outputs of other row shapes', async () => {
-    thread = await ComputeThread.start({ threads: 1 });
-    await thread.load('doubler2', () => doubler(2));
-    await thread.load('doubler4', () => doubler(4));
-    const outputs = await thread.chain([
-      { run: 'doubler2', feeds: { x: { type: 'float32', data: Float32Array.of(1, 2), dims: [2] } }, outputs: { y: 'a' } },
-      { run: 'doubler2', feeds: { x: { type: 'float32', data: Float32Array.of(3, 4), dims: [2] } }, outputs: { y: 'b' } },
-      { run: 'doubler4', feeds: { x: { output: ['a', 'b'] } } },
-      { run: 'doubler2', feeds: { x: { output: ['b', 'a'], rows: [1, 3] } }, outputs: { y: 'middle' } },
-    ]);
-    expect(Array.from(outputs['y']!)).toEqual([4, 8, 12, 16]);
-    expect(Array.from(outputs['middle']!)).toEqual([16, 4]);
-    await thread.load('pairs', () => {
-      const g = new GraphBuilder('pairs');
-      g.op('Identity', [g.input('x', 'float', [2, 2])], {}, { outputName: 'y' });
-      g.output('y', 'float', [2, 2]);
-      return g.toModelBytes();
-    });
-    const mismatched = thread.chain([
-      { run: 'doubler2', feeds: { x: { type: 'float32', data: Float32Array.of(1, 2), dims: [2] } }, outputs: { y: 'a' } },
-      { run: 'pairs', feeds: { x: { type: 'float32', data: Float32Array.of(1, 2, 3, 4), dims: [2, 2] } }, outputs: { y: 'b' } },
-      { run: 'doubler4', feeds: { x: { output: ['a', 'b'] } } },
-    ]);
-    await expect(mismatched).rejects.toMatchObject({ code: 'ERR_KERNEL' });
-  });
-
   it('runs queued chains lowest priority first, in the order sent among equals', async () => {
     thread = await ComputeThread.start({ threads: 1 });
     await thread.load('slow', slowModel);

@@ -1,7 +1,7 @@
 import type { Tensor } from '@seqpar/core';
 import type { ChainStep, OutputFeed } from '@seqpar/kernels';
 import { gatherDecodePartials, type RankContext } from '@seqpar/strategies';
-import type { KvCacheShare } from './kv-cache.js';
+import { KvCacheShare } from './kv-cache.js';
 import type { RankModel } from './rank-model.js';
 import type { RankSession } from './rank-session.js';
 
@@ -63,11 +63,10 @@ export async function decodeLogits(ctx: RankContext, model: RankModel, rows: rea
   let attended: Tensor | OutputFeed | undefined; // the previous layer's merged attention output
   if (sharded.length === 0) {
     const steps: ChainStep[] = [];
-    const joined: OutputFeed = { output: rows.map((_, i) => `out${i}`) };
     for (let layer = 0; layer < numLayers; layer++) {
       steps.push(...(await layerSteps(model, layer, rows, positions, x, attended)));
       if (attended) x = { output: 'y' };
-      attended = joined;
+      attended = { output: 'out' };
     }
     const outputs = await ctx.recorder.time('compute', 'decode step', () => model.thread.chain([...steps, ...headSteps(model, rows, x, attended!)]));
     return logitsOf(model, rows, outputs);
@@ -77,16 +76,14 @@ export async function decodeLogits(ctx: RankContext, model: RankModel, rows: rea
     const steps = await layerSteps(model, layer, rows, positions, x, attended);
     const outputs = await ctx.recorder.time('compute', `layer ${layer} decode`, () => model.thread.chain(steps));
     if (attended) x = { data: outputs['y']!, shape: [rows.length, model.config.hiddenSize] };
-    const out = new Float32Array(rows.length * rowSize);
-    rows.forEach((_, i) => out.set(outputs[`out${i}`]!, i * rowSize));
+    const [out, lse] = [outputs['out']!, outputs['lse']!]; // [B, Hq, Dh] and [Hq, B]
     const local = {
       out: { data: new Float32Array(sharded.length * rowSize), shape: [sharded.length, numHeads, headDim] },
       lse: { data: new Float32Array(numHeads * sharded.length), shape: [numHeads, sharded.length] },
     };
     sharded.forEach((i, j) => {
-      local.out.data.set(outputs[`out${i}`]!, j * rowSize);
-      const lse = outputs[`lse${i}`]!;
-      for (let h = 0; h < numHeads; h++) local.lse.data[h * sharded.length + j] = lse[h]!;
+      local.out.data.set(out.subarray(i * rowSize, (i + 1) * rowSize), j * rowSize);
+      for (let h = 0; h < numHeads; h++) local.lse.data[h * sharded.length + j] = lse[h * rows.length + i]!;
     });
     const merged = await gatherDecodePartials({ ...ctx, tagPrefix: `${ctx.tagPrefix}${tagOf(layer)}` }, local);
     sharded.forEach((i, j) => out.set(merged.out.data.subarray(j * rowSize, (j + 1) * rowSize), i * rowSize));
@@ -99,8 +96,9 @@ export async function decodeLogits(ctx: RankContext, model: RankModel, rows: rea
 
 /**
  * One layer's chain steps over the rows: the previous layer's post-attention (given its attention output
- * `attended`; its output y is this layer's input), this layer's pre-attention on `x` (or that y), then per row its
- * cache append (on its owner) and its attention over its own share, as outputs out<i> and lse<i>.
+ * `attended`; its output y is this layer's input), this layer's pre-attention on `x` (or that y), each row's cache
+ * append (on its owner), then ONE run of every row's attention over its own share: outputs out [B, Hq, Dh] and
+ * lse [Hq, B] (a run per row cost each row a run's fixed overhead, and its q row sliced out).
  */
 async function layerSteps(
   model: RankModel,
@@ -114,11 +112,17 @@ async function layerSteps(
   if (attended) steps.push(model.postStep(layer - 1, x, attended));
   steps.push(model.preStep(layer, attended ? { output: 'y' } : x, positions));
   for (const [i, row] of rows.entries()) {
-    const cache = row.caches[layer]!;
     const own = [i, i + 1] as const;
-    if (row.owns) steps.push(...cache.appendSteps({ output: 'k', rows: own }, { output: 'v', rows: own }, [row.position]));
-    steps.push({ ...(await cache.attendStep({ output: 'q', rows: own }, positions.subarray(i, i + 1), model.config.numHeads)), outputs: { out: `out${i}`, lse: `lse${i}` } });
+    if (row.owns) steps.push(...row.caches[layer]!.appendSteps({ output: 'k', rows: own }, { output: 'v', rows: own }, [row.position]));
   }
+  steps.push(
+    await KvCacheShare.attendEachStep(
+      rows.map((row) => row.caches[layer]!),
+      { output: 'q' },
+      positions,
+      model.config.numHeads,
+    ),
+  );
   return steps;
 }
 

@@ -79,6 +79,7 @@ export async function decodeRank(ctx: RankContext, model: RankModel, state: Rank
  * Runs every graph of a decode step once on a dummy token that sees no cache row and writes nothing: ONNX Runtime
  * spends 100-500 ms on the first run of each new input shape (one-row graphs, the attention over the cache), which
  * would otherwise land on the first decode steps. It lands in prefill instead, where every rank pays it at once.
+ * (A batch of B sessions runs the attention graph for B: its first step of that size pays the first run.)
  */
 async function warmDecodeGraphs(model: RankModel, caches: readonly KvCacheShare[]): Promise<void> {
   const { hiddenSize, numHeads } = model.config;
@@ -86,7 +87,7 @@ async function warmDecodeGraphs(model: RankModel, caches: readonly KvCacheShare[
   const steps: ChainStep[] = [];
   for (const [layer, cache] of caches.entries()) {
     steps.push(model.preStep(layer, layer === 0 ? { data: new Float32Array(hiddenSize), shape: [1, hiddenSize] } : { output: 'y' }, [0]));
-    steps.push(await cache.attendStep({ output: 'q' }, nowhere, numHeads));
+    steps.push(await KvCacheShare.attendEachStep([cache], { output: 'q' }, nowhere, numHeads));
     steps.push(model.postStep(layer, { data: new Float32Array(hiddenSize), shape: [1, hiddenSize] }, { output: 'out' }));
   }
   await model.thread.chain([...steps, model.headStep({ output: 'y' })]);
