@@ -66,11 +66,11 @@ export async function prefillRank(
 }
 
 /**
- * One decode step of one generation on one rank (decodeLogits with one row, its partial always exchanged): returns
- * the logits on the owner, which alone keeps the new token's K/V and runs the lm head.
+ * One decode step of one generation on one rank (decodeLogits with one row, its partial exchanged when other ranks
+ * hold cache shares): returns the logits on the owner, which alone keeps the new token's K/V and runs the lm head.
  */
 export async function decodeRank(ctx: RankContext, model: RankModel, state: RankState, step: number, token: number, position: number, owner: number): Promise<Tensor | undefined> {
-  const row = { caches: state.caches, token, position, owns: ctx.rank === owner, sharded: true };
+  const row = { caches: state.caches, token, position, owns: ctx.rank === owner, sharded: ctx.worldSize > 1 };
   const logits = (await decodeLogits(ctx, model, [row], (layer) => `d${step}/${layer}/`)).get(0);
   return logits && { data: logits, shape: [1, model.config.vocabSize] };
 }
