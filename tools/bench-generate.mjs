@@ -94,7 +94,7 @@ export async function run(args) {
         '"in-process": generateTokens, ranks as tasks of this process with one compute thread each, joined by the inproc transport; the ranks share one main thread, which copies every kernel feed into the compute threads, except the KV cache: each rank\'s share stays resident on its compute thread (decode sends only the new rows).',
         "Both run the same rank loop (packages/model rank-generation.ts): the rank holding a step's logits samples and broadcasts the token over the data plane.",
         "ttftVsN1 and decodeVsN1 compare with N=1 of the same kind of ranks, in this run. peakRssMb is the largest rank process's peak (in-process: the one process); kvCacheMbPerRank is the largest rank's KV cache (4 layers, reserved decode rows included).",
-        "N=2 prefill shards the prompt in zigzag order; decode keeps the KV cache sharded (new tokens round-robin): every rank runs the new token's token-local layers itself, attends over its own share, and the ranks exchange (out, lse) once per layer (one compute-thread chain and one exchange per layer). The first token waits until every rank has finished prefill.",
+        "N=2 prefill shards the prompt in zigzag order; decode keeps the KV cache sharded (new tokens round-robin): every rank runs the new token's token-local layers itself, attends over its own share, and the ranks exchange (out, lse) once per layer (one compute-thread chain and one exchange per layer; N=1 runs a whole step as one chain). The first token waits until every rank has finished prefill.",
         'Targets at 32k: TTFT N=2 <= 0.6x N=1; decode ms/token N=2 <= 0.7x N=1.',
       ],
     });
