@@ -82,15 +82,15 @@ describe('decode attention over a resident KV cache', () => {
     await expect(attend(q, Int32Array.of(0), 1, 4)).rejects.toMatchObject({ code: 'ERR_KERNEL', message: expect.stringMatching(/unusable/) });
   });
 
-  it('one batched run over several sessions’ shares, each of its own size, gives each session the bits of a run of its own', async () => {
+  it.each([undefined, 12])('one batched run over several sessions’ shares, each of its own size, gives each session the bits of a run of its own (window %s)', async (window) => {
     const [hq, hkv, d] = [8, 2, 16];
     const random = seededRandom(11);
     const sizes = [5, 37, 1];
     const q = randomTensor([sizes.length, hq, d], random);
     // The last query sits before its share's only row: it sees nothing (out 0, lse masked), as a lone run gives.
     const queryPositions = Int32Array.of(200, 30, 0);
-    await thread.load('single', () => buildDecodeAttentionGraph({ t: 1, hq, hkv, d }));
-    await thread.load('batched', () => buildBatchedDecodeAttentionGraph({ sessions: sizes.length, hq, hkv, d }));
+    await thread.load(`single:${window}`, () => buildDecodeAttentionGraph({ t: 1, hq, hkv, d, ...(window === undefined ? {} : { window }) }));
+    await thread.load(`batched:${window}`, () => buildBatchedDecodeAttentionGraph({ sessions: sizes.length, hq, hkv, d, ...(window === undefined ? {} : { window }) }));
     const feeds: Record<string, { resident: string; dims: number[] }> = {};
     const alone: Record<string, Float32Array>[] = [];
     for (const [i, rows] of sizes.entries()) {
@@ -112,14 +112,14 @@ describe('decode attention over a resident KV cache', () => {
       };
       Object.assign(feeds, { [`k${i}`]: share.k, [`v${i}`]: share.v, [`k_pos${i}`]: share.k_pos });
       alone.push(
-        await thread.run('single', {
+        await thread.run(`single:${window}`, {
           q: { type: 'float32', data: rowsOf(q, i, i + 1).data, dims: [1, hq, d] },
           q_pos: { type: 'int32', data: queryPositions.slice(i, i + 1), dims: [1] },
           ...share,
         }),
       );
     }
-    const { out, lse } = await thread.run('batched', {
+    const { out, lse } = await thread.run(`batched:${window}`, {
       q: { type: 'float32', data: q.data, dims: q.shape },
       q_pos: { type: 'int32', data: queryPositions, dims: [sizes.length] },
       ...feeds,
