@@ -4,7 +4,7 @@
 // ms per new token. Flags: --quick (2k and 8k), --lengths 16384,32768 (prompt lengths), --transport ws|shm (default
 // shm), --no-inproc.
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seededRandom } from '@seqpar/core';
 import { generate, loadModel, makeTinyModel } from '@seqpar/model';
@@ -94,8 +94,11 @@ export async function run(args) {
         '"in-process": generateTokens, ranks as tasks of this process with one compute thread each, joined by the inproc transport; the ranks share one main thread, which copies every kernel feed into the compute threads, except the KV cache: each rank\'s share stays resident on its compute thread (decode sends only the new rows).',
         "Both run the same rank loop (packages/model rank-generation.ts): the rank holding a step's logits samples and broadcasts the token over the data plane.",
         "ttftVsN1 and decodeVsN1 compare with N=1 of the same kind of ranks, in this run. peakRssMb is the largest rank process's peak (in-process: the one process); kvCacheMbPerRank is the largest rank's KV cache (4 layers, reserved decode rows included).",
-        "N=2 prefill shards the prompt in zigzag order; decode keeps the KV cache sharded (new tokens round-robin): every rank runs the new token's token-local layers itself, attends over its own share, and the ranks exchange (out, lse) once per layer (one compute-thread chain and one exchange per layer). The first token waits until every rank has finished prefill.",
+        "N=2 prefill shards the prompt in zigzag order; decode keeps the KV cache sharded (new tokens round-robin): every rank runs the new token's token-local layers itself, attends over its own share, and the ranks exchange (out, lse) once per layer (one compute-thread chain and one exchange per layer; N=1 runs a whole step as one chain). The first token waits until every rank has finished prefill.",
         'Targets at 32k: TTFT N=2 <= 0.6x N=1; decode ms/token N=2 <= 0.7x N=1.',
+        `Load average of this shared host at the end of the run: ${loadavg()
+          .map((value) => value.toFixed(1))
+          .join(', ')} (1, 5, 15 min) on 2 cores; where it is above 2, N=2 does not get its two cores.`,
       ],
     });
   } finally {

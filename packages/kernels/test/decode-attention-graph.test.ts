@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MASKED_SCORE, randomTensor, referenceAttention, seededRandom, type Tensor } from '@seqpar/core';
-import { buildDecodeAttentionGraph, ComputeThread, type ResidentLayout } from '../src/index.js';
+import { buildBatchedDecodeAttentionGraph, buildDecodeAttentionGraph, ComputeThread, type ResidentLayout } from '../src/index.js';
 
 let thread: ComputeThread;
 beforeAll(async () => (thread = await ComputeThread.start({ threads: 1 })));
@@ -13,14 +13,14 @@ const rowsOf = (t: Tensor, start: number, end: number): Tensor => {
   return { data: t.data.slice(start * width, end * width), shape: [end - start, ...t.shape.slice(1)] };
 };
 
-/** Writes cache rows [start, end) of k, v and their positions into resident tensors of `capacity` rows. */
-async function writeCache(k: Tensor, v: Tensor, positions: Int32Array, start: number, end: number, capacity: number): Promise<void> {
+/** Writes cache rows [start, end) of k, v and their positions into resident tensors <share>k, v and pos of `capacity` rows. */
+async function writeCache(k: Tensor, v: Tensor, positions: Int32Array, start: number, end: number, capacity: number, share = ''): Promise<void> {
   const [hkv, d] = [k.shape[1]!, k.shape[2]!];
   const kv: ResidentLayout = { type: 'float32', groups: hkv, width: d, capacity, fill: 0 };
   await Promise.all([
-    thread.writeRows('k', kv, start, { type: 'float32', data: rowsOf(k, start, end).data, dims: [end - start, hkv, d] }),
-    thread.writeRows('v', kv, start, { type: 'float32', data: rowsOf(v, start, end).data, dims: [end - start, hkv, d] }),
-    thread.writeRows('pos', { type: 'int32', groups: 1, width: 1, capacity, fill: UNWRITTEN }, start, {
+    thread.writeRows(`${share}k`, kv, start, { type: 'float32', data: rowsOf(k, start, end).data, dims: [end - start, hkv, d] }),
+    thread.writeRows(`${share}v`, kv, start, { type: 'float32', data: rowsOf(v, start, end).data, dims: [end - start, hkv, d] }),
+    thread.writeRows(`${share}pos`, { type: 'int32', groups: 1, width: 1, capacity, fill: UNWRITTEN }, start, {
       type: 'int32',
       data: positions.slice(start, end),
       dims: [end - start, 1, 1],
@@ -80,5 +80,53 @@ describe('decode attention over a resident KV cache', () => {
     await writeCache(k, k, Int32Array.of(0, 1), 0, 2, 4);
     await expect(writeCache(k, k, Int32Array.of(0, 1), 3, 5, 4)).rejects.toMatchObject({ code: 'ERR_KERNEL' });
     await expect(attend(q, Int32Array.of(0), 1, 4)).rejects.toMatchObject({ code: 'ERR_KERNEL', message: expect.stringMatching(/unusable/) });
+  });
+
+  it.each([undefined, 12])('one batched run over several sessions’ shares, each of its own size, gives each session the bits of a run of its own (window %s)', async (window) => {
+    const [hq, hkv, d] = [8, 2, 16];
+    const random = seededRandom(11);
+    const sizes = [5, 37, 1];
+    const q = randomTensor([sizes.length, hq, d], random);
+    // The last query sits before its share's only row: it sees nothing (out 0, lse masked), as a lone run gives.
+    const queryPositions = Int32Array.of(200, 30, 0);
+    await thread.load(`single:${window}`, () => buildDecodeAttentionGraph({ t: 1, hq, hkv, d, ...(window === undefined ? {} : { window }) }));
+    await thread.load(`batched:${window}`, () => buildBatchedDecodeAttentionGraph({ sessions: sizes.length, hq, hkv, d, ...(window === undefined ? {} : { window }) }));
+    const feeds: Record<string, { resident: string; dims: number[] }> = {};
+    const alone: Record<string, Float32Array>[] = [];
+    for (const [i, rows] of sizes.entries()) {
+      const [k, v] = [randomTensor([rows, hkv, d], random), randomTensor([rows, hkv, d], random)];
+      const capacity = rows + 4;
+      await writeCache(
+        k,
+        v,
+        Int32Array.from({ length: rows }, (_, j) => 2 * j + 3),
+        0,
+        rows,
+        capacity,
+        `s${i}:`,
+      );
+      const share = {
+        k: { resident: `s${i}:k`, dims: [hkv, capacity, d] },
+        v: { resident: `s${i}:v`, dims: [hkv, capacity, d] },
+        k_pos: { resident: `s${i}:pos`, dims: [capacity] },
+      };
+      Object.assign(feeds, { [`k${i}`]: share.k, [`v${i}`]: share.v, [`k_pos${i}`]: share.k_pos });
+      alone.push(
+        await thread.run(`single:${window}`, {
+          q: { type: 'float32', data: rowsOf(q, i, i + 1).data, dims: [1, hq, d] },
+          q_pos: { type: 'int32', data: queryPositions.slice(i, i + 1), dims: [1] },
+          ...share,
+        }),
+      );
+    }
+    const { out, lse } = await thread.run(`batched:${window}`, {
+      q: { type: 'float32', data: q.data, dims: q.shape },
+      q_pos: { type: 'int32', data: queryPositions, dims: [sizes.length] },
+      ...feeds,
+    });
+    expect(Array.from(out!)).toEqual(alone.flatMap((run) => Array.from(run['out']!)));
+    expect(Array.from(lse!)).toEqual(Array.from({ length: hq * sizes.length }, (_, at) => alone[at % sizes.length]!['lse']![Math.floor(at / sizes.length)]));
+    expect(alone[2]!['lse']![0]).toBeLessThan(MASKED_SCORE / 10);
+    await Promise.all(sizes.flatMap((_, i) => ['k', 'v', 'pos'].map((part) => thread.drop(`s${i}:${part}`))));
   });
 });

@@ -1,7 +1,7 @@
 import type { Tensor } from '@seqpar/core';
-import type { ChainStep } from '@seqpar/kernels';
+import type { ChainStep, OutputFeed } from '@seqpar/kernels';
 import { gatherDecodePartials, type RankContext } from '@seqpar/strategies';
-import type { KvCacheShare } from './kv-cache.js';
+import { KvCacheShare } from './kv-cache.js';
 import type { RankModel } from './rank-model.js';
 import type { RankSession } from './rank-session.js';
 
@@ -44,65 +44,113 @@ export async function decodeRows(ctx: RankContext, rows: readonly DecodeRow[]): 
 
 /**
  * The layers of one decode step over a batch of rows on one rank. Every rank runs the rows' token-local layers
- * itself (they are tiny for a few tokens, and every rank holds the weights), so the queries never travel: per
- * layer ONE chain on the compute thread runs the previous layer's post-attention and this layer's pre-attention
- * graphs over all rows (each at its own position), each row's cache append (on its owner) and its attention over
- * its own cache share; then ONE exchange of partials carries every sharded row, merged per row in rank order. The
- * lm head runs only on the rows this rank owns. Returns their logits by row index. `tagOf` names a layer's
- * exchange under `ctx`'s tag prefix.
+ * itself (they are tiny for a few tokens, and every rank holds the weights), so the queries never travel. Per
+ * layer the compute thread runs the previous layer's post-attention and this layer's pre-attention graphs over all
+ * rows (each at its own position), each row's cache append (on its owner) and its attention over its own cache
+ * share. The lm head runs only on the rows this rank owns. Returns their logits by row index. `tagOf` names a
+ * layer's exchange under `ctx`'s tag prefix.
+ *
+ * Without a sharded row the whole step is ONE chain on the compute thread: each hop between this thread and the
+ * compute thread waits for a wake-up, and where threads outnumber cores (2 cores, a coordinator and two threads
+ * per worker) a wake-up took 0.2-3 ms, more than a layer's compute. With sharded rows every layer is one chain,
+ * then ONE exchange of partials carries every sharded row, merged per row in rank order.
  */
 export async function decodeLogits(ctx: RankContext, model: RankModel, rows: readonly DecodeLayerRow[], tagOf: (layer: number) => string): Promise<Map<number, Float32Array>> {
-  const { numLayers, numHeads, headDim, vocabSize } = model.config;
-  const count = rows.length;
+  const { numLayers, numHeads, headDim } = model.config;
   const positions = Int32Array.from(rows, (row) => row.position);
   const sharded = rows.flatMap((row, i) => (row.sharded ? [i] : []));
-  const rowSize = numHeads * headDim;
-  let x: Tensor = model.embed(rows.map((row) => row.token)); // the current layer's input
-  let attended: Tensor | undefined; // the previous layer's merged attention output
-  for (let layer = 0; layer < numLayers; layer++) {
+  let x: Tensor | OutputFeed = model.embed(rows.map((row) => row.token)); // the current layer's input
+  let attended: Tensor | OutputFeed | undefined; // the previous layer's merged attention output
+  if (sharded.length === 0) {
     const steps: ChainStep[] = [];
-    if (attended) steps.push(model.postStep(layer - 1, x, attended));
-    steps.push(model.preStep(layer, attended ? { output: 'y' } : x, positions));
-    for (const [i, row] of rows.entries()) {
-      const cache = row.caches[layer]!;
-      const own = [i, i + 1] as const;
-      if (row.owns) steps.push(...cache.appendSteps({ output: 'k', rows: own }, { output: 'v', rows: own }, [row.position]));
-      steps.push({ ...(await cache.attendStep({ output: 'q', rows: own }, positions.subarray(i, i + 1), numHeads)), outputs: { out: `out${i}`, lse: `lse${i}` } });
+    for (let layer = 0; layer < numLayers; layer++) {
+      steps.push(...(await layerSteps(model, layer, rows, positions, x, attended)));
+      if (attended) x = { output: 'y' };
+      attended = { output: 'out' };
     }
-    const outputs = await ctx.recorder.time('compute', `layer ${layer} decode`, () => model.thread.chain(steps));
-    if (attended) x = { data: outputs['y']!, shape: x.shape };
-    const out = new Float32Array(count * rowSize);
-    rows.forEach((_, i) => out.set(outputs[`out${i}`]!, i * rowSize));
-    if (sharded.length > 0) {
-      const local = {
-        out: { data: new Float32Array(sharded.length * rowSize), shape: [sharded.length, numHeads, headDim] },
-        lse: { data: new Float32Array(numHeads * sharded.length), shape: [numHeads, sharded.length] },
-      };
-      sharded.forEach((i, j) => {
-        local.out.data.set(outputs[`out${i}`]!, j * rowSize);
-        const lse = outputs[`lse${i}`]!;
-        for (let h = 0; h < numHeads; h++) local.lse.data[h * sharded.length + j] = lse[h]!;
-      });
-      const merged = await gatherDecodePartials({ ...ctx, tagPrefix: `${ctx.tagPrefix}${tagOf(layer)}` }, local);
-      sharded.forEach((i, j) => out.set(merged.out.data.subarray(j * rowSize, (j + 1) * rowSize), i * rowSize));
-    }
-    attended = { data: out, shape: [count, numHeads, headDim] };
+    const outputs = await ctx.recorder.time('compute', 'decode step', () => model.thread.chain([...steps, ...headSteps(model, rows, x, attended!)]));
+    return logitsOf(model, rows, outputs);
   }
-  const owned = rows.flatMap((row, i) => (row.owns ? [i] : []));
-  if (owned.length === 0) return new Map();
-  // One head run per contiguous run of owned rows: a rank never pays the lm head for rows another rank samples.
-  const starts: number[] = [];
-  for (const [j, i] of owned.entries()) if (j === 0 || owned[j - 1] !== i - 1) starts.push(i);
-  const heads = starts.map((from) => {
-    let to = from + 1;
-    while (owned.includes(to)) to++;
-    return { ...model.headStep({ output: 'y', rows: [from, to] }), outputs: { logits: `logits${from}` } };
-  });
-  const outputs = await ctx.recorder.time('compute', 'lm head', () => model.thread.chain([model.postStep(numLayers - 1, x, attended!), ...heads]));
+  const rowSize = numHeads * headDim;
+  for (let layer = 0; layer < numLayers; layer++) {
+    const steps = await layerSteps(model, layer, rows, positions, x, attended);
+    const outputs = await ctx.recorder.time('compute', `layer ${layer} decode`, () => model.thread.chain(steps));
+    if (attended) x = { data: outputs['y']!, shape: [rows.length, model.config.hiddenSize] };
+    const [out, lse] = [outputs['out']!, outputs['lse']!]; // [B, Hq, Dh] and [Hq, B]
+    const local = {
+      out: { data: new Float32Array(sharded.length * rowSize), shape: [sharded.length, numHeads, headDim] },
+      lse: { data: new Float32Array(numHeads * sharded.length), shape: [numHeads, sharded.length] },
+    };
+    sharded.forEach((i, j) => {
+      local.out.data.set(out.subarray(i * rowSize, (i + 1) * rowSize), j * rowSize);
+      for (let h = 0; h < numHeads; h++) local.lse.data[h * sharded.length + j] = lse[h * rows.length + i]!;
+    });
+    const merged = await gatherDecodePartials({ ...ctx, tagPrefix: `${ctx.tagPrefix}${tagOf(layer)}` }, local);
+    sharded.forEach((i, j) => out.set(merged.out.data.subarray(j * rowSize, (j + 1) * rowSize), i * rowSize));
+    attended = { data: out, shape: [rows.length, numHeads, headDim] };
+  }
+  const last = headSteps(model, rows, x, attended!);
+  const outputs = last.length === 0 ? {} : await ctx.recorder.time('compute', 'lm head', () => model.thread.chain(last));
+  return logitsOf(model, rows, outputs);
+}
+
+/**
+ * One layer's chain steps over the rows: the previous layer's post-attention (given its attention output
+ * `attended`; its output y is this layer's input), this layer's pre-attention on `x` (or that y), each row's cache
+ * append (on its owner), then ONE run of every row's attention over its own share: outputs out [B, Hq, Dh] and
+ * lse [Hq, B] (a run per row cost each row a run's fixed overhead, and its q row sliced out).
+ */
+async function layerSteps(
+  model: RankModel,
+  layer: number,
+  rows: readonly DecodeLayerRow[],
+  positions: Int32Array,
+  x: Tensor | OutputFeed,
+  attended: Tensor | OutputFeed | undefined,
+): Promise<ChainStep[]> {
+  const steps: ChainStep[] = [];
+  if (attended) steps.push(model.postStep(layer - 1, x, attended));
+  steps.push(model.preStep(layer, attended ? { output: 'y' } : x, positions));
+  for (const [i, row] of rows.entries()) {
+    const own = [i, i + 1] as const;
+    if (row.owns) steps.push(...row.caches[layer]!.appendSteps({ output: 'k', rows: own }, { output: 'v', rows: own }, [row.position]));
+  }
+  steps.push(
+    await KvCacheShare.attendEachStep(
+      rows.map((row) => row.caches[layer]!),
+      { output: 'q' },
+      positions,
+      model.config.numHeads,
+    ),
+  );
+  return steps;
+}
+
+/** The last layer's post-attention, then the lm head once per contiguous run of owned rows (outputs logits<first row>). */
+function headSteps(model: RankModel, rows: readonly DecodeLayerRow[], x: Tensor | OutputFeed, attended: Tensor | OutputFeed): ChainStep[] {
+  const heads = ownedRuns(rows).map(([from, to]) => ({ ...model.headStep({ output: 'y', rows: [from, to] }), outputs: { logits: `logits${from}` } }));
+  return heads.length === 0 ? [] : [model.postStep(model.config.numLayers - 1, x, attended), ...heads];
+}
+
+/** The logits of every owned row, by row index, from the head steps' outputs. */
+function logitsOf(model: RankModel, rows: readonly DecodeLayerRow[], outputs: Record<string, Float32Array>): Map<number, Float32Array> {
+  const vocab = model.config.vocabSize;
   const logits = new Map<number, Float32Array>();
-  for (const from of starts) {
+  for (const [from, to] of ownedRuns(rows)) {
     const run = outputs[`logits${from}`]!;
-    for (let row = 0; row * vocabSize < run.length; row++) logits.set(from + row, run.subarray(row * vocabSize, (row + 1) * vocabSize));
+    for (let row = from; row < to; row++) logits.set(row, run.subarray((row - from) * vocab, (row - from + 1) * vocab));
   }
   return logits;
+}
+
+/** Runs [from, to) of consecutive rows this rank owns: a rank never pays the lm head for rows another rank samples. */
+function ownedRuns(rows: readonly DecodeLayerRow[]): [number, number][] {
+  const runs: [number, number][] = [];
+  rows.forEach((row, i) => {
+    if (!row.owns) return;
+    const last = runs.at(-1);
+    if (last && last[1] === i) last[1] = i + 1;
+    else runs.push([i, i + 1]);
+  });
+  return runs;
 }

@@ -1,5 +1,5 @@
 import { SeqparError, type Tensor } from '@seqpar/core';
-import { buildDecodeAttentionGraph, type ChainStep, type ComputeThread, type OutputFeed, type ResidentLayout } from '@seqpar/kernels';
+import { buildBatchedDecodeAttentionGraph, type ChainFeed, type ChainStep, type ComputeThread, type OutputFeed, type ResidentLayout } from '@seqpar/kernels';
 
 /** Stands in for the position of a row not yet written: later than any query, so the causal rule hides it. */
 const UNWRITTEN = 0x7fffffff;
@@ -79,23 +79,29 @@ export class KvCacheShare {
   }
 
   /**
-   * The chain step of attention of queries q [t, Hq, Dh] (sent, or an earlier step's output) at global
-   * `positions` over this share (keys at positions <= the query's): outputs out [t, Hq, Dh] and lse [Hq, t].
-   * Loads the graph for that query shape first.
+   * The chain step of one decode step's attention for several sessions in one run: query row i of `q` (an earlier
+   * step's output [B, Hq, Dh]) at `positions[i]` over `shares[i]` (one layer of each session, so they agree on
+   * heads, head size and window): outputs out [B, Hq, Dh] and lse [Hq, B]. Loads the graph for B sessions first.
    */
-  async attendStep(q: Tensor | OutputFeed, positions: Int32Array, hq: number): Promise<ChainStep> {
-    const t = positions.length;
-    const key = `decode-attention:${t}:${hq}:${this.heads}:${this.headDim}:${this.window ?? 'all'}`;
-    await this.thread.load(key, () => buildDecodeAttentionGraph({ t, hq, hkv: this.heads, d: this.headDim, ...(this.window === undefined ? {} : { window: this.window }) }));
+  static async attendEachStep(shares: readonly KvCacheShare[], q: OutputFeed, positions: Int32Array, hq: number): Promise<ChainStep> {
+    const [first] = shares as [KvCacheShare];
+    const { thread, heads, headDim: d, window } = first;
+    if (shares.some((share) => share.thread !== thread || share.heads !== heads || share.headDim !== d || share.window !== window)) {
+      throw new SeqparError('ERR_INTERNAL', 'one batched attention step needs cache shares of one layer shape on one thread');
+    }
+    const sessions = shares.length;
+    const key = `decode-attention-batch:${sessions}:${hq}:${heads}:${d}:${window ?? 'all'}`;
+    await thread.load(key, () => buildBatchedDecodeAttentionGraph({ sessions, hq, hkv: heads, d, ...(window === undefined ? {} : { window }) }));
+    const feeds = Object.assign({ q, q_pos: { type: 'int32' as const, data: positions, dims: [sessions] } }, ...shares.map((share, i) => share.cacheFeeds(String(i))));
+    return { run: key, feeds };
+  }
+
+  /** This share as resident feeds k<suffix>, v<suffix> and k_pos<suffix> of a decode attention graph. */
+  private cacheFeeds(suffix: string): Record<string, ChainFeed> {
     return {
-      run: key,
-      feeds: {
-        q: 'output' in q ? q : { type: 'float32', data: q.data, dims: q.shape },
-        q_pos: { type: 'int32', data: positions, dims: [t] },
-        k: { resident: `${this.name}:k`, dims: [this.heads, this.capacity, this.headDim] },
-        v: { resident: `${this.name}:v`, dims: [this.heads, this.capacity, this.headDim] },
-        k_pos: { resident: `${this.name}:pos`, dims: [this.capacity] },
-      },
+      [`k${suffix}`]: { resident: `${this.name}:k`, dims: [this.heads, this.capacity, this.headDim] },
+      [`v${suffix}`]: { resident: `${this.name}:v`, dims: [this.heads, this.capacity, this.headDim] },
+      [`k_pos${suffix}`]: { resident: `${this.name}:pos`, dims: [this.capacity] },
     };
   }
 

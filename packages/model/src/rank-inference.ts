@@ -66,11 +66,11 @@ export async function prefillRank(
 }
 
 /**
- * One decode step of one generation on one rank (decodeLogits with one row, its partial always exchanged): returns
- * the logits on the owner, which alone keeps the new token's K/V and runs the lm head.
+ * One decode step of one generation on one rank (decodeLogits with one row, its partial exchanged when other ranks
+ * hold cache shares): returns the logits on the owner, which alone keeps the new token's K/V and runs the lm head.
  */
 export async function decodeRank(ctx: RankContext, model: RankModel, state: RankState, step: number, token: number, position: number, owner: number): Promise<Tensor | undefined> {
-  const row = { caches: state.caches, token, position, owns: ctx.rank === owner, sharded: true };
+  const row = { caches: state.caches, token, position, owns: ctx.rank === owner, sharded: ctx.worldSize > 1 };
   const logits = (await decodeLogits(ctx, model, [row], (layer) => `d${step}/${layer}/`)).get(0);
   return logits && { data: logits, shape: [1, model.config.vocabSize] };
 }
@@ -79,6 +79,7 @@ export async function decodeRank(ctx: RankContext, model: RankModel, state: Rank
  * Runs every graph of a decode step once on a dummy token that sees no cache row and writes nothing: ONNX Runtime
  * spends 100-500 ms on the first run of each new input shape (one-row graphs, the attention over the cache), which
  * would otherwise land on the first decode steps. It lands in prefill instead, where every rank pays it at once.
+ * (A batch of B sessions runs the attention graph for B: its first step of that size loads it, 10-70 ms for B = 1..16.)
  */
 async function warmDecodeGraphs(model: RankModel, caches: readonly KvCacheShare[]): Promise<void> {
   const { hiddenSize, numHeads } = model.config;
@@ -86,7 +87,7 @@ async function warmDecodeGraphs(model: RankModel, caches: readonly KvCacheShare[
   const steps: ChainStep[] = [];
   for (const [layer, cache] of caches.entries()) {
     steps.push(model.preStep(layer, layer === 0 ? { data: new Float32Array(hiddenSize), shape: [1, hiddenSize] } : { output: 'y' }, [0]));
-    steps.push(await cache.attendStep({ output: 'q' }, nowhere, numHeads));
+    steps.push(await KvCacheShare.attendEachStep([cache], { output: 'q' }, nowhere, numHeads));
     steps.push(model.postStep(layer, { data: new Float32Array(hiddenSize), shape: [1, hiddenSize] }, { output: 'out' }));
   }
   await model.thread.chain([...steps, model.headStep({ output: 'y' })]);

@@ -1,0 +1,138 @@
+// Where a decode token's time and CPU go, on shm worker processes (Linux: reads /proc/<pid>/task/*/stat). Cases:
+// one generation on 1 and on 2 ranks (a --length prompt, default 4096; 64 tokens, EOS ignored), and S concurrent
+// 2k-token generations on 2 workers (S = 1 and 8, 128 tokens each). For each: wall ms per token, and CPU ms per
+// token by thread group: the coordinator's main thread (this process), each worker's main thread (requests,
+// transport, the decode step's host side) and its other threads (the compute thread running ONNX Runtime, and
+// V8's). CPU per token x tokens/s = the cores busy: near 2 on this host means CPU-bound; far below it, the token
+// waits on wake-ups and exchanges. Flags: --length L.
+import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { seededRandom } from '@seqpar/core';
+import { makeTinyModel } from '@seqpar/model';
+import { createCluster } from '@seqpar/runtime';
+import { option } from './bench-util.mjs';
+import { writeReport } from './bench-report.mjs';
+
+const MODEL = { layers: 4, hidden: 256, heads: 8, kvHeads: 2, vocab: 512, seed: 1 };
+const TICK_MS = 10; // /proc CPU times are in clock ticks of 10 ms (USER_HZ 100)
+
+const promptOf = (length, seed) => {
+  const random = seededRandom(seed);
+  return Array.from({ length }, () => Math.floor(random() * 256));
+};
+
+/** This process and its children (the workers, once the cluster is up). */
+async function familyPids() {
+  const pids = [String(process.pid)];
+  for (const pid of (await readdir('/proc')).filter((entry) => /^\d+$/.test(entry))) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    if (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] === String(process.pid)) pids.push(pid);
+  }
+  return pids;
+}
+
+/** CPU ticks by thread of `pids`: `${pid}/${tid}` -> ticks. */
+async function threadTicks(pids) {
+  const ticks = new Map();
+  for (const pid of pids) {
+    for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [])) {
+      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => undefined);
+      if (!stat) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks.set(`${pid}/${tid}`, Number(fields[11]) + Number(fields[12])); // utime + stime
+    }
+  }
+  return ticks;
+}
+
+/** CPU ms per token by group between two samples (a thread whose tid is its pid is its process's main thread). */
+function cpuPerToken(before, after, tokens) {
+  const groups = { coordinatorMain: 0, coordinatorOther: 0, workerMain: 0, workerOther: 0 };
+  for (const [key, ticks] of after) {
+    const [pid, tid] = key.split('/');
+    const side = pid === String(process.pid) ? 'coordinator' : 'worker';
+    groups[`${side}${pid === tid ? 'Main' : 'Other'}`] += ((ticks - (before.get(key) ?? 0)) * TICK_MS) / tokens;
+  }
+  return { ...groups, total: Object.values(groups).reduce((a, b) => a + b, 0) };
+}
+
+/**
+ * Runs `prompts` as generations at once and measures from the moment every one has its first token (their
+ * prefills done) to the last token: wall ms per token over all streams, and CPU per token. The window opens
+ * synchronously at that moment (tokens that arrive while the CPU times are read count, inside the wall time).
+ */
+async function measure(cluster, dir, prompts, options) {
+  const pids = await familyPids();
+  let started = 0;
+  let decoded = 0;
+  let startedAt;
+  let opened;
+  const before = new Promise((resolve) => (opened = resolve));
+  const runs = prompts.map(async (prompt) => {
+    let first = true;
+    for await (const _ of cluster.generate(dir, prompt, { ...options, greedy: true, ignoreEos: true })) {
+      if (first) {
+        first = false;
+        if (++started === prompts.length) {
+          startedAt = performance.now();
+          opened(threadTicks(pids));
+        }
+      } else if (startedAt !== undefined) decoded++;
+    }
+  });
+  const ticks = await before;
+  await Promise.all(runs);
+  const wallMs = performance.now() - startedAt;
+  const cpu = cpuPerToken(ticks, await threadTicks(pids), decoded);
+  return { tokens: decoded, msPerToken: wallMs / decoded, tokensPerSec: (1000 * decoded) / wallMs, ...cpu, coresBusy: (cpu.total * decoded) / wallMs };
+}
+
+export async function run(args) {
+  const length = Number(option(args, '--length', 4096));
+  const dir = await mkdtemp(join(tmpdir(), 'seqpar-bench-decode-cost-'));
+  const rows = [];
+  const log = (message) => process.stderr.write(`${message}\n`);
+  try {
+    await makeTinyModel(dir, MODEL);
+    for (const [strategy, workers] of [
+      ['single', 1],
+      ['zigzag', 2],
+    ]) {
+      const cluster = await createCluster({ workers, transport: 'shm' });
+      try {
+        const result = await measure(cluster, dir, [promptOf(length, 1)], { strategy, maxNewTokens: 64 });
+        rows.push({ case: `one ${length}-token generation on ${workers} rank${workers > 1 ? 's' : ''} (${strategy})`, streams: 1, workers, ...result });
+        log(`${rows.at(-1).case}: ${result.msPerToken.toFixed(2)} ms/token, ${result.total.toFixed(2)} CPU ms/token`);
+      } finally {
+        await cluster.close();
+      }
+    }
+    const cluster = await createCluster({ workers: 2, transport: 'shm' });
+    try {
+      await measure(cluster, dir, [promptOf(2048, 0)], { strategy: 'single', maxNewTokens: 4 }); // models loaded, graphs built
+      for (const streams of [1, 8, 1, 8]) {
+        const prompts = Array.from({ length: streams }, (_, i) => promptOf(2048, 100 + rows.length * 16 + i));
+        const result = await measure(cluster, dir, prompts, { strategy: 'single', maxNewTokens: 128 });
+        rows.push({ case: `${streams} concurrent 2k-token generation${streams > 1 ? 's' : ''} on 2 workers (unsharded, batched)`, streams, workers: 2, ...result });
+        log(`${rows.at(-1).case}: ${result.tokensPerSec.toFixed(0)} tokens/s, ${result.total.toFixed(2)} CPU ms/token`);
+      }
+    } finally {
+      await cluster.close();
+    }
+    const load = loadavg().map((value) => value.toFixed(1));
+    writeReport('decode-cost', {
+      title: 'seqpar decode: wall time and CPU per token, by thread group (4 layers, hidden 256, 8/2 heads, shm workers)',
+      columns: ['case', 'streams', 'workers', 'tokens', 'msPerToken', 'tokensPerSec', 'coordinatorMain', 'coordinatorOther', 'workerMain', 'workerOther', 'total', 'coresBusy'],
+      rows,
+      notes: [
+        'Measured from the moment every stream has its first token to the last token. CPU columns are ms per decoded token (all workers summed), from /proc thread times (10 ms ticks: read them over many tokens). workerOther is the compute thread (ONNX Runtime, intra-op threads 1) plus V8 helper threads.',
+        'coresBusy = CPU per token x tokens/s. Where it is well below the cores, the token waits: on thread wake-ups (each hop between a worker main thread and its compute thread, each exchange between ranks, each coordinator call) rather than on compute.',
+        'A sharded step (2 ranks) runs each layer as a chain on the compute thread followed by an exchange on the main thread; an unsharded step is one chain (docs/ARCHITECTURE.md, "What a decode step pays").',
+        `Load average of this shared host at the end of the run: ${load.join(', ')} (1, 5, 15 min) on 2 cores.`,
+      ],
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
