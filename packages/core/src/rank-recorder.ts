@@ -54,12 +54,16 @@ export class RankRecorder {
   private computeMs = 0;
   private commMs = 0;
   private pairs = 0;
-  private readonly memory = PeakWindow.open();
+  private readonly memory: PeakWindow | undefined;
 
+  /** `measured`: whether the request's memory is watched (workspacePeakMb); opening the window reads /proc. */
   constructor(
     readonly rank: number,
     private readonly traced = false,
-  ) {}
+    measured = true,
+  ) {
+    this.memory = measured ? PeakWindow.open() : undefined;
+  }
 
   /** Runs `work` and charges its duration to `track` (send and recv count as communication). */
   async time<T>(track: TraceTrack, name: string, work: () => Promise<T> | T, extra?: Pick<TraceSpan, 'flowId' | 'args'>): Promise<T> {
@@ -87,7 +91,7 @@ export class RankRecorder {
   /** The request's figures; the memory window closes here, so call it once, when the request is done. */
   stats(traffic: { bytesSent: number; bytesRecv: number }): RankStats {
     const wallMs = epochNow() - this.startedMs;
-    this.memory.close();
+    this.memory?.close();
     return {
       rank: this.rank,
       computeMs: this.computeMs,
@@ -96,7 +100,7 @@ export class RankRecorder {
       bytesSent: traffic.bytesSent,
       bytesRecv: traffic.bytesRecv,
       peakRssMb: peakRssMb(),
-      workspacePeakMb: this.memory.addedMb(),
+      workspacePeakMb: this.memory?.addedMb() ?? 0,
       visiblePairs: this.pairs,
     };
   }

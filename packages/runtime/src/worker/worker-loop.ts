@@ -6,7 +6,7 @@ import { answerClockPings } from './clock-sync.js';
 import { ResultMemory } from './result-memory.js';
 import { releaseAllSessions } from './generation-sessions.js';
 import { SubgroupTransport } from './subgroup-transport.js';
-import { WORKER_OPS } from './worker-ops.js';
+import { UNMEASURED_OPS, WORKER_OPS } from './worker-ops.js';
 
 export interface WorkerLoopOptions {
   readonly rank: number;
@@ -83,7 +83,7 @@ async function runOp(world: Transport, call: IncomingCall, scope: CallScope, res
   const ranks = Array.isArray(members) ? members.map(Number) : Array.from({ length: degree as number }, (_, rank) => rank);
   if (ranks.length !== degree) throw new SeqparError('ERR_BAD_FRAME', `call ${call.id} names ${ranks.length} members for degree ${String(degree)}`);
   const transport = new SubgroupTransport(world, ranks);
-  const recorder = new RankRecorder(options.rank, traced === true);
+  const recorder = new RankRecorder(options.rank, traced === true, !UNMEASURED_OPS.has(call.op));
   const ctx = {
     rank: transport.rank,
     worldSize: transport.worldSize,
