@@ -46,6 +46,23 @@ describe('tensor chunks', () => {
     await Promise.all([a!.close(), b!.close()]);
   });
 
+  it('ships long runs (zigzag halves, whole documents) as chunks of their own and gathers only short rows', async () => {
+    const [a, b] = createInprocGroup(2);
+    const rowFloats = 512; // 2 KiB rows, as H 8 x D 64
+    const source = Float32Array.from({ length: 1200 * rowFloats }, (_, i) => i);
+    // Two runs of 512 rows (1 MiB each) around four single rows: the runs go alone, the four rows in one chunk.
+    const runs = [{ start: 0, end: 512 }, ...[600, 602, 604, 606].map((row) => ({ start: row, end: row + 1 })), { start: 650, end: 1162 }];
+    const share = rowSegments({ data: source, shape: [1200, rowFloats] }, runs);
+    const sent = sendTensors(a!, 1, 'ctl', 'data', { id: 5 }, [share]);
+    const header = (await b!.recv(0, 'ctl', { timeoutMs: 5000 })).header as { id: number; shapes: number[][]; chunks: number };
+    expect(header.chunks).toBe(3);
+    const [got] = await receiveTensors(b!, 0, 'data', header, { timeoutMs: 5000 });
+    await sent;
+    const expected = Float32Array.from(runs.flatMap(({ start, end }) => [...source.subarray(start * rowFloats, end * rowFloats)]));
+    expect(Buffer.from(got!.data.buffer, got!.data.byteOffset, got!.data.byteLength).equals(Buffer.from(expected.buffer))).toBe(true);
+    await Promise.all([a!.close(), b!.close()]);
+  });
+
   it('receives into the buffer given back to its spare when the size matches, and into a new one otherwise', async () => {
     const [a, b] = createInprocGroup(2);
     const spare = new SpareBuffer();
