@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createInprocGroup } from '@seqpar/transport';
+import { createInprocGroup, type Frame } from '@seqpar/transport';
 import { receiveTensors, rowSegments, sendTensors, SpareBuffer, TENSOR_CHUNK_BYTES } from '../src/rpc/tensor-payload.js';
 
 describe('tensor chunks', () => {
@@ -93,6 +93,30 @@ describe('tensor chunks', () => {
     spare.give(second);
     const other = await receive(4, [Float32Array.of(1)]);
     expect(other[0]!.data.buffer).not.toBe(first[0]!.data.buffer);
+    await Promise.all([a!.close(), b!.close()]);
+  });
+
+  it('lends tensors of one chunk in the frames they arrived in, copies bigger ones, and keeps lent memory out of the spare', async () => {
+    const [a, b] = createInprocGroup(2);
+    const spare = new SpareBuffer();
+    const small = Float32Array.from([1, 2, 3]);
+    const big = Float32Array.from({ length: TENSOR_CHUNK_BYTES / 4 + 2 }, (_, i) => i);
+    const sent = sendTensors(a!, 1, 'ctl', 'data', { id: 4 }, [
+      { data: small, shape: [3] },
+      { data: big, shape: [big.length] },
+    ]);
+    const header = (await b!.recv(0, 'ctl', { timeoutMs: 5000 })).header as { id: number; shapes: number[][]; chunks: number };
+    const lent: Frame[] = [];
+    const [gotSmall, gotBig] = await receiveTensors(b!, 0, 'data', header, { timeoutMs: 5000 }, { spare, lend: lent });
+    await sent;
+    expect(lent).toHaveLength(1);
+    expect(gotSmall!.data.buffer).toBe(lent[0]!.payload.buffer); // a view of the frame, not a copy
+    expect(gotSmall).toEqual({ data: small, shape: [3] });
+    expect(Buffer.from(gotBig!.data.buffer, gotBig!.data.byteOffset, gotBig!.data.byteLength).equals(Buffer.from(big.buffer))).toBe(true);
+    spare.give([gotSmall!, gotBig!]);
+    expect(spare.take(gotBig!.data.byteLength)).toBe(gotBig!.data.buffer); // the copied one's buffer came back
+    spare.give([gotSmall!]);
+    expect(spare.take(gotSmall!.data.byteLength)).not.toBe(gotSmall!.data.buffer); // the frame's never does
     await Promise.all([a!.close(), b!.close()]);
   });
 
