@@ -6,12 +6,11 @@
 //           then on two one-worker clusters at once
 // Each worker's CPU time per request (/proc/<pid>/stat) tells a rank waiting for a core from a rank working.
 // Options: --transport shm|ws, --runs R (best of R requests after a warm-up).
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { randomTensor, seededRandom } from '@seqpar/core';
 import { createCluster } from '@seqpar/runtime';
 import { writeReport } from './bench-report.mjs';
-import { option } from './bench-util.mjs';
+import { attentionWithCpu, option } from './bench-util.mjs';
 
 const HEADS = 8;
 const DIM = 64;
@@ -23,20 +22,6 @@ function inputs(seq) {
 }
 
 const sum = (xs) => xs.reduce((a, b) => a + b, 0);
-
-/** CPU time (user + system, every thread) a process has used, in ms; clock ticks are 10 ms on Linux. */
-function cpuMs(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-/** One request, with each worker process's CPU time over it. */
-async function measured(cluster, [q, k, v], options) {
-  const pids = cluster.pids();
-  const before = pids.map(cpuMs);
-  const { stats } = await cluster.attention(q, k, v, options);
-  return { ...stats, workerCpuMs: pids.map((pid, rank) => cpuMs(pid) - before[rank]) };
-}
 
 /** A row of the report from one request's stats. */
 function row(name, stats) {
@@ -66,7 +51,7 @@ async function interleaved(contenders, tensors, runs) {
   const best = contenders.map(() => undefined);
   for (let round = 0; round < runs; round++) {
     for (const [i, c] of contenders.entries()) {
-      const stats = await measured(c.cluster, tensors, c.options);
+      const stats = await attentionWithCpu(c.cluster, tensors, c.options);
       if (!best[i] || stats.wallMs < best[i].wallMs) best[i] = stats;
     }
   }
@@ -87,10 +72,10 @@ async function ceiling([a, b], tensors, options, runs) {
   let alone;
   let together;
   for (let round = 0; round < runs; round++) {
-    const single = await measured(a, tensors, options);
+    const single = await attentionWithCpu(a, tensors, options);
     if (!alone || single.wallMs < alone.wallMs) alone = single;
     const started = performance.now();
-    const both = await Promise.all([a, b].map((cluster) => measured(cluster, tensors, options)));
+    const both = await Promise.all([a, b].map((cluster) => attentionWithCpu(cluster, tensors, options)));
     const wallMs = performance.now() - started;
     if (!together || wallMs < together.wallMs) {
       together = { ...both[0], workers: 2, wallMs, ranks: both.map((stats) => stats.ranks[0]), workerCpuMs: both.map((stats) => stats.workerCpuMs[0]) };
