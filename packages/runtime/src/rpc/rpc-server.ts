@@ -40,10 +40,10 @@ export interface ServeOptions {
   readonly signal?: AbortSignal;
   readonly log: Logger;
   /**
-   * Calls whose tensors may stay in the frames they arrived in (shm slots) until the call is answered, instead of
-   * being copied out (receiveTensors' `lend`): those whose handler reads them in place only.
+   * Which of a call's tensors may stay in the frames they arrived in (shm slots) until the call is answered,
+   * instead of being copied out (receiveTensors' `lend`): those its handler reads in place only.
    */
-  readonly lendsTensors?: (op: string, args: Readonly<Record<string, unknown>>) => boolean;
+  readonly lendsTensors?: (op: string, args: Readonly<Record<string, unknown>>) => readonly number[];
 }
 
 /**
@@ -84,7 +84,7 @@ export async function serveCalls(transport: Transport, caller: number, handler: 
       const releaseLent = (): void => lent.forEach((frame) => frame[Symbol.dispose]());
       let tensors: Tensor[];
       try {
-        const lend = options.lendsTensors?.(message.op, message.args ?? {}) ? { lend: lent } : {};
+        const lend = options.lendsTensors ? { lend: { frames: lent, indices: options.lendsTensors(message.op, message.args ?? {}) } } : {};
         tensors = await receiveTensors(transport, caller, CALL_DATA_TAG, message, { timeoutMs: message.timeoutMs, signal: controller.signal }, { spare, ...lend });
       } catch (error) {
         releaseLent();

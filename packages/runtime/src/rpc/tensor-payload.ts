@@ -66,11 +66,11 @@ export interface ReceiveTargets {
   /** Gives the buffer of the fresh tensors (else a new one): a callee's pool of the last call's inputs. */
   readonly spare?: SpareBuffer;
   /**
-   * When given, a fresh tensor that arrives as one chunk (any of at most TENSOR_CHUNK_BYTES) is a view of that
-   * chunk's payload, not a copy: its frame (an shm slot, lent without a copy) is pushed here, and the caller
-   * releases it once nothing reads the tensor. Such tensors are not back to back with the others.
+   * When given, a fresh tensor at one of `indices` that arrives as one chunk (any of at most TENSOR_CHUNK_BYTES) is
+   * a view of that chunk's payload, not a copy: its frame (an shm slot, lent without a copy) is pushed to `frames`,
+   * and the caller releases it once nothing reads the tensor. Such tensors are not back to back with the others.
    */
-  readonly lend?: Frame[];
+  readonly lend?: { readonly frames: Frame[]; readonly indices: readonly number[] };
 }
 
 /** What `receiveTensors` answers: with `into` targets, undefined at their indices. */
@@ -99,7 +99,7 @@ export async function receiveTensors<T extends ReceiveTargets = Record<never, ne
       throw new SeqparError('ERR_BAD_FRAME', `tensor ${i} has shape [${shape.join(', ')}], expected [${target.shape.join(', ')}]`);
     }
   });
-  const lent = shapes.map((_, i) => lend !== undefined && !into[i] && bytes[i]! > 0 && bytes[i]! <= TENSOR_CHUNK_BYTES);
+  const lent = shapes.map((_, i) => lend?.indices.includes(i) === true && !into[i] && bytes[i]! > 0 && bytes[i]! <= TENSOR_CHUNK_BYTES);
   // The fresh ones share one buffer, back to back: a worker's k and v then already are a KV frame (packKv).
   const fresh = allocateTensors(
     shapes.filter((_, i) => !into[i] && !lent[i]),
@@ -124,7 +124,7 @@ export async function receiveTensors<T extends ReceiveTargets = Record<never, ne
         frame[Symbol.dispose]();
         throw new SeqparError('ERR_BAD_FRAME', `tensor ${i} of ${bytes[i]} bytes arrived as a chunk of ${payload.byteLength}`);
       }
-      lend!.push(frame);
+      lend!.frames.push(frame);
       // A float view needs 4-byte alignment: slots have it, a small payload inline in the shm ring may not (copied).
       const data = payload.byteOffset % 4 === 0 ? new Float32Array(payload.buffer, payload.byteOffset, payload.byteLength / 4) : new Float32Array(new Uint8Array(payload).buffer);
       tensors.push({ data, shape });
