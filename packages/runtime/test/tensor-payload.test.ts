@@ -46,7 +46,7 @@ describe('tensor chunks', () => {
     await Promise.all([a!.close(), b!.close()]);
   });
 
-  it('ships long runs (zigzag halves, whole documents) as chunks of their own and gathers only short rows', async () => {
+  it('ships long runs (zigzag halves, whole documents) as chunks of their own, gathers only short rows, and copies them together on arrival', async () => {
     const [a, b] = createInprocGroup(2);
     const rowFloats = 512; // 2 KiB rows, as H 8 x D 64
     const source = Float32Array.from({ length: 1200 * rowFloats }, (_, i) => i);
@@ -56,8 +56,10 @@ describe('tensor chunks', () => {
     const sent = sendTensors(a!, 1, 'ctl', 'data', { id: 5 }, [share]);
     const header = (await b!.recv(0, 'ctl', { timeoutMs: 5000 })).header as { id: number; shapes: number[][]; chunks: number };
     expect(header.chunks).toBe(3);
-    const [got] = await receiveTensors(b!, 0, 'data', header, { timeoutMs: 5000 });
+    const lent: Frame[] = [];
+    const [got] = await receiveTensors(b!, 0, 'data', header, { timeoutMs: 5000 }, { lend: { frames: lent, indices: [0] } });
     await sent;
+    expect(lent).toHaveLength(0); // three chunks: copied together, not lent
     const expected = Float32Array.from(runs.flatMap(({ start, end }) => [...source.subarray(start * rowFloats, end * rowFloats)]));
     expect(Buffer.from(got!.data.buffer, got!.data.byteOffset, got!.data.byteLength).equals(Buffer.from(expected.buffer))).toBe(true);
     await Promise.all([a!.close(), b!.close()]);

@@ -40,8 +40,10 @@ export async function sendTensors(
   header: FrameHeader & { id: number },
   tensors: readonly (Tensor | TensorSegments)[],
 ): Promise<void> {
-  const chunks = tensors.flatMap((t) => chunksOf(segmentsOf(t)));
-  await world.send(to, tag, { ...header, shapes: tensors.map((t) => [...t.shape]), chunks: chunks.length });
+  const perTensor = tensors.map((t) => chunksOf(segmentsOf(t)));
+  const chunks = perTensor.flat();
+  const tensorChunks = perTensor.map((c) => c.length);
+  await world.send(to, tag, { ...header, shapes: tensors.map((t) => [...t.shape]), chunks: chunks.length, tensorChunks });
   let staging: Buffer | undefined;
   try {
     for (const { source, ranges } of chunks) {
@@ -66,8 +68,8 @@ export interface ReceiveTargets {
   /** Gives the buffer of the fresh tensors (else a new one): a callee's pool of the last call's inputs. */
   readonly spare?: SpareBuffer;
   /**
-   * When given, a fresh tensor at one of `indices` that arrives as one chunk (any of at most TENSOR_CHUNK_BYTES) is
-   * a view of that chunk's payload, not a copy: its frame (an shm slot, lent without a copy) is pushed to `frames`,
+   * When given, a fresh tensor at one of `indices` that the sender put in one chunk (at most TENSOR_CHUNK_BYTES,
+   * one run of rows) is a view of that chunk's payload, not a copy: its frame (an shm slot, lent without a copy) is pushed to `frames`,
    * and the caller releases it once nothing reads the tensor. Such tensors are not back to back with the others.
    */
   readonly lend?: { readonly frames: Frame[]; readonly indices: readonly number[] };
@@ -85,7 +87,7 @@ export async function receiveTensors<T extends ReceiveTargets = Record<never, ne
   world: Transport,
   from: number,
   dataTag: string,
-  header: { id: number; shapes: unknown; chunks?: unknown },
+  header: { id: number; shapes: unknown; chunks?: unknown; tensorChunks?: unknown },
   options: RecvOptions,
   receiveTargets?: T,
 ): Promise<ReceivedTensors<T>> {
@@ -99,7 +101,10 @@ export async function receiveTensors<T extends ReceiveTargets = Record<never, ne
       throw new SeqparError('ERR_BAD_FRAME', `tensor ${i} has shape [${shape.join(', ')}], expected [${target.shape.join(', ')}]`);
     }
   });
-  const lent = shapes.map((_, i) => lend?.indices.includes(i) === true && !into[i] && bytes[i]! > 0 && bytes[i]! <= TENSOR_CHUNK_BYTES);
+  // Only a tensor the sender put in one chunk (tensorChunks) can be a view of it; runs of rows sent as chunks of
+  // their own are copied together.
+  const oneChunk = (i: number): boolean => Array.isArray(header.tensorChunks) && header.tensorChunks[i] === 1;
+  const lent = shapes.map((_, i) => lend?.indices.includes(i) === true && !into[i] && bytes[i]! > 0 && oneChunk(i));
   // The fresh ones share one buffer, back to back: a worker's k and v then already are a KV frame (packKv).
   const fresh = allocateTensors(
     shapes.filter((_, i) => !into[i] && !lent[i]),
