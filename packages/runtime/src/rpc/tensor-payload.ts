@@ -69,8 +69,9 @@ export interface ReceiveTargets {
   readonly spare?: SpareBuffer;
   /**
    * When given, a fresh tensor at one of `indices` that the sender put in one chunk (at most TENSOR_CHUNK_BYTES,
-   * one run of rows) is a view of that chunk's payload, not a copy: its frame (an shm slot, lent without a copy) is pushed to `frames`,
-   * and the caller releases it once nothing reads the tensor. Such tensors are not back to back with the others.
+   * one run of rows) is a view of that chunk's payload, not a copy: its frame (an shm slot, lent without a copy)
+   * is pushed to `frames`, and the caller releases it once nothing reads the tensor. Such tensors are not back to
+   * back with the others.
    */
   readonly lend?: { readonly frames: Frame[]; readonly indices: readonly number[] };
 }
@@ -129,10 +130,14 @@ export async function receiveTensors<T extends ReceiveTargets = Record<never, ne
         frame[Symbol.dispose]();
         throw new SeqparError('ERR_BAD_FRAME', `tensor ${i} of ${bytes[i]} bytes arrived as a chunk of ${payload.byteLength}`);
       }
-      lend!.frames.push(frame);
       // A float view needs 4-byte alignment: slots have it, a small payload inline in the shm ring may not (copied).
-      const data = payload.byteOffset % 4 === 0 ? new Float32Array(payload.buffer, payload.byteOffset, payload.byteLength / 4) : new Float32Array(new Uint8Array(payload).buffer);
-      tensors.push({ data, shape });
+      if (payload.byteOffset % 4 === 0) {
+        lend!.frames.push(frame);
+        tensors.push({ data: new Float32Array(payload.buffer, payload.byteOffset, payload.byteLength / 4), shape });
+      } else {
+        tensors.push({ data: new Float32Array(new Uint8Array(payload).buffer), shape });
+        frame[Symbol.dispose]();
+      }
       continue;
     }
     const target = into[i];
