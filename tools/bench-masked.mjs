@@ -12,7 +12,7 @@ import { AttentionKernel, ComputeThread } from '@seqpar/kernels';
 import { createCluster } from '@seqpar/runtime';
 import { planPieces, visibleBlocks } from '@seqpar/strategies';
 import { writeReport } from './bench-report.mjs';
-import { median, option } from './bench-util.mjs';
+import { attentionWithCpu, median, option } from './bench-util.mjs';
 
 const HEADS = 8;
 const DIM = 64;
@@ -115,7 +115,7 @@ async function clusterRows(rounds, transport) {
     for (const strategy of strategies) await cluster.attention(q, k, v, { causal: true, strategy });
     const runs = strategies.map(() => []);
     for (let round = 0; round < rounds; round++) {
-      for (const [i, strategy] of strategies.entries()) runs[i].push((await cluster.attention(q, k, v, { causal: true, strategy })).stats);
+      for (const [i, strategy] of strategies.entries()) runs[i].push(await attentionWithCpu(cluster, [q, k, v], { causal: true, strategy }));
     }
     const result = strategies.map((strategy, i) => {
       const best = runs[i].reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
@@ -125,11 +125,14 @@ async function clusterRows(rounds, transport) {
         wallMs: best.wallMs,
         wallMedianMs: median(runs[i].map((s) => s.wallMs)),
         computeMs: best.ranks.map((rank) => rank.computeMs.toFixed(0)).join(' / '),
+        workerCpuMs: best.workerCpuMs.join(' / '),
+        busiestCpuMs: Math.max(...best.workerCpuMs),
       };
     });
     for (const row of result) {
       row.wallVsRing = row.wallMs / result[0].wallMs;
       row.medianVsRing = row.wallMedianMs / result[0].wallMedianMs;
+      row.cpuVsRing = row.busiestCpuMs / result[0].busiestCpuMs;
     }
     return result;
   } finally {
@@ -147,12 +150,28 @@ export async function run(args = []) {
   const loadAfter = execSync('uptime').toString().trim();
   writeReport('masked', {
     title: `What masked blocks cost (H=${HEADS}, D=${DIM}, 1 ORT thread per kernel, interleaved over ${rounds} rounds)`,
-    columns: ['case', 'strategy', 'calls', 'wallMs', 'wallMedianMs', 'cpuMs', 'cpuMedianMs', 'vsBaseline', 'wallVsBaseline', 'computeMs', 'wallVsRing', 'medianVsRing'],
+    columns: [
+      'case',
+      'strategy',
+      'calls',
+      'wallMs',
+      'wallMedianMs',
+      'cpuMs',
+      'cpuMedianMs',
+      'vsBaseline',
+      'wallVsBaseline',
+      'computeMs',
+      'workerCpuMs',
+      'wallVsRing',
+      'medianVsRing',
+      'cpuVsRing',
+    ],
     rows: [...kernel, ...cluster],
     notes: [
       'Kernel rows: a block cut as a rank cuts it (planPieces), every call merged into an accumulator, on one kernel in the bench process; wallMs/cpuMs best of the rounds, cpuMs the process CPU time (other processes on the shared cores delay it but do not add to it).',
       "vsBaseline (CPU) and wallVsBaseline: the 8k causal diagonal against the 8k unmasked block (target <= 0.55, ideal 0.5); the 16k window of 1024 against 16k full causal (ideal 1/8); a rank's blocks against ring's busiest rank (rank 1: the full block and the causal diagonal; ideal 0.667).",
       `Cluster rows: ${transport} workers, each strategy warmed up, then one request of each per round; wallVsRing compares best requests, medianVsRing medians (target: striped and zigzag <= 0.72, ideal 0.667).`,
+      "workerCpuMs: each worker process's CPU time over the best request; cpuVsRing: the busiest worker's CPU time against ring's busiest, the work ratio without the time a rank waited for a core (two balanced ranks both want a core for the whole request; ring's rank 0 gives its core up early).",
       `Load: before \`${loadBefore}\`; after \`${loadAfter}\`.`,
     ],
   });

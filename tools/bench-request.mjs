@@ -54,6 +54,9 @@ export async function run(args = []) {
       for (const transport of transports) {
         const requestMs = median(times[transport]);
         const computeMs = results[transport].map((result) => result.stats.ranks[0].computeMs);
+        // One traced request after the timed ones: how the worker's compute splits into kernel calls and merges.
+        const spans = (await clusters[transport].attention(q, k, v, { strategy: 'single', trace: true })).stats.spans[0];
+        const kernelSpans = spans.filter((span) => span.name.startsWith('attend '));
         rows.push({
           seq,
           transport,
@@ -61,6 +64,8 @@ export async function run(args = []) {
           requestMs,
           workerComputeMs: median(computeMs),
           pathMs: median(times[transport].map((ms, i) => ms - computeMs[i])),
+          kernelCalls: kernelSpans.length,
+          mergeMs: spans.filter((span) => span.name === 'merge').reduce((sum, span) => sum + span.durationMs, 0),
           requestOverKernel: requestMs / kernelMs,
           bestRequestOverKernel: Math.min(...times[transport]) / Math.min(...times.kernel),
         });
@@ -72,12 +77,13 @@ export async function run(args = []) {
   }
   writeReport('request', {
     title: `One-worker attention request vs the bare kernel call (H=${HEADS}, D=${DIM}, non-causal, 1 ORT thread, warm; ${rounds} interleaved rounds)`,
-    columns: ['seq', 'transport', 'kernelMs', 'requestMs', 'workerComputeMs', 'pathMs', 'requestOverKernel', 'bestRequestOverKernel'],
+    columns: ['seq', 'transport', 'kernelMs', 'requestMs', 'workerComputeMs', 'pathMs', 'kernelCalls', 'mergeMs', 'requestOverKernel', 'bestRequestOverKernel'],
     rows,
     notes: [
       'kernelMs: AttentionKernel.attend(q, k, v) on the whole sequence, as a caller holding a kernel would call it (out + lse, fresh arrays).',
       "requestMs: createCluster({ workers: 1, transport }).attention(q, k, v, { strategy: 'single' }) from call to result, the same q, k, v.",
       "workerComputeMs: the worker's kernel calls and merges inside the request (its stats); pathMs: request minus that, per request: the call, q, k, v to the worker, out and lse back.",
+      "kernelCalls, mergeMs: from one traced request after the timed ones, the worker's kernel calls (pieces of at most 2048 keys, the kernel workspace budget's cap at H 8, D 64) and the time it spent merging their results.",
       'Times are medians of the interleaved rounds (a 50 ms pause before each call); bestRequestOverKernel is the ratio of the fastest of each.',
       'Target: requestOverKernel <= 1.05 at S = 2048 and 8192.',
       `1-minute load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after (other processes share the cores).`,

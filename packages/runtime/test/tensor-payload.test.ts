@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createInprocGroup } from '@seqpar/transport';
+import { createInprocGroup, type Frame } from '@seqpar/transport';
 import { receiveTensors, rowSegments, sendTensors, SpareBuffer, TENSOR_CHUNK_BYTES } from '../src/rpc/tensor-payload.js';
 
 describe('tensor chunks', () => {
@@ -46,6 +46,25 @@ describe('tensor chunks', () => {
     await Promise.all([a!.close(), b!.close()]);
   });
 
+  it('ships long runs (zigzag halves, whole documents) as chunks of their own, gathers only short rows, and copies them together on arrival', async () => {
+    const [a, b] = createInprocGroup(2);
+    const rowFloats = 512; // 2 KiB rows, as H 8 x D 64
+    const source = Float32Array.from({ length: 1200 * rowFloats }, (_, i) => i);
+    // Two runs of 512 rows (1 MiB each) around four single rows: the runs go alone, the four rows in one chunk.
+    const runs = [{ start: 0, end: 512 }, ...[600, 602, 604, 606].map((row) => ({ start: row, end: row + 1 })), { start: 650, end: 1162 }];
+    const share = rowSegments({ data: source, shape: [1200, rowFloats] }, runs);
+    const sent = sendTensors(a!, 1, 'ctl', 'data', { id: 5 }, [share]);
+    const header = (await b!.recv(0, 'ctl', { timeoutMs: 5000 })).header as { id: number; shapes: number[][]; chunks: number };
+    expect(header.chunks).toBe(3);
+    const lent: Frame[] = [];
+    const [got] = await receiveTensors(b!, 0, 'data', header, { timeoutMs: 5000 }, { lend: { frames: lent, indices: [0] } });
+    await sent;
+    expect(lent).toHaveLength(0); // three chunks: copied together, not lent
+    const expected = Float32Array.from(runs.flatMap(({ start, end }) => [...source.subarray(start * rowFloats, end * rowFloats)]));
+    expect(Buffer.from(got!.data.buffer, got!.data.byteOffset, got!.data.byteLength).equals(Buffer.from(expected.buffer))).toBe(true);
+    await Promise.all([a!.close(), b!.close()]);
+  });
+
   it('receives into the buffer given back to its spare when the size matches, and into a new one otherwise', async () => {
     const [a, b] = createInprocGroup(2);
     const spare = new SpareBuffer();
@@ -76,6 +95,33 @@ describe('tensor chunks', () => {
     spare.give(second);
     const other = await receive(4, [Float32Array.of(1)]);
     expect(other[0]!.data.buffer).not.toBe(first[0]!.data.buffer);
+    await Promise.all([a!.close(), b!.close()]);
+  });
+
+  it('lends the tensors asked for that came as one chunk in their frames, copies the rest, and keeps lent memory out of the spare', async () => {
+    const [a, b] = createInprocGroup(2);
+    const spare = new SpareBuffer();
+    const small = Float32Array.from([1, 2, 3]);
+    const big = Float32Array.from({ length: TENSOR_CHUNK_BYTES / 4 + 2 }, (_, i) => i);
+    const sent = sendTensors(a!, 1, 'ctl', 'data', { id: 4 }, [
+      { data: small, shape: [3] },
+      { data: big, shape: [big.length] },
+      { data: small, shape: [1, 3] },
+    ]);
+    const header = (await b!.recv(0, 'ctl', { timeoutMs: 5000 })).header as { id: number; shapes: number[][]; chunks: number };
+    const lent: Frame[] = [];
+    const [gotSmall, gotBig, notAsked] = await receiveTensors(b!, 0, 'data', header, { timeoutMs: 5000 }, { spare, lend: { frames: lent, indices: [0, 1] } });
+    await sent;
+    expect(lent).toHaveLength(1);
+    expect(gotSmall!.data.buffer).toBe(lent[0]!.payload.buffer); // a view of the frame, not a copy
+    expect(gotSmall).toEqual({ data: small, shape: [3] });
+    expect(notAsked!.data.buffer === gotBig!.data.buffer).toBe(true); // copied, back to back with the other copied tensor
+    expect([...notAsked!.data, ...notAsked!.shape]).toEqual([1, 2, 3, 1, 3]); // toEqual on the view would walk its 16 MiB buffer
+    expect(Buffer.from(gotBig!.data.buffer, gotBig!.data.byteOffset, gotBig!.data.byteLength).equals(Buffer.from(big.buffer))).toBe(true);
+    spare.give([gotSmall!, gotBig!]);
+    expect(spare.take(gotBig!.data.buffer.byteLength) === gotBig!.data.buffer).toBe(true); // the copied ones' buffer came back
+    spare.give([gotSmall!]);
+    expect(spare.take(gotSmall!.data.byteLength) === gotSmall!.data.buffer).toBe(false); // the frame's never does
     await Promise.all([a!.close(), b!.close()]);
   });
 

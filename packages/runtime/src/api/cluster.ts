@@ -4,6 +4,7 @@ import { gatherLse, rankRowRuns } from '@seqpar/strategies';
 import { checkFaultPlan, checkLinkSpec, type FaultPlan, type LinkSpec, type SimulatedNetwork, type Token, type TransportKind } from '@seqpar/transport';
 import type { GenerateEvent, GenerateSummary } from '@seqpar/model';
 import { checkAttention } from './check-request.js';
+import { faultInWhile } from './fault-in.js';
 import type { AttentionOptions, AttentionResult, ClusterClient, ClusterGenerateOptions, RequestStats } from './cluster-client.js';
 import { generateOnCluster } from './cluster-generate.js';
 import { Coordinator } from '../coordinator/coordinator.js';
@@ -78,7 +79,9 @@ export class Cluster implements ClusterClient {
     const runs = Array.from({ length: degree }, (_, rank) => rankRowRuns(strategy, seq, degree, rank, mask));
     const calls = runs.map((rows) => ({ args: { strategy: name, seq, ...mask, ...strategyOptions }, tensors: [q, k, v].map((t) => rowSegments(t, rows)) }));
     const out = { data: new Float32Array(q.data.length), shape: [...q.shape] };
-    const replies = await this.coordinator.submit('attention', calls, { ...this.jobOptions(options), replyInto: (rank) => [rowSegments(out, runs[rank]!)] });
+    const submitted = this.coordinator.submit('attention', calls, { ...this.jobOptions(options), replyInto: (rank) => [rowSegments(out, runs[rank]!)] });
+    void faultInWhile(out.data, submitted);
+    const replies = await submitted;
     // One rank's lse already is the request's, in order: handed out as received rather than gathered into a copy.
     const parts = replies.map((reply) => reply.tensors[1]!);
     const lse = degree === 1 ? parts[0]! : gatherLse(strategy, parts, seq, mask);

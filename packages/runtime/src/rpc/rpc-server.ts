@@ -39,6 +39,11 @@ export type ServeOutcome = 'reset' | 'shutdown' | 'lost';
 export interface ServeOptions {
   readonly signal?: AbortSignal;
   readonly log: Logger;
+  /**
+   * Which of a call's tensors may stay in the frames they arrived in (shm slots) until the call is answered,
+   * instead of being copied out (receiveTensors' `lend`): those its handler reads in place only.
+   */
+  readonly lendsTensors?: (op: string, args: Readonly<Record<string, unknown>>) => readonly number[];
 }
 
 /**
@@ -75,10 +80,14 @@ export async function serveCalls(transport: Transport, caller: number, handler: 
       }
       const arrived = Date.now();
       const controller = new AbortController();
+      const lent: Frame[] = [];
+      const releaseLent = (): void => lent.forEach((frame) => frame[Symbol.dispose]());
       let tensors: Tensor[];
       try {
-        tensors = await receiveTensors(transport, caller, CALL_DATA_TAG, message, { timeoutMs: message.timeoutMs, signal: controller.signal }, { spare });
+        const lend = options.lendsTensors ? { lend: { frames: lent, indices: options.lendsTensors(message.op, message.args ?? {}) } } : {};
+        tensors = await receiveTensors(transport, caller, CALL_DATA_TAG, message, { timeoutMs: message.timeoutMs, signal: controller.signal }, { spare, ...lend });
       } catch (error) {
+        releaseLent();
         // Its chunks are missing or malformed: the stream is out of step, so this connection is done.
         await sender.run(() => transport.send(caller, REPLY_TAG, errorMessage(message.id, error))).catch(() => undefined);
         options.log.warn({ err: error, request: message.id }, 'could not read a call: dropping the connection');
@@ -89,7 +98,10 @@ export async function serveCalls(transport: Transport, caller: number, handler: 
         .then((answered) => {
           if (answered) spare.give(tensors);
         })
-        .finally(() => active.delete(message.id));
+        .finally(() => {
+          releaseLent();
+          active.delete(message.id);
+        });
       active.set(message.id, { controller, done });
     }
   } finally {

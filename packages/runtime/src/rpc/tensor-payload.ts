@@ -1,5 +1,5 @@
 import { bytesOf, SeqparError, type Span, type Tensor } from '@seqpar/core';
-import { SHM_DEFAULT_SLOT_BYTES, type FrameHeader, type RecvOptions, type Transport } from '@seqpar/transport';
+import { SHM_DEFAULT_SLOT_BYTES, type Frame, type FrameHeader, type RecvOptions, type Transport } from '@seqpar/transport';
 
 /**
  * Largest chunk a tensor travels in: the shm transport's default slot. A bigger payload would go inline over its
@@ -40,8 +40,10 @@ export async function sendTensors(
   header: FrameHeader & { id: number },
   tensors: readonly (Tensor | TensorSegments)[],
 ): Promise<void> {
-  const chunks = tensors.flatMap((t) => chunksOf(segmentsOf(t)));
-  await world.send(to, tag, { ...header, shapes: tensors.map((t) => [...t.shape]), chunks: chunks.length });
+  const perTensor = tensors.map((t) => chunksOf(segmentsOf(t)));
+  const chunks = perTensor.flat();
+  const tensorChunks = perTensor.map((c) => c.length);
+  await world.send(to, tag, { ...header, shapes: tensors.map((t) => [...t.shape]), chunks: chunks.length, tensorChunks });
   let staging: Buffer | undefined;
   try {
     for (const { source, ranges } of chunks) {
@@ -65,6 +67,13 @@ export interface ReceiveTargets {
   readonly into?: readonly (TensorSegments | undefined)[];
   /** Gives the buffer of the fresh tensors (else a new one): a callee's pool of the last call's inputs. */
   readonly spare?: SpareBuffer;
+  /**
+   * When given, a fresh tensor at one of `indices` that the sender put in one chunk (at most TENSOR_CHUNK_BYTES,
+   * one run of rows) is a view of that chunk's payload, not a copy: its frame (an shm slot, lent without a copy)
+   * is pushed to `frames`, and the caller releases it once nothing reads the tensor. Such tensors are not back to
+   * back with the others.
+   */
+  readonly lend?: { readonly frames: Frame[]; readonly indices: readonly number[] };
 }
 
 /** What `receiveTensors` answers: with `into` targets, undefined at their indices. */
@@ -73,49 +82,75 @@ export type ReceivedTensors<T extends ReceiveTargets> = T extends { into: readon
 /**
  * Receives the chunks `sendTensors` announced in `header` and copies them into fresh tensors (each slot let go at
  * once), or, for index i where `receiveTargets.into[i]` is given, into its ranges (its shape must match); such entries
- * come back undefined.
+ * come back undefined. With `lend`, tensors of one chunk keep their chunk's frame instead.
  */
 export async function receiveTensors<T extends ReceiveTargets = Record<never, never>>(
   world: Transport,
   from: number,
   dataTag: string,
-  header: { id: number; shapes: unknown; chunks?: unknown },
+  header: { id: number; shapes: unknown; chunks?: unknown; tensorChunks?: unknown },
   options: RecvOptions,
   receiveTargets?: T,
 ): Promise<ReceivedTensors<T>> {
-  const { into = [], spare }: ReceiveTargets = receiveTargets ?? {};
+  const { into = [], spare, lend }: ReceiveTargets = receiveTargets ?? {};
   const shapes = checkShapes(header.shapes);
-  // The fresh ones share one buffer, back to back: a worker's k and v then already are a KV frame (packKv).
-  const fresh = allocateTensors(
-    shapes.filter((_, i) => !into[i]),
-    spare,
-  );
-  const tensors: (Tensor | undefined)[] = [];
-  const targets: Segments[] = [];
+  const chunks = chunkCount(header);
+  const bytes = shapes.map((shape) => 4 * shape.reduce((a, b) => a * b, 1));
   shapes.forEach((shape, i) => {
     const target = into[i];
-    if (target) {
-      if (target.shape.length !== shape.length || target.shape.some((d, axis) => d !== shape[axis])) {
-        throw new SeqparError('ERR_BAD_FRAME', `tensor ${i} has shape [${shape.join(', ')}], expected [${target.shape.join(', ')}]`);
-      }
-      tensors.push(undefined);
-      targets.push(segmentsOf(target));
-    } else {
-      const tensor = fresh.shift()!;
-      tensors.push(tensor);
-      targets.push(segmentsOf(tensor));
+    if (target && (target.shape.length !== shape.length || target.shape.some((d, axis) => d !== shape[axis]))) {
+      throw new SeqparError('ERR_BAD_FRAME', `tensor ${i} has shape [${shape.join(', ')}], expected [${target.shape.join(', ')}]`);
     }
   });
-  const expected = targets.reduce((sum, target) => sum + target.ranges.reduce((bytes, range) => bytes + range.end - range.start, 0), 0);
-  const chunks = chunkCount(header);
-  const writer = new SegmentWriter(targets);
-  for (let i = 0; i < chunks; i++) {
-    using frame = await world.recv(from, dataTag, options);
-    if (frame.header.id !== header.id) throw new SeqparError('ERR_BAD_FRAME', `chunk of request ${String(frame.header.id)} arrived for request ${header.id}`);
-    if (writer.written + frame.payload.byteLength > expected) throw new SeqparError('ERR_BAD_FRAME', `chunks exceed the ${expected} bytes their shapes need`);
-    writer.write(asBuffer(frame.payload));
+  // Only a tensor the sender put in one chunk (tensorChunks) can be a view of it; runs of rows sent as chunks of
+  // their own are copied together.
+  const oneChunk = (i: number): boolean => Array.isArray(header.tensorChunks) && header.tensorChunks[i] === 1;
+  const lent = shapes.map((_, i) => lend?.indices.includes(i) === true && !into[i] && bytes[i]! > 0 && oneChunk(i));
+  // The fresh ones share one buffer, back to back: a worker's k and v then already are a KV frame (packKv).
+  const fresh = allocateTensors(
+    shapes.filter((_, i) => !into[i] && !lent[i]),
+    spare,
+  );
+  let received = 0;
+  const next = async (): Promise<Frame> => {
+    if (received++ === chunks) throw new SeqparError('ERR_BAD_FRAME', `${chunks} chunks hold fewer bytes than the shapes need`);
+    const frame = await world.recv(from, dataTag, options);
+    if (frame.header.id !== header.id) {
+      frame[Symbol.dispose]();
+      throw new SeqparError('ERR_BAD_FRAME', `chunk of request ${String(frame.header.id)} arrived for request ${header.id}`);
+    }
+    return frame;
+  };
+  const tensors: (Tensor | undefined)[] = [];
+  for (const [i, shape] of shapes.entries()) {
+    if (lent[i]) {
+      const frame = await next();
+      const payload = frame.payload;
+      if (payload.byteLength !== bytes[i]) {
+        frame[Symbol.dispose]();
+        throw new SeqparError('ERR_BAD_FRAME', `tensor ${i} of ${bytes[i]} bytes arrived as a chunk of ${payload.byteLength}`);
+      }
+      // A float view needs 4-byte alignment: slots have it, a small payload inline in the shm ring may not (copied).
+      if (payload.byteOffset % 4 === 0) {
+        lend!.frames.push(frame);
+        tensors.push({ data: new Float32Array(payload.buffer, payload.byteOffset, payload.byteLength / 4), shape });
+      } else {
+        tensors.push({ data: new Float32Array(new Uint8Array(payload).buffer), shape });
+        frame[Symbol.dispose]();
+      }
+      continue;
+    }
+    const target = into[i];
+    const tensor = target ? undefined : fresh.shift()!;
+    tensors.push(tensor);
+    const writer = new SegmentWriter(segmentsOf(target ?? tensor!));
+    while (writer.written < bytes[i]!) {
+      using frame = await next();
+      if (writer.written + frame.payload.byteLength > bytes[i]!) throw new SeqparError('ERR_BAD_FRAME', `chunks exceed the ${bytes[i]} bytes tensor ${i} needs`);
+      writer.write(asBuffer(frame.payload));
+    }
   }
-  if (writer.written !== expected) throw new SeqparError('ERR_BAD_FRAME', `chunks hold ${writer.written} bytes, shapes need ${expected}`);
+  if (received !== chunks) throw new SeqparError('ERR_BAD_FRAME', `${chunks} chunks announced, the shapes need ${received}`);
   return tensors as ReceivedTensors<T>;
 }
 
@@ -138,25 +173,19 @@ interface Segments {
   readonly ranges: readonly Span[];
 }
 
-/** Copies a stream of chunks across the ranges of a list of targets, in order. */
+/** Copies a stream of chunks across the ranges of one target, in order. */
 class SegmentWriter {
   written = 0;
-  private target = 0;
   private range = 0;
   private offset = 0;
 
-  constructor(private readonly targets: readonly Segments[]) {}
+  constructor(private readonly target: Segments) {}
 
   write(bytes: Buffer): void {
+    const { source, ranges } = this.target;
     let from = 0;
     while (from < bytes.byteLength) {
-      const { source, ranges } = this.targets[this.target]!;
-      const range = ranges[this.range];
-      if (!range) {
-        this.target++;
-        this.range = 0;
-        continue;
-      }
+      const range = ranges[this.range]!;
       const n = bytes.copy(source, range.start + this.offset, from, Math.min(bytes.byteLength, from + range.end - range.start - this.offset));
       from += n;
       this.offset += n;
@@ -184,25 +213,37 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/**
+ * A range at least this long travels as chunks of its own rather than gathered with its neighbours: a frame costs
+ * tens of microseconds, a staging copy of 256 KiB about as much. Zigzag's two runs per rank and documents dealt
+ * whole (1k rows of H 8, D 64: 2 MiB each) so go straight from the caller's tensor into the transport; only
+ * striped rows (2 KiB each) are gathered.
+ */
+const DIRECT_RANGE_BYTES = 256 * 1024;
+
 /** Ranges cut into chunks of at most TENSOR_CHUNK_BYTES, each chunk the ranges it is made of. */
 function chunksOf({ source, ranges }: Segments): Segments[] {
   const chunks: Segments[] = [];
   let chunk: Span[] = [];
   let room = TENSOR_CHUNK_BYTES;
+  const flush = (): void => {
+    if (chunk.length) chunks.push({ source, ranges: chunk });
+    chunk = [];
+    room = TENSOR_CHUNK_BYTES;
+  };
   for (const range of ranges) {
+    const direct = range.end - range.start >= DIRECT_RANGE_BYTES;
+    if (direct) flush();
     for (let start = range.start; start < range.end;) {
       const end = Math.min(range.end, start + room);
       chunk.push({ start, end });
       room -= end - start;
       start = end;
-      if (room === 0) {
-        chunks.push({ source, ranges: chunk });
-        chunk = [];
-        room = TENSOR_CHUNK_BYTES;
-      }
+      if (room === 0) flush();
     }
+    if (direct) flush();
   }
-  if (chunk.length) chunks.push({ source, ranges: chunk });
+  flush();
   return chunks;
 }
 
@@ -217,19 +258,23 @@ function checkShapes(shapes: unknown): number[][] {
  * The buffer of a callee's last received tensors, kept for its next call of the same size: a fresh buffer costs
  * ~0.5 ms per MiB in page faults on first touch (~45 ms for the q, k, v of a 16k-token request), a reused one
  * nothing. One buffer, not a pool: a call of another size lets the old one go, so memory never exceeds one call's.
+ * Only buffers it handed out come back (never a lent frame's memory).
  */
 export class SpareBuffer {
   private buffer: ArrayBuffer | undefined;
+  private readonly handedOut = new WeakSet<ArrayBufferLike>();
 
   take(byteLength: number): ArrayBuffer {
-    const buffer = this.buffer;
+    const kept = this.buffer;
     this.buffer = undefined;
-    return buffer?.byteLength === byteLength ? buffer : new ArrayBuffer(byteLength);
+    const buffer = kept?.byteLength === byteLength ? kept : new ArrayBuffer(byteLength);
+    this.handedOut.add(buffer);
+    return buffer;
   }
 
   /** Hands back the buffer behind `tensors` (from `receiveTensors` with this spare) once nothing uses them. */
   give(tensors: readonly Tensor[]): void {
-    const buffer = tensors[0]?.data.buffer;
+    const buffer = tensors.find((t) => this.handedOut.has(t.data.buffer))?.data.buffer;
     if (buffer instanceof ArrayBuffer) this.buffer = buffer;
   }
 }
@@ -238,6 +283,7 @@ export class SpareBuffer {
 function allocateTensors(shapes: readonly number[][], spare?: SpareBuffer): Tensor[] {
   const sizes = shapes.map((shape) => shape.reduce((a, b) => a * b, 1));
   const floats = sizes.reduce((a, b) => a + b, 0);
+  if (floats === 0) return shapes.map((shape) => ({ data: new Float32Array(0), shape }));
   const values = new Float32Array(spare ? spare.take(floats * 4) : new ArrayBuffer(floats * 4));
   let offset = 0;
   return shapes.map((shape, i) => {
