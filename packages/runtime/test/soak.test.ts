@@ -79,8 +79,9 @@ describe('soak: one shm cluster serving requests of every length', () => {
       const times: number[] = [];
       for (let i = 0; i < 12; i++) times.push((await cluster.attention(q, k, v, { strategy: 'ulysses' })).stats.wallMs);
       console.log(`16k ulysses wall ms: ${times.map((x) => x.toFixed(0)).join(', ')}`);
-      const sorted = [...times].sort((a, b) => a - b);
-      expect(Math.max(...times.slice(6))).toBeLessThan(sorted[5]! * 1.6);
+      // A leak slows every later request, a busy host only some: compare the halves' medians, not the worst one.
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      expect(median(times.slice(6))).toBeLessThan(median(times.slice(0, 6)) * 1.5);
     } finally {
       await cluster.close();
     }
