@@ -62,11 +62,13 @@ export interface RunningServer {
 const DEFAULT_SHARD_FROM = 8192;
 
 /**
- * The smallest chunk that kept the long prompt within 1.15x of its unchunked TTFT (`npm run bench -- serve` part
- * (b), bench model on 2 shm workers: 256 rows cost the 32k prompt 1.25x, 512 1.09x, 1024 1.04x), and the one that
- * kept a 512-token request beside it quickest (119 ms, against 164-185 at 256, 1024 and 2048 rows).
+ * Chosen by measurement (`npm run bench -- serve` part (b), bench model on 2 shm workers, four runs): a 512-token
+ * request sent into a 32k prefill waited 96-257 ms at 2048 rows, within its TTFT alone plus one piece in 3 runs of
+ * 4, and no less at 256-1024 rows (102-269 ms, within that bound in none of 11), whose smaller pieces cost the 32k
+ * prompt 1.04-1.25x. Its wait here is its own prefill beside a busy core more than the piece ahead of it. A model whose rows are wider gets smaller row
+ * tiles from the workspace budget whatever this says.
  */
-export const DEFAULT_PREFILL_CHUNK = 512;
+export const DEFAULT_PREFILL_CHUNK = 2048;
 
 /** Request bodies up to this size: a 128k-token prompt as JSON ids is about 1 MB. */
 const BODY_LIMIT = 32 * 2 ** 20;
