@@ -6,7 +6,7 @@ import { answerClockPings } from './clock-sync.js';
 import { ResultMemory } from './result-memory.js';
 import { releaseAllSessions } from './generation-sessions.js';
 import { SubgroupTransport } from './subgroup-transport.js';
-import { UNMEASURED_OPS, WORKER_OPS } from './worker-ops.js';
+import { OP_TRAITS, WORKER_OPS } from './worker-ops.js';
 
 export interface WorkerLoopOptions {
   readonly rank: number;
@@ -65,17 +65,10 @@ function serveWorld(world: Transport, options: WorkerLoopOptions): Promise<Serve
   const resultMemory = new ResultMemory();
   return serveCalls(world, options.workers, (call, scope) => runOp(world, call, scope, resultMemory, options), {
     log: options.log,
-    lendsTensors: attentionInPlace,
+    lendsTensors: (op, args) => OP_TRAITS[op]?.inPlaceInputs?.(args) ?? [],
     ...(options.signal ? { signal: options.signal } : {}),
   });
 }
-
-/**
- * An attention call reads its q, k and v in place, so they may stay in the shm slots they arrived in: on one rank
- * all three (12 MiB less copying at 2k tokens, H 8, D 64; 48 MiB at 8k). With more ranks only q: a pass-KV
- * strategy sends its own k and v on as one frame, which it finds ready only where they arrived back to back.
- */
-const attentionInPlace = (op: string, args: Readonly<Record<string, unknown>>): readonly number[] => (op !== 'attention' ? [] : args.degree === 1 ? [0, 1, 2] : [0]);
 
 /**
  * One rank's part of a request: the op runs over a transport limited to the request's ranks, with tags of its
@@ -91,7 +84,7 @@ async function runOp(world: Transport, call: IncomingCall, scope: CallScope, res
   const ranks = Array.isArray(members) ? members.map(Number) : Array.from({ length: degree as number }, (_, rank) => rank);
   if (ranks.length !== degree) throw new SeqparError('ERR_BAD_FRAME', `call ${call.id} names ${ranks.length} members for degree ${String(degree)}`);
   const transport = new SubgroupTransport(world, ranks);
-  const recorder = new RankRecorder(options.rank, traced === true, !UNMEASURED_OPS.has(call.op));
+  const recorder = new RankRecorder(options.rank, traced === true, OP_TRAITS[call.op]?.measured ?? true);
   const ctx = {
     rank: transport.rank,
     worldSize: transport.worldSize,
