@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createCluster, type Cluster } from '../src/api/cluster.js';
 import { expectExact, problem } from './attention-check.js';
-import { expectAllGone, isAlive, killAll } from './processes.js';
+import { expectAllGone, holdEventLoop, isAlive, killAll } from './processes.js';
 
 const HEALTH_MS = 2000;
 // Long enough (a few hundred ms of kernel time per rank on 2 cores) that a fault lands mid-request.
@@ -58,6 +58,15 @@ describe('local worker processes (ProcessExecutor)', () => {
 
   it('fails a request within the bound when a worker stalls (SIGSTOP), then replaces it', async () => {
     await faultMidRequest((pid) => process.kill(pid, 'SIGSTOP'));
+  });
+
+  it('keeps its workers through a caller that holds the event loop past the health timeout', async () => {
+    const p = problem(64, 2, 1, 16);
+    expectExact(p, await cluster.attention(p.q, p.k, p.v, { strategy: 'ring', causal: true }), true);
+    const pids = cluster.pids();
+    holdEventLoop(HEALTH_MS + 500); // the caller's own synchronous work: no ping is answered meanwhile
+    expectExact(p, await cluster.attention(p.q, p.k, p.v, { strategy: 'ring', causal: true }), true);
+    expect(cluster.pids()).toEqual(pids);
   });
 
   it('answers 100 queued requests of mixed sizes exactly once each, or refuses them with ERR_BUSY', async () => {

@@ -46,3 +46,9 @@ export function runtimeScript(body: string): string {
   writeFileSync(path, `import * as runtime from '${runtimeUrl}';\n${body}\n`);
   return path;
 }
+
+/** Blocks this process's event loop for `ms`, as a caller's own synchronous work would (no timer, socket or ping runs). */
+export function holdEventLoop(ms: number): void {
+  const end = Date.now() + ms;
+  while (Date.now() < end);
+}

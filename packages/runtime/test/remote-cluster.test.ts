@@ -7,7 +7,7 @@ import { connectCluster, type RemoteCluster } from '../src/api/remote-cluster.js
 import { runCoordinator, type CoordinatorHandle } from '../src/coordinator/run-coordinator.js';
 import { runWorker, type WorkerHandle } from '../src/worker/run-worker.js';
 import { expectExact, problem } from './attention-check.js';
-import { killAll, runtimeScript } from './processes.js';
+import { holdEventLoop, killAll, runtimeScript } from './processes.js';
 
 const TOKEN = 'remote-test-token';
 // A coordinator in its own process whose worker never comes, so client requests wait in its queue.
@@ -16,7 +16,14 @@ const handle = await runtime.runCoordinator({ listen: '127.0.0.1:0', worldSize: 
 handle.ready.catch(() => undefined);
 process.stdout.write(handle.clientAddress + '\\n');
 setInterval(() => {}, 1000);`);
-afterAll(() => rmSync(dirname(COORDINATOR_SCRIPT), { recursive: true, force: true }));
+// A coordinator and its worker in their own process, serving a client that holds its own event loop.
+const SERVING_SCRIPT = runtimeScript(`
+const handle = await runtime.runCoordinator({ listen: '127.0.0.1:0', worldSize: 1, token: '${TOKEN}', healthTimeoutMs: 400 });
+await runtime.runWorker({ coordinator: handle.address, rank: 0, worldSize: 1, token: '${TOKEN}', healthTimeoutMs: 400, env: {} });
+await handle.ready;
+process.stdout.write(handle.clientAddress + '\\n');
+setInterval(() => {}, 1000);`);
+afterAll(() => [COORDINATOR_SCRIPT, SERVING_SCRIPT].forEach((script) => rmSync(dirname(script), { recursive: true, force: true })));
 
 describe('connectCluster: a client process drives a running coordinator', () => {
   let coordinator: CoordinatorHandle | undefined;
@@ -121,6 +128,21 @@ describe('connectCluster: a client process drives a running coordinator', () => 
       child.kill(signal);
       await failed;
       expect(Date.now() - killed).toBeLessThan(3000);
+    } finally {
+      killAll([child.pid!]);
+    }
+  });
+
+  it('keeps the session of a client that holds its event loop past the health timeout', async () => {
+    const child = spawn(process.execPath, [SERVING_SCRIPT], { env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+      const client = await connectCluster({ coordinator: line.toString().trim(), token: TOKEN, timeoutMs: 10_000, healthTimeoutMs: 400 });
+      clients.push(client);
+      const p = problem(32);
+      expectExact(p, await client.attention(p.q, p.k, p.v), false);
+      holdEventLoop(1500); // the client's own synchronous work: its pings go unanswered meanwhile
+      expectExact(p, await client.attention(p.q, p.k, p.v), false);
     } finally {
       killAll([child.pid!]);
     }

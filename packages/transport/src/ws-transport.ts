@@ -22,6 +22,11 @@ export interface WsTransportOptions extends RendezvousDialOptions {
   maxQueuedBytes?: number;
   /** Ping every this many ms; a peer silent for two intervals is lost. Default 2000. */
   heartbeatMs?: number;
+  /**
+   * Peers whose silence is never taken for loss, only their closed connection is: a process running its user's
+   * code (the library's coordinator, a client) may block its event loop for seconds and answer no ping meanwhile.
+   */
+  patientPeers?: readonly number[];
   /** Bound on rendezvous plus connecting to every peer. Default 30 s. */
   connectTimeoutMs?: number;
 }
@@ -59,6 +64,7 @@ export class WsTransport extends TransportBase {
   private readonly payloadHeads: (PayloadHead | undefined)[];
   private creditFlush: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  private lastBeat = 0;
   private listener: PeerListener | undefined;
   private linked: (() => void) | undefined;
   private socketMessages = 0;
@@ -97,7 +103,8 @@ export class WsTransport extends TransportBase {
       throw error;
     }
     const beatMs = this.options.heartbeatMs ?? 2000;
-    this.heartbeat = setInterval(() => this.beat(), beatMs).unref();
+    this.lastBeat = performance.now();
+    this.heartbeat = setInterval(() => this.beat(beatMs), beatMs).unref();
   }
 
   /** Largest ws message an authenticated link carries: a payload plus its frame's metadata. */
@@ -273,11 +280,17 @@ export class WsTransport extends TransportBase {
     this.links[peer]?.terminate();
   }
 
-  private beat(): void {
+  private beat(beatMs: number): void {
+    // A beat that comes late means this process's own event loop was blocked: the pongs it missed meanwhile wait
+    // unread in its sockets, so the silence is its own, and every count starts over.
+    const now = performance.now();
+    const stalled = now - this.lastBeat > 1.5 * beatMs;
+    this.lastBeat = now;
     this.links.forEach((link, peer) => {
       if (!link || this.linkErrors.has(peer)) return;
-      if (this.silentBeats[peer]! >= 2) {
-        this.dropLink(peer, new SeqparError('ERR_PEER_LOST', `lost rank ${peer}: no heartbeat for ${2 * (this.options.heartbeatMs ?? 2000)} ms`));
+      if (stalled) this.silentBeats[peer] = 0;
+      else if (this.silentBeats[peer]! >= 2 && !this.options.patientPeers?.includes(peer)) {
+        this.dropLink(peer, new SeqparError('ERR_PEER_LOST', `lost rank ${peer}: no heartbeat for ${2 * beatMs} ms`));
         return;
       }
       this.silentBeats[peer]! += 1;

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SeqparError } from '@seqpar/core';
 import { createTransport, startRendezvous, type RendezvousServer, type Token, type Transport } from '@seqpar/transport';
-import { COORDINATOR_SESSION_RANK } from '../rpc/client-protocol.js';
+import { CLIENT_SESSION_RANK, COORDINATOR_SESSION_RANK } from '../rpc/client-protocol.js';
 import { ClientSession } from './client-session.js';
 import { CLIENT_ROLE } from '../coordinator-address.js';
 import type { Cluster } from '../api/cluster.js';
@@ -89,6 +89,9 @@ export class ClientDoor {
         role: CLIENT_ROLE,
         listenHost: this.host,
         heartbeatMs: heartbeatFor(this.options.healthTimeoutMs),
+        // A client is its user's process, which may hold its event loop for seconds: only its closed connection
+        // ends the session (its calls are bounded by their deadlines meanwhile).
+        patientPeers: [CLIENT_SESSION_RANK],
         connectTimeoutMs: SLOT_WINDOW_MS,
       });
     } catch (error) {

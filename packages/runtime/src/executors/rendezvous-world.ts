@@ -69,6 +69,9 @@ export function joinWorld(options: {
     rendezvous: options.coordinator,
     role: WORKER_ROLE,
     heartbeatMs: heartbeatFor(options.healthTimeoutMs),
+    // A worker never takes the coordinator's silence for its death: the coordinator runs in its user's process,
+    // whose own code may hold the event loop for seconds; a coordinator that dies closes its connections.
+    ...(options.rank === options.workers ? {} : { patientPeers: [options.workers] }),
     connectTimeoutMs: options.connectTimeoutMs,
     ...(options.listenHost ? { listenHost: options.listenHost } : {}),
     ...(options.onRetry ? { onRendezvousRetry: options.onRetry } : {}),
