@@ -2,10 +2,11 @@ import { SeqparError } from '@seqpar/core';
 import type { RawData, WebSocket } from 'ws';
 import { listenForPeers, type PeerListener } from './peer-listener.js';
 import { joinRendezvous, type RendezvousDialOptions } from './rendezvous.js';
+import { PayloadAssembly, payloadParts } from './payload-parts.js';
 import { receivedFrame } from './received-frame.js';
 import { resolveLimits, TransportBase } from './transport-base.js';
 import { DEFAULT_MAX_QUEUED_BYTES, type FrameHeader, type Transport, type TransportKind, type TransportStats } from './transport.js';
-import { decodeMessage, decodePayload, encodeControl, encodeCredit, encodeData, encodeDataHead, WireKind } from './wire-frame.js';
+import { decodeMessage, encodeControl, encodeCredit, encodeData, encodeDataHead, WireKind } from './wire-frame.js';
 import { connectWithRetry } from './ws-connect.js';
 import { acceptHandshake, dialHandshake, type Token } from './ws-handshake.js';
 
@@ -49,19 +50,13 @@ const SEPARATE_PAYLOAD_FROM = 64 * 1024;
 /** Longest a batch of returned credit waits for more before it is sent. */
 const CREDIT_LINGER_MS = 2;
 
-interface PayloadHead {
-  tag: string;
-  header: FrameHeader;
-  byteLength: number;
-}
-
 export class WsTransport extends TransportBase {
   private readonly links: (WebSocket | undefined)[];
   private readonly linkErrors = new Map<number, SeqparError>();
   private readonly pendingCredit: number[];
   private readonly silentBeats: number[];
   /** Per peer: the DATA_HEAD whose payload is the next message on that link. */
-  private readonly payloadHeads: (PayloadHead | undefined)[];
+  private readonly payloadHeads: (PayloadAssembly | undefined)[];
   private creditFlush: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private lastBeat = 0;
@@ -120,7 +115,7 @@ export class WsTransport extends TransportBase {
     return { ...super.stats(), socketMessages: this.socketMessages };
   }
 
-  /** Every message but a big payload's second half leaves here, so `socketMessages` counts them. */
+  /** Every message but a big payload's parts leaves here, so `socketMessages` counts them. */
   private write(to: number, message: Buffer): void {
     const link = this.links[to];
     if (!link) return;
@@ -151,9 +146,12 @@ export class WsTransport extends TransportBase {
       return;
     }
     this.write(to, encodeDataHead(tag, header, payload.byteLength));
-    this.socketMessages += 1;
     // ws writes these very bytes (zero masks, no deflate): the caller may reuse them once the socket took them all.
-    return new Promise<void>((resolve, reject) => link.send(payload, (error) => (error ? reject(this.sendFailure(to, error)) : resolve())));
+    const parts = payloadParts(payload).map((part) => {
+      this.socketMessages += 1;
+      return new Promise<void>((resolve, reject) => link.send(part, (error) => (error ? reject(this.sendFailure(to, error)) : resolve())));
+    });
+    return Promise.all(parts).then(() => undefined);
   }
 
   private sendFailure(to: number, error: Error): SeqparError {
@@ -250,8 +248,10 @@ export class WsTransport extends TransportBase {
       if (!isBinary || !Buffer.isBuffer(data)) throw new SeqparError('ERR_BAD_FRAME', 'expected binary messages');
       const head = this.payloadHeads[peer];
       if (head) {
+        const payload = head.add(data);
+        if (!payload) return;
         this.payloadHeads[peer] = undefined;
-        return this.onData(peer, head.tag, head.header, decodePayload(data, head.byteLength), undefined);
+        return this.onData(peer, head.tag, head.header, payload, undefined);
       }
       const message = decodeMessage(data);
       if (message.kind === WireKind.Data) {
@@ -266,11 +266,11 @@ export class WsTransport extends TransportBase {
     }
   }
 
-  private expectPayload(peer: number, head: PayloadHead): void {
-    if (head.byteLength > this.limits.maxPayload) {
-      throw new SeqparError('ERR_FRAME_TOO_LARGE', `announced payload of ${head.byteLength} bytes exceeds maxPayload ${this.limits.maxPayload}`);
+  private expectPayload(peer: number, { tag, header, byteLength }: { tag: string; header: FrameHeader; byteLength: number }): void {
+    if (byteLength > this.limits.maxPayload) {
+      throw new SeqparError('ERR_FRAME_TOO_LARGE', `announced payload of ${byteLength} bytes exceeds maxPayload ${this.limits.maxPayload}`);
     }
-    this.payloadHeads[peer] = head;
+    this.payloadHeads[peer] = new PayloadAssembly(tag, header, byteLength);
   }
 
   /** Close one peer's connection because of what it sent; the other links and the listener carry on. */

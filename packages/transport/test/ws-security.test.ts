@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { pack } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { PAYLOAD_PART_BYTES, payloadParts } from '../src/payload-parts.js';
 import { joinRendezvous, startRendezvous, type RendezvousServer } from '../src/rendezvous.js';
 import type { Transport } from '../src/transport.js';
 import { encodeData, encodeDataHead } from '../src/wire-frame.js';
@@ -18,9 +19,9 @@ afterEach(async () => {
   cleanup = [];
 });
 
-async function groupWithRawRank2(): Promise<{ rank0: Transport; rank1: Transport; raw: WebSocket[]; addresses: string[]; rendezvous: RendezvousServer }> {
+async function groupWithRawRank2(payloadLimit = maxPayload): Promise<{ rank0: Transport; rank1: Transport; raw: WebSocket[]; addresses: string[]; rendezvous: RendezvousServer }> {
   const rendezvous = await startRendezvous({ worldSize: 3, token });
-  const options = { worldSize: 3, token, rendezvous: rendezvous.address, maxPayload, connectTimeoutMs: 10_000 };
+  const options = { worldSize: 3, token, rendezvous: rendezvous.address, maxPayload: payloadLimit, connectTimeoutMs: 10_000 };
   const opening = [createWsTransport({ ...options, rank: 0 }), createWsTransport({ ...options, rank: 1 })];
   const addresses = await joinRendezvous({ ...options, rank: 2, address: '127.0.0.1:1', timeoutMs: 10_000 });
   const raw = await Promise.all(
@@ -97,6 +98,25 @@ describe('ws transport security and bad input', () => {
     expect(frame.header).toEqual({ n: 1 });
     expect(Buffer.from(frame.payload).equals(payload)).toBe(true);
     expect(frame.payload.byteOffset % 8).toBe(0);
+  });
+
+  it('gathers a payload sent in parts behind its data head', async () => {
+    const { rank0, raw } = await groupWithRawRank2(4 * PAYLOAD_PART_BYTES);
+    const payload = randomBytes(2 * PAYLOAD_PART_BYTES + 1000);
+    raw[0]!.send(encodeDataHead('parts', { n: 3 }, payload.byteLength));
+    for (const part of payloadParts(payload)) raw[0]!.send(part);
+    const frame = await rank0.recv(2, 'parts', { timeoutMs: 5000 });
+    expect(Buffer.from(frame.payload).equals(payload)).toBe(true);
+    expect(frame.payload.byteOffset % 8).toBe(0);
+  });
+
+  it('closes the connection on a payload part of the wrong size with ERR_BAD_FRAME and keeps serving others', async () => {
+    const { rank0, rank1, raw } = await groupWithRawRank2(4 * PAYLOAD_PART_BYTES);
+    raw[0]!.send(encodeDataHead('t', {}, PAYLOAD_PART_BYTES + 1000));
+    raw[0]!.send(randomBytes(1000)); // a first part must be a full one
+    await expect(rank0.recv(2, 't', { timeoutMs: 5000 })).rejects.toMatchObject({ code: 'ERR_BAD_FRAME' });
+    await closeCode(raw[0]!);
+    await roundTrip(rank1, rank0, 'after-short-part');
   });
 
   it.each([
