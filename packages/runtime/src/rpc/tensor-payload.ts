@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import { bytesOf, SeqparError, type Span, type Tensor } from '@seqpar/core';
 import { SHM_DEFAULT_SLOT_BYTES, type Frame, type FrameHeader, type RecvOptions, type Transport } from '@seqpar/transport';
 
@@ -62,6 +63,9 @@ export async function sendTensors(
   }
 }
 
+/** Longest a receive copies chunks before it lets the event loop turn. */
+const TURN_EVERY_MS = 20;
+
 /** Where received tensors go: `into[i]` for index i where given (its ranges), else one buffer for the rest. */
 export interface ReceiveTargets {
   readonly into?: readonly (TensorSegments | undefined)[];
@@ -112,7 +116,14 @@ export async function receiveTensors<T extends ReceiveTargets = Record<never, ne
     spare,
   );
   let received = 0;
+  let turnedAt = performance.now();
   const next = async (): Promise<Frame> => {
+    // Chunks already queued resolve without the event loop turning, and copying a big call's chunks into fresh
+    // pages took 0.65 s on a loaded host: long enough to leave pings unanswered, so the loop turns between them.
+    if (performance.now() - turnedAt > TURN_EVERY_MS) {
+      await setImmediate();
+      turnedAt = performance.now();
+    }
     if (received++ === chunks) throw new SeqparError('ERR_BAD_FRAME', `${chunks} chunks hold fewer bytes than the shapes need`);
     const frame = await world.recv(from, dataTag, options);
     if (frame.header.id !== header.id) {
