@@ -275,10 +275,14 @@ export class SpareBuffer {
   private buffer: ArrayBuffer | undefined;
   private readonly handedOut = new WeakSet<ArrayBufferLike>();
 
+  /** Whether `take(byteLength)` would hand back the kept buffer (whose bytes are the last use's) rather than a new one. */
+  holds(byteLength: number): boolean {
+    return this.buffer?.byteLength === byteLength;
+  }
+
   take(byteLength: number): ArrayBuffer {
-    const kept = this.buffer;
+    const buffer = this.holds(byteLength) ? this.buffer! : new ArrayBuffer(byteLength);
     this.buffer = undefined;
-    const buffer = kept?.byteLength === byteLength ? kept : new ArrayBuffer(byteLength);
     this.handedOut.add(buffer);
     return buffer;
   }
