@@ -55,6 +55,9 @@ export class WsTransport extends TransportBase {
   private readonly linkErrors = new Map<number, SeqparError>();
   private readonly pendingCredit: number[];
   private readonly silentBeats: number[];
+  /** Per peer: bytes handed to its socket, and how many of them had left it at the last beat. */
+  private readonly handedBytes: number[];
+  private readonly flushedAtBeat: number[];
   /** Per peer: the DATA_HEAD whose payload is the next message on that link. */
   private readonly payloadHeads: (PayloadAssembly | undefined)[];
   private creditFlush: NodeJS.Timeout | undefined;
@@ -72,6 +75,8 @@ export class WsTransport extends TransportBase {
     this.links = new Array(options.worldSize).fill(undefined);
     this.pendingCredit = new Array(options.worldSize).fill(0);
     this.silentBeats = new Array(options.worldSize).fill(0);
+    this.handedBytes = new Array(options.worldSize).fill(0);
+    this.flushedAtBeat = new Array(options.worldSize).fill(0);
     this.payloadHeads = new Array(options.worldSize).fill(undefined);
   }
 
@@ -120,6 +125,7 @@ export class WsTransport extends TransportBase {
     const link = this.links[to];
     if (!link) return;
     this.socketMessages += 1;
+    this.handedBytes[to]! += message.byteLength;
     link.send(message);
   }
 
@@ -149,6 +155,7 @@ export class WsTransport extends TransportBase {
     // ws writes these very bytes (zero masks, no deflate): the caller may reuse them once the socket took them all.
     const parts = payloadParts(payload).map((part) => {
       this.socketMessages += 1;
+      this.handedBytes[to]! += part.byteLength;
       return new Promise<void>((resolve, reject) => link.send(part, (error) => (error ? reject(this.sendFailure(to, error)) : resolve())));
     });
     return Promise.all(parts).then(() => undefined);
@@ -288,7 +295,12 @@ export class WsTransport extends TransportBase {
     this.lastBeat = now;
     this.links.forEach((link, peer) => {
       if (!link || this.linkErrors.has(peer)) return;
-      if (stalled) this.silentBeats[peer] = 0;
+      // A peer that takes in what we send is alive: its pong only queues behind our data (a ping sent after a
+      // 64 MiB KV block reaches it once it has read the block, which took over a second on a loaded host).
+      const flushed = this.handedBytes[peer]! - link.bufferedAmount;
+      const reading = flushed > this.flushedAtBeat[peer]!;
+      this.flushedAtBeat[peer] = flushed;
+      if (stalled || reading) this.silentBeats[peer] = 0;
       else if (this.silentBeats[peer]! >= 2 && !this.options.patientPeers?.includes(peer)) {
         this.dropLink(peer, new SeqparError('ERR_PEER_LOST', `lost rank ${peer}: no heartbeat for ${2 * beatMs} ms`));
         return;
