@@ -50,7 +50,14 @@ export function buildAttentionGraph(shape: AttentionGraphShape): Uint8Array {
  * The exact graph's ops on q [Sq, Hq, D], k and v [Sk, Hkv, D] already in `g`: returns out [Sq, Hq, D] and
  * lse [Hq, Sq] (named `names` when given).
  */
-export function emitAttention(g: GraphBuilder, shape: AttentionGraphShape, q: string, k: string, v: string, names: { out?: string; lse?: string } = {}): { out: string; lse: string } {
+export function emitAttention(
+  g: GraphBuilder,
+  shape: AttentionGraphShape,
+  q: string,
+  k: string,
+  v: string,
+  names: { out?: string; lse?: string } = {},
+): { out: string; lse: string } {
   const { sq, sk, hq, d } = shape;
   const qHeads = g.op('Transpose', [g.op('Mul', [q, g.scalar(1 / Math.sqrt(d))])], { perm: [1, 0, 2] }); // [Hq, Sq, D]
   const kT = g.op('Transpose', [k], { perm: [1, 2, 0] }); // [Hkv, D, Sk]

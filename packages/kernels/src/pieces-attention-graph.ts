@@ -76,11 +76,17 @@ export function buildPiecesAttentionGraph(shape: PiecesGraphShape): Uint8Array {
 /** Partial results of the same rows (out [n, Hq, D], lse [Hq, n]) merged by their lse. */
 function mergeParts(g: GraphBuilder, parts: { out: string; lse: string }[]): { out: string; lse: string } {
   if (parts.length === 1) return parts[0]!;
-  const max = g.op('Max', parts.map((p) => p.lse));
+  const max = g.op(
+    'Max',
+    parts.map((p) => p.lse),
+  );
   const weights = parts.map((p) => g.op('Exp', [g.op('Sub', [p.lse, max])])); // [Hq, n]
   const total = g.op('Sum', weights);
   const perRow = (w: string) => g.op('Unsqueeze', [g.op('Transpose', [w], { perm: [1, 0] }), g.ints([2])]); // [n, Hq, 1]
-  const weighted = g.op('Sum', parts.map((p, i) => g.op('Mul', [p.out, perRow(weights[i]!)])));
+  const weighted = g.op(
+    'Sum',
+    parts.map((p, i) => g.op('Mul', [p.out, perRow(weights[i]!)])),
+  );
   return { out: g.op('Div', [weighted, perRow(total)]), lse: g.op('Add', [max, g.op('Log', [total])]) };
 }
 
