@@ -82,7 +82,7 @@ export class AttentionKernel implements BlockAttentionKernel {
     };
     // Pieces run one after another, so the session holds about its largest piece's memory.
     const bytes = Math.max(...pieces.map((piece) => attentionSessionBytes(pieceShape(shape, piece), piece.mask.kind === 'none')));
-    const outputs = await this.sessions.run(`attention-pieces:${key}`, bytes, () => buildPiecesAttentionGraph(shape), feeds, FUSED_SESSION_MEMORY);
+    const outputs = await this.sessions.run(`attention-pieces:${key}`, bytes, () => buildPiecesAttentionGraph(shape), feeds);
     if (outputs['fallback']![0] === 0) return { out: { data: outputs['out']!, shape: [sq, hq, d] }, lse: { data: outputs['lse']!, shape: [hq, sq] } };
     const acc = maskedResult(sq, hq, d);
     for (const { query, key, mask } of pieces) {
