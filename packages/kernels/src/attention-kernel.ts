@@ -1,4 +1,15 @@
-import { attentionShape, MASKED_SCORE, mergeInto, SeqparError, type BlockAttentionKernel, type BlockPiece, type MaskSpec, type PartialAttention, type Tensor } from '@seqpar/core';
+import {
+  attentionShape,
+  MASKED_SCORE,
+  mergeInto,
+  SeqparError,
+  type BlockAttentionKernel,
+  type BlockPiece,
+  type MaskSpec,
+  type PartialAttention,
+  type Span,
+  type Tensor,
+} from '@seqpar/core';
 import { buildAttentionGraph, type AttentionGraphShape } from './attention-graph.js';
 import { attentionSessionBytes } from './attention-session-bytes.js';
 import { buildFusedAttentionGraph } from './fused-attention-graph.js';
@@ -68,11 +79,13 @@ export class AttentionKernel implements BlockAttentionKernel {
 
   /**
    * The pieces of one block (block-local spans, each under its own mask) in one call, merged in the graph
-   * (pieces-attention-graph.ts): the block's out [Sq, Hq, D] and lse [Hq, Sq]. When a fused piece cannot bracket
-   * its scores the pieces run one by one, each as `attend` runs it, and merge here.
+   * (pieces-attention-graph.ts): the block's out [Sq, Hq, D] and lse [Hq, Sq]. Its unmasked pieces take the fused
+   * path, so off the CPU provider, or when a fused piece cannot bracket its scores, the pieces run one by one, each
+   * as `attend` runs it, and merge here.
    */
   async attendPieces(q: Tensor, k: Tensor, v: Tensor, pieces: readonly BlockPiece[]): Promise<PartialAttention> {
     const { sq, sk, hq, hkv, d } = attentionShape(q, k, v);
+    if ((this.thread.options.device ?? 'cpu') !== 'cpu') return this.attendEach(q, k, v, pieces);
     const shape = { sq, sk, hq, hkv, d, pieces };
     const key = `${sq}:${sk}:${hq}:${hkv}:${d}:${pieces.map(({ query, key, mask }) => `${query.start}-${query.end}/${key.start}-${key.end}/${maskName(mask)}`).join(',')}`;
     const feeds: Record<string, WireTensor> = {
@@ -83,15 +96,19 @@ export class AttentionKernel implements BlockAttentionKernel {
     // Pieces run one after another, so the session holds about its largest piece's memory.
     const bytes = Math.max(...pieces.map((piece) => attentionSessionBytes(pieceShape(shape, piece), piece.mask.kind === 'none')));
     const outputs = await this.sessions.run(`attention-pieces:${key}`, bytes, () => buildPiecesAttentionGraph(shape), feeds);
-    if (outputs['fallback']![0] === 0) return { out: { data: outputs['out']!, shape: [sq, hq, d] }, lse: { data: outputs['lse']!, shape: [hq, sq] } };
+    if (outputs['fallback']![0] !== 0) return this.attendEach(q, k, v, pieces);
+    return { out: { data: outputs['out']!, shape: [sq, hq, d] }, lse: { data: outputs['lse']!, shape: [hq, sq] } };
+  }
+
+  /** The pieces one call each, merged here. */
+  private async attendEach(q: Tensor, k: Tensor, v: Tensor, pieces: readonly BlockPiece[]): Promise<PartialAttention> {
+    const [sq, hq, d] = q.shape as [number, number, number];
+    const rows = (t: Tensor, span: Span): Tensor => {
+      const size = t.shape[1]! * t.shape[2]!;
+      return { data: t.data.subarray(span.start * size, span.end * size), shape: [span.end - span.start, t.shape[1]!, t.shape[2]!] };
+    };
     const acc = maskedResult(sq, hq, d);
-    for (const { query, key, mask } of pieces) {
-      const rows = (t: Tensor, span: { start: number; end: number }): Tensor => {
-        const size = t.shape[1]! * t.shape[2]!;
-        return { data: t.data.subarray(span.start * size, span.end * size), shape: [span.end - span.start, t.shape[1]!, t.shape[2]!] };
-      };
-      mergeInto(acc, await this.attend(rows(q, query), rows(k, key), rows(v, key), mask), query);
-    }
+    for (const { query, key, mask } of pieces) mergeInto(acc, await this.attend(rows(q, query), rows(k, key), rows(v, key), mask), query);
     return acc;
   }
 
