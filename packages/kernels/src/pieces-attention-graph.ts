@@ -54,17 +54,17 @@ export function buildPiecesAttentionGraph(shape: PiecesGraphShape): Uint8Array {
     });
     return mergeParts(g, cut);
   });
-  const concat = (xs: string[], axis: number, name: string) => g.op(xs.length === 1 ? 'Identity' : 'Concat', xs, xs.length === 1 ? {} : { axis }, { outputName: name });
-  concat(
-    segments.map((s) => s.out),
-    0,
-    'out',
-  );
-  concat(
-    segments.map((s) => s.lse),
-    1,
-    'lse',
-  );
+  const join = (part: 'out' | 'lse', axis: number) =>
+    segments.length === 1
+      ? g.op('Identity', [segments[0]![part]], {}, { outputName: part })
+      : g.op(
+          'Concat',
+          segments.map((s) => s[part]),
+          { axis },
+          { outputName: part },
+        );
+  join('out', 0);
+  join('lse', 1);
   if (fallbacks.length === 0) g.op('Identity', [g.scalar(0)], {}, { outputName: 'fallback' });
   else g.op('Max', fallbacks, {}, { outputName: 'fallback' });
   g.output('out', 'float', [sq, hq, d]);

@@ -28,8 +28,8 @@ const STRIP_PIECES = 3;
 
 /**
  * Attention of local queries `q` over `k`, `v` under `mask` (block-local indices, query 0 aligned with key 0),
- * folded into rows `rows` of `acc`: the block's pieces (planPieces) go to the kernel a few strips to a call where
- * it takes several at once, else one call per piece. Each call merges before the next starts: merging while the
+ * folded into rows `rows` of `acc`: one kernel call per piece (planPieces), or per interior window strip where the
+ * kernel takes several pieces at once (callGroups). Each call merges before the next starts: merging while the
  * next piece computes was measured 5-10% slower with two workers on two cores (a third busy thread).
  */
 export async function attendInto(ctx: RankContext, acc: PartialAttention, rows: Span, q: Tensor, k: Tensor, v: Tensor, mask: BlockMask, label: string): Promise<void> {
