@@ -5,7 +5,9 @@
 //  ceiling: what two workers can gain on this host at all: half the uniform pack (8 x 1k) on one worker alone,
 //           then on two one-worker clusters at once
 // Each worker's CPU time per request (/proc/<pid>/stat) tells a rank waiting for a core from a rank working.
-// Options: --transport shm|ws, --runs R (best of R requests after a warm-up).
+// Options: --transport shm|ws, --runs R (best of R requests after a warm-up), --only window,skewed,... (the cases to
+// run; the others' rows are kept from the last report).
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { randomTensor, seededRandom } from '@seqpar/core';
 import { createCluster } from '@seqpar/runtime';
@@ -20,6 +22,8 @@ function inputs(seq) {
   const random = seededRandom(seq);
   return [0, 1, 2].map(() => randomTensor([seq, HEADS, DIM], random));
 }
+
+const CASES = ['window', 'skewed', 'uniform', 'ceiling'];
 
 const sum = (xs) => xs.reduce((a, b) => a + b, 0);
 
@@ -88,37 +92,59 @@ async function ceiling([a, b], tensors, options, runs) {
   return rows;
 }
 
+/** Rows of the cases not run this time, from the last report (each case's ratios come from one run). */
+function keptRows(only) {
+  try {
+    const last = JSON.parse(readFileSync('bench-results/varlen.json', 'utf8'));
+    return last.rows.filter((r) => !only.some((name) => r.case.startsWith(`${name}:`)));
+  } catch {
+    return [];
+  }
+}
+
 export async function run(args = []) {
   const transport = option(args, '--transport', 'shm');
   const runs = Number(option(args, '--runs', 3));
+  const only = option(args, '--only', CASES.join(',')).split(',');
+  const unknown = only.filter((name) => !CASES.includes(name));
+  if (unknown.length) throw new Error(`unknown case(s) ${unknown.join(', ')}; cases: ${CASES.join(', ')}`);
   const start = (workers) => createCluster({ workers, transport, threads: 1, requestTimeoutMs: 900_000, healthTimeoutMs: 30_000 });
   const loadBefore = loadavg()[0];
   const [one, two, other] = [await start(1), await start(2), await start(1)];
   try {
     const tensors = inputs(SEQ);
     const zigzag = (cluster, name, options) => ({ name, cluster, options: { causal: true, strategy: cluster === one ? 'single' : 'zigzag', ...options } });
-
-    const [full, windowed] = await interleaved([zigzag(two, 'window: full causal', {}), zigzag(two, 'window: W=1024', { window: 1024 })], tensors, runs);
-    windowed.computeVsFullCausal = windowed.computeSumMs / full.computeSumMs;
-
-    const skewedPack = [12288, ...Array(16).fill(256)];
-    const [skewedOne, skewedTwo] = await interleaved(
-      [zigzag(one, 'skewed: 12k + 16 x 256', { documents: skewedPack }), zigzag(two, 'skewed: 12k + 16 x 256', { documents: skewedPack })],
-      tensors,
-      runs,
-    );
-    skewedTwo.wallVsN1 = skewedTwo.wallMs / skewedOne.wallMs;
-
-    const uniformPack = Array(16).fill(1024);
-    const [uniformOne, uniformTwo] = await interleaved(
-      [zigzag(one, 'uniform: 16 x 1k', { documents: uniformPack }), zigzag(two, 'uniform: 16 x 1k', { documents: uniformPack })],
-      tensors,
-      runs,
-    );
-    uniformTwo.speedupVsN1 = uniformOne.wallMs / uniformTwo.wallMs;
-
-    const half = inputs(SEQ / 2);
-    const ceilingRows = await ceiling([one, other], half, { causal: true, strategy: 'single', documents: Array(8).fill(1024) }, runs);
+    const cases = {
+      window: async () => {
+        const [full, windowed] = await interleaved([zigzag(two, 'window: full causal', {}), zigzag(two, 'window: W=1024', { window: 1024 })], tensors, runs);
+        windowed.computeVsFullCausal = windowed.computeSumMs / full.computeSumMs;
+        return [full, windowed];
+      },
+      skewed: async () => {
+        const skewedPack = [12288, ...Array(16).fill(256)];
+        const [skewedOne, skewedTwo] = await interleaved(
+          [zigzag(one, 'skewed: 12k + 16 x 256', { documents: skewedPack }), zigzag(two, 'skewed: 12k + 16 x 256', { documents: skewedPack })],
+          tensors,
+          runs,
+        );
+        skewedTwo.wallVsN1 = skewedTwo.wallMs / skewedOne.wallMs;
+        return [skewedOne, skewedTwo];
+      },
+      uniform: async () => {
+        const uniformPack = Array(16).fill(1024);
+        const [uniformOne, uniformTwo] = await interleaved(
+          [zigzag(one, 'uniform: 16 x 1k', { documents: uniformPack }), zigzag(two, 'uniform: 16 x 1k', { documents: uniformPack })],
+          tensors,
+          runs,
+        );
+        uniformTwo.speedupVsN1 = uniformOne.wallMs / uniformTwo.wallMs;
+        return [uniformOne, uniformTwo];
+      },
+      ceiling: () => ceiling([one, other], inputs(SEQ / 2), { causal: true, strategy: 'single', documents: Array(8).fill(1024) }, runs),
+    };
+    const kept = keptRows(only);
+    const rows = [];
+    for (const name of CASES) rows.push(...(only.includes(name) ? await cases[name]() : kept.filter((r) => r.case.startsWith(`${name}:`))));
 
     writeReport('varlen', {
       title: `Packed documents and sliding windows across worker processes (${transport}, S=${SEQ}, H=${HEADS}, D=${DIM}, causal, 1 ORT thread per worker, 2 cores)`,
@@ -139,13 +165,14 @@ export async function run(args = []) {
         'speedupVsN1',
         'hostCeiling',
       ],
-      rows: [full, windowed, skewedOne, skewedTwo, uniformOne, uniformTwo, ...ceilingRows],
+      rows,
       notes: [
         `wallMs: best of ${runs} requests after a warm-up request, the contenders of a case interleaved request by request; N=1 runs single on a one-worker cluster.`,
         'computeMs: per-rank kernel + merge time; visiblePairs: the query-key pairs each rank computed that the mask leaves visible.',
         'workerCpuMs: CPU time each worker process (all its threads) used over that request; below computeMs + commMs where a rank waited for a core.',
         'hostCeiling: two halves at once on two one-worker clusters against one half alone, twice: the most two worker processes can gain on this host for this work (uniform speedupVsN1 cannot exceed it).',
         'Targets: window computeVsFullCausal <= 0.2 (ideal 1/8); skewed N=2 computeMaxOverMean <= 1.15 and wallVsN1 <= 0.6; uniform N=2 speedupVsN1 >= 1.8.',
+        `Cases run this time: ${only.join(', ')}; other rows are from the previous report (ratios are only ever taken within one case).`,
         `1-minute load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after (other processes share the cores).`,
       ],
     });

@@ -1,3 +1,4 @@
+import type { Span } from './layout.js';
 import type { Tensor } from './tensor.js';
 
 /**
@@ -23,6 +24,13 @@ export type BlockMask = Exclude<MaskSpec, { readonly kind: 'positions' }>;
 
 export const NO_MASK: BlockMask = { kind: 'none' };
 
+/** One kernel call's share of a block: its query rows and key rows (block-local) under a mask local to them. */
+export interface BlockPiece {
+  readonly query: Span;
+  readonly key: Span;
+  readonly mask: BlockMask;
+}
+
 /** Attention of a query block over one key/value block: out [Sq, Hq, D] and lse [Hq, Sq] (natural log). */
 export interface PartialAttention {
   readonly out: Tensor;
@@ -36,6 +44,8 @@ export interface PartialAttention {
  */
 export interface BlockAttentionKernel {
   attend(q: Tensor, k: Tensor, v: Tensor, mask: MaskSpec): Promise<PartialAttention>;
+  /** Optional: several pieces of one block (block-local rows and keys, each under its own mask) in one call, merged. */
+  attendPieces?(q: Tensor, k: Tensor, v: Tensor, pieces: readonly BlockPiece[]): Promise<PartialAttention>;
   close(): Promise<void>;
 }
 

@@ -40,9 +40,25 @@ const ROW_TILE = 64;
 export function buildAttentionGraph(shape: AttentionGraphShape): Uint8Array {
   const { sq, sk, hq, hkv, d } = shape;
   const g = new GraphBuilder(`attention_${shape.mask}`);
-  const q = g.input('q', 'float', [sq, hq, d]);
-  const k = g.input('k', 'float', [sk, hkv, d]);
-  const v = g.input('v', 'float', [sk, hkv, d]);
+  emitAttention(g, shape, g.input('q', 'float', [sq, hq, d]), g.input('k', 'float', [sk, hkv, d]), g.input('v', 'float', [sk, hkv, d]), { out: 'out', lse: 'lse' });
+  g.output('out', 'float', [sq, hq, d]);
+  g.output('lse', 'float', [hq, sq]);
+  return g.toModelBytes();
+}
+
+/**
+ * The exact graph's ops on q [Sq, Hq, D], k and v [Sk, Hkv, D] already in `g`: returns out [Sq, Hq, D] and
+ * lse [Hq, Sq] (named `names` when given).
+ */
+export function emitAttention(
+  g: GraphBuilder,
+  shape: AttentionGraphShape,
+  q: string,
+  k: string,
+  v: string,
+  names: { out?: string; lse?: string } = {},
+): { out: string; lse: string } {
+  const { sq, sk, hq, d } = shape;
   const qHeads = g.op('Transpose', [g.op('Mul', [q, g.scalar(1 / Math.sqrt(d))])], { perm: [1, 0, 2] }); // [Hq, Sq, D]
   const kT = g.op('Transpose', [k], { perm: [1, 2, 0] }); // [Hkv, D, Sk]
   const vHeads = g.op('Transpose', [v], { perm: [1, 0, 2] }); // [Hkv, Sk, D]
@@ -54,11 +70,10 @@ export function buildAttentionGraph(shape: AttentionGraphShape): Uint8Array {
       : sq * sk <= ROW_TILED_MAX
         ? rowTiled(g, shape, qHeads, kT, vHeads, bias)
         : tiled(g, shape, qHeads, kT, vHeads, bias);
-  g.op('Transpose', [out], { perm: [1, 0, 2] }, { outputName: 'out' }); // [Hq, Sq, D] -> [Sq, Hq, D]
-  g.op('Reshape', [lse, g.ints([hq, sq])], {}, { outputName: 'lse' });
-  g.output('out', 'float', [sq, hq, d]);
-  g.output('lse', 'float', [hq, sq]);
-  return g.toModelBytes();
+  return {
+    out: g.op('Transpose', [out], { perm: [1, 0, 2] }, { ...(names.out ? { outputName: names.out } : {}) }), // [Hq, Sq, D] -> [Sq, Hq, D]
+    lse: g.op('Reshape', [lse, g.ints([hq, sq])], {}, { ...(names.lse ? { outputName: names.lse } : {}) }),
+  };
 }
 
 /** All heads in one matmul; GQA as [Hkv, g, Sq, D] against [Hkv, 1, D, Sk] so K/V are never repeated. */
@@ -144,7 +159,7 @@ function rowTiles({ sq, sk, mask, band }: AttentionGraphShape, rows: number): { 
 }
 
 /** x[start:end] along `axis` (of `length`), or x itself when that is all of it. */
-function sliced(g: GraphBuilder, x: string, axis: number, start: number, end: number, length: number): string {
+export function sliced(g: GraphBuilder, x: string, axis: number, start: number, end: number, length: number): string {
   return start === 0 && end === length ? x : g.op('Slice', [x, g.ints([start]), g.ints([end]), g.ints([axis])]);
 }
 

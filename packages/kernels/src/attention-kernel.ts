@@ -1,8 +1,20 @@
-import { attentionShape, MASKED_SCORE, SeqparError, type BlockAttentionKernel, type MaskSpec, type PartialAttention, type Tensor } from '@seqpar/core';
+import {
+  attentionShape,
+  MASKED_SCORE,
+  mergeInto,
+  SeqparError,
+  type BlockAttentionKernel,
+  type BlockPiece,
+  type MaskSpec,
+  type PartialAttention,
+  type Span,
+  type Tensor,
+} from '@seqpar/core';
 import { buildAttentionGraph, type AttentionGraphShape } from './attention-graph.js';
 import { attentionSessionBytes } from './attention-session-bytes.js';
 import { buildFusedAttentionGraph } from './fused-attention-graph.js';
 import { ComputeThread } from './compute-thread.js';
+import { buildPiecesAttentionGraph, pieceShape } from './pieces-attention-graph.js';
 import type { WireTensor } from './compute-protocol.js';
 import { SessionCache } from './session-cache.js';
 import type { ExecutionOptions, SessionMemory } from './session-options.js';
@@ -13,9 +25,11 @@ import { WORKSPACE_BUDGET_BYTES } from './workspace-budget.js';
  * length, and each block shape has its own session; past this the least recently used are released. Building a
  * session again costs about one run of it. Strategies cut blocks into pieces of a few shapes whose keys the
  * workspace budget bounds (workspace-budget.ts: a 512 x 2048 piece at H 8, D 64 is estimated at 50 MB), so this
- * holds a request's shapes: 512 x 512 masked diagonals and 512 x 512..2048 unmasked pieces.
+ * holds the shapes of a full causal request (512 x 512 masked diagonals, 512 x 512..2048 x 4096 unmasked pieces:
+ * ~230 MB estimated at 16k tokens on 2 ranks) and of a sliding-window request beside it (its strip graph and masked
+ * fringes, ~50 MB more): at 8 budgets each evicted the other's, and every window request rebuilt two sessions.
  */
-export const SESSION_CACHE_BYTES = 8 * WORKSPACE_BUDGET_BYTES;
+export const SESSION_CACHE_BYTES = 12 * WORKSPACE_BUDGET_BYTES;
 
 /** The fused graph's sessions keep their arena but plan no memory pattern (session-options.ts). */
 const FUSED_SESSION_MEMORY: SessionMemory = { arena: true, pattern: false };
@@ -55,12 +69,47 @@ export class AttentionKernel implements BlockAttentionKernel {
       feeds['q_pos'] = { type: 'int32', data: mask.queryPositions, dims: [sq] };
       feeds['k_pos'] = { type: 'int32', data: mask.keyPositions, dims: [sk] };
     }
-    const key = `${mask.kind}${mask.kind === 'band' ? `[${mask.min},${mask.max}]` : ''}:${sq}:${sk}:${hq}:${hkv}:${d}`;
+    const key = `${maskName(mask)}:${sq}:${sk}:${hq}:${hkv}:${d}`;
     if (this.useFused(shape)) {
       const fused = await this.sessions.run(`attention-fused:${key}`, attentionSessionBytes(shape, true), () => buildFusedAttentionGraph(shape), feeds, FUSED_SESSION_MEMORY);
       if (fused['fallback']![0] === 0) return partial(fused, shape);
     }
     return partial(await this.sessions.run(`attention:${key}`, attentionSessionBytes(shape, false), () => buildAttentionGraph(shape), feeds), shape);
+  }
+
+  /**
+   * The pieces of one block (block-local spans, each under its own mask) in one call, merged in the graph
+   * (pieces-attention-graph.ts): the block's out [Sq, Hq, D] and lse [Hq, Sq]. Its unmasked pieces take the fused
+   * path, so off the CPU provider, or when a fused piece cannot bracket its scores, the pieces run one by one, each
+   * as `attend` runs it, and merge here.
+   */
+  async attendPieces(q: Tensor, k: Tensor, v: Tensor, pieces: readonly BlockPiece[]): Promise<PartialAttention> {
+    const { sq, sk, hq, hkv, d } = attentionShape(q, k, v);
+    if ((this.thread.options.device ?? 'cpu') !== 'cpu') return this.attendEach(q, k, v, pieces);
+    const shape = { sq, sk, hq, hkv, d, pieces };
+    const key = `${sq}:${sk}:${hq}:${hkv}:${d}:${pieces.map(({ query, key, mask }) => `${query.start}-${query.end}/${key.start}-${key.end}/${maskName(mask)}`).join(',')}`;
+    const feeds: Record<string, WireTensor> = {
+      q: { type: 'float32', data: q.data, dims: [sq, hq, d] },
+      k: { type: 'float32', data: k.data, dims: [sk, hkv, d] },
+      v: { type: 'float32', data: v.data, dims: [sk, hkv, d] },
+    };
+    // Pieces run one after another, so the session holds about its largest piece's memory.
+    const bytes = Math.max(...pieces.map((piece) => attentionSessionBytes(pieceShape(shape, piece), piece.mask.kind === 'none')));
+    const outputs = await this.sessions.run(`attention-pieces:${key}`, bytes, () => buildPiecesAttentionGraph(shape), feeds);
+    if (outputs['fallback']![0] !== 0) return this.attendEach(q, k, v, pieces);
+    return { out: { data: outputs['out']!, shape: [sq, hq, d] }, lse: { data: outputs['lse']!, shape: [hq, sq] } };
+  }
+
+  /** The pieces one call each, merged here. */
+  private async attendEach(q: Tensor, k: Tensor, v: Tensor, pieces: readonly BlockPiece[]): Promise<PartialAttention> {
+    const [sq, hq, d] = q.shape as [number, number, number];
+    const rows = (t: Tensor, span: Span): Tensor => {
+      const size = t.shape[1]! * t.shape[2]!;
+      return { data: t.data.subarray(span.start * size, span.end * size), shape: [span.end - span.start, t.shape[1]!, t.shape[2]!] };
+    };
+    const acc = maskedResult(sq, hq, d);
+    for (const { query, key, mask } of pieces) mergeInto(acc, await this.attend(rows(q, query), rows(k, key), rows(v, key), mask), query);
+    return acc;
   }
 
   /** The fused graph (ORT's MultiHeadAttention) serves unmasked blocks on the CPU provider, where it is measured. */
@@ -71,6 +120,11 @@ export class AttentionKernel implements BlockAttentionKernel {
   async close(): Promise<void> {
     if (this.ownsThread) await this.thread.close();
   }
+}
+
+/** A mask as part of a session key (a positions mask's positions are feeds, not part of the graph). */
+function maskName(mask: MaskSpec): string {
+  return `${mask.kind}${mask.kind === 'band' ? `[${mask.min},${mask.max}]` : ''}`;
 }
 
 function partial(outputs: Record<string, Float32Array>, { sq, hq, d }: AttentionGraphShape): PartialAttention {

@@ -25,12 +25,32 @@ const MIN_REFERENCE_WEIGHT = Math.exp(-80);
  */
 export function buildFusedAttentionGraph(shape: AttentionGraphShape): Uint8Array {
   const { sq, sk, hq, hkv, d } = shape;
-  if (shape.mask !== 'none') throw new Error(`the fused attention graph has no '${shape.mask}' mask`);
   const g = new GraphBuilder('attention_fused');
-  const q = g.input('q', 'float', [sq, hq, d]);
-  const k = repeatKvHeads(g, g.input('k', 'float', [sk, hkv, d]), sk, hq, hkv, d); // [Sk, Hq, D]
-  const v = repeatKvHeads(g, g.input('v', 'float', [sk, hkv, d]), sk, hq, hkv, d);
+  emitFusedAttention(g, shape, g.input('q', 'float', [sq, hq, d]), g.input('k', 'float', [sk, hkv, d]), g.input('v', 'float', [sk, hkv, d]), {
+    out: 'out',
+    lse: 'lse',
+    fallback: 'fallback',
+  });
+  g.output('out', 'float', [sq, hq, d]);
+  g.output('lse', 'float', [hq, sq]);
+  g.output('fallback', 'float', []);
+  return g.toModelBytes(21, { 'com.microsoft': 1 });
+}
 
+/** The fused graph's ops on q, k and v already in `g` (a model importing com.microsoft): out, lse and fallback. */
+export function emitFusedAttention(
+  g: GraphBuilder,
+  shape: AttentionGraphShape,
+  q: string,
+  kIn: string,
+  vIn: string,
+  names: { out?: string; lse?: string; fallback?: string } = {},
+): { out: string; lse: string; fallback: string } {
+  const { sq, sk, hq, hkv, d } = shape;
+  if (shape.mask !== 'none') throw new Error(`the fused attention graph has no '${shape.mask}' mask`);
+  const named = (name?: string) => (name ? { outputName: name } : {});
+  const k = repeatKvHeads(g, kIn, sk, hq, hkv, d); // [Sk, Hq, D]
+  const v = repeatKvHeads(g, vIn, sk, hq, hkv, d);
   const reference = g.op('ReduceMean', [k, g.ints([0])], { keepdims: 1 }); // k* [1, Hq, D]
   const referenceScore = g.op('Mul', [g.op('ReduceSum', [g.op('Mul', [q, reference]), g.ints([2])], { keepdims: 1 }), g.scalar(1 / Math.sqrt(d))]); // c [Sq, Hq, 1]
   const keys = g.op('Concat', [reference, k], { axis: 0 }); // [Sk+1, Hq, D]
@@ -44,15 +64,11 @@ export function buildFusedAttentionGraph(shape: AttentionGraphShape): Uint8Array
   const [weighted, b] = g.opMulti('Split', [g.op('Reshape', [y, g.ints([sq, hq, d + 1])]), g.ints([d, 1])], 2, { axis: 2 }) as [string, string];
   const a = g.op('Sub', [g.scalar(1), b]);
 
-  g.op('Div', [weighted, a], {}, { outputName: 'out' });
+  const out = g.op('Div', [weighted, a], {}, named(names.out));
   const lse = g.op('Add', [referenceScore, g.op('Log', [g.op('Div', [a, b])])]); // [Sq, Hq, 1]
-  g.op('Transpose', [g.op('Reshape', [lse, g.ints([sq, hq])])], { perm: [1, 0] }, { outputName: 'lse' });
+  const lseHeads = g.op('Transpose', [g.op('Reshape', [lse, g.ints([sq, hq])])], { perm: [1, 0] }, named(names.lse));
   const tooSmall = g.op('Cast', [g.op('Less', [b, g.scalar(MIN_REFERENCE_WEIGHT)])], { to: 1 });
-  g.op('ReduceMax', [tooSmall], { keepdims: 0 }, { outputName: 'fallback' });
-  g.output('out', 'float', [sq, hq, d]);
-  g.output('lse', 'float', [hq, sq]);
-  g.output('fallback', 'float', []);
-  return g.toModelBytes(21, { 'com.microsoft': 1 });
+  return { out, lse: lseHeads, fallback: g.op('ReduceMax', [tooSmall], { keepdims: 0 }, named(names.fallback)) };
 }
 
 /** GQA for an op without it: [Sk, Hkv, D] -> [Sk, Hq, D], query head h reading kv head floor(h / group). */

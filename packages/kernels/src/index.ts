@@ -7,6 +7,7 @@ export * from './decode-attention-graph.js';
 export * from './fused-attention-graph.js';
 export * from './graph-builder.js';
 export * from './onnx-schema.js';
+export * from './pieces-attention-graph.js';
 export * from './row-tiles.js';
 export * from './session-options.js';
 export * from './workspace-budget.js';

@@ -1,4 +1,4 @@
-import { mergeInto, NO_MASK, type BlockMask, type PartialAttention, type Span, type Tensor } from '@seqpar/core';
+import { mergeInto, NO_MASK, type BlockMask, type BlockPiece, type PartialAttention, type Span, type Tensor } from '@seqpar/core';
 import { attentionKeysWithin, pieceRowsCap } from '@seqpar/kernels';
 import { rowSlice } from './frames.js';
 import type { RankContext } from './rank-context.js';
@@ -23,32 +23,62 @@ const DENSE_ROWS = 2048;
  */
 const MAX_KEYS = 32768;
 
-/** One kernel call: block-local query rows and key rows under a mask. */
-interface Piece {
-  readonly query: Span;
-  readonly key: Span;
-  readonly mask: BlockMask;
-}
+/** Pieces of one strip that go to the kernel as one call (attendPieces): a window strip's dense core and two fringes. */
+const STRIP_PIECES = 3;
 
 /**
  * Attention of local queries `q` over `k`, `v` under `mask` (block-local indices, query 0 aligned with key 0),
- * folded into rows `rows` of `acc`, one kernel call per piece. Each piece merges before the next starts: merging
- * while the next piece computes was measured 5-10% slower with two workers on two cores (a third busy thread).
+ * folded into rows `rows` of `acc`: one kernel call per piece (planPieces), or per interior window strip where the
+ * kernel takes several pieces at once (callGroups). Each call merges before the next starts: merging while the
+ * next piece computes was measured 5-10% slower with two workers on two cores (a third busy thread).
  */
 export async function attendInto(ctx: RankContext, acc: PartialAttention, rows: Span, q: Tensor, k: Tensor, v: Tensor, mask: BlockMask, label: string): Promise<void> {
-  for (const { query, key, mask: pieceMask } of planPieces(q.shape[0]!, k.shape[0]!, mask, attentionKeysWithin(q.shape[1]!, q.shape[2]!), pieceRowsCap())) {
+  const pieces = planPieces(q.shape[0]!, k.shape[0]!, mask, attentionKeysWithin(q.shape[1]!, q.shape[2]!), pieceRowsCap());
+  for (const group of ctx.kernel.attendPieces ? callGroups(pieces, Math.min(CAUSAL_BASE, pieceRowsCap())) : pieces.map((piece) => [piece])) {
+    const [query, key] = [cover(group.map((p) => p.query)), cover(group.map((p) => p.key))];
     // Counted per call (and shown on its trace span), so a trace and --json show how evenly the visible work fell.
-    const pairs = visiblePairs(query.end - query.start, key.end - key.start, pieceMask);
+    const pairs = group.reduce((sum, p) => sum + visiblePairs(p.query.end - p.query.start, p.key.end - p.key.start, p.mask), 0);
     ctx.recorder.countPairs(pairs);
+    const [qs, ks, vs] = [rowSlice(q, query.start, query.end), rowSlice(k, key.start, key.end), rowSlice(v, key.start, key.end)];
     const partial = await ctx.recorder.time(
       'compute',
-      `attend ${pieceMask.kind} ${label}`,
-      () => ctx.kernel.attend(rowSlice(q, query.start, query.end), rowSlice(k, key.start, key.end), rowSlice(v, key.start, key.end), pieceMask),
+      `attend ${group.length === 1 ? group[0]!.mask.kind : `${group.length} pieces`} ${label}`,
+      () =>
+        group.length === 1
+          ? ctx.kernel.attend(qs, ks, vs, group[0]!.mask)
+          : ctx.kernel.attendPieces!(
+              qs,
+              ks,
+              vs,
+              group.map((p) => ({ query: shift(p.query, query.start), key: shift(p.key, key.start), mask: p.mask })),
+            ),
       { args: { visiblePairs: pairs } },
     );
     await ctx.recorder.time('compute', 'merge', () => mergeInto(acc, partial, { start: rows.start + query.start, end: rows.start + query.end }));
   }
 }
+
+/**
+ * One call per piece, except the pieces of an interior window strip (a dense core between two masked fringes,
+ * within `strip` rows): those go as one call, its result merged in the graph. Calls and merges cost ~1.3 ms and
+ * ~1 ms per piece here, which three pieces per strip paid twice over. Every interior strip of a request has the
+ * same three pieces, so one session serves them all; the clipped strips at a block's edges keep the single-piece
+ * shapes a causal plan shares (new graphs per edge shape would crowd the session cache, measured thrashing it when
+ * full causal and window requests alternate).
+ */
+function callGroups(pieces: readonly BlockPiece[], strip: number): BlockPiece[][] {
+  const groups: BlockPiece[][] = [];
+  for (const piece of pieces) {
+    const last = groups[groups.length - 1];
+    const rows = last && cover([...last.map((p) => p.query), piece.query]);
+    if (last && rows && rows.end - rows.start <= strip) last.push(piece);
+    else groups.push([piece]);
+  }
+  return groups.flatMap((group) => (group.length === STRIP_PIECES ? [group] : group.map((piece) => [piece])));
+}
+
+const cover = (spans: readonly Span[]): Span => ({ start: Math.min(...spans.map((s) => s.start)), end: Math.max(...spans.map((s) => s.end)) });
+const shift = (span: Span, by: number): Span => ({ start: span.start - by, end: span.end - by });
 
 /** Rows and keys per unit that pieces are cut at (block-local), so the shapes of one request's blocks recur. */
 const ALIGN = 64;
@@ -92,9 +122,9 @@ export function visiblePairs(sq: number, sk: number, mask: BlockMask): number {
  * meets both of a source's chunks at once); `keyCap` (the kernel's workspace budget, attentionKeysWithin) bounds them
  * too, and `rowCap` (a compute scope's piece bound, compute-priority.ts) the rows of every piece. No piece is empty.
  */
-export function planPieces(sq: number, sk: number, mask: BlockMask, keyCap = MAX_KEYS, rowCap = Infinity): Piece[] {
+export function planPieces(sq: number, sk: number, mask: BlockMask, keyCap = MAX_KEYS, rowCap = Infinity): BlockPiece[] {
   const { min, max } = bandOf(mask);
-  const pieces: Piece[] = [];
+  const pieces: BlockPiece[] = [];
   const [denseRows, maskedRows] = [Math.min(DENSE_ROWS, rowCap), Math.min(CAUSAL_BASE, rowCap)];
   const maxKeys = Math.min(Math.max(CAUSAL_BASE, sq), keyCap);
   const dense = (query: Span, key: Span): void => {

@@ -123,6 +123,9 @@ describe('attendInto', () => {
     // Windows of 97 and 1024: masked band strips, and strips of a dense core between two triangles.
     [{ kind: 'band', min: -96, max: 0 }, 1300, 1300],
     [{ kind: 'band', min: -1023, max: 0 }, 2100, 2100],
+    // Windows of 1 (the diagonal alone) and of the whole block (causal), on lengths no strip divides.
+    [{ kind: 'band', min: 0, max: 0 }, 1100, 1100],
+    [{ kind: 'band', min: -2599, max: 0 }, 2600, 2600],
   ])('%o %i x %i pieces merge to the exact attention', async (mask, sq, sk) => {
     const random = seededRandom(sq + sk);
     const [q, k, v] = [randomTensor([sq, 2, 4], random), randomTensor([sk, 1, 4], random), randomTensor([sk, 1, 4], random)];
@@ -134,5 +137,20 @@ describe('attendInto', () => {
     // A row that sees no key (row 0 under the strict mask) has lse ~ -1e30 in both: compare the others' values.
     const seen = (lse: ArrayLike<number>) => Float64Array.from(lse, (x) => (x < -1e29 ? -1 : x));
     expect(maxAbsDiff(Float32Array.from(seen(acc.lse.data)), seen(expected.lse))).toBeLessThan(1e-4);
+  });
+
+  it('sends an interior window strip (core and two fringes) as one call', async () => {
+    const calls: string[] = [];
+    const counting = {
+      attend: (...args: Parameters<AttentionKernel['attend']>) => (calls.push('attend'), kernel.attend(...args)),
+      attendPieces: (...args: Parameters<AttentionKernel['attendPieces']>) => (calls.push(`pieces ${args[3].length}`), kernel.attendPieces(...args)),
+    };
+    const random = seededRandom(3);
+    const [q, k, v] = [randomTensor([4096, 2, 4], random), randomTensor([4096, 1, 4], random), randomTensor([4096, 1, 4], random)];
+    const ctx = { kernel: counting, recorder: new RankRecorder(0) } as unknown as RankContext;
+    await attendInto(ctx, createPartial(4096, 2, 4), { start: 0, end: 4096 }, q, k, v, { kind: 'band', min: -1023, max: 0 }, 'test');
+    // Strips 0 and 1 are clipped by the block's start (one and two pieces); strips 2-7 go whole.
+    expect(calls.filter((c) => c === 'pieces 3')).toHaveLength(6);
+    expect(calls).toHaveLength(6 + 3);
   });
 });

@@ -45,3 +45,17 @@ describe.each([1, 2, 3, 4, 8])('N = %i', (n) => {
     });
   });
 });
+
+// A window long enough that the blocks hold interior strips (a dense core between two masked fringes, one kernel
+// call each), beside documents of 1 and 2 tokens, on a length no strip divides.
+describe('window 1024 over documents of 1, 2 and 4097 tokens, N = 2', () => {
+  const mask: SequenceMask = { causal: true, documents: [1, 2, 4097], window: 1024 };
+  const random = seededRandom(4100);
+  const [q, k, v] = [randomTensor([4100, 4, D], random), randomTensor([4100, 2, D], random), randomTensor([4100, 2, D], random)];
+  const expected = referenceAttention(q, k, v, { kind: 'sequence', mask });
+  it.each(['ring', 'zigzag', 'striped'])('%s matches the fp64 reference', async (name) => {
+    const { result } = await runStrategyInproc(name, q, k, v, { ...mask, degree: 2, kernels: [kernel], timeoutMs: 60_000 });
+    expect(maxAbsDiff(result.out.data, expected.out)).toBeLessThanOrEqual(1e-4);
+    expect(maxAbsDiff(result.lse.data, expected.lse)).toBeLessThanOrEqual(1e-3);
+  });
+});
