@@ -91,7 +91,7 @@ export abstract class TransportBase implements Transport {
     try {
       this.checkPeer(to, 'send to');
       checkHeaderKeys(header);
-      bytes = payload ? new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength) : EMPTY;
+      bytes = asPlainBytes(payload);
       if (bytes.byteLength > this.limits.maxPayload) {
         throw new SeqparError('ERR_FRAME_TOO_LARGE', `payload of ${bytes.byteLength} bytes exceeds maxPayload ${this.limits.maxPayload}`);
       }
@@ -239,6 +239,12 @@ export function resolveLimits(options: Partial<TransportLimits>, defaultQueued: 
     ...(links === undefined ? {} : { links }),
     ...(faults === undefined ? {} : { faults }),
   };
+}
+
+/** The payload as a plain Uint8Array (not a Buffer, whose `slice` is a view): one made only when needed. */
+function asPlainBytes(payload: ArrayBufferView | undefined): Uint8Array {
+  if (!payload) return EMPTY;
+  return payload.constructor === Uint8Array ? (payload as Uint8Array) : new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
 }
 
 function abortable(pending: Promise<void>, signal: AbortSignal, message: string): Promise<void> {
