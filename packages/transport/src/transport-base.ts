@@ -72,7 +72,7 @@ export abstract class TransportBase implements Transport {
   ) {
     if (!Number.isInteger(worldSize) || worldSize < 1) throw new UsageError(`worldSize must be a positive integer, got ${worldSize}`);
     if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) throw new UsageError(`rank ${rank} is outside 0..${worldSize - 1}`);
-    this.credit = Array.from({ length: worldSize }, () => new CreditWindow(limits.maxQueuedBytes));
+    this.credit = Array.from({ length: worldSize }, (_, peer) => new CreditWindow(limits.maxQueuedBytes, () => this.creditStarved(peer)));
     this.guard = new FrameGuard();
     const simulated = limits.links !== undefined || limits.faults !== undefined;
     this.stamping = limits.checksum ?? simulated;
@@ -164,6 +164,9 @@ export abstract class TransportBase implements Transport {
   protected abstract transmit(to: number, tag: string, header: FrameHeader, payload: Uint8Array): Promise<void> | void;
   /** The local caller took `cost` bytes of frames from `from`: tell that sender. */
   protected abstract returnCredit(from: number, cost: number): void;
+
+  /** A send to `peer` waits for credit; a transport that holds credit back asks for it here. */
+  protected creditStarved(_peer: number): void {}
   protected abstract shutdown(): Promise<void>;
 
   /**

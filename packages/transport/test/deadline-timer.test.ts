@@ -10,8 +10,11 @@ function owner() {
   const timer = new DeadlineTimer((now) => {
     let next = Infinity;
     for (const [name, at] of pending) {
-      if (at <= now) (pending.delete(name), expired.push(name), timer.settled());
-      else next = Math.min(next, at);
+      if (at <= now) {
+        pending.delete(name);
+        expired.push(name);
+        timer.settled();
+      } else next = Math.min(next, at);
     }
     return next;
   });
