@@ -1,7 +1,7 @@
 import { SeqparError } from '@seqpar/core';
 import { pack } from 'msgpackr';
 import type { FrameHeader } from './transport.js';
-import { asciiLength, readTag, unpackField, writeAscii } from './wire-text.js';
+import { asciiLength, packFlatHeader, readTag, unpackField, writeAscii } from './wire-text.js';
 
 /**
  * WebSocket binary messages. A small frame is one message with its payload copied in raw, starting on an 8-byte
@@ -51,14 +51,18 @@ const DATA_FIXED = 8;
 const CREDIT_BYTES = 8;
 const HAS_CREDIT = 1;
 const HAS_REF = 2;
+/** Where a flat header is packed before its length is known (wire-text.ts). */
+const headerScratch = new Uint8Array(256);
 
 export function encodeData(tag: string, header: FrameHeader, payload: Uint8Array, ref?: unknown[], credit = 0): Buffer {
   // Copied at once: msgpackr reuses its buffer for the next pack (the header's, below).
   const refBytes = ref ? Buffer.from(pack(ref)) : undefined;
-  const packedHeader = isEmpty(header) ? undefined : pack(header);
+  // An empty header is H = 0 (a flat header's 1 byte, an empty map, is not sent).
+  const flatHeader = packFlatHeader(header, headerScratch);
+  const packedHeader = flatHeader < 0 ? pack(header) : undefined;
   const asciiTag = asciiLength(tag);
   const tagBytes = asciiTag >= 0 ? asciiTag : Buffer.byteLength(tag);
-  const headerBytes = packedHeader?.byteLength ?? 0;
+  const headerBytes = packedHeader?.byteLength ?? (flatHeader > 1 ? flatHeader : 0);
   const creditBytes = credit > 0 ? CREDIT_BYTES : 0;
   const metaLength = DATA_FIXED + creditBytes + tagBytes + headerBytes + (refBytes?.byteLength ?? 0);
   const offset = align8(PREFIX + metaLength);
@@ -75,6 +79,7 @@ export function encodeData(tag: string, header: FrameHeader, payload: Uint8Array
   else message.write(tag, at, tagBytes, 'utf8');
   at += tagBytes;
   if (packedHeader) message.set(packedHeader, at);
+  else for (let i = 0; i < headerBytes; i += 1) message[at + i] = headerScratch[i]!;
   at += headerBytes;
   if (refBytes) message.set(refBytes, at);
   for (at += refBytes?.byteLength ?? 0; at < offset; at += 1) message[at] = 0;
@@ -165,11 +170,6 @@ function unpackMeta(bytes: Uint8Array, start: number, end: number, what: string)
   } catch (error) {
     throw badFrame(`${what} is not msgpack (${(error as Error).message})`);
   }
-}
-
-function isEmpty(header: FrameHeader): boolean {
-  for (const _key in header) return false;
-  return true;
 }
 
 /** The payload message that follows a DATA_HEAD, checked against the length the head declared. */

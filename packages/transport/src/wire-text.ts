@@ -51,3 +51,62 @@ export function unpackField(bytes: Uint8Array, start: number, end: number): unkn
   scratchRange.end = length;
   return unpackr.unpack(scratch, scratchRange);
 }
+
+/**
+ * msgpack of a small flat header (up to 15 keys of short ASCII, each a number, boolean, null or short ASCII
+ * string) written into `out` from 0 as msgpack that msgpackr reads back to the same values; returns its length,
+ * or -1 for any other header (msgpackr packs that one). Most frame headers are such (`{ i }`, `{ seq }`,
+ * `{ layer, step }`), and msgpackr's general writer cost several times this per frame.
+ */
+export function packFlatHeader(header: Record<string, unknown>, out: Uint8Array): number {
+  let at = 1;
+  let keys = 0;
+  for (const key in header) {
+    if (++keys > 15 || (at = writeShortAscii(out, at, key)) < 0) return -1;
+    const value = header[key];
+    if (typeof value === 'number') at = writeNumber(out, at, value);
+    else if (typeof value === 'string') at = writeShortAscii(out, at, value);
+    else if (typeof value === 'boolean') out[at++] = value ? 0xc3 : 0xc2;
+    else if (value === null) out[at++] = 0xc0;
+    else return -1;
+    if (at < 0 || at > out.byteLength - 16) return -1;
+  }
+  out[0] = 0x80 | keys;
+  return at;
+}
+
+/** fixstr of a string of at most 31 ASCII characters, or -1. */
+function writeShortAscii(out: Uint8Array, at: number, text: string): number {
+  if (text.length > 31 || at + 1 + text.length > out.byteLength) return -1;
+  out[at] = 0xa0 | text.length;
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (code > 0x7f) return -1;
+    out[at + 1 + i] = code;
+  }
+  return at + 1 + text.length;
+}
+
+const float = new DataView(new ArrayBuffer(8));
+
+function writeNumber(out: Uint8Array, at: number, value: number): number {
+  if (value >>> 0 === value) {
+    if (value < 0x80) return ((out[at] = value), at + 1);
+    out[at] = 0xce;
+    return writeBigEndian(out, at + 1, value, 4);
+  }
+  if ((value | 0) === value) {
+    if (value >= -0x20) return ((out[at] = value & 0xff), at + 1);
+    out[at] = 0xd2;
+    return writeBigEndian(out, at + 1, value >>> 0, 4);
+  }
+  out[at] = 0xcb;
+  float.setFloat64(0, value);
+  for (let i = 0; i < 8; i += 1) out[at + 1 + i] = float.getUint8(i);
+  return at + 9;
+}
+
+function writeBigEndian(out: Uint8Array, at: number, value: number, bytes: number): number {
+  for (let i = bytes - 1; i >= 0; i -= 1, value = Math.floor(value / 256)) out[at + i] = value & 0xff;
+  return at + bytes;
+}
