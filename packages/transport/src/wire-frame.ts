@@ -158,10 +158,9 @@ function decodeData(message: Buffer, metaLength: number): WireMessage {
   if (flags & HAS_REF && !Array.isArray(ref)) throw badFrame('data ref must be an array');
   if (align8(end) > message.byteLength) throw badFrame('data meta runs into the payload alignment past the message');
   const payload = aligned(message.subarray(align8(end)));
-  const frame: Extract<WireMessage, { kind: WireKind.Data }> = { kind: WireKind.Data, tag: readTag(message, tagAt, headerAt), header, payload };
-  if (ref) frame.ref = ref as unknown[];
-  if (creditBytes) frame.credit = credit;
-  return frame;
+  // Every field always present: one object shape for every DATA message its readers see.
+  const tag = readTag(message, tagAt, headerAt);
+  return { kind: WireKind.Data, tag, header, payload, ref: ref as unknown[] | undefined, credit: creditBytes ? credit : undefined };
 }
 
 function unpackMeta(bytes: Uint8Array, start: number, end: number, what: string): unknown {
