@@ -24,8 +24,8 @@ const DECODE_SHAPE = { rows: 1, heads: 8, dim: 32 };
 const DECODE_WARM_UP = 4000;
 const DECODE_EXCHANGES = DECODE_WARM_UP + 2000;
 const BYTES = 64;
-const rounds = 5;
-const perRound = 400;
+const rounds = 10;
+const perRound = 200;
 const WARM_UP = 6000;
 
 /**
