@@ -1,5 +1,5 @@
 // Round trip of one 64-byte frame between two processes over each transport, measured interleaved (every round
-// runs every transport in turn, so load on the shared host hits all alike), next to what it is made of: the
+// runs every transport of its group in turn, so load on the shared host hits them alike), next to what it is made of: the
 // floor of two processes busy-polling one word of shared memory, the same frame between two endpoints of one
 // process (inproc: the promise and mailbox path), one event-loop turn, and msgpack of a frame's meta. Then the
 // exchange a sharded decode pays per layer: gatherDecodePartials between two shm worker processes, with the tiny
@@ -24,15 +24,54 @@ const DECODE_SHAPE = { rows: 1, heads: 8, dim: 32 };
 const DECODE_WARM_UP = 4000;
 const DECODE_EXCHANGES = DECODE_WARM_UP + 2000;
 const BYTES = 64;
-const rounds = 5;
-const perRound = 400;
+const rounds = 10;
+const perRound = 200;
 const WARM_UP = 6000;
-const transports = ['raw-ws', 'ws', 'shm', 'inproc'];
+
+/**
+ * Transports measured side by side, interleaved, with no other pair open: an open shm pair wakes this process
+ * every 20 ms to poll for a while, which moved the ws median here from ~36-41 to ~56 us (raw ws 28-34).
+ */
+const groups = [
+  ['raw-ws', 'ws'],
+  ['shm', 'inproc'],
+];
 
 export async function run(args = []) {
   if (args[0] === 'decode') return void console.table([{ transport: 'shm decode exchange', ...percentiles(await decodeExchanges(DECODE_EXCHANGES)) }]);
   const only = args.length ? args : undefined;
-  const kinds = only ?? transports;
+  const samples = new Map();
+  for (const group of only ? [only] : groups) for (const [kind, rtts] of await interleaved(group)) samples.set(kind, rtts);
+  const rows = [...samples].map(([transport, rtts]) => ({ transport, ...percentiles(rtts) }));
+  if (!only) rows.push({ transport: 'spin-floor', ...percentiles(await spinFloor(rounds * perRound)) });
+  if (!only) rows.push({ transport: 'shm decode exchange', ...percentiles(await decodeExchanges(DECODE_EXCHANGES)) });
+  rows.push({ transport: 'event-loop turn', p50Us: await eventLoopTurnUs() });
+  rows.push({ transport: 'msgpack meta', p50Us: msgpackUs() });
+  if (only) return void console.table(rows);
+  const at = (transport) => rows.find((row) => row.transport === transport).p50Us;
+  const wsRatio = at('ws') / at('raw-ws');
+  writeReport('latency', {
+    title: `seqpar transports: ${BYTES}-byte round trip between two processes`,
+    columns: ['transport', 'samples', 'p10Us', 'p50Us', 'p90Us', 'p99Us'],
+    rows,
+    notes: [
+      `${rounds} interleaved rounds of ${perRound} sequential round trips per transport (after ${WARM_UP} untimed ones); one frame out, the peer's echo back, timed on rank 0. Interleaved in groups (${groups.map((group) => group.join(' + ')).join('; ')}), each with only its own pairs open: an open shm pair polls in this process.`,
+      `shm round trip median ${at('shm').toFixed(1)} us (target <= 30); ws ${at('ws').toFixed(1)} us = ${wsRatio.toFixed(2)}x raw ws ${at('raw-ws').toFixed(1)} us (target <= 1.3x); shm decode exchange median ${at('shm decode exchange').toFixed(1)} us (target <= 60).`,
+      `shm decode exchange: ${DECODE_EXCHANGES - DECODE_WARM_UP} calls (after ${DECODE_WARM_UP} untimed ones) of gatherDecodePartials (strategies) between two shm worker processes, a fresh tag prefix per call as a decode's layers use, partials of ${DECODE_SHAPE.rows} row x ${DECODE_SHAPE.heads} heads x ${DECODE_SHAPE.dim} dims (out + lse, one frame each way), timed on rank 0 from the call to the merged result.`,
+      'ws against raw ws: the same syscalls per round trip (one epoll_pwait, read and writev per frame on each side, strace -c) and no timer due within milliseconds; what is left is per-frame CPU in both processes (tag, header, mailbox, credit, a microtask hop), which adds to the round trip whether the two processes share a core or wake each other across two.',
+      'raw-ws: plain ws binary messages (bufferutil, no deflate, zero masks), no seqpar framing, credit or mailbox. spin-floor: two processes ping-pong one Int32 of a shared-memory segment, both spinning; the floor of any shared-memory signalling here.',
+      'inproc: both endpoints in one process, the transport path without any wire. event-loop turn: one setImmediate round. msgpack meta: pack + unpack of a frame meta [tag, header].',
+      'shm polls its rings on every event-loop turn within an adaptive spin budget (default 1 ms), then sleeps until a ws wake: where both processes hold a core it answers within a few event-loop turns, where they share one it falls back to the wake. The spin floor runs for under a millisecond in all, often inside one time slice; a longer spin meets the scheduler (its p90 and p99).',
+      `Load average when the run ended: ${loadavg()
+        .map((load) => load.toFixed(2))
+        .join(', ')} (1, 5, 15 min). On a shared host a process that waits for a time slice adds its wait to a sample; compare within one run.`,
+    ],
+    extra: { raw: Object.fromEntries([...samples].map(([kind, rtts]) => [kind, median(rtts)])) },
+  });
+}
+
+/** Round trips (us) of each kind in `kinds`: their pairs open together, warmed up, then timed in turn per round. */
+async function interleaved(kinds) {
   const pairs = new Map();
   for (const kind of kinds) pairs.set(kind, kind === 'raw-ws' ? await openRawWsPair() : await openPair(kind));
   const payload = new Uint8Array(BYTES).fill(5);
@@ -47,31 +86,7 @@ export async function run(args = []) {
   } finally {
     await Promise.all([...pairs.values()].map((pair) => pair.dispose()));
   }
-  const rows = [...samples].map(([transport, rtts]) => ({ transport, ...percentiles(rtts) }));
-  if (!only) rows.push({ transport: 'spin-floor', ...percentiles(await spinFloor(rounds * perRound)) });
-  if (!only) rows.push({ transport: 'shm decode exchange', ...percentiles(await decodeExchanges(DECODE_EXCHANGES)) });
-  rows.push({ transport: 'event-loop turn', p50Us: await eventLoopTurnUs() });
-  rows.push({ transport: 'msgpack meta', p50Us: msgpackUs() });
-  if (only) return void console.table(rows);
-  const at = (transport) => rows.find((row) => row.transport === transport).p50Us;
-  const wsRatio = at('ws') / at('raw-ws');
-  writeReport('latency', {
-    title: `seqpar transports: ${BYTES}-byte round trip between two processes`,
-    columns: ['transport', 'samples', 'p10Us', 'p50Us', 'p90Us', 'p99Us'],
-    rows,
-    notes: [
-      `${rounds} interleaved rounds of ${perRound} sequential round trips per transport (after ${WARM_UP} untimed ones); one frame out, the peer's echo back, timed on rank 0.`,
-      `shm round trip median ${at('shm').toFixed(1)} us (target <= 30); ws ${at('ws').toFixed(1)} us = ${wsRatio.toFixed(2)}x raw ws ${at('raw-ws').toFixed(1)} us (target <= 1.3x); shm decode exchange median ${at('shm decode exchange').toFixed(1)} us (target <= 60).`,
-      `shm decode exchange: ${DECODE_EXCHANGES - DECODE_WARM_UP} calls (after ${DECODE_WARM_UP} untimed ones) of gatherDecodePartials (strategies) between two shm worker processes, a fresh tag prefix per call as a decode's layers use, partials of ${DECODE_SHAPE.rows} row x ${DECODE_SHAPE.heads} heads x ${DECODE_SHAPE.dim} dims (out + lse, one frame each way), timed on rank 0 from the call to the merged result.`,
-      'raw-ws: plain ws binary messages (bufferutil, no deflate, zero masks), no seqpar framing, credit or mailbox. spin-floor: two processes ping-pong one Int32 of a shared-memory segment, both spinning; the floor of any shared-memory signalling here.',
-      'inproc: both endpoints in one process, the transport path without any wire. event-loop turn: one setImmediate round. msgpack meta: pack + unpack of a frame meta [tag, header].',
-      'shm polls its rings on every event-loop turn within an adaptive spin budget (default 1 ms), then sleeps until a ws wake: where both processes hold a core it answers within a few event-loop turns, where they share one it falls back to the wake. The spin floor runs for under a millisecond in all, often inside one time slice; a longer spin meets the scheduler (its p90 and p99).',
-      `Load average when the run ended: ${loadavg()
-        .map((load) => load.toFixed(2))
-        .join(', ')} (1, 5, 15 min). On a shared host a process that waits for a time slice adds its wait to a sample; compare within one run.`,
-    ],
-    extra: { raw: Object.fromEntries([...samples].map(([kind, rtts]) => [kind, median(rtts)])) },
-  });
+  return samples;
 }
 
 function percentiles(values) {

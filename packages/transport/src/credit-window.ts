@@ -10,7 +10,11 @@ export class CreditWindow {
   private failure: SeqparError | undefined;
   private readonly waiting: { cost: number; resolve(): void; reject(error: SeqparError): void }[] = [];
 
-  constructor(private readonly limit: number) {}
+  /** `onStarved` runs when a send starts to wait, and after each release that leaves one waiting. */
+  constructor(
+    private readonly limit: number,
+    private readonly onStarved: () => void = () => {},
+  ) {}
 
   /** Takes `cost` at once if nothing waits and it fits; false when the caller must `acquire` (and wait) instead. */
   tryAcquire(cost: number): boolean {
@@ -39,6 +43,7 @@ export class CreditWindow {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiting.push(entry);
+      if (this.waiting.length === 1) this.onStarved();
     });
   }
 
@@ -50,6 +55,7 @@ export class CreditWindow {
   release(cost: number): void {
     this.inFlight = Math.max(0, this.inFlight - cost);
     this.admit();
+    if (this.waiting.length && !this.failure) this.onStarved();
   }
 
   fail(error: SeqparError): void {

@@ -1,12 +1,12 @@
 import { SeqparError } from '@seqpar/core';
-import { DeadlineTimer, type Deadline } from './deadline-timer.js';
+import { DeadlineTimer } from './deadline-timer.js';
 import { DEFAULT_RECV_TIMEOUT_MS, type Frame, type RecvOptions } from './transport.js';
 
 /**
  * One pending `recv`: a class rather than a set of closures per call, since a ping-pong makes one per frame. It
  * settles once: it leaves its list, its deadline and its signal, then resolves or rejects the caller's promise.
  */
-class Waiter implements Deadline {
+class Waiter {
   readonly at: number;
   resolve!: (frame: Frame) => void;
   reject!: (error: SeqparError) => void;
@@ -65,7 +65,9 @@ export class Mailbox {
   private readonly queues = new Map<number, Map<string, Frame[]>>();
   private readonly waiters = new Map<number, Map<string, Waiter[]>>();
   private readonly peerErrors = new Map<number, SeqparError>();
-  private readonly deadlines = new DeadlineTimer<Waiter>();
+  private readonly deadlines = new DeadlineTimer((now) => this.expireDue(now));
+  /** Tags a peer's waiter map may hold before its empty lists are dropped (grows with the tags in use). */
+  private listLimit = MIN_LIST_LIMIT;
   private closedError: SeqparError | undefined;
 
   /**
@@ -108,21 +110,50 @@ export class Mailbox {
     if (options.signal?.aborted) return Promise.reject(abortError(from, tag));
     const waiters = perPeer(this.waiters, from);
     let list = waiters.get(tag);
-    if (!list) waiters.set(tag, (list = []));
+    if (!list) waiters.set(tag, (list = this.newList(waiters)));
     const waiter = new Waiter(this, from, tag, list, options.timeoutMs ?? DEFAULT_RECV_TIMEOUT_MS, options.signal);
-    this.deadlines.add(waiter);
+    this.deadlines.add(waiter.at);
     list.push(waiter);
     return waiter.promise;
   }
 
-  /** A settled waiter leaves its deadline and its list. */
+  /**
+   * A settled waiter leaves its deadline and its list. An emptied list stays for its tag's next receive (a
+   * ping-pong would otherwise delete and re-create a map entry per frame); `newList` drops the empty ones.
+   */
   forget(waiter: Waiter, list: Waiter[]): void {
-    this.deadlines.delete(waiter);
-    const index = list[0] === waiter ? 0 : list.indexOf(waiter);
+    this.deadlines.settled();
+    if (list[0] === waiter) return void list.shift();
+    const index = list.indexOf(waiter);
     if (index >= 0) list.splice(index, 1);
-    // Decode uses a fresh tag per layer and token: an empty list left behind would be kept forever.
-    const waiters = this.waiters.get(waiter.from);
-    if (!list.length && waiters?.get(waiter.tag) === list) waiters.delete(waiter.tag);
+  }
+
+  /**
+   * Decode uses a fresh tag per layer and token, so empty lists left behind would be kept forever: once a peer's
+   * map reaches the limit they are dropped, and the limit follows twice the tags still waited on.
+   */
+  private newList(waiters: Map<string, Waiter[]>): Waiter[] {
+    if (waiters.size >= this.listLimit) {
+      for (const [tag, list] of waiters) if (!list.length) waiters.delete(tag);
+      this.listLimit = Math.max(MIN_LIST_LIMIT, 2 * waiters.size);
+    }
+    return [];
+  }
+
+  /** The deadline timer fired: waiters whose time is up fail; returns the earliest deadline left. */
+  private expireDue(now: number): number {
+    const due: Waiter[] = [];
+    let next = Infinity;
+    for (const waiters of this.waiters.values()) {
+      for (const list of waiters.values()) {
+        for (const waiter of list) {
+          if (waiter.at <= now) due.push(waiter);
+          else next = Math.min(next, waiter.at);
+        }
+      }
+    }
+    for (const waiter of due) waiter.expire();
+    return next;
   }
 
   /** The peer is gone: its waiters fail now; frames it already delivered can still be taken. */
@@ -143,6 +174,8 @@ export class Mailbox {
     this.deadlines.stop();
   }
 }
+
+const MIN_LIST_LIMIT = 64;
 
 function perPeer<T>(maps: Map<number, Map<string, T>>, peer: number): Map<string, T> {
   let map = maps.get(peer);

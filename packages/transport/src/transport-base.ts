@@ -72,7 +72,7 @@ export abstract class TransportBase implements Transport {
   ) {
     if (!Number.isInteger(worldSize) || worldSize < 1) throw new UsageError(`worldSize must be a positive integer, got ${worldSize}`);
     if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) throw new UsageError(`rank ${rank} is outside 0..${worldSize - 1}`);
-    this.credit = Array.from({ length: worldSize }, () => new CreditWindow(limits.maxQueuedBytes));
+    this.credit = Array.from({ length: worldSize }, (_, peer) => new CreditWindow(limits.maxQueuedBytes, () => this.creditStarved(peer)));
     this.guard = new FrameGuard();
     const simulated = limits.links !== undefined || limits.faults !== undefined;
     this.stamping = limits.checksum ?? simulated;
@@ -91,7 +91,7 @@ export abstract class TransportBase implements Transport {
     try {
       this.checkPeer(to, 'send to');
       checkHeaderKeys(header);
-      bytes = payload ? new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength) : EMPTY;
+      bytes = asPlainBytes(payload);
       if (bytes.byteLength > this.limits.maxPayload) {
         throw new SeqparError('ERR_FRAME_TOO_LARGE', `payload of ${bytes.byteLength} bytes exceeds maxPayload ${this.limits.maxPayload}`);
       }
@@ -164,6 +164,9 @@ export abstract class TransportBase implements Transport {
   protected abstract transmit(to: number, tag: string, header: FrameHeader, payload: Uint8Array): Promise<void> | void;
   /** The local caller took `cost` bytes of frames from `from`: tell that sender. */
   protected abstract returnCredit(from: number, cost: number): void;
+
+  /** A send to `peer` waits for credit; a transport that holds credit back asks for it here. */
+  protected creditStarved(_peer: number): void {}
   protected abstract shutdown(): Promise<void>;
 
   /**
@@ -239,6 +242,12 @@ export function resolveLimits(options: Partial<TransportLimits>, defaultQueued: 
     ...(links === undefined ? {} : { links }),
     ...(faults === undefined ? {} : { faults }),
   };
+}
+
+/** The payload as a plain Uint8Array (not a Buffer, whose `slice` is a view): one made only when needed. */
+function asPlainBytes(payload: ArrayBufferView | undefined): Uint8Array {
+  if (!payload) return EMPTY;
+  return payload.constructor === Uint8Array ? (payload as Uint8Array) : new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
 }
 
 function abortable(pending: Promise<void>, signal: AbortSignal, message: string): Promise<void> {

@@ -1,6 +1,7 @@
 import { SeqparError } from '@seqpar/core';
-import { pack, unpack } from 'msgpackr';
+import { pack } from 'msgpackr';
 import type { FrameHeader } from './transport.js';
+import { asciiLength, packFlatHeader, readTag, unpackField, writeAscii } from './wire-text.js';
 
 /**
  * WebSocket binary messages. A small frame is one message with its payload copied in raw, starting on an 8-byte
@@ -50,13 +51,18 @@ const DATA_FIXED = 8;
 const CREDIT_BYTES = 8;
 const HAS_CREDIT = 1;
 const HAS_REF = 2;
+/** Where a flat header is packed before its length is known (wire-text.ts). */
+const headerScratch = new Uint8Array(256);
 
 export function encodeData(tag: string, header: FrameHeader, payload: Uint8Array, ref?: unknown[], credit = 0): Buffer {
   // Copied at once: msgpackr reuses its buffer for the next pack (the header's, below).
   const refBytes = ref ? Buffer.from(pack(ref)) : undefined;
-  const packedHeader = isEmpty(header) ? undefined : pack(header);
-  const tagBytes = Buffer.byteLength(tag);
-  const headerBytes = packedHeader?.byteLength ?? 0;
+  // An empty header is H = 0 (a flat header's 1 byte, an empty map, is not sent).
+  const flatHeader = packFlatHeader(header, headerScratch);
+  const packedHeader = flatHeader < 0 ? pack(header) : undefined;
+  const asciiTag = asciiLength(tag);
+  const tagBytes = asciiTag >= 0 ? asciiTag : Buffer.byteLength(tag);
+  const headerBytes = packedHeader?.byteLength ?? (flatHeader > 1 ? flatHeader : 0);
   const creditBytes = credit > 0 ? CREDIT_BYTES : 0;
   const metaLength = DATA_FIXED + creditBytes + tagBytes + headerBytes + (refBytes?.byteLength ?? 0);
   const offset = align8(PREFIX + metaLength);
@@ -69,10 +75,14 @@ export function encodeData(tag: string, header: FrameHeader, payload: Uint8Array
   message.writeUInt32LE(headerBytes, PREFIX + 4);
   let at = PREFIX + DATA_FIXED;
   if (creditBytes) at = message.writeDoubleLE(credit, at);
-  at += message.write(tag, at, tagBytes, 'utf8');
-  if (packedHeader) at += packedHeader.copy(message, at);
-  if (refBytes) at += refBytes.copy(message, at);
-  message.fill(0, at, offset);
+  if (asciiTag >= 0) writeAscii(message, at, tag);
+  else message.write(tag, at, tagBytes, 'utf8');
+  at += tagBytes;
+  if (packedHeader) message.set(packedHeader, at);
+  else for (let i = 0; i < headerBytes; i += 1) message[at + i] = headerScratch[i]!;
+  at += headerBytes;
+  if (refBytes) message.set(refBytes, at);
+  for (at += refBytes?.byteLength ?? 0; at < offset; at += 1) message[at] = 0;
   message.set(payload, offset);
   return message;
 }
@@ -108,7 +118,7 @@ export function decodeMessage(message: Buffer): WireMessage {
   const metaLength = message.readUInt32LE(4);
   if (PREFIX + metaLength > message.byteLength) throw badFrame(`meta length ${metaLength} runs past the message`);
   if (kind === WireKind.Data) return decodeData(message, metaLength);
-  const meta = unpackMeta(message.subarray(PREFIX, PREFIX + metaLength), 'meta');
+  const meta = unpackMeta(message, PREFIX, PREFIX + metaLength, 'meta');
   switch (kind) {
     case WireKind.DataHead: {
       const parts = Array.isArray(meta) ? (meta as unknown[]) : [];
@@ -142,29 +152,23 @@ function decodeData(message: Buffer, metaLength: number): WireMessage {
   if (headerAt + headerBytes > end || (!(flags & HAS_REF) && headerAt + headerBytes !== end)) throw badFrame('data meta lengths do not add up');
   const credit = creditBytes ? message.readDoubleLE(PREFIX + DATA_FIXED) : 0;
   if (creditBytes && !(credit > 0 && Number.isSafeInteger(credit))) throw badFrame('credit must be a positive integer');
-  const header = headerBytes ? unpackMeta(message.subarray(headerAt, headerAt + headerBytes), 'header') : {};
+  const header = headerBytes ? unpackMeta(message, headerAt, headerAt + headerBytes, 'header') : {};
   if (!isPlainObject(header)) throw badFrame('data header must be an object');
-  const ref = flags & HAS_REF ? unpackMeta(message.subarray(headerAt + headerBytes, end), 'ref') : undefined;
+  const ref = flags & HAS_REF ? unpackMeta(message, headerAt + headerBytes, end, 'ref') : undefined;
   if (flags & HAS_REF && !Array.isArray(ref)) throw badFrame('data ref must be an array');
   if (align8(end) > message.byteLength) throw badFrame('data meta runs into the payload alignment past the message');
   const payload = aligned(message.subarray(align8(end)));
-  const frame: Extract<WireMessage, { kind: WireKind.Data }> = { kind: WireKind.Data, tag: message.toString('utf8', tagAt, headerAt), header, payload };
-  if (ref) frame.ref = ref as unknown[];
-  if (creditBytes) frame.credit = credit;
-  return frame;
+  // Every field always present: one object shape for every DATA message its readers see.
+  const tag = readTag(message, tagAt, headerAt);
+  return { kind: WireKind.Data, tag, header, payload, ref: ref as unknown[] | undefined, credit: creditBytes ? credit : undefined };
 }
 
-function unpackMeta(bytes: Uint8Array, what: string): unknown {
+function unpackMeta(bytes: Uint8Array, start: number, end: number, what: string): unknown {
   try {
-    return unpack(bytes);
+    return unpackField(bytes, start, end);
   } catch (error) {
     throw badFrame(`${what} is not msgpack (${(error as Error).message})`);
   }
-}
-
-function isEmpty(header: FrameHeader): boolean {
-  for (const _key in header) return false;
-  return true;
 }
 
 /** The payload message that follows a DATA_HEAD, checked against the length the head declared. */

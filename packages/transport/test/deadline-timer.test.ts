@@ -1,22 +1,40 @@
 import { describe, expect, it } from 'vitest';
-import { DeadlineTimer, type Deadline } from '../src/deadline-timer.js';
+import { DeadlineTimer } from '../src/deadline-timer.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The owner's side: named deadlines it keeps itself, swept when the timer fires. */
+function owner() {
+  const pending = new Map<string, number>();
+  const expired: string[] = [];
+  const timer = new DeadlineTimer((now) => {
+    let next = Infinity;
+    for (const [name, at] of pending) {
+      if (at <= now) {
+        pending.delete(name);
+        expired.push(name);
+        timer.settled();
+      } else next = Math.min(next, at);
+    }
+    return next;
+  });
+  const add = (name: string, inMs: number) => {
+    const at = performance.now() + inMs;
+    pending.set(name, at);
+    timer.add(at);
+  };
+  const settle = (name: string) => pending.delete(name) && timer.settled();
+  return { expired, add, settle };
+}
+
 describe('deadline timer', () => {
-  it('expires each deadline once it passes, an earlier one added later first, and never a deleted one', async () => {
-    const timer = new DeadlineTimer<Deadline>();
-    const expired: string[] = [];
-    const add = (name: string, inMs: number): Deadline => {
-      const deadline: Deadline = { at: performance.now() + inMs, expire: () => (expired.push(name), timer.delete(deadline)) };
-      timer.add(deadline);
-      return deadline;
-    };
+  it('expires each deadline once it passes, an earlier one added later first, and never a settled one', async () => {
+    const { expired, add, settle } = owner();
     add('late', 600);
     add('early', 20);
-    const settled = add('settled', 300);
+    add('settled', 300);
     add('middle', 400);
-    timer.delete(settled);
+    settle('settled');
     await sleep(150);
     expect(expired).toEqual(['early']);
     await sleep(650);
@@ -24,14 +42,11 @@ describe('deadline timer', () => {
   });
 
   it('re-arms for deadlines added after everything pending had settled', async () => {
-    const timer = new DeadlineTimer<Deadline>();
-    let fired = 0;
-    const first: Deadline = { at: performance.now() + 5_000, expire: () => (fired += 100) };
-    timer.add(first);
-    timer.delete(first); // the armed timer stays, unreferenced
-    const second: Deadline = { at: performance.now() + 20, expire: () => ((fired += 1), timer.delete(second)) };
-    timer.add(second);
+    const { expired, add, settle } = owner();
+    add('first', 5_000);
+    settle('first'); // the armed timer stays, unreferenced
+    add('second', 20);
     await sleep(80);
-    expect(fired).toBe(1);
+    expect(expired).toEqual(['second']);
   });
 });

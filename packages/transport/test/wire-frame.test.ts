@@ -50,6 +50,17 @@ describe('wire frames', () => {
   });
 
   it.each([
+    { i: 0, big: 127, byte: 128, u32: 2 ** 32 - 1, beyond: 2 ** 32 },
+    { small: -1, fix: -32, below: -33, min: -(2 ** 31), under: -(2 ** 31) - 1, half: 1.5, nan: NaN, inf: -Infinity },
+    { s: 'abc', empty: '', yes: true, no: false, none: null },
+    { notAscii: 'τ', long: 'x'.repeat(40) },
+    { nested: { a: [1, 2] }, missing: undefined, bytes: Uint8Array.of(1, 2) },
+    Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, i])),
+  ])('round-trips the header %o', (header) => {
+    expect((decodeMessage(encodeData('t', header, payload)) as { header: object }).header).toEqual(header);
+  });
+
+  it.each([
     ['unknown flags', { flags: 4 }],
     ['zero credit', { flags: 1, credit: 0 }],
     ['fractional credit', { flags: 1, credit: 1.5 }],
