@@ -1,9 +1,10 @@
 import { readdirSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createPartial, mergeInto, RankRecorder, seededRandom, type BlockAttentionKernel, type PartialAttention } from '@seqpar/core';
+import { createPartial, mergeInto, RankRecorder, type BlockAttentionKernel, type PartialAttention } from '@seqpar/core';
 import { ComputeThread, GraphBuilder, type ChainStep } from '@seqpar/kernels';
 import { createTransport, startRendezvous, type RendezvousServer, type Transport } from '@seqpar/transport';
 import { laneExchanges } from '../src/index.js';
+import { randomPartial } from './harness.js';
 
 /** A batched decode step's attention outputs: 3 rows, of which rows 0 and 2 are sharded; 8 heads of 32 dims. */
 const [ROWS, HEADS, DIM] = [3, 8, 32];
@@ -49,14 +50,7 @@ const contextOf = (rank: number, timeoutMs = 10_000) => ({
   timeoutMs,
 });
 
-/** Every row's partial, as the attention graph of a rank gives it: out [B, Hq, D], lse [Hq, B]. */
-function randomPartial(seed: number): PartialAttention {
-  const random = seededRandom(seed);
-  const partial = createPartial(ROWS, HEADS, DIM);
-  partial.out.data.forEach((_, i, data) => (data[i] = random() - 0.5));
-  partial.lse.data.forEach((_, i, data) => (data[i] = 4 * random()));
-  return partial;
-}
+const randomPartialOf = (seed: number): PartialAttention => randomPartial(ROWS, HEADS, DIM, seed);
 
 function attentionStep(partial: PartialAttention): ChainStep {
   return {
@@ -68,7 +62,7 @@ function attentionStep(partial: PartialAttention): ChainStep {
 describe('decode exchange on the compute thread, through decode lanes (shm)', () => {
   it('merges every layer’s sharded rows in rank order on both ranks, same bits, with no frame and no socket message', async () => {
     const before = ends.map((end) => end.stats());
-    const locals = Array.from({ length: LAYERS }, (_, layer) => [randomPartial(2 * layer), randomPartial(2 * layer + 1)]);
+    const locals = Array.from({ length: LAYERS }, (_, layer) => [randomPartialOf(2 * layer), randomPartialOf(2 * layer + 1)]);
     // One chain per rank per layer, so each layer's outputs can be checked; a decode step chains all layers at once.
     for (let layer = 0; layer < LAYERS; layer++) {
       const outputs = await Promise.all(
@@ -94,7 +88,7 @@ describe('decode exchange on the compute thread, through decode lanes (shm)', ()
   it('fails the waiting exchange with ERR_PEER_LOST when the peer goes, and ERR_TIMEOUT when it never comes', async () => {
     const waiting = (() => {
       using lanes = laneExchanges(contextOf(0))!;
-      return threads[0]!.chain([attentionStep(randomPartial(1)), lanes.step('d0/0/', SHARDED)]);
+      return threads[0]!.chain([attentionStep(randomPartialOf(1)), lanes.step('d0/0/', SHARDED)]);
     })();
     await new Promise((resolve) => setTimeout(resolve, 50));
     const started = performance.now();
@@ -103,14 +97,14 @@ describe('decode exchange on the compute thread, through decode lanes (shm)', ()
     expect(performance.now() - started).toBeLessThan(2000);
 
     using lanes = laneExchanges(contextOf(0, 200))!;
-    await expect(threads[0]!.chain([attentionStep(randomPartial(2)), lanes.step('d0/1/', SHARDED)])).rejects.toMatchObject({ code: /ERR_PEER_LOST|ERR_TIMEOUT/ });
+    await expect(threads[0]!.chain([attentionStep(randomPartialOf(2)), lanes.step('d0/1/', SHARDED)])).rejects.toMatchObject({ code: /ERR_PEER_LOST|ERR_TIMEOUT/ });
   });
 
   it('refuses to merge a partial of a different exchange under the same number (ranks out of step)', async () => {
     const outcomes = await Promise.allSettled(
       [0, 1].map((rank) => {
         using lanes = laneExchanges(contextOf(rank))!;
-        return threads[rank]!.chain([attentionStep(randomPartial(rank)), lanes.step(`d0/${rank}/`, SHARDED)]);
+        return threads[rank]!.chain([attentionStep(randomPartialOf(rank)), lanes.step(`d0/${rank}/`, SHARDED)]);
       }),
     );
     expect(outcomes.map((outcome) => (outcome.status === 'rejected' ? (outcome.reason as { code: string }).code : 'merged'))).toEqual(['ERR_INTERNAL', 'ERR_INTERNAL']);
