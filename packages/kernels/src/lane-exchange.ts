@@ -1,5 +1,5 @@
 import { readSync, writeSync } from 'node:fs';
-import { LANE_OPEN, LANE_PEER_LOST, MASKED_SCORE, mergeInto, SeqparError, type LaneEnds, type PartialAttention } from '@seqpar/core';
+import { LANE_FAILURES, LANE_OPEN, MASKED_SCORE, mergeInto, SeqparError, type LaneEnds, type LaneFailure, type PartialAttention } from '@seqpar/core';
 
 /**
  * The decode exchange as a compute-thread chain step: this rank's partial (out, lse) of some decode rows goes to
@@ -14,9 +14,11 @@ import { LANE_OPEN, LANE_PEER_LOST, MASKED_SCORE, mergeInto, SeqparError, type L
  *   +------------------------------+------------------------------+
  *   slot: | seq u32 | check u32 | bytes u32 | 0 u32 | out [rows, Hq, D] f32 | lse [Hq, rows] f32 |
  *
- * The writer writes everything after `seq` first and `seq` last, in two pwrites; the reader polls `seq` with pread
- * and reads the rest once it matches (each side's syscalls are ordered, and tmpfs pages are shared memory). Two
- * slots suffice: a writer starts exchange seq + 2 only after it received the peer's seq + 1, which the peer wrote
+ * The writer writes everything after `seq` first, then `seq`, then one byte on the peer's bell (a FIFO); the reader
+ * polls `seq` with pread for a moment, then sleeps in a blocking read of its bell, and reads the rest once `seq`
+ * matches (each side's syscalls are ordered, and tmpfs pages are shared memory). Every exchange takes exactly its
+ * byte off the bell, so bytes never pile up; a byte the transport rings to wake a failed lane's reader is never
+ * counted, since a failed lane takes no more exchanges. Two slots suffice: a writer starts exchange seq + 2 only after it received the peer's seq + 1, which the peer wrote
  * after it had read our seq. `check` (a hash of the exchange's tag) catches two ranks running different exchanges
  * under one number, which would otherwise merge the wrong partials silently.
  */
@@ -32,8 +34,6 @@ export interface LaneExchange {
   readonly check: number;
   /** The rows of out / lse whose partials are exchanged (the rows whose cache is sharded over these ranks). */
   readonly rows: readonly number[];
-  /** How long to wait for each peer's partial, from the step's start. */
-  readonly timeoutMs: number;
 }
 
 /** Largest payload bytes of one exchange; a decode step with more rows exchanges on the main thread instead. */
@@ -46,9 +46,9 @@ export function laneCheck(tag: string): number {
   return hash >>> 0;
 }
 
-/** Polling the peer's seq for this long costs a core; after it, the thread sleeps in short waits on the lane's state word. */
-const SPIN_MS = 0.3;
-const SLEEP_MS = 0.05;
+/** Polling the peer's seq saves the bell's wake-up when the peer is about to write; longer, it takes a core from the peer. */
+const SPIN_MS = 0.05;
+const BELL = new Uint8Array(1);
 
 /** Buffers reused by every exchange of the thread: [header | payload] to send, to receive, and the accumulator. */
 let sendBuffer = new ArrayBuffer(0);
@@ -57,11 +57,10 @@ let accBuffer = new ArrayBuffer(0);
 
 /**
  * Runs one exchange over `out` [B, Hq, D] and `lse` [Hq, B] (the attention step's outputs), replacing the
- * exchanged rows of both with the merged partial. Throws ERR_PEER_LOST / ERR_CLOSED when the transport marks a
- * lane, ERR_TIMEOUT past the deadline, ERR_INTERNAL when the peer is in a different exchange.
+ * exchanged rows of both with the merged partial. Throws the failure of a lane the transport failed (peer lost,
+ * closed, timed out, aborted: transport decode-lane.ts), ERR_INTERNAL when the peer is in a different exchange.
  */
 export function exchangePartials(spec: LaneExchange, out: Float32Array, lse: Float32Array, heads: number, dim: number): void {
-  const deadline = performance.now() + spec.timeoutMs;
   const batch = lse.length / heads;
   const n = spec.rows.length;
   const rowSize = heads * dim;
@@ -84,13 +83,14 @@ export function exchangePartials(spec: LaneExchange, out: Float32Array, lse: Flo
     writeSync(lane.sendFd, send, 4, send.length - 4, at + 4);
     sendWords[0] = lane.seq;
     writeSync(lane.sendFd, send, 0, 4, at);
+    writeSync(lane.sendBell, BELL);
   }
   const acc = partialOf(new Float32Array(accBuffer, 0, floats), n, heads, dim);
   acc.out.data.fill(0);
   acc.lse.data.fill(MASKED_SCORE);
   const received = partialOf(new Float32Array(recvBuffer, HEADER_BYTES, floats), n, heads, dim);
   spec.lanes.forEach((lane, peer) => {
-    if (lane) receive(lane, peer, spec.check, bytes, deadline);
+    if (lane) receive(lane, peer, spec.check, bytes);
     mergeInto(acc, lane ? received : local);
   });
   spec.rows.forEach((i, j) => {
@@ -99,28 +99,40 @@ export function exchangePartials(spec: LaneExchange, out: Float32Array, lse: Flo
   });
 }
 
-/** Waits for `peer`'s partial of exchange `lane.seq` and reads it into the receive buffer. */
-function receive(lane: LaneEnds, peer: number, check: number, bytes: number, deadline: number): void {
+/** Waits for `peer`'s partial of exchange `lane.seq` (and its byte on the bell) and reads it into the receive buffer. */
+function receive(lane: LaneEnds, peer: number, check: number, bytes: number): void {
   const at = slotOffset(lane.seq);
   const header = new Uint8Array(recvBuffer, 0, HEADER_BYTES);
   const words = new Uint32Array(recvBuffer, 0, 4);
-  const spinUntil = performance.now() + SPIN_MS;
   // A read past the end of a file not yet written that far returns 0 bytes and leaves the buffer as it was.
-  while (readSync(lane.recvFd, header, 0, 4, at) !== 4 || words[0] !== lane.seq) {
-    const state = Atomics.load(lane.state, 0);
-    if (state !== LANE_OPEN) {
-      throw state === LANE_PEER_LOST
-        ? new SeqparError('ERR_PEER_LOST', `rank ${peer} was lost during a decode exchange`)
-        : new SeqparError('ERR_CLOSED', 'the transport closed during a decode exchange');
-    }
-    const now = performance.now();
-    if (now >= deadline) throw new SeqparError('ERR_TIMEOUT', `rank ${peer} sent no decode partial in time`);
-    if (now >= spinUntil) Atomics.wait(lane.state, 0, LANE_OPEN, SLEEP_MS);
+  const written = () => readSync(lane.recvFd, header, 0, 4, at) === 4 && words[0] === lane.seq;
+  const spinUntil = performance.now() + SPIN_MS;
+  let rung = false;
+  while (!written() && performance.now() < spinUntil) throwIfFailed(lane, peer);
+  while (!written()) {
+    throwIfFailed(lane, peer);
+    rung = readSync(lane.recvBell, BELL, 0, 1, null) === 1;
   }
+  if (!rung) readSync(lane.recvBell, BELL, 0, 1, null); // this exchange's byte, rung just after seq was written
+  throwIfFailed(lane, peer);
   readSync(lane.recvFd, new Uint8Array(recvBuffer, 4, HEADER_BYTES - 4 + bytes), 0, HEADER_BYTES - 4 + bytes, at + 4);
   if (words[1] !== check) throw new SeqparError('ERR_INTERNAL', `rank ${peer} is in a different decode exchange than this rank`);
   if (words[2] !== bytes) throw new SeqparError('ERR_BAD_FRAME', `rank ${peer} sent a decode partial of ${words[2]} bytes, not ${bytes}`);
 }
+
+function throwIfFailed(lane: LaneEnds, peer: number): void {
+  const state = Atomics.load(lane.state, 0);
+  if (state === LANE_OPEN) return;
+  const code = LANE_FAILURES[state - 1]!;
+  throw new SeqparError(code, `decode exchange with rank ${peer}: ${FAILURE_REASONS[code]}`);
+}
+
+const FAILURE_REASONS: Record<LaneFailure, string> = {
+  ERR_PEER_LOST: 'the rank was lost',
+  ERR_CLOSED: 'the transport closed',
+  ERR_TIMEOUT: 'no partial came within the request timeout',
+  ERR_ABORTED: 'the request was aborted',
+};
 
 const slotOffset = (seq: number): number => (seq & 1) * LANE_SLOT_BYTES;
 

@@ -59,6 +59,12 @@ function attentionStep(partial: PartialAttention): ChainStep {
   };
 }
 
+/** An exchange on `ctx`'s rank that its peer never joins. */
+async function exchangeAlone(ctx: ReturnType<typeof contextOf> & { signal?: AbortSignal }): Promise<unknown> {
+  using lanes = laneExchanges(ctx)!;
+  return await threads[ctx.rank]!.chain([attentionStep(randomPartialOf(3)), lanes.step('d0/0/', SHARDED)]);
+}
+
 describe('decode exchange on the compute thread, through decode lanes (shm)', () => {
   it('merges every layer’s sharded rows in rank order on both ranks, same bits, with no frame and no socket message', async () => {
     const before = ends.map((end) => end.stats());
@@ -85,10 +91,10 @@ describe('decode exchange on the compute thread, through decode lanes (shm)', ()
     expect(shmEntries()).toEqual([]); // both lane files were unlinked once opened
   });
 
-  it('fails the waiting exchange with ERR_PEER_LOST when the peer goes, and ERR_TIMEOUT when it never comes', async () => {
-    const waiting = (() => {
+  it('fails the waiting exchange with ERR_PEER_LOST when the peer goes, at once', async () => {
+    const waiting = (async () => {
       using lanes = laneExchanges(contextOf(0))!;
-      return threads[0]!.chain([attentionStep(randomPartialOf(1)), lanes.step('d0/0/', SHARDED)]);
+      return await threads[0]!.chain([attentionStep(randomPartialOf(1)), lanes.step('d0/0/', SHARDED)]);
     })();
     await new Promise((resolve) => setTimeout(resolve, 50));
     const started = performance.now();
@@ -96,8 +102,21 @@ describe('decode exchange on the compute thread, through decode lanes (shm)', ()
     await expect(waiting).rejects.toMatchObject({ code: 'ERR_PEER_LOST' });
     expect(performance.now() - started).toBeLessThan(2000);
 
-    using lanes = laneExchanges(contextOf(0, 200))!;
-    await expect(threads[0]!.chain([attentionStep(randomPartialOf(2)), lanes.step('d0/1/', SHARDED)])).rejects.toMatchObject({ code: /ERR_PEER_LOST|ERR_TIMEOUT/ });
+    // A failed lane stays failed: the next exchange fails at once, with the same code.
+    using lanes = laneExchanges(contextOf(0))!;
+    await expect(threads[0]!.chain([attentionStep(randomPartialOf(2)), lanes.step('d0/1/', SHARDED)])).rejects.toMatchObject({ code: 'ERR_PEER_LOST' });
+  });
+
+  it('fails a waiting exchange with ERR_TIMEOUT at the request timeout', async () => {
+    const started = performance.now();
+    await expect(exchangeAlone(contextOf(0, 300))).rejects.toMatchObject({ code: 'ERR_TIMEOUT' });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+  });
+
+  it('fails a waiting exchange with ERR_ABORTED on its signal', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    await expect(exchangeAlone({ ...contextOf(1), signal: controller.signal })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
   });
 
   it('refuses to merge a partial of a different exchange under the same number (ranks out of step)', async () => {

@@ -133,7 +133,7 @@ class ShmTransport extends WsTransport {
     const ring = new SendRing(this.rank, peer, this.shape);
     this.sendRings.set(peer, ring);
     this.mapped.push(new Promise<void>((resolve) => this.awaitingMap.set(peer, resolve)));
-    this.sendControl(peer, { ring: ring.name, lane: this.lanes.create(peer), ...this.shape });
+    this.sendControl(peer, { ring: ring.name, ...this.lanes.create(peer), ...this.shape });
   }
 
   decodeLane(peer: number): DecodeLane | undefined {
@@ -328,7 +328,7 @@ class ShmTransport extends WsTransport {
   protected override failPeer(peer: number, error: SeqparError): void {
     if (this.receiveRings.has(peer)) this.drain(peer);
     this.lost.add(peer);
-    this.lanes.markLost(peer);
+    this.lanes.fail(peer, 'ERR_PEER_LOST');
     super.failPeer(peer, error);
     for (const waiter of this.spaceWaiters[peer]?.splice(0) ?? []) waiter.reject(error);
     for (const done of [...(this.slotWaiters[peer] ?? [])]) done(false);
@@ -343,7 +343,7 @@ class ShmTransport extends WsTransport {
     } catch {
       throw new SeqparError('ERR_BAD_FRAME', `rank ${from} announced a ring of an impossible shape (at most ${MAX_SLOTS} slots)`);
     }
-    if (typeof announced.lane === 'string') this.lanes.open(from, announced.lane);
+    this.lanes.open(from, announced.lane, announced.bell);
     this.receiveRings.set(from, new ReceiveRing(name, shape));
     this.sendControl(from, { mapped: name });
   }
