@@ -89,18 +89,26 @@ export class DecodeLanes {
 
   constructor(private readonly rank: number) {}
 
-  /** Creates the file and the bell we write to `peer`; returns their names (/seqpar-<pid>-<random>-<from>-<to>, like a ring's). */
-  create(peer: number): { lane: string; bell: string } {
+  /**
+   * Creates the file and the bell we write to `peer`; returns their names (/seqpar-<pid>-<random>-<from>-<to>, like
+   * a ring's), or nothing where the host cannot make a FIFO (no `mkfifo` command): then neither side of the link
+   * has a lane, and decode exchanges on the main thread.
+   */
+  create(peer: number): { lane?: string; bell?: string } {
     const [lane, bell] = [this.nameTo(peer), this.nameTo(peer)];
-    const fd = openSync(`/dev/shm${lane}`, 'wx+', 0o600);
-    execFileSync('mkfifo', ['-m', '600', `/dev/shm${bell}`]);
-    this.created.set(peer, { names: [lane, bell], fds: [fd, openSync(`/dev/shm${bell}`, 'r+')] });
+    try {
+      execFileSync('mkfifo', ['-m', '600', `/dev/shm${bell}`], { stdio: 'ignore' });
+    } catch {
+      return {};
+    }
+    this.created.set(peer, { names: [lane, bell], fds: [openSync(`/dev/shm${lane}`, 'wx+', 0o600), openSync(`/dev/shm${bell}`, 'r+')] });
     this.pair(peer);
     return { lane, bell };
   }
 
-  /** Opens the file and the bell `peer` announced for writing to us. */
+  /** Opens the file and the bell `peer` announced for writing to us (it announced none where it could not make them). */
   open(peer: number, lane: unknown, bell: unknown): void {
+    if (lane === undefined && bell === undefined) return;
     const pattern = new RegExp(`^/seqpar-\\d+-[0-9a-f]{12}-${peer}-${this.rank}$`);
     if (typeof lane !== 'string' || typeof bell !== 'string' || !pattern.test(lane) || !pattern.test(bell)) {
       throw new SeqparError('ERR_BAD_FRAME', `rank ${peer} announced a decode lane not addressed from it to rank ${this.rank}`);
