@@ -10,7 +10,7 @@ export interface LaneEnds {
   /** FIFOs: a byte on the peer's bell says "my partial is written"; a reader with nothing to read sleeps on its own. */
   readonly sendBell: number;
   readonly recvBell: number;
-  /** LANE_OPEN until the lane fails (a LaneState), over a SharedArrayBuffer the waiting thread reads after each wake. */
+  /** LANE_OPEN until the lane fails (then `laneState` of why), over a SharedArrayBuffer the waiting thread reads after each wake. */
   readonly state: Int32Array;
   /** This exchange's number on the lane: both ends count their exchanges with each other in the same order. */
   readonly seq: number;

@@ -15,11 +15,12 @@ import { LANE_FAILURES, LANE_OPEN, MASKED_SCORE, mergeInto, SeqparError, type La
  *   slot: | seq u32 | check u32 | bytes u32 | 0 u32 | out [rows, Hq, D] f32 | lse [Hq, rows] f32 |
  *
  * The writer writes everything after `seq` first, then `seq`, then one byte on the peer's bell (a FIFO); the reader
- * reads `seq` with pread, sleeps in a blocking read of its bell until it matches, and then reads the rest (each side's syscalls are ordered, and tmpfs pages are shared memory). Every exchange takes exactly its
- * byte off the bell, so bytes never pile up; a byte the transport rings to wake a failed lane's reader is never
- * counted, since a failed lane takes no more exchanges. Two slots suffice: a writer starts exchange seq + 2 only after it received the peer's seq + 1, which the peer wrote
- * after it had read our seq. `check` (a hash of the exchange's tag) catches two ranks running different exchanges
- * under one number, which would otherwise merge the wrong partials silently.
+ * reads `seq` with pread, sleeps in a blocking read of its bell until it matches, then reads the rest (each side's
+ * syscalls are ordered, and tmpfs pages are shared memory). Every exchange takes exactly its byte off the bell, so
+ * bytes never pile up; a byte the transport rings to wake a failed lane's reader is never counted, since a failed
+ * lane takes no more exchanges. Two slots suffice: a writer starts exchange seq + 2 only after it received the
+ * peer's seq + 1, which the peer wrote after it had read our seq. `check` (a hash of the exchange's tag) catches
+ * two ranks running different exchanges under one number, which would otherwise merge the wrong partials silently.
  */
 export const LANE_SLOT_BYTES = 16 * 2 ** 20;
 const HEADER_BYTES = 16;

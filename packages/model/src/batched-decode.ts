@@ -91,15 +91,16 @@ async function decodeLayerByLayer(
   let x: Tensor | OutputFeed = model.embed(rows.map((row) => row.token));
   let attended: Tensor | OutputFeed | undefined;
   const rowSize = numHeads * headDim;
+  // The sharded rows' partial of each layer in turn (the exchange has sent it before the next layer refills it).
+  const local = {
+    out: { data: new Float32Array(sharded.length * rowSize), shape: [sharded.length, numHeads, headDim] },
+    lse: { data: new Float32Array(numHeads * sharded.length), shape: [numHeads, sharded.length] },
+  };
   for (let layer = 0; layer < numLayers; layer++) {
     const steps = await layerSteps(model, layer, rows, positions, x, attended);
     const outputs = await ctx.recorder.time('compute', `layer ${layer} decode`, () => model.thread.chain(steps));
     if (attended) x = { data: outputs['y']!, shape: [rows.length, model.config.hiddenSize] };
     const [out, lse] = [outputs['out']!, outputs['lse']!]; // [B, Hq, Dh] and [Hq, B]
-    const local = {
-      out: { data: new Float32Array(sharded.length * rowSize), shape: [sharded.length, numHeads, headDim] },
-      lse: { data: new Float32Array(numHeads * sharded.length), shape: [numHeads, sharded.length] },
-    };
     sharded.forEach((i, j) => {
       local.out.data.set(out.subarray(i * rowSize, (i + 1) * rowSize), j * rowSize);
       for (let h = 0; h < numHeads; h++) local.lse.data[h * sharded.length + j] = lse[h * rows.length + i]!;
