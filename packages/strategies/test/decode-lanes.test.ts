@@ -10,6 +10,9 @@ import { randomPartial } from './harness.js';
 const [ROWS, HEADS, DIM] = [3, 8, 32];
 const SHARDED = [0, 2];
 const LAYERS = 16;
+/** Three ranks: each merges two peers' partials besides its own, in rank order. */
+const WORLD = 3;
+const RANKS = Array.from({ length: WORLD }, (_, rank) => rank);
 
 /** Stands in for the attention graph: out [B, Hq, D] and lse [Hq, B] are its inputs, passed through. */
 function passThrough(): Uint8Array {
@@ -28,10 +31,10 @@ let ends: Transport[];
 let threads: ComputeThread[];
 beforeEach(async () => {
   const token = 'decode-lanes';
-  rendezvous = await startRendezvous({ worldSize: 2, token });
-  const options = { worldSize: 2, token, rendezvous: rendezvous.address };
-  ends = await Promise.all([0, 1].map((rank) => createTransport('shm', { ...options, rank })));
-  threads = await Promise.all([0, 1].map(() => ComputeThread.start({ threads: 1 })));
+  rendezvous = await startRendezvous({ worldSize: WORLD, token });
+  const options = { worldSize: WORLD, token, rendezvous: rendezvous.address };
+  ends = await Promise.all(RANKS.map((rank) => createTransport('shm', { ...options, rank })));
+  threads = await Promise.all(RANKS.map(() => ComputeThread.start({ threads: 1 })));
   await Promise.all(threads.map((thread) => thread.load('attention', passThrough)));
 });
 afterEach(async () => {
@@ -42,7 +45,7 @@ afterEach(async () => {
 
 const contextOf = (rank: number, timeoutMs = 10_000) => ({
   rank,
-  worldSize: 2,
+  worldSize: WORLD,
   transport: ends[rank]!,
   kernel: undefined as unknown as BlockAttentionKernel,
   recorder: new RankRecorder(rank),
@@ -66,13 +69,13 @@ async function exchangeAlone(ctx: ReturnType<typeof contextOf> & { signal?: Abor
 }
 
 describe('decode exchange on the compute thread, through decode lanes (shm)', () => {
-  it('merges every layer’s sharded rows in rank order on both ranks, same bits, with no frame and no socket message', async () => {
+  it('merges every layer’s sharded rows in rank order on every rank, same bits, with no frame and no socket message', async () => {
     const before = ends.map((end) => end.stats());
-    const locals = Array.from({ length: LAYERS }, (_, layer) => [randomPartialOf(2 * layer), randomPartialOf(2 * layer + 1)]);
+    const locals = Array.from({ length: LAYERS }, (_, layer) => RANKS.map((rank) => randomPartialOf(WORLD * layer + rank)));
     // One chain per rank per layer, so each layer's outputs can be checked; a decode step chains all layers at once.
     for (let layer = 0; layer < LAYERS; layer++) {
       const outputs = await Promise.all(
-        [0, 1].map((rank) => {
+        RANKS.map((rank) => {
           using lanes = laneExchanges(contextOf(rank))!;
           return threads[rank]!.chain([attentionStep(locals[layer]![rank]!), lanes.step(`d0/${layer}/`, SHARDED)]);
         }),
@@ -88,7 +91,7 @@ describe('decode exchange on the compute thread, through decode lanes (shm)', ()
       }
     }
     expect(ends.map((end) => end.stats())).toEqual(before);
-    expect(shmEntries()).toEqual([]); // both lane files were unlinked once opened
+    expect(shmEntries()).toEqual([]); // every lane file and bell was unlinked once opened
   });
 
   it('fails the waiting exchange with ERR_PEER_LOST when the peer goes, at once', async () => {
