@@ -4,14 +4,19 @@
 // token by thread group: the coordinator's main thread (this process), each worker's main thread (requests,
 // transport, the decode step's host side) and its other threads (the compute thread running ONNX Runtime, and
 // V8's). CPU per token x tokens/s = the cores busy: near 2 on this host means CPU-bound; far below it, the token
-// waits on wake-ups and exchanges. Flags: --length L.
+// waits on wake-ups and exchanges. Then the decode exchange alone: two compute threads of this process exchange a
+// one-row partial through the decode lanes of two shm transports, 64 exchanges per chain (a notes line).
+// Flags: --length L.
 import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { seededRandom } from '@seqpar/core';
+import { RankRecorder, seededRandom } from '@seqpar/core';
+import { ComputeThread, GraphBuilder } from '@seqpar/kernels';
+import { laneExchanges } from '@seqpar/strategies';
+import { createTransport, startRendezvous } from '@seqpar/transport';
 import { makeTinyModel } from '@seqpar/model';
 import { createCluster } from '@seqpar/runtime';
-import { option } from './bench-util.mjs';
+import { median, option } from './bench-util.mjs';
 import { writeReport } from './bench-report.mjs';
 
 const MODEL = { layers: 4, hidden: 256, heads: 8, kvHeads: 2, vocab: 512, seed: 1 };
@@ -88,6 +93,49 @@ async function measure(cluster, dir, prompts, options) {
   return { tokens: decoded, msPerToken: wallMs / decoded, tokensPerSec: (1000 * decoded) / wallMs, ...cpu, coresBusy: (cpu.total * decoded) / wallMs };
 }
 
+/** µs per decode-lane exchange of one row x 8 heads x 32 dims between two compute threads: the median of 40 chains of 64. */
+async function laneExchangeMicros() {
+  const [heads, dim, exchanges] = [8, 32, 64];
+  const g = new GraphBuilder('attention-outputs');
+  g.op('Identity', [g.input('o', 'float', [1, heads, dim])], {}, { outputName: 'out' });
+  g.op('Identity', [g.input('l', 'float', [heads, 1])], {}, { outputName: 'lse' });
+  g.output('out', 'float', [1, heads, dim]);
+  g.output('lse', 'float', [heads, 1]);
+  const model = g.toModelBytes();
+  const rendezvous = await startRendezvous({ worldSize: 2, token: 'lanes' });
+  const ends = await Promise.all([0, 1].map((rank) => createTransport('shm', { worldSize: 2, token: 'lanes', rendezvous: rendezvous.address, rank })));
+  const threads = await Promise.all([0, 1].map(() => ComputeThread.start({ threads: 1 })));
+  try {
+    await Promise.all(threads.map((thread) => thread.load('attention', () => model.slice())));
+    const feeds = {
+      o: { type: 'float32', data: new Float32Array(heads * dim).fill(0.5), dims: [1, heads, dim] },
+      l: { type: 'float32', data: new Float32Array(heads).fill(1), dims: [heads, 1] },
+    };
+    const chainOn = async (rank, round) => {
+      const ctx = { rank, worldSize: 2, transport: ends[rank], recorder: new RankRecorder(rank), tagPrefix: `b${round}/`, timeoutMs: 10_000 };
+      const lanes = laneExchanges(ctx);
+      try {
+        const steps = [{ run: 'attention', feeds }, ...Array.from({ length: exchanges }, (_, layer) => lanes.step(`${layer}/`, [0]))];
+        const started = performance.now();
+        await threads[rank].chain(steps);
+        return performance.now() - started;
+      } finally {
+        lanes[Symbol.dispose]();
+      }
+    };
+    const perExchange = [];
+    for (let round = 0; round < 45; round++) {
+      const times = await Promise.all([0, 1].map((rank) => chainOn(rank, round)));
+      if (round >= 5) perExchange.push((1000 * Math.min(...times)) / exchanges); // the first rounds warm the JIT
+    }
+    return median(perExchange);
+  } finally {
+    await Promise.all(threads.map((thread) => thread.close()));
+    await Promise.all(ends.map((end) => end.close()));
+    await rendezvous.close();
+  }
+}
+
 export async function run(args) {
   const length = Number(option(args, '--length', 4096));
   const dir = await mkdtemp(join(tmpdir(), 'seqpar-bench-decode-cost-'));
@@ -120,6 +168,8 @@ export async function run(args) {
     } finally {
       await cluster.close();
     }
+    const laneMicros = await laneExchangeMicros();
+    log(`decode lane exchange alone: ${laneMicros.toFixed(1)} µs`);
     const load = loadavg().map((value) => value.toFixed(1));
     writeReport('decode-cost', {
       title: 'seqpar decode: wall time and CPU per token, by thread group (4 layers, hidden 256, 8/2 heads, shm workers)',
@@ -128,7 +178,8 @@ export async function run(args) {
       notes: [
         'Measured from the moment every stream has its first token to the last token. CPU columns are ms per decoded token (all workers summed), from /proc thread times (10 ms ticks: read them over many tokens). workerOther is the compute thread (ONNX Runtime, intra-op threads 1) plus V8 helper threads.',
         'coresBusy = CPU per token x tokens/s. Where it is well below the cores, the token waits: on thread wake-ups (each hop between a worker main thread and its compute thread, each exchange between ranks, each coordinator call) rather than on compute.',
-        'A sharded step (2 ranks) runs each layer as a chain on the compute thread followed by an exchange on the main thread; an unsharded step is one chain (docs/ARCHITECTURE.md, "What a decode step pays").',
+        'A step is one chain on each rank\'s compute thread; a sharded step (2 ranks) exchanges its partials inside it, once per layer, through decode lanes (docs/ARCHITECTURE.md, "Decode lanes").',
+        `The decode exchange alone, through decode lanes between two compute threads of one process (one row x 8 heads x 32 dims, chains of 64 exchanges, the median of 40 chains, each timed by the rank that finished first): ${laneMicros.toFixed(1)} µs per exchange.`,
         `Load average of this shared host at the end of the run: ${load.join(', ')} (1, 5, 15 min) on 2 cores.`,
       ],
     });

@@ -2,6 +2,7 @@ export * from './attention-types.js';
 export * from './chrome-trace.js';
 export * from './errors.js';
 export * from './layout.js';
+export * from './lane-ends.js';
 export * from './merge.js';
 export * from './npy.js';
 export * from './random.js';

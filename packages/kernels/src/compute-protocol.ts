@@ -1,3 +1,5 @@
+import type { ErrorCode } from '@seqpar/core';
+import type { LaneExchange } from './lane-exchange.js';
 import type { ExecutionOptions, SessionMemory } from './session-options.js';
 
 /** A tensor crossing to or from the compute thread; its buffer is transferred, never shared. */
@@ -32,9 +34,17 @@ export type ChainFeed = Feed | OutputFeed;
 /**
  * One step of a chain: run the session `run` on `feeds` (its outputs renamed by `outputs`, graph name -> chain
  * name, where several runs of one graph must not overwrite each other), or write `rows` [t, groups, width] (sent,
- * or an earlier step's output) into the resident tensor `write` from row `at`, creating or growing it to `layout`.
+ * or an earlier step's output) into the resident tensor `write` from row `at`, creating or growing it to `layout`,
+ * or `exchange` the latest outputs out and lse with other ranks and merge them in place (lane-exchange.ts).
  */
-export type ChainStep = RunStep | { readonly write: string; readonly layout: ResidentLayout; readonly at: number; readonly rows: WireTensor | OutputFeed };
+export type ChainStep = RunStep | WriteStep | { readonly exchange: LaneExchange };
+
+export interface WriteStep {
+  readonly write: string;
+  readonly layout: ResidentLayout;
+  readonly at: number;
+  readonly rows: WireTensor | OutputFeed;
+}
 
 export interface RunStep {
   readonly run: string;
@@ -69,7 +79,7 @@ export interface ResidentLayout {
 
 export type ComputeReply =
   | { readonly id: number; readonly ok: true; readonly outputs: Record<string, Float32Array>; readonly spentFeeds: ArrayBuffer[] }
-  | { readonly id: number; readonly ok: false; readonly code: 'ERR_KERNEL' | 'ERR_DEVICE_UNAVAILABLE'; readonly message: string };
+  | { readonly id: number; readonly ok: false; readonly code: ErrorCode; readonly message: string };
 
 export interface ComputeWorkerData {
   readonly options: ExecutionOptions;

@@ -99,7 +99,11 @@ export class ComputeThread {
       return copy as F;
     };
     const sent = steps.map((step): ChainStep =>
-      'write' in step ? { ...step, rows: send(step.rows) } : { ...step, feeds: Object.fromEntries(Object.entries(step.feeds).map(([name, feed]) => [name, send(feed)])) },
+      'exchange' in step
+        ? step
+        : 'write' in step
+          ? { ...step, rows: send(step.rows) }
+          : { ...step, feeds: Object.fromEntries(Object.entries(step.feeds).map(([name, feed]) => [name, send(feed)])) },
     );
     const reply = await this.request({ kind: 'chain', steps: sent, priority: computePriority() }, transfer);
     for (const buffer of reply.spentFeeds) this.feedBuffers.give(buffer);

@@ -1,7 +1,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
+import { isSeqparError } from '@seqpar/core';
 import type { ChainFeed, ChainStep, ComputeReply, ComputeRequest, ComputeWorkerData, OutputFeed, WireTensor } from './compute-protocol.js';
 import { ComputeQueue } from './compute-queue.js';
+import { exchangePartials } from './lane-exchange.js';
 import { ResidentTensors } from './resident-tensors.js';
 import { sessionOptions } from './session-options.js';
 
@@ -59,6 +61,11 @@ async function runChain(steps: readonly ChainStep[]): Promise<Record<string, Flo
     return feed.rows ? rowsOf(tensor, feed.rows) : tensor;
   };
   for (const step of steps) {
+    if ('exchange' in step) {
+      const [out, lse] = [produced({ output: 'out' }), produced({ output: 'lse' })];
+      exchangePartials(step.exchange, out.data as Float32Array, lse.data as Float32Array, out.dims[1]!, out.dims[2]!);
+      continue;
+    }
     if ('write' in step) {
       const rows = isOutput(step.rows) ? asWire(produced(step.rows)) : step.rows;
       residents.writeRows(step.write, step.layout, step.at, rows);
@@ -90,7 +97,7 @@ const asWire = (t: ort.Tensor): WireTensor => ({ type: t.type as WireTensor['typ
 /** The sent tensors of a request, whose buffers go back to the owner's pool. */
 function sentTensors(request: ComputeRequest): WireTensor[] {
   if (request.kind !== 'chain') return [];
-  return request.steps.flatMap((step) => ('write' in step ? [step.rows] : Object.values(step.feeds)).filter(isWire));
+  return request.steps.flatMap((step) => ('exchange' in step ? [] : 'write' in step ? [step.rows] : Object.values(step.feeds)).filter(isWire));
 }
 
 /** Chains and drops wait here for their turn (compute-queue.ts); loads and closes do not queue. */
@@ -110,7 +117,7 @@ parentPort!.on('message', (request: ComputeRequest) => {
       parentPort!.postMessage(reply, [...Object.values(outputs).map((data) => data.buffer as ArrayBuffer), ...spentFeeds]);
     },
     (error: Error) => {
-      const code = request.kind === 'load' && /provider|CUDA|shared library/i.test(error.message) ? 'ERR_DEVICE_UNAVAILABLE' : 'ERR_KERNEL';
+      const code = isSeqparError(error) ? error.code : request.kind === 'load' && /provider|CUDA|shared library/i.test(error.message) ? 'ERR_DEVICE_UNAVAILABLE' : 'ERR_KERNEL';
       parentPort!.postMessage({ id: request.id, ok: false, code, message: error.message } satisfies ComputeReply);
     },
   );

@@ -1,6 +1,6 @@
 import type { Tensor } from '@seqpar/core';
-import type { ChainStep, OutputFeed } from '@seqpar/kernels';
-import { gatherDecodePartials, type RankContext } from '@seqpar/strategies';
+import { laneFits, type ChainStep, type OutputFeed } from '@seqpar/kernels';
+import { gatherDecodePartials, laneExchanges, type RankContext } from '@seqpar/strategies';
 import { KvCacheShare } from './kv-cache.js';
 import type { RankModel } from './rank-model.js';
 import type { RankSession } from './rank-session.js';
@@ -50,37 +50,57 @@ export async function decodeRows(ctx: RankContext, rows: readonly DecodeRow[]): 
  * share. The lm head runs only on the rows this rank owns. Returns their logits by row index. `tagOf` names a
  * layer's exchange under `ctx`'s tag prefix.
  *
- * Without a sharded row the whole step is ONE chain on the compute thread: each hop between this thread and the
- * compute thread waits for a wake-up, and where threads outnumber cores (2 cores, a coordinator and two threads
- * per worker) a wake-up took 0.2-3 ms, more than a layer's compute. With sharded rows every layer is one chain,
- * then ONE exchange of partials carries every sharded row, merged per row in rank order.
+ * The whole step is ONE chain on the compute thread: each hop between this thread and the compute thread waits
+ * for a wake-up, and where threads outnumber cores (2 cores, a coordinator and two threads per worker) a wake-up
+ * took 0.2-3 ms, more than a layer's compute. Sharded rows' partials are exchanged inside the chain, one exchange
+ * per layer carrying every sharded row, through the transport's decode lanes (strategies decode-lanes.ts). Where
+ * there are none (ws, inproc), decodeLayerByLayer.
  */
 export async function decodeLogits(ctx: RankContext, model: RankModel, rows: readonly DecodeLayerRow[], tagOf: (layer: number) => string): Promise<Map<number, Float32Array>> {
   const { numLayers, numHeads, headDim } = model.config;
   const positions = Int32Array.from(rows, (row) => row.position);
   const sharded = rows.flatMap((row, i) => (row.sharded ? [i] : []));
+  using lanes = sharded.length > 0 && laneFits(sharded.length, numHeads, headDim) ? laneExchanges(ctx) : undefined;
+  if (sharded.length > 0 && !lanes) return decodeLayerByLayer(ctx, model, rows, positions, sharded, tagOf);
   let x: Tensor | OutputFeed = model.embed(rows.map((row) => row.token)); // the current layer's input
   let attended: Tensor | OutputFeed | undefined; // the previous layer's merged attention output
-  if (sharded.length === 0) {
-    const steps: ChainStep[] = [];
-    for (let layer = 0; layer < numLayers; layer++) {
-      steps.push(...(await layerSteps(model, layer, rows, positions, x, attended)));
-      if (attended) x = { output: 'y' };
-      attended = { output: 'out' };
-    }
-    const outputs = await ctx.recorder.time('compute', 'decode step', () => model.thread.chain([...steps, ...headSteps(model, rows, x, attended!)]));
-    return logitsOf(model, rows, outputs);
+  const steps: ChainStep[] = [];
+  for (let layer = 0; layer < numLayers; layer++) {
+    steps.push(...(await layerSteps(model, layer, rows, positions, x, attended)));
+    if (lanes) steps.push(lanes.step(tagOf(layer), sharded));
+    if (attended) x = { output: 'y' };
+    attended = { output: 'out' };
   }
+  const outputs = await ctx.recorder.time('compute', 'decode step', () => model.thread.chain([...steps, ...headSteps(model, rows, x, attended!)]));
+  return logitsOf(model, rows, outputs);
+}
+
+/**
+ * decodeLogits where the transport has no decode lanes: every layer is one chain, then ONE exchange of partials on
+ * this thread carries every sharded row, merged per row in rank order.
+ */
+async function decodeLayerByLayer(
+  ctx: RankContext,
+  model: RankModel,
+  rows: readonly DecodeLayerRow[],
+  positions: Int32Array,
+  sharded: readonly number[],
+  tagOf: (layer: number) => string,
+): Promise<Map<number, Float32Array>> {
+  const { numLayers, numHeads, headDim } = model.config;
+  let x: Tensor | OutputFeed = model.embed(rows.map((row) => row.token));
+  let attended: Tensor | OutputFeed | undefined;
   const rowSize = numHeads * headDim;
+  // The sharded rows' partial of each layer in turn (the exchange has sent it before the next layer refills it).
+  const local = {
+    out: { data: new Float32Array(sharded.length * rowSize), shape: [sharded.length, numHeads, headDim] },
+    lse: { data: new Float32Array(numHeads * sharded.length), shape: [numHeads, sharded.length] },
+  };
   for (let layer = 0; layer < numLayers; layer++) {
     const steps = await layerSteps(model, layer, rows, positions, x, attended);
     const outputs = await ctx.recorder.time('compute', `layer ${layer} decode`, () => model.thread.chain(steps));
     if (attended) x = { data: outputs['y']!, shape: [rows.length, model.config.hiddenSize] };
     const [out, lse] = [outputs['out']!, outputs['lse']!]; // [B, Hq, Dh] and [Hq, B]
-    const local = {
-      out: { data: new Float32Array(sharded.length * rowSize), shape: [sharded.length, numHeads, headDim] },
-      lse: { data: new Float32Array(numHeads * sharded.length), shape: [numHeads, sharded.length] },
-    };
     sharded.forEach((i, j) => {
       local.out.data.set(out.subarray(i * rowSize, (i + 1) * rowSize), j * rowSize);
       for (let h = 0; h < numHeads; h++) local.lse.data[h * sharded.length + j] = lse[h * rows.length + i]!;

@@ -1,4 +1,5 @@
 export * from './decode.js';
+export * from './decode-lanes.js';
 export { planPieces, visiblePairs } from './block-attention.js';
 export type { BlockRule } from './pass-kv.js';
 export { visibleBlocks, type PlannedBlock, type RingWorld } from './visible-blocks.js';

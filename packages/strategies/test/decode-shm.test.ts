@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPartial, mergeInto, RankRecorder, seededRandom, type BlockAttentionKernel, type PartialAttention } from '@seqpar/core';
+import { createPartial, mergeInto, RankRecorder, type BlockAttentionKernel, type PartialAttention } from '@seqpar/core';
 import { createTransport, startRendezvous, type RendezvousServer, type Transport } from '@seqpar/transport';
 import { gatherDecodePartials } from '../src/index.js';
+import { randomPartial } from './harness.js';
 
 /** The tiny generation model's decode step: one new token, 8 query heads of 32 dims. */
 const [ROWS, HEADS, DIM] = [1, 8, 32];
@@ -21,19 +22,13 @@ afterAll(async () => {
   await rendezvous?.close();
 });
 
-function randomPartial(seed: number): PartialAttention {
-  const random = seededRandom(seed);
-  const partial = createPartial(ROWS, HEADS, DIM);
-  partial.out.data.forEach((_, i, data) => (data[i] = random() - 0.5));
-  partial.lse.data.forEach((_, i, data) => (data[i] = 4 * random()));
-  return partial;
-}
+const randomPartialOf = (seed: number): PartialAttention => randomPartial(ROWS, HEADS, DIM, seed);
 
 describe('decode exchange over shm', () => {
   it('moves no socket message per layer while both ranks poll, and every rank merges the same bits', async () => {
     const before = ends.map((end) => end.stats().socketMessages);
     for (let layer = 0; layer < LAYERS; layer++) {
-      const locals = [randomPartial(2 * layer), randomPartial(2 * layer + 1)];
+      const locals = [randomPartialOf(2 * layer), randomPartialOf(2 * layer + 1)];
       const merged = await Promise.all(
         ends.map((transport, rank) =>
           gatherDecodePartials(

@@ -1,5 +1,6 @@
 export * from './transport.js';
 export * from './collectives.js';
+export type { DecodeLane } from './decode-lane.js';
 export { discardFrame, withFrame } from './frame-scope.js';
 export { createInprocGroup, type InprocGroupOptions } from './inproc-transport.js';
 export { createWsTransport, type WsTransportOptions } from './ws-transport.js';

@@ -1,4 +1,5 @@
 import { SeqparError } from '@seqpar/core';
+import { DecodeLanes, type DecodeLane } from './decode-lane.js';
 import { receivedFrame } from './received-frame.js';
 import { Poller } from './shm-poller.js';
 import { checkRingShape, MAX_SLOTS, ReceiveRing, SendRing, type RingShape } from './shm-ring.js';
@@ -75,6 +76,7 @@ class ShmTransport extends WsTransport {
   private readonly inlineBelow: number;
   private readonly slotWaitMs: number;
   private readonly poller: Poller;
+  private readonly lanes: DecodeLanes;
 
   constructor(private readonly shmOptions: ShmTransportOptions) {
     super(shmOptions, 'shm');
@@ -89,6 +91,7 @@ class ShmTransport extends WsTransport {
     this.early = perPeer(() => []);
     this.owed = perPeer(() => 0);
     this.receiving = perPeer(() => 0);
+    this.lanes = new DecodeLanes(shmOptions.rank);
     this.poller = new Poller({ pump: () => this.pump(), wanted: () => this.wanted(), setAsleep: (asleep) => this.setAsleep(asleep) }, shmOptions.spinUs ?? 1000);
   }
 
@@ -130,7 +133,11 @@ class ShmTransport extends WsTransport {
     const ring = new SendRing(this.rank, peer, this.shape);
     this.sendRings.set(peer, ring);
     this.mapped.push(new Promise<void>((resolve) => this.awaitingMap.set(peer, resolve)));
-    this.sendControl(peer, { ring: ring.name, ...this.shape });
+    this.sendControl(peer, { ring: ring.name, ...this.lanes.create(peer), ...this.shape });
+  }
+
+  decodeLane(peer: number): DecodeLane | undefined {
+    return this.lanes.get(peer);
   }
 
   protected override async transmit(to: number, tag: string, header: FrameHeader, payload: Uint8Array): Promise<void> {
@@ -321,6 +328,7 @@ class ShmTransport extends WsTransport {
   protected override failPeer(peer: number, error: SeqparError): void {
     if (this.receiveRings.has(peer)) this.drain(peer);
     this.lost.add(peer);
+    this.lanes.fail(peer, 'ERR_PEER_LOST');
     super.failPeer(peer, error);
     for (const waiter of this.spaceWaiters[peer]?.splice(0) ?? []) waiter.reject(error);
     for (const done of [...(this.slotWaiters[peer] ?? [])]) done(false);
@@ -335,12 +343,14 @@ class ShmTransport extends WsTransport {
     } catch {
       throw new SeqparError('ERR_BAD_FRAME', `rank ${from} announced a ring of an impossible shape (at most ${MAX_SLOTS} slots)`);
     }
+    this.lanes.open(from, announced.lane, announced.bell);
     this.receiveRings.set(from, new ReceiveRing(name, shape));
     this.sendControl(from, { mapped: name });
   }
 
   private onMapped(peer: number): void {
     this.sendRings.get(peer)!.unlink();
+    this.lanes.unlink(peer);
     this.awaitingMap.get(peer)?.();
     this.awaitingMap.delete(peer);
   }
@@ -354,5 +364,6 @@ class ShmTransport extends WsTransport {
     this.sendRings.clear();
     for (const ring of this.receiveRings.values()) ring.close();
     this.receiveRings.clear();
+    this.lanes.close();
   }
 }

@@ -1,3 +1,5 @@
+import type { DecodeLane } from './decode-lane.js';
+
 /**
  * One point-to-point interface for every way seqpar ranks talk: `inproc` (same process), `ws` (WebSocket,
  * any host) and `shm` (POSIX shared memory between processes on one host). Strategies and the runtime are
@@ -69,6 +71,8 @@ export interface Transport {
   stats(): TransportStats;
   /** Close every connection; pending and later calls reject with ERR_CLOSED. Idempotent. */
   close(): Promise<void>;
+  /** The decode lane to `peer` (decode-lane.ts): shm only, once the link is up; absent elsewhere. */
+  decodeLane?(peer: number): DecodeLane | undefined;
 }
 
 export const DEFAULT_RECV_TIMEOUT_MS = 30_000;

@@ -1,5 +1,5 @@
 import { UsageError } from '@seqpar/core';
-import type { Frame, FrameHeader, RecvOptions, SendOptions, Transport, TransportStats } from '@seqpar/transport';
+import type { DecodeLane, Frame, FrameHeader, RecvOptions, SendOptions, Transport, TransportStats } from '@seqpar/transport';
 
 /**
  * The data plane one request runs on: the cluster's world ranks `members` (its ranks 0..size-1 by default; a
@@ -39,6 +39,11 @@ export class SubgroupTransport implements Transport {
     this.counters.framesRecv += 1;
     this.counters.bytesRecv += frame.payload.byteLength;
     return frame;
+  }
+
+  decodeLane(peer: number): DecodeLane | undefined {
+    this.checkPeer(peer);
+    return this.world.decodeLane?.(this.members[peer]!);
   }
 
   stats(): TransportStats {
