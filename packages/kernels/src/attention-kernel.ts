@@ -26,10 +26,12 @@ import { WORKSPACE_BUDGET_BYTES } from './workspace-budget.js';
  * session again costs about one run of it. Strategies cut blocks into pieces of a few shapes whose keys the
  * workspace budget bounds (workspace-budget.ts: a 512 x 2048 piece at H 8, D 64 is estimated at 50 MB), so this
  * holds the shapes of a full causal request (512 x 512 masked diagonals, 512 x 512..2048 x 4096 unmasked pieces:
- * ~230 MB estimated at 16k tokens on 2 ranks) and of a sliding-window request beside it (its strip graph and masked
- * fringes, ~50 MB more): at 8 budgets each evicted the other's, and every window request rebuilt two sessions.
+ * ~230 MB estimated at 16k tokens on 2 ranks). A sliding-window request's strip graph and fringes (~50 MB more)
+ * then evict some of those, so alternating the two rebuilds sessions; 12 budgets avoided that, but let a kernel's
+ * resident set after 150 new lengths reach 1.23-1.30x its warm size (against 0.92-1.12x at 8), past the flat
+ * bound a long-lived server needs.
  */
-export const SESSION_CACHE_BYTES = 12 * WORKSPACE_BUDGET_BYTES;
+export const SESSION_CACHE_BYTES = 8 * WORKSPACE_BUDGET_BYTES;
 
 /** The fused graph's sessions keep their arena but plan no memory pattern (session-options.ts). */
 const FUSED_SESSION_MEMORY: SessionMemory = { arena: true, pattern: false };
