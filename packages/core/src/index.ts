@@ -4,6 +4,7 @@ export * from './errors.js';
 export * from './layout.js';
 export * from './lane-ends.js';
 export * from './merge.js';
+export * from './partial-rows.js';
 export * from './npy.js';
 export * from './random.js';
 export * from './rank-segments.js';

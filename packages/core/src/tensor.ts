@@ -19,3 +19,9 @@ export function tensor(data: Float32Array, shape: readonly number[]): Tensor {
 export function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }
+
+/** Rows [start, end) of `t` along its first axis, as a view. */
+export function rowSlice(t: Tensor, start: number, end: number): Tensor {
+  const rowSize = elementCount(t.shape.slice(1));
+  return { data: t.data.subarray(start * rowSize, end * rowSize), shape: [end - start, ...t.shape.slice(1)] };
+}

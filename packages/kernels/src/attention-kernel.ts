@@ -1,13 +1,13 @@
 import {
   attentionShape,
-  MASKED_SCORE,
+  createPartial,
   mergeInto,
+  rowSlice,
   SeqparError,
   type BlockAttentionKernel,
   type BlockPiece,
   type MaskSpec,
   type PartialAttention,
-  type Span,
   type Tensor,
 } from '@seqpar/core';
 import { buildAttentionGraph, type AttentionGraphShape } from './attention-graph.js';
@@ -60,7 +60,7 @@ export class AttentionKernel implements BlockAttentionKernel {
         exitCode: 2,
       });
     }
-    if (sq === 0 || sk === 0) return maskedResult(sq, hq, d);
+    if (sq === 0 || sk === 0) return createPartial(sq, hq, d);
     const shape: AttentionGraphShape = { sq, sk, hq, hkv, d, mask: mask.kind, ...(mask.kind === 'band' ? { band: { min: mask.min, max: mask.max } } : {}) };
     const feeds: Record<string, WireTensor> = {
       q: { type: 'float32', data: q.data, dims: [sq, hq, d] },
@@ -105,12 +105,10 @@ export class AttentionKernel implements BlockAttentionKernel {
   /** The pieces one call each, merged here. */
   private async attendEach(q: Tensor, k: Tensor, v: Tensor, pieces: readonly BlockPiece[]): Promise<PartialAttention> {
     const [sq, hq, d] = q.shape as [number, number, number];
-    const rows = (t: Tensor, span: Span): Tensor => {
-      const size = t.shape[1]! * t.shape[2]!;
-      return { data: t.data.subarray(span.start * size, span.end * size), shape: [span.end - span.start, t.shape[1]!, t.shape[2]!] };
-    };
-    const acc = maskedResult(sq, hq, d);
-    for (const { query, key, mask } of pieces) mergeInto(acc, await this.attend(rows(q, query), rows(k, key), rows(v, key), mask), query);
+    const acc = createPartial(sq, hq, d);
+    for (const { query, key, mask } of pieces) {
+      mergeInto(acc, await this.attend(rowSlice(q, query.start, query.end), rowSlice(k, key.start, key.end), rowSlice(v, key.start, key.end), mask), query);
+    }
     return acc;
   }
 
@@ -134,10 +132,6 @@ function partial(outputs: Record<string, Float32Array>, { sq, hq, d }: Attention
 }
 
 /** A block with no queries or no keys: nothing to compute, every lse masked. */
-function maskedResult(sq: number, hq: number, d: number): PartialAttention {
-  return { out: { data: new Float32Array(sq * hq * d), shape: [sq, hq, d] }, lse: { data: new Float32Array(hq * sq).fill(MASKED_SCORE), shape: [hq, sq] } };
-}
-
 /** A kernel on a compute thread of its own (or on `thread`, shared with a rank's other graphs). */
 export async function createAttentionKernel(options: ExecutionOptions = {}, thread?: ComputeThread): Promise<AttentionKernel> {
   return thread ? new AttentionKernel(thread, false) : new AttentionKernel(await ComputeThread.start(options), true);

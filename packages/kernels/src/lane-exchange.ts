@@ -1,5 +1,16 @@
 import { readSync, writeSync } from 'node:fs';
-import { LANE_FAILURES, LANE_OPEN, MASKED_SCORE, mergeInto, SeqparError, type LaneEnds, type LaneFailure, type PartialAttention } from '@seqpar/core';
+import {
+  gatherPartialRows,
+  LANE_FAILURES,
+  LANE_OPEN,
+  MASKED_SCORE,
+  mergeInto,
+  scatterPartialRows,
+  SeqparError,
+  type LaneEnds,
+  type LaneFailure,
+  type PartialAttention,
+} from '@seqpar/core';
 
 /**
  * The decode exchange as a compute-thread chain step: this rank's partial (out, lse) of some decode rows goes to
@@ -60,7 +71,6 @@ let accBuffer = new ArrayBuffer(0);
  * closed, timed out, aborted: transport decode-lane.ts), ERR_INTERNAL when the peer is in a different exchange.
  */
 export function exchangePartials(spec: LaneExchange, out: Float32Array, lse: Float32Array, heads: number, dim: number): void {
-  const batch = lse.length / heads;
   const n = spec.rows.length;
   const rowSize = heads * dim;
   const floats = n * rowSize + heads * n;
@@ -71,10 +81,7 @@ export function exchangePartials(spec: LaneExchange, out: Float32Array, lse: Flo
   const send = new Uint8Array(sendBuffer, 0, HEADER_BYTES + bytes);
   const sendWords = new Uint32Array(sendBuffer, 0, 4);
   const local = partialOf(new Float32Array(sendBuffer, HEADER_BYTES, floats), n, heads, dim);
-  spec.rows.forEach((i, j) => {
-    local.out.data.set(out.subarray(i * rowSize, (i + 1) * rowSize), j * rowSize);
-    for (let h = 0; h < heads; h++) local.lse.data[h * n + j] = lse[h * batch + i]!;
-  });
+  gatherPartialRows(out, lse, spec.rows, local);
   sendWords.set([0, spec.check, bytes, 0]);
   for (const lane of spec.lanes) {
     if (!lane) continue;
@@ -92,10 +99,7 @@ export function exchangePartials(spec: LaneExchange, out: Float32Array, lse: Flo
     if (lane) receive(lane, peer, spec.check, bytes);
     mergeInto(acc, lane ? received : local);
   });
-  spec.rows.forEach((i, j) => {
-    out.set(acc.out.data.subarray(j * rowSize, (j + 1) * rowSize), i * rowSize);
-    for (let h = 0; h < heads; h++) lse[h * batch + i] = acc.lse.data[h * n + j]!;
-  });
+  scatterPartialRows(acc, spec.rows, out, lse);
 }
 
 /** Waits for `peer`'s partial of exchange `lane.seq` (and its byte on the bell) and reads it into the receive buffer. */

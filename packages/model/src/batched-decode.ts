@@ -1,4 +1,4 @@
-import type { Tensor } from '@seqpar/core';
+import { createPartial, gatherPartialRows, scatterPartialRows, type Tensor } from '@seqpar/core';
 import { laneFits, type ChainStep, type OutputFeed } from '@seqpar/kernels';
 import { gatherDecodePartials, laneExchanges, type RankContext } from '@seqpar/strategies';
 import { KvCacheShare } from './kv-cache.js';
@@ -90,23 +90,15 @@ async function decodeLayerByLayer(
   const { numLayers, numHeads, headDim } = model.config;
   let x: Tensor | OutputFeed = model.embed(rows.map((row) => row.token));
   let attended: Tensor | OutputFeed | undefined;
-  const rowSize = numHeads * headDim;
   // The sharded rows' partial of each layer in turn (the exchange has sent it before the next layer refills it).
-  const local = {
-    out: { data: new Float32Array(sharded.length * rowSize), shape: [sharded.length, numHeads, headDim] },
-    lse: { data: new Float32Array(numHeads * sharded.length), shape: [numHeads, sharded.length] },
-  };
+  const local = createPartial(sharded.length, numHeads, headDim);
   for (let layer = 0; layer < numLayers; layer++) {
     const steps = await layerSteps(model, layer, rows, positions, x, attended);
     const outputs = await ctx.recorder.time('compute', `layer ${layer} decode`, () => model.thread.chain(steps));
     if (attended) x = { data: outputs['y']!, shape: [rows.length, model.config.hiddenSize] };
     const [out, lse] = [outputs['out']!, outputs['lse']!]; // [B, Hq, Dh] and [Hq, B]
-    sharded.forEach((i, j) => {
-      local.out.data.set(out.subarray(i * rowSize, (i + 1) * rowSize), j * rowSize);
-      for (let h = 0; h < numHeads; h++) local.lse.data[h * sharded.length + j] = lse[h * rows.length + i]!;
-    });
-    const merged = await gatherDecodePartials({ ...ctx, tagPrefix: `${ctx.tagPrefix}${tagOf(layer)}` }, local);
-    sharded.forEach((i, j) => out.set(merged.out.data.subarray(j * rowSize, (j + 1) * rowSize), i * rowSize));
+    gatherPartialRows(out, lse, sharded, local);
+    scatterPartialRows(await gatherDecodePartials({ ...ctx, tagPrefix: `${ctx.tagPrefix}${tagOf(layer)}` }, local), sharded, out);
     attended = { data: out, shape: [rows.length, numHeads, headDim] };
   }
   const last = headSteps(model, rows, x, attended!);

@@ -1,6 +1,5 @@
-import type { PartialAttention, SequenceMask, Tensor } from '@seqpar/core';
+import { rowSlice, type PartialAttention, type SequenceMask, type Tensor } from '@seqpar/core';
 import { attendInto } from './block-attention.js';
-import { rowSlice } from './frames.js';
 import type { RankContext } from './rank-context.js';
 import { visibleBlocks, worldOf } from './visible-blocks.js';
 

@@ -1,6 +1,5 @@
-import { mergeInto, NO_MASK, type BlockMask, type BlockPiece, type PartialAttention, type Span, type Tensor } from '@seqpar/core';
+import { mergeInto, NO_MASK, rowSlice, type BlockMask, type BlockPiece, type PartialAttention, type Span, type Tensor } from '@seqpar/core';
 import { attentionKeysWithin, pieceRowsCap } from '@seqpar/kernels';
-import { rowSlice } from './frames.js';
 import type { RankContext } from './rank-context.js';
 import { bandBlock } from './visible-blocks.js';
 

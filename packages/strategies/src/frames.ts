@@ -8,12 +8,6 @@ export function floatsOf(payload: Uint8Array): Float32Array {
   return new Float32Array(new Uint8Array(payload).buffer); // a real copy, even when payload is a Buffer
 }
 
-/** Rows [start, end) of a [rows, ...] tensor, as a view. */
-export function rowSlice(t: Tensor, start: number, end: number): Tensor {
-  const rowSize = t.shape.slice(1).reduce((a, b) => a * b, 1);
-  return { data: t.data.subarray(start * rowSize, end * rowSize), shape: [end - start, ...t.shape.slice(1)] };
-}
-
 /**
  * K and V of one block travel together as one frame: [2, Sk, Hkv, D] floats, K first. A rank packs its own block
  * once (or not at all when they are adjacent in memory) and then forwards received payloads untouched.

@@ -1,6 +1,6 @@
-import { createPartial, mod, type PartialAttention } from '@seqpar/core';
+import { createPartial, mod, rowSlice, type PartialAttention } from '@seqpar/core';
 import { attendInto } from './block-attention.js';
-import { packKv, rowSlice, unpackKv, type KvBlock } from './frames.js';
+import { packKv, unpackKv, type KvBlock } from './frames.js';
 import type { RankContext, RankInput } from './rank-context.js';
 import { relayRing, type Relay } from './ring-relay.js';
 import { worldOf, type PlannedBlock, type RingWorld } from './visible-blocks.js';

@@ -1,7 +1,7 @@
-import { createPartial, mergeInto, mod, type PartialAttention, type Tensor } from '@seqpar/core';
+import { createPartial, mergeInto, mod, rowSlice, type PartialAttention, type Tensor } from '@seqpar/core';
 import { withFrame } from '@seqpar/transport';
 import { attendInto } from './block-attention.js';
-import { fetchFrame, floatsOf, headerNumber, postFrame, rowSlice, waitComm } from './frames.js';
+import { fetchFrame, floatsOf, headerNumber, postFrame, waitComm } from './frames.js';
 import { packPartial, unpackPartial } from './partial-frames.js';
 import type { RankContext, RankInput } from './rank-context.js';
 import { relayRing, type Relay } from './ring-relay.js';

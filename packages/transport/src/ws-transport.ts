@@ -119,13 +119,14 @@ export class WsTransport extends TransportBase {
     return { ...super.stats(), socketMessages: this.socketMessages };
   }
 
-  /** Every message but a big payload's parts leaves here, so `socketMessages` counts them. */
-  private write(to: number, message: Buffer): void {
+  /** Every message leaves here, so `socketMessages` and the bytes handed to a link count them; `written` hears when ws wrote it. */
+  private write(to: number, message: Uint8Array, written?: (error?: Error) => void): void {
     const link = this.links[to];
-    if (!link) return;
+    if (!link) return written?.(new Error('the link is gone'));
     this.socketMessages += 1;
     this.handedBytes[to]! += message.byteLength;
-    link.send(message);
+    if (written) link.send(message, written);
+    else link.send(message);
   }
 
   /** A decoded DATA frame from `from`; shm overrides it to map slot references (`ref`). */
@@ -152,11 +153,9 @@ export class WsTransport extends TransportBase {
     }
     this.write(to, encodeDataHead(tag, header, payload.byteLength));
     // ws writes these very bytes (zero masks, no deflate): the caller may reuse them once the socket took them all.
-    const parts = payloadParts(payload).map((part) => {
-      this.socketMessages += 1;
-      this.handedBytes[to]! += part.byteLength;
-      return new Promise<void>((resolve, reject) => link.send(part, (error) => (error ? reject(this.sendFailure(to, error)) : resolve())));
-    });
+    const parts = payloadParts(payload).map(
+      (part) => new Promise<void>((resolve, reject) => this.write(to, part, (error) => (error ? reject(this.sendFailure(to, error)) : resolve()))),
+    );
     return Promise.all(parts).then(() => undefined);
   }
 
