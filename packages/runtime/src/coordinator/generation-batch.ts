@@ -1,5 +1,6 @@
 import { SeqparError, type RankStats, type Tensor } from '@seqpar/core';
 import type { RpcCaller } from '../rpc/rpc-caller.js';
+import type { BurstTokens } from '../worker/decode-burst.js';
 import type { SessionPrefillArgs, StepRow } from '../worker/generation-sessions.js';
 import type { RankReply, RequestJob } from './request-job.js';
 
@@ -28,6 +29,8 @@ interface Session {
   readonly tokens: number[];
   readonly prefill: AbortController;
   state: 'waiting' | 'prefilling' | 'decoding' | 'done';
+  /** Tokens of a burst that came ahead of an earlier one (a sharded session's ranks stream them apart): by index. */
+  readonly early: Map<number, number>;
   replies: RankReply[];
   /** What its prefill call carries. */
   readonly args: SessionPrefillArgs;
@@ -46,9 +49,12 @@ const PREFILLS_PER_RANK = 2;
  * steps (worker/generation-sessions.ts). Each job gets a session on its ranks (one worker, the least loaded, for
  * an unsharded prompt; every worker for a sharded one); its prefill starts once its ranks run fewer than
  * PREFILLS_PER_RANK, side by side with the running sessions' decode steps (the workers' compute threads serve
- * steps first, then shorter prompts' prefills). A decode step runs every decoding session as one batch of rows;
- * each step's sampled tokens go back to the ranks in the next step's arguments, so no rank broadcasts them. A session leaves at EOS, at its token budget, or when its job is
- * aborted or expires (only its KV shares are released; the other sessions go on). Any other failure fails every
+ * steps first, then shorter prompts' prefills). A decode step runs every decoding session as one batch of rows.
+ * One call runs a burst of steps (burstSteps): a call costs a round trip to every rank, more than the ranks' own
+ * exchanges, so the ranks run the steps back to back, share a sharded session's tokens among themselves and
+ * stream every token here as it is sampled; a finished prefill joins at the next call. A session leaves at EOS,
+ * at its token budget (its ranks drop its row at the same step), or when its job is aborted or expires (only its
+ * KV shares are released, its tokens still in flight are dropped; the other sessions go on). Any other failure fails every
  * job in the batch and the coordinator resets the world, as for any request.
  */
 export class GenerationBatch {
@@ -57,6 +63,8 @@ export class GenerationBatch {
   /** Sessions ended since the last call to each rank, to free there: by world rank. */
   private readonly released = new Map<number, number[]>();
   private wake: (() => void) | undefined;
+  /** Wall ms per decode step in the last burst (the coordinator's round trip included), which sizes the next. */
+  private stepMs: number | undefined;
   private looping = false;
   private draining = false;
   private failed = false;
@@ -92,6 +100,7 @@ export class GenerationBatch {
       tokens: [],
       prefill: new AbortController(),
       state: 'waiting',
+      early: new Map(),
       replies: [],
       args,
       prompt,
@@ -140,7 +149,7 @@ export class GenerationBatch {
     try {
       const replies = await Promise.all(
         members.map((rank, index) =>
-          this.options.caller.call(rank, 'session.prefill', { ...args, session: session.id, flight, degree: members.length, members }, [prompt], {
+          this.options.caller.call(rank, 'session.prefill', { ...args, session: session.id, flight, degree: members.length, members, stop: [...session.eos] }, [prompt], {
             timeoutMs: job.remainingMs(),
             signal: session.prefill.signal,
             ...(job.options.onPartial ? { onPartial: (header: Record<string, unknown>) => job.options.onPartial!(index, header) } : {}),
@@ -192,24 +201,65 @@ export class GenerationBatch {
     this.options.onDrained();
   }
 
-  /** One decode step of `decoding` on every rank that holds one of them; sessions released since ride along. */
+  /**
+   * One burst of decode steps of `decoding` on every rank that holds one of them (decode-burst.ts); sessions
+   * released since ride along. Tokens stream in as each step samples them.
+   */
   private async step(decoding: readonly Session[]): Promise<void> {
-    const rows: StepRow[] = decoding.map((session) => [session.id, session.tokens.at(-1)!, session.promptLength + session.tokens.length - 1]);
+    const steps = this.burstSteps(decoding);
+    const rows: StepRow[] = decoding.map((session) => [
+      session.id,
+      session.tokens.at(-1)!,
+      session.promptLength + session.tokens.length - 1,
+      session.maxNewTokens - session.tokens.length,
+    ]);
+    const byId = new Map(decoding.map((session) => [session.id, { session, first: session.tokens.length }]));
+    const onPartial = (header: Record<string, unknown>) => {
+      const { step, tokens } = header as unknown as BurstTokens;
+      for (const [id, token] of tokens) {
+        const row = byId.get(id);
+        if (row) this.receive(row.session, row.first + step, token);
+      }
+    };
     const ranks = [...new Set(decoding.flatMap((session) => session.members))].sort((a, b) => a - b);
     const flight = this.options.nextFlight();
     const { workers } = this.options;
     const all = Array.from({ length: workers }, (_, rank) => rank);
     const timeoutMs = Math.max(...decoding.map((session) => session.job.remainingMs()));
+    const started = performance.now();
     const replies = await Promise.all(
-      ranks.map((rank) => this.options.caller.call(rank, 'session.step', { rows, release: this.takeReleased(rank), flight, degree: workers, members: all }, [], { timeoutMs })),
+      ranks.map((rank) =>
+        this.options.caller.call(rank, 'session.step', { rows, steps, release: this.takeReleased(rank), flight, degree: workers, members: all }, [], { timeoutMs, onPartial }),
+      ),
     );
-    const sampled = new Map<number, number>();
-    for (const reply of replies) for (const [id, token] of reply.header.tokens as [number, number][]) sampled.set(id, token);
-    for (const session of decoding) {
-      if (session.state !== 'decoding') continue; // cancelled during the step
-      const token = sampled.get(session.id);
-      if (token === undefined) throw new SeqparError('ERR_INTERNAL', `no rank sampled session ${session.id}'s token ${session.tokens.length}`);
-      this.accept(session, token);
+    this.stepMs = (performance.now() - started) / Math.max(...replies.map((reply) => Number(reply.header.steps)), 1);
+    // A session still decoding ran every step of the burst, and its tokens came in order (each reply follows its partials).
+    for (const { session, first } of byId.values()) {
+      if (session.state === 'decoding' && session.tokens.length !== first + steps) {
+        throw new SeqparError('ERR_INTERNAL', `session ${session.id} got ${session.tokens.length - first} of its ${steps} tokens of a burst`);
+      }
+    }
+  }
+
+  /**
+   * Steps in the next burst. One while a session waits for or runs its prefill, so it joins at the next step once
+   * its first token is out (a burst would hold it back for the rest of the burst). Otherwise as many as fit in
+   * BURST_MS at the last burst's time per step, within the longest remaining token budget and the nearest deadline
+   * (a burst ending past a deadline would only decode tokens nobody takes), and at most MAX_BURST_STEPS.
+   */
+  private burstSteps(decoding: readonly Session[]): number {
+    if ([...this.sessions.values()].some((session) => session.state === 'waiting' || session.state === 'prefilling') || this.stepMs === undefined) return 1;
+    const budget = Math.max(...decoding.map((session) => session.maxNewTokens - session.tokens.length));
+    const timeMs = Math.min(BURST_MS, ...decoding.map((session) => session.job.remainingMs()));
+    return Math.max(1, Math.min(MAX_BURST_STEPS, budget, Math.floor(timeMs / this.stepMs)));
+  }
+
+  /** Takes a token of a burst: the session's next one is accepted at once, with any that came ahead of it. */
+  private receive(session: Session, index: number, token: number): void {
+    session.early.set(index, token);
+    for (let next = session.early.get(session.tokens.length); next !== undefined && session.state === 'decoding'; next = session.early.get(session.tokens.length)) {
+      session.early.delete(session.tokens.length);
+      this.accept(session, next);
     }
   }
 
@@ -255,6 +305,22 @@ export class GenerationBatch {
     return load.indexOf(Math.min(...load));
   }
 }
+
+/**
+ * How long a burst may run. A cancel, an abort or a deadline frees its session at once, but the ranks decode its
+ * row to the end of the burst, and a new request's prefill, whose compute pieces pass between the burst's steps,
+ * switches the next bursts back to single steps only after it: 50 ms keeps that wait below a client's perception
+ * while it spreads the coordinator's round trip (~2 ms a call on a 2-core host: two socket wake-ups each way) over
+ * 5-6 steps of a 16k-token session's ~8 ms and 14-16 of a short one's.
+ */
+const BURST_MS = 50;
+
+/**
+ * Past 16 steps the round trip's share per token (1/16 of it, ~0.13 ms) leaves little to gain, and the cap bounds
+ * a burst sized from a step time that has since grown (a busier host): the time bound alone would let 1 ms steps
+ * run 50 to a burst.
+ */
+const MAX_BURST_STEPS = 16;
 
 /** Bound on freeing sessions at the end of a batch (a drop per KV share on each compute thread). */
 const RELEASE_TIMEOUT_MS = 30_000;
