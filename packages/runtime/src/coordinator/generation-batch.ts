@@ -9,6 +9,8 @@ export interface GenerationBatchOptions {
   readonly workers: number;
   /** Sessions running at once; more jobs wait in the coordinator's queue. */
   readonly maxBatch: number;
+  /** Bound on a burst's steps; default MAX_BURST_STEPS. */
+  readonly maxBurstSteps?: number;
   /** A call id unique in the world (the workers' tag prefixes). */
   readonly nextFlight: () => number;
   /** A call failed for another reason than a cancel: the coordinator fails the batch and resets the world. */
@@ -245,13 +247,13 @@ export class GenerationBatch {
    * Steps in the next burst. One while a session waits for or runs its prefill, so it joins at the next step once
    * its first token is out (a burst would hold it back for the rest of the burst). Otherwise as many as fit in
    * BURST_MS at the last burst's time per step, within the longest remaining token budget and the nearest deadline
-   * (a burst ending past a deadline would only decode tokens nobody takes), and at most MAX_BURST_STEPS.
+   * (a burst ending past a deadline would only decode tokens nobody takes), and at most maxBurstSteps.
    */
   private burstSteps(decoding: readonly Session[]): number {
     if ([...this.sessions.values()].some((session) => session.state === 'waiting' || session.state === 'prefilling') || this.stepMs === undefined) return 1;
     const budget = Math.max(...decoding.map((session) => session.maxNewTokens - session.tokens.length));
     const timeMs = Math.min(BURST_MS, ...decoding.map((session) => session.job.remainingMs()));
-    return Math.max(1, Math.min(MAX_BURST_STEPS, budget, Math.floor(timeMs / this.stepMs)));
+    return Math.max(1, Math.min(this.options.maxBurstSteps ?? MAX_BURST_STEPS, budget, Math.floor(timeMs / this.stepMs)));
   }
 
   /** Takes a token of a burst: the session's next one is accepted at once, with any that came ahead of it. */
