@@ -97,6 +97,18 @@ describe('decode bursts: one coordinator call runs several decode steps on the w
     expect(await long).toHaveLength(400);
   });
 
+  it('a deadline reached mid-burst ends that job with ERR_TIMEOUT; the other session decodes on to its last token', async () => {
+    const kept: ClusterGenerateOptions = { strategy: 'single', maxNewTokens: 600, ...greedy };
+    const expected = await alone(promptOf(28, 13), kept, 2);
+    const expiring = tokensOf(cluster().generate(dir, promptOf(40, 14), { strategy: 'ring', maxNewTokens: 20_000, ...greedy, timeoutMs: 600 })).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const keptTokens = tokensOf(cluster().generate(dir, promptOf(28, 13), kept));
+    expect(await expiring).toMatchObject({ code: 'ERR_TIMEOUT' });
+    expect(await keptTokens).toEqual(expected);
+  });
+
   describe('with an end-of-sequence token the greedy streams reach mid-burst', () => {
     const eosDir = mkdtempSync(join(tmpdir(), 'seqpar-bursts-eos-'));
     afterAll(() => rmSync(eosDir, { recursive: true, force: true }));
@@ -120,5 +132,20 @@ describe('decode bursts: one coordinator call runs several decode steps on the w
       expect(got[1]).toEqual(upToEos(second));
       expect(got[2]).toEqual(expectedBystander);
     });
+  });
+
+  it('a worker killed mid-burst fails the batch with typed errors naming the rank; the next generation runs on its successor', async () => {
+    const victim = cluster().pids()[1]!;
+    const failed = (error: unknown) => error;
+    const errors = await Promise.all([
+      tokensOf(cluster().generate(dir, promptOf(50, 15), { strategy: 'zigzag', maxNewTokens: 2000, ...greedy }), (index) => index === 30 && process.kill(victim, 'SIGKILL')).then(
+        () => undefined,
+        failed,
+      ),
+      tokensOf(cluster().generate(dir, promptOf(20, 16), { strategy: 'single', maxNewTokens: 2000, ...greedy })).then(() => undefined, failed),
+    ]);
+    for (const error of errors) expect(error).toMatchObject({ code: expect.stringMatching(/^ERR_(PEER_LOST|TIMEOUT)$/), message: expect.stringMatching(/\brank 1\b/) });
+    await expectAllGone([victim]);
+    expect(await tokensOf(cluster().generate(dir, promptOf(20, 6), { strategy: 'ring', maxNewTokens: 5, ...greedy }))).toHaveLength(5);
   });
 });

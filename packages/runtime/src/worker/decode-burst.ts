@@ -1,7 +1,7 @@
 import { SeqparError } from '@seqpar/core';
 import { withComputePriority } from '@seqpar/kernels';
 import { decodeRows, type RankSession } from '@seqpar/model';
-import { allGather } from '@seqpar/transport';
+import { broadcast } from '@seqpar/transport';
 import type { EmitPartial, WorkerContext } from './worker-ops.js';
 
 /** One row of a burst on this rank: a session it holds and where that session stands. */
@@ -27,8 +27,8 @@ export interface BurstTokens {
  * Runs up to `steps` decode steps of `rows` back to back, at `priority` on the compute thread, and returns how many
  * ran. Each step's tokens this rank sampled go to the coordinator at once (`emit`), so a client sees every token
  * as it is sampled. A sharded row's token is sampled by its owner rank alone and every rank of the session needs
- * it as the next step's input: the ranks all-gather their sharded rows' tokens over the data plane after each
- * step but the last. A row leaves at a stop token or at the end of its budget; every rank of a session knows its
+ * it as the next step's input: after each step but the last, each owner broadcasts its sharded rows' tokens over
+ * the data plane. A row leaves at a stop token or at the end of its budget; every rank of a session knows its
  * token and budget, so they all drop it at the same step and none decodes past its end, and the exchanges
  * (decodeRows' per layer, the tokens' per step) line up.
  */
@@ -45,12 +45,20 @@ export async function decodeBurst(ctx: WorkerContext, rows: readonly BurstRow[],
     ran++;
     if (step === steps - 1) break;
     const known = new Map(mine);
-    // The same answer on every rank of a sharded row: it rests on the rows' budgets, which all of them know.
-    if (live.some((row) => row.session.degree > 1 && row.budget > 1)) {
-      const shared = live.flatMap((row, i) => (row.session.degree > 1 && sampled[i] !== undefined ? [[row.id, sampled[i]]] : []));
-      const frames = await allGather(stepCtx.transport, `${stepCtx.tagPrefix}tokens`, { header: { tokens: shared } }, { timeoutMs: ctx.timeoutMs, signal: ctx.signal });
-      for (const frame of frames) for (const [id, token] of frame.header.tokens as [number, number][]) known.set(id, token);
-    }
+    // Which rows need sharing, and who samples them, rests on the rows' budgets and positions: every rank of a
+    // sharded row knows them. Each owner sends its tokens to the others and goes on; only the others wait for them.
+    const sharded = live.filter((row) => row.session.degree > 1 && row.budget > 1);
+    const owners = [...new Set(sharded.map((row) => row.session.ownerOf(row.position)))];
+    const shared = sharded.flatMap((row) => (known.has(row.id) ? [[row.id, known.get(row.id)!]] : []));
+    const frames = await Promise.all(
+      owners.map((owner) =>
+        broadcast(stepCtx.transport, owner, `${stepCtx.tagPrefix}tokens${owner}`, owner === ctx.rank ? { header: { tokens: shared } } : undefined, {
+          timeoutMs: ctx.timeoutMs,
+          signal: ctx.signal,
+        }),
+      ),
+    );
+    for (const frame of frames) for (const [id, token] of frame.header.tokens as [number, number][]) known.set(id, token);
     live = live.filter((row) => {
       row.budget--;
       const token = known.get(row.id);
