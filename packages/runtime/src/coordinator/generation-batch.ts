@@ -215,12 +215,12 @@ export class GenerationBatch {
       session.promptLength + session.tokens.length - 1,
       session.maxNewTokens - session.tokens.length,
     ]);
-    const byId = new Map(decoding.map((session) => [session.id, { session, first: session.tokens.length }]));
+    const byId = new Map(decoding.map((session) => [session.id, { session, before: session.tokens.length }]));
     const onPartial = (header: Record<string, unknown>) => {
       const { step, tokens } = header as unknown as BurstTokens;
       for (const [id, token] of tokens) {
         const row = byId.get(id);
-        if (row) this.receive(row.session, row.first + step, token);
+        if (row) this.receive(row.session, row.before + step, token);
       }
     };
     const ranks = [...new Set(decoding.flatMap((session) => session.members))].sort((a, b) => a - b);
@@ -235,10 +235,10 @@ export class GenerationBatch {
       ),
     );
     this.stepMs = (performance.now() - started) / Math.max(...replies.map((reply) => Number(reply.header.steps)), 1);
-    // A session still decoding ran every step of the burst, and its tokens came in order (each reply follows its partials).
-    for (const { session, first } of byId.values()) {
-      if (session.state === 'decoding' && session.tokens.length !== first + steps) {
-        throw new SeqparError('ERR_INTERNAL', `session ${session.id} got ${session.tokens.length - first} of its ${steps} tokens of a burst`);
+    // A session still decoding ran every step of the burst, and all its tokens have come (a rank replies after its partials).
+    for (const { session, before } of byId.values()) {
+      if (session.state === 'decoding' && session.tokens.length !== before + steps) {
+        throw new SeqparError('ERR_INTERNAL', `session ${session.id} got ${session.tokens.length - before} of its ${steps} tokens of a burst`);
       }
     }
   }
@@ -258,6 +258,7 @@ export class GenerationBatch {
 
   /** Takes a token of a burst: the session's next one is accepted at once, with any that came ahead of it. */
   private receive(session: Session, index: number, token: number): void {
+    if (session.state !== 'decoding') return; // ended (cancelled, failed): what its ranks still send is dropped
     session.early.set(index, token);
     for (let next = session.early.get(session.tokens.length); next !== undefined && session.state === 'decoding'; next = session.early.get(session.tokens.length)) {
       session.early.delete(session.tokens.length);
