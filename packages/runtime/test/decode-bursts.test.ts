@@ -2,7 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generate, loadModel, makeTinyModel, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
+import { generate, loadModel, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
 import type { ClusterGenerateOptions } from '../src/api/cluster-generate.js';
 import { createCluster, type ClusterOptions } from '../src/api/cluster.js';
 import { useModelCluster } from './model-cluster.js';
