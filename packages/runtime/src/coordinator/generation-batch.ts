@@ -56,8 +56,8 @@ const PREFILLS_PER_RANK = 2;
  * exchanges, so the ranks run the steps back to back, share a sharded session's tokens among themselves and
  * stream every token here as it is sampled; a finished prefill joins at the next call. A session leaves at EOS,
  * at its token budget (its ranks drop its row at the same step), or when its job is aborted or expires (only its
- * KV shares are released, its tokens still in flight are dropped; the other sessions go on). Any other failure fails every
- * job in the batch and the coordinator resets the world, as for any request.
+ * KV shares are released and its tokens still in flight dropped; the other sessions go on). Any other failure
+ * fails every job in the batch and the coordinator resets the world, as for any request.
  */
 export class GenerationBatch {
   private readonly sessions = new Map<RequestJob, Session>();
@@ -311,10 +311,10 @@ export class GenerationBatch {
 
 /**
  * How long a burst may run. A cancel, an abort or a deadline frees its session at once, but the ranks decode its
- * row to the end of the burst, and a new request's prefill, whose compute pieces pass between the burst's steps,
- * switches the next bursts back to single steps only after it: 50 ms keeps that wait below a client's perception
- * while it spreads the coordinator's round trip (~2 ms a call on a 2-core host: two socket wake-ups each way) over
- * 5-6 steps of a 16k-token session's ~8 ms and 14-16 of a short one's.
+ * row to the end of the burst; a new request's prefill may wait behind the burst's steps on a compute thread
+ * (compute-queue.ts serves them first) and switches the bursts back to single steps only after it. 50 ms keeps
+ * that wait below a client's perception while it spreads the coordinator's round trip (~2 ms a call on a 2-core
+ * host: a socket wake-up each way) over 5-6 steps of a 16k-token session's ~8 ms and 14-16 of a short one's.
  */
 const BURST_MS = 50;
 
