@@ -47,6 +47,7 @@ export async function decodeBurst(ctx: WorkerContext, rows: readonly BurstRow[],
     const known = new Map(mine);
     // Which rows need sharing, and who samples them, rests on the rows' budgets and positions: every rank of a
     // sharded row knows them. Each owner sends its tokens to the others and goes on; only the others wait for them.
+    // A sharded session spans the call's ranks in order (as decodeRows assumes), so its owner is a transport rank.
     const sharded = live.filter((row) => row.session.degree > 1 && row.budget > 1);
     const owners = [...new Set(sharded.map((row) => row.session.ownerOf(row.position)))];
     const shared = sharded.flatMap((row) => (known.has(row.id) ? [[row.id, known.get(row.id)!]] : []));
