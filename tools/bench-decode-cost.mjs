@@ -1,6 +1,7 @@
 // Where a decode token's time and CPU go, on shm worker processes (Linux: reads /proc/<pid>/task/*/stat). Cases:
 // one generation on 1 and on 2 ranks (a --length prompt, default 4096; 64 tokens, EOS ignored), and S concurrent
-// 2k-token generations on 2 workers (S = 1 and 8, 128 tokens each). For each: wall ms per token, and CPU ms per
+// 2k-token generations on 2 workers (S = 1 and 8, 128 tokens each); each case with one decode step per coordinator
+// call and with bursts of steps, back to back. For each: wall ms per token, and CPU ms per
 // token by thread group: the coordinator's main thread (this process), each worker's main thread (requests,
 // transport, the decode step's host side) and its other threads (the compute thread running ONNX Runtime, and
 // V8's). CPU per token x tokens/s = the cores busy: near 2 on this host means CPU-bound; far below it, the token
@@ -20,7 +21,12 @@ import { median, option } from './bench-util.mjs';
 import { writeReport } from './bench-report.mjs';
 
 const MODEL = { layers: 4, hidden: 256, heads: 8, kvHeads: 2, vocab: 512, seed: 1 };
-const TICK_MS = 10; // /proc CPU times are in clock ticks of 10 ms (USER_HZ 100)
+const TICK_MS = 10;
+// Each case runs with one decode step per coordinator call and with bursts (the default), back to back.
+const CALLS = [
+  { label: '1', options: { maxBurstSteps: 1 } },
+  { label: 'up to 16', options: {} },
+]; // /proc CPU times are in clock ticks of 10 ms (USER_HZ 100)
 
 const promptOf = (length, seed) => {
   const random = seededRandom(seed);
@@ -156,38 +162,64 @@ export async function run(args) {
       ['single', 1],
       ['zigzag', 2],
     ]) {
-      const cluster = await createCluster({ workers, transport: 'shm' });
-      try {
-        const result = await measure(cluster, dir, [promptOf(length, 1)], { strategy, maxNewTokens: 64 });
-        rows.push({ case: `one ${length}-token generation on ${workers} rank${workers > 1 ? 's' : ''} (${strategy})`, streams: 1, workers, ...result });
-        log(`${rows.at(-1).case}: ${result.msPerToken.toFixed(2)} ms/token, ${result.total.toFixed(2)} CPU ms/token`);
-      } finally {
-        await cluster.close();
+      for (const { label, options } of CALLS) {
+        const cluster = await createCluster({ workers, transport: 'shm', ...options });
+        try {
+          const result = await measure(cluster, dir, [promptOf(length, 1)], { strategy, maxNewTokens: 64 });
+          rows.push({ case: `one ${length}-token generation on ${workers} rank${workers > 1 ? 's' : ''} (${strategy})`, stepsPerCall: label, streams: 1, workers, ...result });
+          log(`${rows.at(-1).case}, ${label} steps a call: ${result.msPerToken.toFixed(2)} ms/token, ${result.total.toFixed(2)} CPU ms/token`);
+        } finally {
+          await cluster.close();
+        }
       }
     }
-    const cluster = await createCluster({ workers: 2, transport: 'shm' });
+    const clusters = await Promise.all(CALLS.map(({ options }) => createCluster({ workers: 2, transport: 'shm', ...options })));
     try {
-      await measure(cluster, dir, [promptOf(2048, 0)], { strategy: 'single', maxNewTokens: 4 }); // models loaded, graphs built
-      for (const streams of [1, 8, 1, 8]) {
-        const prompts = Array.from({ length: streams }, (_, i) => promptOf(2048, 100 + rows.length * 16 + i));
-        const result = await measure(cluster, dir, prompts, { strategy: 'single', maxNewTokens: 128 });
-        rows.push({ case: `${streams} concurrent 2k-token generation${streams > 1 ? 's' : ''} on 2 workers (unsharded, batched)`, streams, workers: 2, ...result });
-        log(`${rows.at(-1).case}: ${result.tokensPerSec.toFixed(0)} tokens/s, ${result.total.toFixed(2)} CPU ms/token`);
+      for (const cluster of clusters) await measure(cluster, dir, [promptOf(2048, 0)], { strategy: 'single', maxNewTokens: 4 }); // models loaded, graphs built
+      for (const streams of [1, 8, 8]) {
+        const prompts = Array.from({ length: streams }, (_, j) => promptOf(2048, 100 + rows.length * 16 + j)); // the same for both
+        for (const [i, cluster] of clusters.entries()) {
+          const result = await measure(cluster, dir, prompts, { strategy: 'single', maxNewTokens: 128 });
+          const label = CALLS[i].label;
+          rows.push({
+            case: `${streams} concurrent 2k-token generation${streams > 1 ? 's' : ''} on 2 workers (unsharded, batched)`,
+            stepsPerCall: label,
+            streams,
+            workers: 2,
+            ...result,
+          });
+          log(`${rows.at(-1).case}, ${label} steps a call: ${result.tokensPerSec.toFixed(0)} tokens/s, ${result.total.toFixed(2)} CPU ms/token`);
+        }
       }
     } finally {
-      await cluster.close();
+      await Promise.all(clusters.map((cluster) => cluster.close()));
     }
     const laneMicros = await laneExchangeMicros();
     log(`a decode layer's lane exchanges alone: ${laneMicros.toFixed(1)} µs`);
     const load = loadavg().map((value) => value.toFixed(1));
     writeReport('decode-cost', {
       title: 'seqpar decode: wall time and CPU per token, by thread group (4 layers, hidden 256, 8/2 heads, shm workers)',
-      columns: ['case', 'streams', 'workers', 'tokens', 'msPerToken', 'tokensPerSec', 'coordinatorMain', 'coordinatorOther', 'workerMain', 'workerOther', 'total', 'coresBusy'],
+      columns: [
+        'case',
+        'stepsPerCall',
+        'streams',
+        'workers',
+        'tokens',
+        'msPerToken',
+        'tokensPerSec',
+        'coordinatorMain',
+        'coordinatorOther',
+        'workerMain',
+        'workerOther',
+        'total',
+        'coresBusy',
+      ],
       rows,
       notes: [
         'Measured from the moment every stream has its first token to the last token. CPU columns are ms per decoded token (all workers summed), from /proc thread times (10 ms ticks: read them over many tokens). workerOther is the compute thread (ONNX Runtime, intra-op threads 1) plus V8 helper threads.',
         'coresBusy = CPU per token x tokens/s. Where it is well below the cores, the token waits: on thread wake-ups (each hop between a worker main thread and its compute thread, each exchange between ranks, each coordinator call) rather than on compute.',
         'A step is one chain on each rank\'s compute thread. A sharded step (2 ranks) is pass-Q: a row\'s token-local layers run on its owner only, and per layer its queries go to the other ranks and their partials come back to the owner, both inside the chain, through decode lanes (docs/ARCHITECTURE.md, "Decode lanes").',
+        'stepsPerCall: decode steps one coordinator call (session.step) runs on the workers. 1 (maxBurstSteps: 1): every token is a round trip from this process to each worker, and the next step waits for every reply. "up to 16": a burst (docs/ARCHITECTURE.md, "Bursts"), as many steps as fit in 50 ms, run back to back on the workers, which stream each token here as it is sampled; a sharded row\'s owner broadcasts its token to the other ranks.',
         `A decode layer's two exchanges alone, through decode lanes between two compute threads of one process (one row x 8 heads x 32 dims owned by rank 0: queries out, a partial back; chains of 64 layers, the median of 40 chains, each timed by the rank that finished first): ${laneMicros.toFixed(1)} µs per layer.`,
         `Load average of this shared host at the end of the run: ${load.join(', ')} (1, 5, 15 min) on 2 cores.`,
       ],

@@ -16,9 +16,10 @@ export interface SessionOptions extends SamplingOptions {
 /**
  * One rank's part of a generation that lives across calls (continuous batching): its share of every layer's KV
  * cache, kept on the compute thread from prefill to release, and its seeded sampling stream. The coordinator
- * drives the session step by step (batched-decode.ts); ranks learn each token from the next step's arguments,
- * not from one another. Every rank of a session draws one number per token, so the stream stays in step
- * wherever the sampling rank is, as in generateOnRank.
+ * drives the session in calls of one or more steps (batched-decode.ts each); a step's token, sampled by its
+ * owner, reaches the session's other ranks over the data plane within a call and in the next call's arguments
+ * across calls. Every rank of a session draws one number per token, so the stream stays in step wherever the
+ * sampling rank is, as in generateOnRank.
  */
 export class RankSession {
   private readonly random: () => number;

@@ -30,6 +30,8 @@ export interface ClusterOptions {
   readonly maxQueue?: number;
   /** Generations decoded together as one batch (continuous batching); more wait in the queue. Default 16. */
   readonly maxBatch?: number;
+  /** Decode steps of that batch one call to the workers may run back to back (a burst). Default 16; 1: a call per step. */
+  readonly maxBurstSteps?: number;
   /** A dead or silent worker fails the request within about this long. Default 2000 ms. */
   readonly healthTimeoutMs?: number;
   /** Bound on workers joining a world. Default 30 s (local) or 120 s (external). */
@@ -135,6 +137,9 @@ export async function createCluster(options: ClusterOptions): Promise<Cluster> {
  */
 export async function launchCluster(options: ClusterOptions): Promise<{ cluster: Cluster; connected: Promise<void> }> {
   if (!Number.isInteger(options.workers) || options.workers < 1) throw new UsageError(`workers must be a positive integer, got ${options.workers}`);
+  const { maxBurstSteps } = options;
+  if (maxBurstSteps !== undefined && !(Number.isInteger(maxBurstSteps) && maxBurstSteps >= 1))
+    throw new UsageError(`maxBurstSteps must be a positive integer, got ${maxBurstSteps}`);
   const transport = options.transport ?? (options.coordinator ? 'ws' : 'inproc');
   const healthTimeoutMs = options.healthTimeoutMs ?? 2000;
   const log = createLogger('coordinator');
@@ -142,6 +147,7 @@ export async function launchCluster(options: ClusterOptions): Promise<{ cluster:
   const coordinator = new Coordinator(executor, {
     maxQueue: options.maxQueue ?? 64,
     ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
+    ...(maxBurstSteps === undefined ? {} : { maxBurstSteps }),
     healthTimeoutMs,
     log,
   });

@@ -15,6 +15,8 @@ export interface CoordinatorOptions {
   readonly log: Logger;
   /** Generations decoded together as one batch (continuous batching); default 16. */
   readonly maxBatch?: number;
+  /** Decode steps one call of that batch may run (generation-batch.ts); default there. */
+  readonly maxBurstSteps?: number;
 }
 
 /** The world the workers are in now: its transport and the caller that reaches them through it. */
@@ -171,6 +173,7 @@ export class Coordinator {
       caller: world.caller,
       workers: this.workers,
       maxBatch: this.options.maxBatch ?? 16,
+      ...(this.options.maxBurstSteps === undefined ? {} : { maxBurstSteps: this.options.maxBurstSteps }),
       nextFlight: () => this.nextId++,
       onError: (error) => {
         if (this.batch !== batch) return;

@@ -1,5 +1,6 @@
 import { SeqparError, type RankStats, type Tensor } from '@seqpar/core';
 import type { RpcCaller } from '../rpc/rpc-caller.js';
+import type { BurstTokens } from '../worker/decode-burst.js';
 import type { SessionPrefillArgs, StepRow } from '../worker/generation-sessions.js';
 import type { RankReply, RequestJob } from './request-job.js';
 
@@ -8,6 +9,8 @@ export interface GenerationBatchOptions {
   readonly workers: number;
   /** Sessions running at once; more jobs wait in the coordinator's queue. */
   readonly maxBatch: number;
+  /** Bound on a burst's steps; default MAX_BURST_STEPS. */
+  readonly maxBurstSteps?: number;
   /** A call id unique in the world (the workers' tag prefixes). */
   readonly nextFlight: () => number;
   /** A call failed for another reason than a cancel: the coordinator fails the batch and resets the world. */
@@ -28,6 +31,8 @@ interface Session {
   readonly tokens: number[];
   readonly prefill: AbortController;
   state: 'waiting' | 'prefilling' | 'decoding' | 'done';
+  /** Tokens of a burst that came ahead of an earlier one (a sharded session's ranks stream them apart): by index. */
+  readonly early: Map<number, number>;
   replies: RankReply[];
   /** What its prefill call carries. */
   readonly args: SessionPrefillArgs;
@@ -46,10 +51,13 @@ const PREFILLS_PER_RANK = 2;
  * steps (worker/generation-sessions.ts). Each job gets a session on its ranks (one worker, the least loaded, for
  * an unsharded prompt; every worker for a sharded one); its prefill starts once its ranks run fewer than
  * PREFILLS_PER_RANK, side by side with the running sessions' decode steps (the workers' compute threads serve
- * steps first, then shorter prompts' prefills). A decode step runs every decoding session as one batch of rows;
- * each step's sampled tokens go back to the ranks in the next step's arguments, so no rank broadcasts them. A session leaves at EOS, at its token budget, or when its job is
- * aborted or expires (only its KV shares are released; the other sessions go on). Any other failure fails every
- * job in the batch and the coordinator resets the world, as for any request.
+ * steps first, then shorter prompts' prefills). A decode step runs every decoding session as one batch of rows.
+ * One call runs a burst of steps (burstSteps): a call costs a round trip to every rank, more than the ranks' own
+ * exchanges, so the ranks run the steps back to back, share a sharded session's tokens among themselves and
+ * stream every token here as it is sampled; a finished prefill joins at the next call. A session leaves at EOS,
+ * at its token budget (its ranks drop its row at the same step), or when its job is aborted or expires (only its
+ * KV shares are released and its tokens still in flight dropped; the other sessions go on). Any other failure
+ * fails every job in the batch and the coordinator resets the world, as for any request.
  */
 export class GenerationBatch {
   private readonly sessions = new Map<RequestJob, Session>();
@@ -57,6 +65,8 @@ export class GenerationBatch {
   /** Sessions ended since the last call to each rank, to free there: by world rank. */
   private readonly released = new Map<number, number[]>();
   private wake: (() => void) | undefined;
+  /** Wall ms per decode step in the last burst (the coordinator's round trip included), which sizes the next. */
+  private stepMs: number | undefined;
   private looping = false;
   private draining = false;
   private failed = false;
@@ -92,6 +102,7 @@ export class GenerationBatch {
       tokens: [],
       prefill: new AbortController(),
       state: 'waiting',
+      early: new Map(),
       replies: [],
       args,
       prompt,
@@ -140,7 +151,7 @@ export class GenerationBatch {
     try {
       const replies = await Promise.all(
         members.map((rank, index) =>
-          this.options.caller.call(rank, 'session.prefill', { ...args, session: session.id, flight, degree: members.length, members }, [prompt], {
+          this.options.caller.call(rank, 'session.prefill', { ...args, session: session.id, flight, degree: members.length, members, stop: [...session.eos] }, [prompt], {
             timeoutMs: job.remainingMs(),
             signal: session.prefill.signal,
             ...(job.options.onPartial ? { onPartial: (header: Record<string, unknown>) => job.options.onPartial!(index, header) } : {}),
@@ -192,24 +203,66 @@ export class GenerationBatch {
     this.options.onDrained();
   }
 
-  /** One decode step of `decoding` on every rank that holds one of them; sessions released since ride along. */
+  /**
+   * One burst of decode steps of `decoding` on every rank that holds one of them (decode-burst.ts); sessions
+   * released since ride along. Tokens stream in as each step samples them.
+   */
   private async step(decoding: readonly Session[]): Promise<void> {
-    const rows: StepRow[] = decoding.map((session) => [session.id, session.tokens.at(-1)!, session.promptLength + session.tokens.length - 1]);
+    const steps = this.burstSteps(decoding);
+    const rows: StepRow[] = decoding.map((session) => [
+      session.id,
+      session.tokens.at(-1)!,
+      session.promptLength + session.tokens.length - 1,
+      session.maxNewTokens - session.tokens.length,
+    ]);
+    const byId = new Map(decoding.map((session) => [session.id, { session, before: session.tokens.length }]));
+    const onPartial = (header: Record<string, unknown>) => {
+      const { step, tokens } = header as unknown as BurstTokens;
+      for (const [id, token] of tokens) {
+        const row = byId.get(id);
+        if (row) this.receive(row.session, row.before + step, token);
+      }
+    };
     const ranks = [...new Set(decoding.flatMap((session) => session.members))].sort((a, b) => a - b);
     const flight = this.options.nextFlight();
     const { workers } = this.options;
     const all = Array.from({ length: workers }, (_, rank) => rank);
     const timeoutMs = Math.max(...decoding.map((session) => session.job.remainingMs()));
+    const started = performance.now();
     const replies = await Promise.all(
-      ranks.map((rank) => this.options.caller.call(rank, 'session.step', { rows, release: this.takeReleased(rank), flight, degree: workers, members: all }, [], { timeoutMs })),
+      ranks.map((rank) =>
+        this.options.caller.call(rank, 'session.step', { rows, steps, release: this.takeReleased(rank), flight, degree: workers, members: all }, [], { timeoutMs, onPartial }),
+      ),
     );
-    const sampled = new Map<number, number>();
-    for (const reply of replies) for (const [id, token] of reply.header.tokens as [number, number][]) sampled.set(id, token);
-    for (const session of decoding) {
-      if (session.state !== 'decoding') continue; // cancelled during the step
-      const token = sampled.get(session.id);
-      if (token === undefined) throw new SeqparError('ERR_INTERNAL', `no rank sampled session ${session.id}'s token ${session.tokens.length}`);
-      this.accept(session, token);
+    this.stepMs = (performance.now() - started) / Math.max(...replies.map((reply) => Number(reply.header.steps)), 1);
+    // A session still decoding ran every step of the burst, and all its tokens have come (a rank replies after its partials).
+    for (const { session, before } of byId.values()) {
+      if (session.state === 'decoding' && session.tokens.length !== before + steps) {
+        throw new SeqparError('ERR_INTERNAL', `session ${session.id} got ${session.tokens.length - before} of its ${steps} tokens of a burst`);
+      }
+    }
+  }
+
+  /**
+   * Steps in the next burst. One while a session waits for or runs its prefill, so it joins at the next step once
+   * its first token is out (a burst would hold it back for the rest of the burst). Otherwise as many as fit in
+   * BURST_MS at the last burst's time per step, within the longest remaining token budget and the nearest deadline
+   * (a burst ending past a deadline would only decode tokens nobody takes), and at most maxBurstSteps.
+   */
+  private burstSteps(decoding: readonly Session[]): number {
+    if ([...this.sessions.values()].some((session) => session.state === 'waiting' || session.state === 'prefilling') || this.stepMs === undefined) return 1;
+    const budget = Math.max(...decoding.map((session) => session.maxNewTokens - session.tokens.length));
+    const timeMs = Math.min(BURST_MS, ...decoding.map((session) => session.job.remainingMs()));
+    return Math.max(1, Math.min(this.options.maxBurstSteps ?? MAX_BURST_STEPS, budget, Math.floor(timeMs / this.stepMs)));
+  }
+
+  /** Takes a token of a burst: the session's next one is accepted at once, with any that came ahead of it. */
+  private receive(session: Session, index: number, token: number): void {
+    if (session.state !== 'decoding') return; // ended (cancelled, failed): what its ranks still send is dropped
+    session.early.set(index, token);
+    for (let next = session.early.get(session.tokens.length); next !== undefined && session.state === 'decoding'; next = session.early.get(session.tokens.length)) {
+      session.early.delete(session.tokens.length);
+      this.accept(session, next);
     }
   }
 
@@ -255,6 +308,22 @@ export class GenerationBatch {
     return load.indexOf(Math.min(...load));
   }
 }
+
+/**
+ * How long a burst may run. A cancel, an abort or a deadline frees its session at once, but the ranks decode its
+ * row to the end of the burst; a new request's prefill may wait behind the burst's steps on a compute thread
+ * (compute-queue.ts serves them first) and switches the bursts back to single steps only after it. 50 ms keeps
+ * that wait below a client's perception while it spreads the coordinator's round trip (~2 ms a call on a 2-core
+ * host: a socket wake-up each way) over 5-6 steps of a 16k-token session's ~8 ms and 14-16 of a short one's.
+ */
+const BURST_MS = 50;
+
+/**
+ * Past 16 steps the round trip's share per token (1/16 of it, ~0.13 ms) leaves little to gain, and the cap bounds
+ * a burst sized from a step time that has since grown (a busier host): the time bound alone would let 1 ms steps
+ * run 50 to a burst.
+ */
+const MAX_BURST_STEPS = 16;
 
 /** Bound on freeing sessions at the end of a batch (a drop per KV share on each compute thread). */
 const RELEASE_TIMEOUT_MS = 30_000;

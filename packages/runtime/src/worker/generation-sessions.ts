@@ -1,25 +1,34 @@
 import { SeqparError, type BlockAttentionKernel } from '@seqpar/core';
 import { AttentionKernel, withComputePriority } from '@seqpar/kernels';
-import { decodeRows, RankSession, type DecodeRow, type SessionOptions } from '@seqpar/model';
+import { RankSession, type SessionOptions } from '@seqpar/model';
+import { decodeBurst, type BurstRow } from './decode-burst.js';
 import { models, type GenerateArgs } from './generate-op.js';
 import type { WorkerOp } from './worker-ops.js';
 
 /** What the coordinator's generation batch (coordinator/generation-batch.ts) tells each rank of a session at its start. */
 export interface SessionPrefillArgs extends SessionOptions, Pick<GenerateArgs, 'modelDir' | 'prefillChunk'> {
   readonly session: number;
+  /** Tokens that end the session (its EOS ids, none where EOS is ignored): a burst drops its row there. */
+  readonly stop?: readonly number[];
 }
 
-/** One row of a step as the coordinator sends it: the session, its last token and that token's position. */
-export type StepRow = readonly [session: number, token: number, position: number];
+/**
+ * One row of a step as the coordinator sends it: the session, its last token, that token's position and the
+ * tokens the session may still sample.
+ */
+export type StepRow = readonly [session: number, token: number, position: number, budget: number];
 
 export interface SessionStepArgs {
   readonly rows: readonly StepRow[];
+  /** Decode steps to run back to back (a burst, decode-burst.ts). */
+  readonly steps: number;
   /** Sessions ended since the last call to this rank: freed before the step. */
   readonly release?: readonly number[];
 }
 
 interface Held {
   readonly session: RankSession;
+  readonly stop: ReadonlySet<number>;
   /** Gives the model back to the cache (it stays loaded while a session uses it). */
   readonly done: () => void;
 }
@@ -87,27 +96,27 @@ export const sessionPrefillOp: WorkerOp = async (ctx, { args, tensors }, emit) =
     await withComputePriority(STEP_PRIORITY, () => started.session.release());
     throw new SeqparError('ERR_ABORTED', `session ${options.session} was cancelled during its prefill`);
   }
-  store.set(options.session, { session: started.session, done });
+  store.set(options.session, { session: started.session, stop: new Set(options.stop ?? []), done });
   return { header: { kvCacheMb: started.session.kvCacheMb, ...(started.token === undefined ? {} : { token: started.token }) }, tensors: [] };
 };
 
 /**
- * One decode step of every session this rank holds among `rows` (in the coordinator's order, the same on every
- * rank), as one batch (batched-decode.ts), after freeing the sessions in `release`. Replies with the tokens sampled by the rows this rank owns.
+ * A burst of up to `steps` decode steps (decode-burst.ts) of every session this rank holds among `rows` (in the
+ * coordinator's order, the same on every rank), each step as one batch (batched-decode.ts), after freeing the
+ * sessions in `release`. Each step's tokens sampled here stream back as partial replies; the reply says how many
+ * steps ran.
  */
-export const sessionStepOp: WorkerOp = async (ctx, { args }) => {
-  const { rows, release } = args as unknown as SessionStepArgs;
-  if (!Array.isArray(rows)) throw new SeqparError('ERR_BAD_FRAME', 'session.step needs its rows');
+export const sessionStepOp: WorkerOp = async (ctx, { args }, emit) => {
+  const { rows, steps, release } = args as unknown as SessionStepArgs;
+  if (!Array.isArray(rows) || !Number.isInteger(steps) || steps < 1) throw new SeqparError('ERR_BAD_FRAME', 'session.step needs its rows and a number of steps');
   const store = storeOf(ctx.kernel);
   if (Array.isArray(release)) await withComputePriority(STEP_PRIORITY, () => releaseSessions(ctx.kernel, release));
-  const mine: (DecodeRow & { id: number })[] = [];
-  for (const [id, token, position] of rows) {
+  const mine: BurstRow[] = [];
+  for (const [id, token, position, budget] of rows) {
     const held = store.get(id);
-    if (held) mine.push({ id, session: held.session, token, position });
+    if (held) mine.push({ id, session: held.session, stop: held.stop, token, position, budget });
   }
-  const sampled = await withComputePriority(STEP_PRIORITY, () => decodeRows(ctx, mine));
-  const tokens = mine.flatMap((row, i) => (sampled[i] === undefined ? [] : [[row.id, sampled[i]]]));
-  return { header: { tokens }, tensors: [] };
+  return { header: { steps: await decodeBurst(ctx, mine, steps, STEP_PRIORITY, emit) }, tensors: [] };
 };
 
 /** Frees the sessions `ids` (their KV shares) on this rank; ids it does not hold are skipped. */
