@@ -25,7 +25,7 @@ const TILING_THRESHOLD = 256 * 256;
  * causal, 8 heads: 5.5 ms against 6.9 for per-head 256-row tiles, measured with another process computing).
  */
 const ROW_TILED_MAX = 512 * 512;
-const ROW_TILE = 64;
+export const ROW_TILE = 64;
 
 /**
  * Block attention with its log-sum-exp, as one ONNX graph:
@@ -64,16 +64,23 @@ export function emitAttention(
   const vHeads = g.op('Transpose', [v], { perm: [1, 0, 2] }); // [Hkv, Sk, D]
   const bias = shape.mask === 'none' ? undefined : maskBias(g, shape); // [Sq, Sk]: 0 visible, -1e30 hidden
 
-  const [out, lse] =
-    sq * sk <= TILING_THRESHOLD
+  const [out, lse] = isRowTiled(shape)
+    ? rowTiled(g, shape, qHeads, kT, vHeads, bias)
+    : sq * sk <= TILING_THRESHOLD
       ? batched(g, shape, qHeads, kT, vHeads, bias)
-      : sq * sk <= ROW_TILED_MAX
-        ? rowTiled(g, shape, qHeads, kT, vHeads, bias)
-        : tiled(g, shape, qHeads, kT, vHeads, bias);
+      : tiled(g, shape, qHeads, kT, vHeads, bias);
   return {
     out: g.op('Transpose', [out], { perm: [1, 0, 2] }, { ...(names.out ? { outputName: names.out } : {}) }), // [Hq, Sq, D] -> [Sq, Hq, D]
     lse: g.op('Reshape', [lse, g.ints([hq, sq])], {}, { ...(names.lse ? { outputName: names.lse } : {}) }),
   };
+}
+
+/**
+ * Whether the exact graph runs `shape` in ROW_TILE-row tiles of every head: its scores then live one tile at a
+ * time (attention-session-bytes.ts), not the whole block's.
+ */
+export function isRowTiled({ sq, sk }: Pick<AttentionGraphShape, 'sq' | 'sk'>): boolean {
+  return sq * sk > TILING_THRESHOLD && sq * sk <= ROW_TILED_MAX;
 }
 
 /** All heads in one matmul; GQA as [Hkv, g, Sq, D] against [Hkv, 1, D, Sk] so K/V are never repeated. */

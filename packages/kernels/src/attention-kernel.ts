@@ -95,8 +95,10 @@ export class AttentionKernel implements BlockAttentionKernel {
       k: { type: 'float32', data: k.data, dims: [sk, hkv, d] },
       v: { type: 'float32', data: v.data, dims: [sk, hkv, d] },
     };
-    // Pieces run one after another, so the session holds about its largest piece's memory.
-    const bytes = Math.max(...pieces.map((piece) => attentionSessionBytes(pieceShape(shape, piece), piece.mask.kind === 'none')));
+    // Pieces run one after another, so the session holds about its largest piece's memory, and every piece's out
+    // and lse until the merges at the end.
+    const outs = pieces.reduce((sum, { query }) => sum + (query.end - query.start) * hq * (d + 1) * Float32Array.BYTES_PER_ELEMENT, 0);
+    const bytes = outs + Math.max(...pieces.map((piece) => attentionSessionBytes(pieceShape(shape, piece), piece.mask.kind === 'none')));
     const outputs = await this.sessions.run(`attention-pieces:${key}`, bytes, () => buildPiecesAttentionGraph(shape), feeds);
     if (outputs['fallback']![0] !== 0) return this.attendEach(q, k, v, pieces);
     return { out: { data: outputs['out']!, shape: [sq, hq, d] }, lse: { data: outputs['lse']!, shape: [hq, sq] } };
