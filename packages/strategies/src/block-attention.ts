@@ -121,9 +121,10 @@ export function visiblePairs(sq: number, sk: number, mask: BlockMask): number {
  * is left is all visible (one dense rectangle), or it has a core of keys every row sees between two fringes (the
  * core runs dense, each fringe is planned again), or its rows are halved. Down to CAUSAL_BASE rows what is left runs
  * masked. For a causal triangle that is the classic cut: top half (causal), bottom half against the top half's keys
- * (dense: j < mid <= i), bottom half (causal); a window of W is cut into strips whose keys are a dense core and two
- * triangles. Nearly all visible scores so land in dense rectangles on the kernel's fused unmasked path (about 1.4x
- * faster per visible score than the masked graph, whose tiles trim their keys to the band's reach), and the
+ * (dense: j < mid <= i), bottom half (causal); a window of W is cut into strips of CAUSAL_BASE rows, each one masked
+ * piece, or a dense core and two triangles once W is wide (STRIP_CORE_ROWS). Nearly all visible scores of a causal
+ * block so land in dense rectangles on the kernel's fused unmasked path (about 1.4x faster per visible score than
+ * the masked graph at a triangle, whose tiles trim their keys to the band's reach), and the
  * rectangles come in a few shapes (sq/2, sq/4, ...), so few kernel sessions are built. Dense rectangles go in
  * DENSE_ROWS-row pieces, and keys per piece stop at the block's own query count (and MAX_KEYS), so a rank's
  * workspace follows its share of the queries (S/N), not the length of the KV it is handed (zigzag's late chunk
@@ -133,8 +134,7 @@ export function visiblePairs(sq: number, sk: number, mask: BlockMask): number {
 export function planPieces(sq: number, sk: number, mask: BlockMask, keyCap = MAX_KEYS, rowCap = Infinity): BlockPiece[] {
   const { min, max } = bandOf(mask);
   const pieces: BlockPiece[] = [];
-  // A masked piece's keys grow with its rows (a triangle's equal them), so the key cap bounds its rows too.
-  const [denseRows, maskedRows] = [Math.min(DENSE_ROWS, rowCap), Math.min(CAUSAL_BASE, rowCap, keyCap)];
+  const [denseRows, maskedRows] = [Math.min(DENSE_ROWS, rowCap), Math.min(CAUSAL_BASE, rowCap)];
   const maxKeys = Math.min(Math.max(CAUSAL_BASE, sq), keyCap);
   const dense = (query: Span, key: Span): void => {
     for (let start = query.start; start < query.end; start += denseRows) {
