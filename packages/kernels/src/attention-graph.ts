@@ -19,20 +19,22 @@ const MAX_TILES = 512;
 /** Blocks smaller than this many scores per head run as one batched matmul: tiling would only add op overhead. */
 const TILING_THRESHOLD = 256 * 256;
 /**
- * Blocks up to this many scores per head (the strategies' 512-row causal diagonals) run in tiles of ROW_TILE
- * query rows with every head batched in each: a causal tile's keys stop at its last row, so only the thin
- * diagonal strips are computed twice over, and the few large ops cost less than one op chain per head (512 x 512
- * causal, 8 heads: 5.5 ms against 6.9 for per-head 256-row tiles, measured with another process computing).
+ * Blocks of up to ROW_TILED_ROWS query rows and ROW_TILED_KEYS keys (the strategies' masked pieces: 512-row causal
+ * diagonals, and window strips of 512 rows by up to 512 + W keys) run in tiles of ROW_TILE query rows with every
+ * head batched in each: a causal tile's keys stop at its last row and a band tile's span its reach, so only thin
+ * diagonal strips are computed in vain, and the few large ops cost less than one op chain per head (512 x 512
+ * causal, 8 heads: 5.5 ms against 6.9 for per-head 256-row tiles).
  */
-const ROW_TILED_MAX = 512 * 512;
-const ROW_TILE = 64;
+const ROW_TILED_ROWS = 512;
+const ROW_TILED_KEYS = 2048;
+export const ROW_TILE = 64;
 
 /**
  * Block attention with its log-sum-exp, as one ONNX graph:
  *   inputs  q [Sq, Hq, D], k and v [Sk, Hkv, D] (+ q_pos [Sq], k_pos [Sk] int32 for the positions mask)
  *   outputs out [Sq, Hq, D] and lse [Hq, Sq]
  * The scale goes on q (Sq·Hq·D multiplies, not Sq·Sk·Hq). Masked scores get -1e30 added (not -Infinity) so the max
- * stays finite; a row with no visible key ends with lse ≈ -1e30 and out 0. Blocks up to 512 x 512 run in 64-row
+ * stays finite; a row with no visible key ends with lse ≈ -1e30 and out 0. Blocks up to 512 x 2048 run in 64-row
  * tiles of every head at once; larger blocks are cut into tiles of one query head by up to 256 query rows, each its
  * own chain of ops, so a tile's scores stay in cache across the max / exp / sum passes instead of streaming a
  * [H, Sq, Sk] tensor through memory five times.
@@ -64,16 +66,23 @@ export function emitAttention(
   const vHeads = g.op('Transpose', [v], { perm: [1, 0, 2] }); // [Hkv, Sk, D]
   const bias = shape.mask === 'none' ? undefined : maskBias(g, shape); // [Sq, Sk]: 0 visible, -1e30 hidden
 
-  const [out, lse] =
-    sq * sk <= TILING_THRESHOLD
+  const [out, lse] = isRowTiled(shape)
+    ? rowTiled(g, shape, qHeads, kT, vHeads, bias)
+    : sq * sk <= TILING_THRESHOLD
       ? batched(g, shape, qHeads, kT, vHeads, bias)
-      : sq * sk <= ROW_TILED_MAX
-        ? rowTiled(g, shape, qHeads, kT, vHeads, bias)
-        : tiled(g, shape, qHeads, kT, vHeads, bias);
+      : tiled(g, shape, qHeads, kT, vHeads, bias);
   return {
     out: g.op('Transpose', [out], { perm: [1, 0, 2] }, { ...(names.out ? { outputName: names.out } : {}) }), // [Hq, Sq, D] -> [Sq, Hq, D]
     lse: g.op('Reshape', [lse, g.ints([hq, sq])], {}, { ...(names.lse ? { outputName: names.lse } : {}) }),
   };
+}
+
+/**
+ * Whether the exact graph runs `shape` in ROW_TILE-row tiles of every head: its scores then live one tile at a
+ * time (attention-session-bytes.ts), not the whole block's.
+ */
+export function isRowTiled({ sq, sk }: Pick<AttentionGraphShape, 'sq' | 'sk'>): boolean {
+  return sq * sk > TILING_THRESHOLD && sq <= ROW_TILED_ROWS && sk <= ROW_TILED_KEYS;
 }
 
 /** All heads in one matmul; GQA as [Hkv, g, Sq, D] against [Hkv, 1, D, Sk] so K/V are never repeated. */

@@ -25,11 +25,10 @@ import { WORKSPACE_BUDGET_BYTES } from './workspace-budget.js';
  * length, and each block shape has its own session; past this the least recently used are released. Building a
  * session again costs about one run of it. Strategies cut blocks into pieces of a few shapes whose keys the
  * workspace budget bounds (workspace-budget.ts: a 512 x 2048 piece at H 8, D 64 is estimated at 50 MB), so this
- * holds the shapes of a full causal request (512 x 512 masked diagonals, 512 x 512..2048 x 4096 unmasked pieces:
- * ~230 MB estimated at 16k tokens on 2 ranks). A sliding-window request's strip graph and fringes (~50 MB more)
- * then evict some of those, so alternating the two rebuilds sessions; 12 budgets avoided that, but let a kernel's
- * resident set after 150 new lengths reach 1.23-1.30x its warm size (against 0.92-1.12x at 8), past the flat
- * bound a long-lived server needs.
+ * holds the shapes of a full causal request and a sliding-window one together (16k tokens on 2 zigzag ranks: 512 x
+ * 512 masked diagonals, 512 x 512..2048 x 2048 unmasked pieces, 512 x 1536 window strips and their fringes: 237 MB
+ * estimated), so the two taking turns rebuild nothing. At 12 budgets a kernel's resident set after 150 new lengths
+ * reached 1.23-1.30x its warm size (against 0.92-1.12x at 8), past the flat bound a long-lived server needs.
  */
 export const SESSION_CACHE_BYTES = 8 * WORKSPACE_BUDGET_BYTES;
 
@@ -95,8 +94,10 @@ export class AttentionKernel implements BlockAttentionKernel {
       k: { type: 'float32', data: k.data, dims: [sk, hkv, d] },
       v: { type: 'float32', data: v.data, dims: [sk, hkv, d] },
     };
-    // Pieces run one after another, so the session holds about its largest piece's memory.
-    const bytes = Math.max(...pieces.map((piece) => attentionSessionBytes(pieceShape(shape, piece), piece.mask.kind === 'none')));
+    // Pieces run one after another, so the session holds about its largest piece's memory, and every piece's out
+    // and lse until the merges at the end.
+    const outs = pieces.reduce((sum, { query }) => sum + (query.end - query.start) * hq * (d + 1) * Float32Array.BYTES_PER_ELEMENT, 0);
+    const bytes = outs + Math.max(...pieces.map((piece) => attentionSessionBytes(pieceShape(shape, piece), piece.mask.kind === 'none')));
     const outputs = await this.sessions.run(`attention-pieces:${key}`, bytes, () => buildPiecesAttentionGraph(shape), feeds);
     if (outputs['fallback']![0] !== 0) return this.attendEach(q, k, v, pieces);
     return { out: { data: outputs['out']!, shape: [sq, hq, d] }, lse: { data: outputs['lse']!, shape: [hq, sq] } };

@@ -57,7 +57,7 @@ export interface KernelPieces {
 export function pieceMs(table: KernelTable, piece: Omit<KernelPieces, 'count'>, shared: boolean): number {
   const at = (alone: boolean): number =>
     piece.masked
-      ? along(table.causalRows, alone ? table.causalAloneMs : table.causalSharedMs, piece.queryRows, 2)
+      ? along(table.causalRows, alone ? table.causalAloneMs : table.causalSharedMs, piece.queryRows, 2) * bandTriangles(piece)
       : grid(table, alone ? table.aloneMs : table.sharedMs, piece.queryRows, piece.keyRows);
   const alone = at(true);
   // K/V bytes per unit of work against the table's calls (timed with as many kv heads as query heads).
@@ -66,6 +66,13 @@ export function pieceMs(table: KernelTable, piece: Omit<KernelPieces, 'count'>, 
   const work = (piece.heads / table.heads) ** (table.headsExponent ?? 1) * (piece.headDim / table.headDim);
   return table.launchMs + Math.max(0, ms - table.launchMs) * work;
 }
+
+/**
+ * A masked piece's time in causal triangles of its rows: 1 for a triangle (keys = rows), 1 + W / rows for a window
+ * strip of rows x (rows + W) keys, whose tiles the kernel trims to the band's reach (measured at 16k, W 1024: a
+ * 512 x 1536 strip ~22 ms, ~3x a 512-row triangle in the same run).
+ */
+const bandTriangles = ({ queryRows, keyRows }: Pick<KernelPieces, 'queryRows' | 'keyRows'>): number => Math.max(1, keyRows / queryRows);
 
 function grid(table: KernelTable, ms: readonly (readonly number[])[], rows: number, keys: number): number {
   const row = (k: number): number => along(table.keyRows, ms[k]!, keys, 1);

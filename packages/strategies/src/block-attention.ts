@@ -22,6 +22,15 @@ const DENSE_ROWS = 2048;
  */
 const MAX_KEYS = 32768;
 
+/**
+ * How many times its rows a window strip's core must be wide to run dense between its two masked fringes. The
+ * kernel runs a masked piece in 64-row tiles whose keys span the band's reach (attention-graph.ts), at about the
+ * cost per score of a 512-row dense call, so a narrower core saves nothing and costs two more calls: at 16k, W
+ * 1024, in one process, 512-row strips as one masked piece each took 721 ms against 893 as a dense core and two
+ * masked triangles (and 724 as 1024-row masked strips).
+ */
+const STRIP_CORE_ROWS = 4;
+
 /** Pieces of one strip that go to the kernel as one call (attendPieces): a window strip's dense core and two fringes. */
 const STRIP_PIECES = 3;
 
@@ -112,9 +121,10 @@ export function visiblePairs(sq: number, sk: number, mask: BlockMask): number {
  * is left is all visible (one dense rectangle), or it has a core of keys every row sees between two fringes (the
  * core runs dense, each fringe is planned again), or its rows are halved. Down to CAUSAL_BASE rows what is left runs
  * masked. For a causal triangle that is the classic cut: top half (causal), bottom half against the top half's keys
- * (dense: j < mid <= i), bottom half (causal); a window of W is cut into strips whose keys are a dense core and two
- * triangles. Nearly all visible scores so land in dense rectangles on the kernel's fused unmasked path (about 1.4x
- * faster per visible score than the masked graph, whose tiles trim their keys to the band's reach), and the
+ * (dense: j < mid <= i), bottom half (causal); a window of W is cut into strips of CAUSAL_BASE rows, each one masked
+ * piece, or a dense core and two triangles once W is wide (STRIP_CORE_ROWS). Nearly all visible scores of a causal
+ * block so land in dense rectangles on the kernel's fused unmasked path (about 1.4x faster per visible score than
+ * the masked graph at a triangle, whose tiles trim their keys to the band's reach), and the
  * rectangles come in a few shapes (sq/2, sq/4, ...), so few kernel sessions are built. Dense rectangles go in
  * DENSE_ROWS-row pieces, and keys per piece stop at the block's own query count (and MAX_KEYS), so a rank's
  * workspace follows its share of the queries (S/N), not the length of the KV it is handed (zigzag's late chunk
@@ -145,7 +155,11 @@ export function planPieces(sq: number, sk: number, mask: BlockMask, keyCap = MAX
     if (k0 >= r1 - 1 + min && k1 - 1 <= r0 + max) return dense({ start: r0, end: r1 }, { start: k0, end: k1 });
     // Keys every row sees: from the last row's first key to the first row's last one, rounded in.
     const [coreStart, coreEnd] = [Math.max(k0, alignUp(r1 - 1 + min)), Math.min(k1, alignDown(r0 + max + 1))];
-    if (2 * (coreEnd - coreStart) >= r1 - r0) {
+    // A core beside one fringe (a causal triangle's lower half) is split off from half the rows' width on; between
+    // two fringes (a window's strip) only from twice it: narrower, the strip runs as one masked piece whose tiles
+    // span the band's reach, cheaper than a small dense call and two masked triangles (STRIP_CORE_ROWS).
+    const fringes = (k0 < coreStart ? 1 : 0) + (coreEnd < k1 ? 1 : 0);
+    if (2 * (coreEnd - coreStart) >= (r1 - r0) * (fringes === 2 ? STRIP_CORE_ROWS : 1)) {
       plan(r0, r1, k0, coreStart);
       dense({ start: r0, end: r1 }, { start: coreStart, end: coreEnd });
       plan(r0, r1, coreEnd, k1);

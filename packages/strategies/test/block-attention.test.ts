@@ -94,9 +94,9 @@ describe('planPieces cuts a block into bounded kernel calls', () => {
 
   it.each([
     { window: 97, dense: 0, calls: 32 },
-    { window: 1024, dense: 0.45, calls: 96 },
+    { window: 1024, dense: 0, calls: 33 },
     { window: 4096, dense: 0.7, calls: 110 },
-  ])('cuts a sliding window of $window into strips of a dense core between masked triangles', ({ window, dense, calls }) => {
+  ])('cuts a sliding window of $window into masked strips, with a dense core between masked fringes once W > 1024', ({ window, dense, calls }) => {
     const seq = 16384;
     const pieces = planPieces(seq, seq, { kind: 'band', min: 1 - window, max: 0 });
     expect(pieces.filter((p) => p.mask.kind === 'none').reduce((sum, p) => sum + area(p), 0)).toBeGreaterThanOrEqual(dense * seq * window);
@@ -148,9 +148,10 @@ describe('attendInto', () => {
     const random = seededRandom(3);
     const [q, k, v] = [randomTensor([4096, 2, 4], random), randomTensor([4096, 1, 4], random), randomTensor([4096, 1, 4], random)];
     const ctx = { kernel: counting, recorder: new RankRecorder(0) } as unknown as RankContext;
-    await attendInto(ctx, createPartial(4096, 2, 4), { start: 0, end: 4096 }, q, k, v, { kind: 'band', min: -1023, max: 0 }, 'test');
-    // Strips 0 and 1 are clipped by the block's start (one and two pieces); strips 2-7 go whole.
-    expect(calls.filter((c) => c === 'pieces 3')).toHaveLength(6);
-    expect(calls).toHaveLength(6 + 3);
+    await attendInto(ctx, createPartial(4096, 2, 4), { start: 0, end: 4096 }, q, k, v, { kind: 'band', min: -2047, max: 0 }, 'test');
+    // A core goes dense between two fringes from twice the strip's rows on (W 2048 at 512 rows): the rows before
+    // 2048 are clipped by the block's start (seven single pieces); the four strips of rows 2048-4096 go whole.
+    expect(calls.filter((c) => c === 'pieces 3')).toHaveLength(4);
+    expect(calls).toHaveLength(4 + 7);
   });
 });
