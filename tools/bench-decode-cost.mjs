@@ -5,8 +5,8 @@
 // token by thread group: the coordinator's main thread (this process), each worker's main thread (requests,
 // transport, the decode step's host side) and its other threads (the compute thread running ONNX Runtime, and
 // V8's). CPU per token x tokens/s = the cores busy: near 2 on this host means CPU-bound; far below it, the token
-// waits on wake-ups and exchanges. Then a decode layer's exchanges alone: two compute threads of this process pass a
-// row's queries and its partial through the decode lanes of two shm transports, 64 layers per chain (a notes line).
+// waits on wake-ups and exchanges. Then the decode exchange alone: two compute threads of this process exchange a
+// one-row partial through the decode lanes of two shm transports, 64 exchanges per chain (a notes line).
 // Flags: --length L.
 import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -99,38 +99,29 @@ async function measure(cluster, dir, prompts, options) {
   return { tokens: decoded, msPerToken: wallMs / decoded, tokensPerSec: (1000 * decoded) / wallMs, ...cpu, coresBusy: (cpu.total * decoded) / wallMs };
 }
 
-/**
- * µs per decode layer's exchanges through decode lanes between two compute threads: a row owned by rank 0 of 8 heads
- * x 32 dims, its queries to rank 1 then rank 1's partial back to rank 0; the median of 40 chains of 64 layers.
- */
+/** µs per decode-lane exchange of one row x 8 heads x 32 dims between two compute threads: the median of 40 chains of 64. */
 async function laneExchangeMicros() {
-  const [heads, dim, layers] = [8, 32, 64];
-  const g = new GraphBuilder('decode-outputs');
-  g.op('Identity', [g.input('qin', 'float', ['n', heads, dim])], {}, { outputName: 'q' });
+  const [heads, dim, exchanges] = [8, 32, 64];
+  const g = new GraphBuilder('attention-outputs');
   g.op('Identity', [g.input('o', 'float', [1, heads, dim])], {}, { outputName: 'out' });
   g.op('Identity', [g.input('l', 'float', [heads, 1])], {}, { outputName: 'lse' });
-  for (const name of ['q', 'out']) g.output(name, 'float', [name === 'q' ? 'n' : 1, heads, dim]);
+  g.output('out', 'float', [1, heads, dim]);
   g.output('lse', 'float', [heads, 1]);
   const model = g.toModelBytes();
   const rendezvous = await startRendezvous({ worldSize: 2, token: 'lanes' });
   const ends = await Promise.all([0, 1].map((rank) => createTransport('shm', { worldSize: 2, token: 'lanes', rendezvous: rendezvous.address, rank })));
   const threads = await Promise.all([0, 1].map(() => ComputeThread.start({ threads: 1 })));
   try {
-    await Promise.all(threads.map((thread) => thread.load('decode', () => model.slice())));
-    const feedsOf = (rank) => ({
-      qin: { type: 'float32', data: new Float32Array(rank === 0 ? heads * dim : 0).fill(0.25), dims: [rank === 0 ? 1 : 0, heads, dim] },
+    await Promise.all(threads.map((thread) => thread.load('attention', () => model.slice())));
+    const feeds = {
       o: { type: 'float32', data: new Float32Array(heads * dim).fill(0.5), dims: [1, heads, dim] },
       l: { type: 'float32', data: new Float32Array(heads).fill(1), dims: [heads, 1] },
-    });
-    const batch = { owners: [0], heads, dim };
+    };
     const chainOn = async (rank, round) => {
       const ctx = { rank, worldSize: 2, transport: ends[rank], recorder: new RankRecorder(rank), tagPrefix: `b${round}/`, timeoutMs: 10_000 };
       const lanes = laneExchanges(ctx);
       try {
-        const steps = [
-          { run: 'decode', feeds: feedsOf(rank) },
-          ...Array.from({ length: layers }, (_, layer) => [lanes.queries(`${layer}/`, batch), lanes.partials(`${layer}/`, batch)]).flat(),
-        ];
+        const steps = [{ run: 'attention', feeds }, ...Array.from({ length: exchanges }, (_, layer) => lanes.step(`${layer}/`, [0]))];
         const started = performance.now();
         await threads[rank].chain(steps);
         return performance.now() - started;
@@ -138,12 +129,12 @@ async function laneExchangeMicros() {
         lanes[Symbol.dispose]();
       }
     };
-    const perLayer = [];
+    const perExchange = [];
     for (let round = 0; round < 45; round++) {
       const times = await Promise.all([0, 1].map((rank) => chainOn(rank, round)));
-      if (round >= 5) perLayer.push((1000 * Math.min(...times)) / layers); // the first rounds warm the JIT
+      if (round >= 5) perExchange.push((1000 * Math.min(...times)) / exchanges); // the first rounds warm the JIT
     }
-    return median(perLayer);
+    return median(perExchange);
   } finally {
     await Promise.all(threads.map((thread) => thread.close()));
     await Promise.all(ends.map((end) => end.close()));
@@ -195,7 +186,7 @@ export async function run(args) {
       await Promise.all(clusters.map((cluster) => cluster.close()));
     }
     const laneMicros = await laneExchangeMicros();
-    log(`a decode layer's lane exchanges alone: ${laneMicros.toFixed(1)} µs`);
+    log(`decode lane exchange alone: ${laneMicros.toFixed(1)} µs`);
     const load = loadavg().map((value) => value.toFixed(1));
     writeReport('decode-cost', {
       title: 'seqpar decode: wall time and CPU per token, by thread group (4 layers, hidden 256, 8/2 heads, shm workers)',
@@ -218,9 +209,9 @@ export async function run(args) {
       notes: [
         'Measured from the moment every stream has its first token to the last token. CPU columns are ms per decoded token (all workers summed), from /proc thread times (10 ms ticks: read them over many tokens). workerOther is the compute thread (ONNX Runtime, intra-op threads 1) plus V8 helper threads.',
         'coresBusy = CPU per token x tokens/s. Where it is well below the cores, the token waits: on thread wake-ups (each hop between a worker main thread and its compute thread, each exchange between ranks, each coordinator call) rather than on compute.',
-        'A step is one chain on each rank\'s compute thread. A sharded step (2 ranks) is pass-Q: a row\'s token-local layers run on its owner only, and per layer its queries go to the other ranks and their partials come back to the owner, both inside the chain, through decode lanes (docs/ARCHITECTURE.md, "Decode lanes").',
+        'A step is one chain on each rank\'s compute thread; a sharded step (2 ranks) exchanges its partials inside it, once per layer, through decode lanes (docs/ARCHITECTURE.md, "Decode lanes").',
         'stepsPerCall: decode steps one coordinator call (session.step) runs on the workers. 1 (maxBurstSteps: 1): every token is a round trip from this process to each worker, and the next step waits for every reply. "up to 16": a burst (docs/ARCHITECTURE.md, "Bursts"), as many steps as fit in 50 ms, run back to back on the workers, which stream each token here as it is sampled; a sharded row\'s owner broadcasts its token to the other ranks.',
-        `A decode layer's two exchanges alone, through decode lanes between two compute threads of one process (one row x 8 heads x 32 dims owned by rank 0: queries out, a partial back; chains of 64 layers, the median of 40 chains, each timed by the rank that finished first): ${laneMicros.toFixed(1)} µs per layer.`,
+        `The decode exchange alone, through decode lanes between two compute threads of one process (one row x 8 heads x 32 dims, chains of 64 exchanges, the median of 40 chains, each timed by the rank that finished first): ${laneMicros.toFixed(1)} µs per exchange.`,
         `Load average of this shared host at the end of the run: ${load.join(', ')} (1, 5, 15 min) on 2 cores.`,
       ],
     });

@@ -35,7 +35,7 @@ export type ChainFeed = Feed | OutputFeed;
  * One step of a chain: run the session `run` on `feeds` (its outputs renamed by `outputs`, graph name -> chain
  * name, where several runs of one graph must not overwrite each other), or write `rows` [t, groups, width] (sent,
  * or an earlier step's output) into the resident tensor `write` from row `at`, creating or growing it to `layout`,
- * or `exchange` decode queries or partials with other ranks (lane-exchange.ts), whose outputs join the chain's.
+ * or `exchange` the latest outputs out and lse with other ranks and merge them in place (lane-exchange.ts).
  */
 export type ChainStep = RunStep | WriteStep | { readonly exchange: LaneExchange };
 

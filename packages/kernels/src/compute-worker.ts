@@ -3,7 +3,7 @@ import ort from 'onnxruntime-node';
 import { isSeqparError } from '@seqpar/core';
 import type { ChainFeed, ChainStep, ComputeReply, ComputeRequest, ComputeWorkerData, OutputFeed, WireTensor } from './compute-protocol.js';
 import { ComputeQueue } from './compute-queue.js';
-import { runLaneExchange } from './lane-exchange.js';
+import { exchangePartials } from './lane-exchange.js';
 import { ResidentTensors } from './resident-tensors.js';
 import { sessionOptions } from './session-options.js';
 
@@ -62,8 +62,8 @@ async function runChain(steps: readonly ChainStep[]): Promise<Record<string, Flo
   };
   for (const step of steps) {
     if ('exchange' in step) {
-      const made = runLaneExchange(step.exchange, (name) => outputs.get(name)?.data as Float32Array | undefined);
-      for (const [name, t] of Object.entries(made)) outputs.set(name, new ort.Tensor('float32', t.data, t.dims));
+      const [out, lse] = [produced({ output: 'out' }), produced({ output: 'lse' })];
+      exchangePartials(step.exchange, out.data as Float32Array, lse.data as Float32Array, out.dims[1]!, out.dims[2]!);
       continue;
     }
     if ('write' in step) {

@@ -6,7 +6,7 @@ export * from './compute-thread.js';
 export * from './decode-attention-graph.js';
 export * from './fused-attention-graph.js';
 export * from './graph-builder.js';
-export { laneCheck, laneFits, LOCAL_ROW, type LaneExchange } from './lane-exchange.js';
+export { laneCheck, laneFits, type LaneExchange } from './lane-exchange.js';
 export * from './onnx-schema.js';
 export * from './pieces-attention-graph.js';
 export * from './row-tiles.js';

@@ -1,5 +1,5 @@
 import { createPartial, gatherPartialRows, scatterPartialRows, type Tensor } from '@seqpar/core';
-import { laneFits, LOCAL_ROW, type ChainStep, type OutputFeed } from '@seqpar/kernels';
+import { laneFits, type ChainStep, type OutputFeed } from '@seqpar/kernels';
 import { gatherDecodePartials, laneExchanges, type RankContext } from '@seqpar/strategies';
 import { KvCacheShare } from './kv-cache.js';
 import type { RankModel } from './rank-model.js';
@@ -18,9 +18,9 @@ export interface DecodeLayerRow {
   readonly caches: readonly KvCacheShare[];
   readonly token: number;
   readonly position: number;
-  /** The rank of `ctx` that keeps the row's new K/V, runs its token-local layers and gets its logits. */
-  readonly owner: number;
-  /** The row's cache is spread over all of `ctx`'s ranks (else this rank holds it alone, and owns it). */
+  /** This rank keeps the row's new K/V and gets its logits. */
+  readonly owns: boolean;
+  /** The row's partial (out, lse) is merged with the other ranks' (its cache is spread over them). */
   readonly sharded: boolean;
 }
 
@@ -35,7 +35,7 @@ export async function decodeRows(ctx: RankContext, rows: readonly DecodeRow[]): 
     caches: session.state.caches,
     token,
     position,
-    owner: session.degree > 1 ? session.ownerOf(position) : ctx.rank,
+    owns: session.ownerOf(position) === session.rank,
     sharded: session.degree > 1,
   }));
   const logits = await decodeLogits(ctx, rows[0]!.session.model, layerRows, (layer) => `d${layer}/`);
@@ -43,20 +43,18 @@ export async function decodeRows(ctx: RankContext, rows: readonly DecodeRow[]): 
 }
 
 /**
- * The layers of one decode step over a batch of rows on one rank, pass-Q: each row's token-local layers run once,
- * on its owner, and its queries travel. Per layer the compute thread runs, for the rows this rank owns, the
- * previous layer's post-attention and this layer's pre-attention graphs (each row at its own position) and the
- * cache appends; then the queries exchange gives every rank q of every row, ONE run attends every row over this
- * rank's own cache share (outputs out [B, Hq, Dh] and lse [Hq, B]), and the partials exchange hands each owner
- * every rank's partial of its rows, merged. The lm head runs on the owned rows. Returns their logits by row index.
- * `tagOf` names a layer's exchanges under `ctx`'s tag prefix.
+ * The layers of one decode step over a batch of rows on one rank. Every rank runs the rows' token-local layers
+ * itself (they are tiny for a few tokens, and every rank holds the weights), so the queries never travel. Per
+ * layer the compute thread runs the previous layer's post-attention and this layer's pre-attention graphs over all
+ * rows (each at its own position), each row's cache append (on its owner) and its attention over its own cache
+ * share. The lm head runs only on the rows this rank owns. Returns their logits by row index. `tagOf` names a
+ * layer's exchange under `ctx`'s tag prefix.
  *
- * A sharded step used to run every row's token-local layers on every rank: at 4k tokens on 2 ranks that cost 14.6
- * CPU ms per token against 7.5 on one rank. The whole step is ONE chain on the compute thread: each hop between
- * this thread and the compute thread waits for a wake-up, and where threads outnumber cores (2 cores, a coordinator
- * and two threads per worker) a wake-up took 0.2-3 ms, more than a layer's compute. The exchanges are chain steps
- * through the transport's decode lanes (strategies decode-lanes.ts). Where there are none (ws, inproc),
- * decodeLayerByLayer.
+ * The whole step is ONE chain on the compute thread: each hop between this thread and the compute thread waits
+ * for a wake-up, and where threads outnumber cores (2 cores, a coordinator and two threads per worker) a wake-up
+ * took 0.2-3 ms, more than a layer's compute. Sharded rows' partials are exchanged inside the chain, one exchange
+ * per layer carrying every sharded row, through the transport's decode lanes (strategies decode-lanes.ts). Where
+ * there are none (ws, inproc), decodeLayerByLayer.
  */
 export async function decodeLogits(ctx: RankContext, model: RankModel, rows: readonly DecodeLayerRow[], tagOf: (layer: number) => string): Promise<Map<number, Float32Array>> {
   const { numLayers, numHeads, headDim } = model.config;
@@ -64,36 +62,22 @@ export async function decodeLogits(ctx: RankContext, model: RankModel, rows: rea
   const sharded = rows.flatMap((row, i) => (row.sharded ? [i] : []));
   using lanes = sharded.length > 0 && laneFits(sharded.length, numHeads, headDim) ? laneExchanges(ctx) : undefined;
   if (sharded.length > 0 && !lanes) return decodeLayerByLayer(ctx, model, rows, positions, sharded, tagOf);
-  const batch = { owners: rows.map((row) => (row.sharded ? row.owner : LOCAL_ROW)), heads: numHeads, dim: headDim };
-  const local = rows.flatMap((row, i) => (row.owner === ctx.rank ? [i] : []));
-  const localRows = local.map((i) => rows[i]!);
-  const localPositions = Int32Array.from(localRows, (row) => row.position);
-  // A layer's attention of the local rows: merged by the partials exchange, or this rank's own where nothing is sharded.
-  const attended: OutputFeed = { output: lanes ? 'attn' : 'out' };
-  let x: Tensor | OutputFeed = model.embed(localRows.map((row) => row.token)); // the current layer's input
+  let x: Tensor | OutputFeed = model.embed(rows.map((row) => row.token)); // the current layer's input
+  let attended: Tensor | OutputFeed | undefined; // the previous layer's merged attention output
   const steps: ChainStep[] = [];
   for (let layer = 0; layer < numLayers; layer++) {
-    if (local.length > 0) {
-      if (layer > 0) steps.push(model.postStep(layer - 1, x, attended));
-      steps.push(model.preStep(layer, layer > 0 ? { output: 'y' } : x, localPositions));
-      if (layer > 0) x = { output: 'y' };
-      for (const [j, row] of localRows.entries())
-        steps.push(...row.caches[layer]!.appendSteps({ output: 'k', rows: [j, j + 1] }, { output: 'v', rows: [j, j + 1] }, [row.position]));
-    }
-    if (lanes) steps.push(lanes.queries(tagOf(layer), batch));
-    steps.push(await attendStep(model, rows, layer, positions));
-    if (lanes) steps.push(lanes.partials(tagOf(layer), batch));
+    steps.push(...(await layerSteps(model, layer, rows, positions, x, attended)));
+    if (lanes) steps.push(lanes.step(tagOf(layer), sharded));
+    if (attended) x = { output: 'y' };
+    attended = { output: 'out' };
   }
-  if (local.length > 0) steps.push(model.postStep(numLayers - 1, x, attended), model.headStep({ output: 'y' }));
-  const outputs = await ctx.recorder.time('compute', 'decode step', () => model.thread.chain(steps));
-  const vocab = model.config.vocabSize;
-  return new Map(local.map((i, j) => [i, outputs['logits']!.subarray(j * vocab, (j + 1) * vocab)]));
+  const outputs = await ctx.recorder.time('compute', 'decode step', () => model.thread.chain([...steps, ...headSteps(model, rows, x, attended!)]));
+  return logitsOf(model, rows, outputs);
 }
 
 /**
- * decodeLogits where the transport has no decode lanes: every rank runs every row's token-local layers itself (so
- * only partials travel), every layer is one chain, then ONE exchange of partials on this thread carries every
- * sharded row, merged per row in rank order.
+ * decodeLogits where the transport has no decode lanes: every layer is one chain, then ONE exchange of partials on
+ * this thread carries every sharded row, merged per row in rank order.
  */
 async function decodeLayerByLayer(
   ctx: RankContext,
@@ -109,7 +93,7 @@ async function decodeLayerByLayer(
   // The sharded rows' partial of each layer in turn (the exchange has sent it before the next layer refills it).
   const local = createPartial(sharded.length, numHeads, headDim);
   for (let layer = 0; layer < numLayers; layer++) {
-    const steps = await layerSteps(model, ctx.rank, layer, rows, positions, x, attended);
+    const steps = await layerSteps(model, layer, rows, positions, x, attended);
     const outputs = await ctx.recorder.time('compute', `layer ${layer} decode`, () => model.thread.chain(steps));
     if (attended) x = { data: outputs['y']!, shape: [rows.length, model.config.hiddenSize] };
     const [out, lse] = [outputs['out']!, outputs['lse']!]; // [B, Hq, Dh] and [Hq, B]
@@ -117,20 +101,19 @@ async function decodeLayerByLayer(
     scatterPartialRows(await gatherDecodePartials({ ...ctx, tagPrefix: `${ctx.tagPrefix}${tagOf(layer)}` }, local), sharded, out);
     attended = { data: out, shape: [rows.length, numHeads, headDim] };
   }
-  const owned = ownedRuns(rows, ctx.rank);
-  const last = headSteps(model, owned, x, attended!);
+  const last = headSteps(model, rows, x, attended!);
   const outputs = last.length === 0 ? {} : await ctx.recorder.time('compute', 'lm head', () => model.thread.chain(last));
-  return logitsOf(model, owned, outputs);
+  return logitsOf(model, rows, outputs);
 }
 
 /**
- * One layer's chain steps over all rows (decodeLayerByLayer): the previous layer's post-attention (given its
- * attention output `attended`; its output y is this layer's input), this layer's pre-attention on `x` (or that y),
- * the cache append of each row `rank` owns, then the attention step.
+ * One layer's chain steps over the rows: the previous layer's post-attention (given its attention output
+ * `attended`; its output y is this layer's input), this layer's pre-attention on `x` (or that y), each row's cache
+ * append (on its owner), then ONE run of every row's attention over its own share: outputs out [B, Hq, Dh] and
+ * lse [Hq, B] (a run per row cost each row a run's fixed overhead, and its q row sliced out).
  */
 async function layerSteps(
   model: RankModel,
-  rank: number,
   layer: number,
   rows: readonly DecodeLayerRow[],
   positions: Int32Array,
@@ -142,47 +125,41 @@ async function layerSteps(
   steps.push(model.preStep(layer, attended ? { output: 'y' } : x, positions));
   for (const [i, row] of rows.entries()) {
     const own = [i, i + 1] as const;
-    if (row.owner === rank) steps.push(...row.caches[layer]!.appendSteps({ output: 'k', rows: own }, { output: 'v', rows: own }, [row.position]));
+    if (row.owns) steps.push(...row.caches[layer]!.appendSteps({ output: 'k', rows: own }, { output: 'v', rows: own }, [row.position]));
   }
-  steps.push(await attendStep(model, rows, layer, positions));
+  steps.push(
+    await KvCacheShare.attendEachStep(
+      rows.map((row) => row.caches[layer]!),
+      { output: 'q' },
+      positions,
+      model.config.numHeads,
+    ),
+  );
   return steps;
 }
 
-/**
- * ONE run of every row's attention over this rank's share of its cache, q [B, Hq, Dh] from an earlier step: outputs
- * out [B, Hq, Dh] and lse [Hq, B] (a run per row cost each row a run's fixed overhead, and its q row sliced out).
- */
-function attendStep(model: RankModel, rows: readonly DecodeLayerRow[], layer: number, positions: Int32Array): Promise<ChainStep> {
-  return KvCacheShare.attendEachStep(
-    rows.map((row) => row.caches[layer]!),
-    { output: 'q' },
-    positions,
-    model.config.numHeads,
-  );
-}
-
 /** The last layer's post-attention, then the lm head once per contiguous run of owned rows (outputs logits<first row>). */
-function headSteps(model: RankModel, owned: [number, number][], x: Tensor | OutputFeed, attended: Tensor | OutputFeed): ChainStep[] {
-  const heads = owned.map(([from, to]) => ({ ...model.headStep({ output: 'y', rows: [from, to] }), outputs: { logits: `logits${from}` } }));
+function headSteps(model: RankModel, rows: readonly DecodeLayerRow[], x: Tensor | OutputFeed, attended: Tensor | OutputFeed): ChainStep[] {
+  const heads = ownedRuns(rows).map(([from, to]) => ({ ...model.headStep({ output: 'y', rows: [from, to] }), outputs: { logits: `logits${from}` } }));
   return heads.length === 0 ? [] : [model.postStep(model.config.numLayers - 1, x, attended), ...heads];
 }
 
 /** The logits of every owned row, by row index, from the head steps' outputs. */
-function logitsOf(model: RankModel, owned: [number, number][], outputs: Record<string, Float32Array>): Map<number, Float32Array> {
+function logitsOf(model: RankModel, rows: readonly DecodeLayerRow[], outputs: Record<string, Float32Array>): Map<number, Float32Array> {
   const vocab = model.config.vocabSize;
   const logits = new Map<number, Float32Array>();
-  for (const [from, to] of owned) {
+  for (const [from, to] of ownedRuns(rows)) {
     const run = outputs[`logits${from}`]!;
     for (let row = from; row < to; row++) logits.set(row, run.subarray((row - from) * vocab, (row - from + 1) * vocab));
   }
   return logits;
 }
 
-/** Runs [from, to) of consecutive rows `rank` owns: a rank never pays the lm head for rows another rank samples. */
-function ownedRuns(rows: readonly DecodeLayerRow[], rank: number): [number, number][] {
+/** Runs [from, to) of consecutive rows this rank owns: a rank never pays the lm head for rows another rank samples. */
+function ownedRuns(rows: readonly DecodeLayerRow[]): [number, number][] {
   const runs: [number, number][] = [];
   rows.forEach((row, i) => {
-    if (row.owner !== rank) return;
+    if (!row.owns) return;
     const last = runs.at(-1);
     if (last && last[1] === i) last[1] = i + 1;
     else runs.push([i, i + 1]);

@@ -70,7 +70,7 @@ export async function prefillRank(
  * hold cache shares): returns the logits on the owner, which alone keeps the new token's K/V and runs the lm head.
  */
 export async function decodeRank(ctx: RankContext, model: RankModel, state: RankState, step: number, token: number, position: number, owner: number): Promise<Tensor | undefined> {
-  const row = { caches: state.caches, token, position, owner, sharded: ctx.worldSize > 1 };
+  const row = { caches: state.caches, token, position, owns: ctx.rank === owner, sharded: ctx.worldSize > 1 };
   const logits = (await decodeLogits(ctx, model, [row], (layer) => `d${step}/${layer}/`)).get(0);
   return logits && { data: logits, shape: [1, model.config.vocabSize] };
 }

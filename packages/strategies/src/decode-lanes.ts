@@ -1,30 +1,21 @@
-import { laneCheck, type ChainStep, type LaneExchange } from '@seqpar/kernels';
+import { laneCheck, type ChainStep } from '@seqpar/kernels';
 import type { DecodeLane } from '@seqpar/transport';
 import type { RankContext } from './rank-context.js';
 
-/** A decode batch as its exchanges see it: each row's owner rank (or kernels' LOCAL_ROW), the query heads and head size. */
-export interface LaneBatch {
-  readonly owners: readonly number[];
-  readonly heads: number;
-  readonly dim: number;
-}
-
 /**
- * Pass-Q decode's exchanges done on the compute thread as steps of a chain, through the transport's decode lanes
- * (shm only; kernels lane-exchange.ts): a decode step of every layer is then one chain per rank. The scope holds the
- * lanes (their files stay open) and bounds the chain's waits by the request's timeout and signal, until it is
- * disposed after the chain has run.
+ * The decode exchange (decode.ts) done on the compute thread as a step of a chain, through the transport's decode
+ * lanes (shm only): a decode step of every layer is then one chain per rank. The scope holds the lanes (their files
+ * stay open) and bounds the chain's waits by the request's timeout and signal, until it is disposed after the
+ * chain has run.
  */
 export interface LaneExchanges extends Disposable {
-  /** The step that gives every rank the queries of all rows of `batch` (after this rank's pre-attention graph), under `tag`. */
-  queries(tag: string, batch: LaneBatch): ChainStep;
-  /** The step that gives each owner every rank's partial of its rows, merged (after the attention step), under `tag`. */
-  partials(tag: string, batch: LaneBatch): ChainStep;
+  /** The step that exchanges the partials of `rows` (indices into the latest outputs out and lse) under `tag`. */
+  step(tag: string, rows: readonly number[]): ChainStep;
 }
 
 /**
  * Lane exchanges among `ctx`'s ranks, or undefined where some peer has no lane (ws, inproc, a wrapped transport):
- * then decode runs every row's token-local layers on every rank and exchanges partials through gatherDecodePartials. Every rank of an exchange gets the same answer, since an shm
+ * then the exchange goes through gatherDecodePartials. Every rank of an exchange gets the same answer, since an shm
  * endpoint has every lane once its connect resolved. Every rank must build its steps in the same order, since
  * each lane numbers its exchanges. A compute thread blocked in an exchange cannot watch a clock or a signal, so
  * the timeout and an abort fail the lanes from here, which wakes it (transport decode-lane.ts).
@@ -40,18 +31,16 @@ export function laneExchanges(ctx: RankContext): LaneExchanges | undefined {
   ctx.signal?.addEventListener('abort', abort, { once: true });
   if (ctx.signal?.aborted) abort();
   const held: (() => void)[] = [];
-  const step = (kind: LaneExchange['kind'], tag: string, batch: LaneBatch): ChainStep => {
-    const ends = lanes.map((lane) => {
-      if (!lane) return null;
-      const { ends, release } = lane.acquire();
-      held.push(release);
-      return ends;
-    });
-    return { exchange: { kind, rank, lanes: ends, check: laneCheck(`${ctx.tagPrefix}${tag}${kind}`), ...batch } };
-  };
   return {
-    queries: (tag, batch) => step('queries', tag, batch),
-    partials: (tag, batch) => step('partials', tag, batch),
+    step: (tag, rows) => {
+      const ends = lanes.map((lane) => {
+        if (!lane) return null;
+        const { ends, release } = lane.acquire();
+        held.push(release);
+        return ends;
+      });
+      return { exchange: { rank, lanes: ends, check: laneCheck(`${ctx.tagPrefix}${tag}`), rows } };
+    },
     [Symbol.dispose]: () => {
       clearTimeout(timer);
       ctx.signal?.removeEventListener('abort', abort);

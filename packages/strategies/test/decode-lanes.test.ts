@@ -1,36 +1,26 @@
 import { readdirSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createPartial, gatherPartialRows, mergeInto, RankRecorder, type BlockAttentionKernel, type PartialAttention } from '@seqpar/core';
-import { ComputeThread, GraphBuilder, LOCAL_ROW, type ChainStep } from '@seqpar/kernels';
+import { createPartial, mergeInto, RankRecorder, type BlockAttentionKernel, type PartialAttention } from '@seqpar/core';
+import { ComputeThread, GraphBuilder, type ChainStep } from '@seqpar/kernels';
 import { createTransport, startRendezvous, type RendezvousServer, type Transport } from '@seqpar/transport';
-import { laneExchanges, type LaneExchanges } from '../src/index.js';
+import { laneExchanges } from '../src/index.js';
 import { randomPartial } from './harness.js';
 
-const [HEADS, DIM] = [8, 32];
+/** A batched decode step's attention outputs: 3 rows, of which rows 0 and 2 are sharded; 8 heads of 32 dims. */
+const [ROWS, HEADS, DIM] = [3, 8, 32];
+const SHARDED = [0, 2];
 const LAYERS = 16;
-/** Three ranks: an owner merges two peers' partials besides its own, in rank order. */
+/** Three ranks: each merges two peers' partials besides its own, in rank order. */
 const WORLD = 3;
 const RANKS = Array.from({ length: WORLD }, (_, rank) => rank);
-/**
- * Each rank's decode batch: the sharded rows (owners 0, 2, 1) come in the same order on every rank, between rows of
- * sessions that rank holds alone, which differ from rank to rank.
- */
-const OWNERS = [
-  [0, LOCAL_ROW, 2, 1],
-  [0, 2, LOCAL_ROW, LOCAL_ROW, 1],
-  [LOCAL_ROW, 0, 2, 1],
-];
-const localRowsOf = (rank: number) => OWNERS[rank]!.flatMap((owner, i) => (owner === rank || owner === LOCAL_ROW ? [i] : []));
 
-/** Stands in for the pre-attention and attention graphs: q [local rows, Hq, D], out [B, Hq, D] and lse [Hq, B] passed through. */
+/** Stands in for the attention graph: out [B, Hq, D] and lse [Hq, B] are its inputs, passed through. */
 function passThrough(): Uint8Array {
-  const g = new GraphBuilder('decode-outputs');
-  g.op('Identity', [g.input('qin', 'float', ['n', HEADS, DIM])], {}, { outputName: 'q' });
-  g.op('Identity', [g.input('o', 'float', ['b', HEADS, DIM])], {}, { outputName: 'out' });
-  g.op('Identity', [g.input('l', 'float', [HEADS, 'b'])], {}, { outputName: 'lse' });
-  g.output('q', 'float', ['n', HEADS, DIM]);
-  g.output('out', 'float', ['b', HEADS, DIM]);
-  g.output('lse', 'float', [HEADS, 'b']);
+  const g = new GraphBuilder('attention-outputs');
+  g.op('Identity', [g.input('o', 'float', [ROWS, HEADS, DIM])], {}, { outputName: 'out' });
+  g.op('Identity', [g.input('l', 'float', [HEADS, ROWS])], {}, { outputName: 'lse' });
+  g.output('out', 'float', [ROWS, HEADS, DIM]);
+  g.output('lse', 'float', [HEADS, ROWS]);
   return g.toModelBytes();
 }
 
@@ -45,7 +35,7 @@ beforeEach(async () => {
   const options = { worldSize: WORLD, token, rendezvous: rendezvous.address };
   ends = await Promise.all(RANKS.map((rank) => createTransport('shm', { ...options, rank })));
   threads = await Promise.all(RANKS.map(() => ComputeThread.start({ threads: 1 })));
-  await Promise.all(threads.map((thread) => thread.load('decode', passThrough)));
+  await Promise.all(threads.map((thread) => thread.load('attention', passThrough)));
 });
 afterEach(async () => {
   await Promise.all(threads?.map((thread) => thread.close()) ?? []);
@@ -63,82 +53,41 @@ const contextOf = (rank: number, timeoutMs = 10_000) => ({
   timeoutMs,
 });
 
-/** One rank's layer: its local rows' queries and its partial of every row of its batch. */
-interface RankLayer {
-  readonly q: Float32Array;
-  readonly partial: PartialAttention;
-}
+const randomPartialOf = (seed: number): PartialAttention => randomPartial(ROWS, HEADS, DIM, seed);
 
-function rankLayer(rank: number, seed: number): RankLayer {
-  const partial = randomPartial(OWNERS[rank]!.length, HEADS, DIM, seed);
-  const q = randomPartial(localRowsOf(rank).length, HEADS, DIM, seed + 1000).out.data;
-  return { q, partial };
-}
-
-function decodeStep(rank: number, { q, partial }: RankLayer): ChainStep {
-  const [local, rows] = [localRowsOf(rank).length, OWNERS[rank]!.length];
+function attentionStep(partial: PartialAttention): ChainStep {
   return {
-    run: 'decode',
-    feeds: {
-      qin: { type: 'float32', data: q, dims: [local, HEADS, DIM] },
-      o: { type: 'float32', data: partial.out.data, dims: [rows, HEADS, DIM] },
-      l: { type: 'float32', data: partial.lse.data, dims: [HEADS, rows] },
-    },
+    run: 'attention',
+    feeds: { o: { type: 'float32', data: partial.out.data, dims: [ROWS, HEADS, DIM] }, l: { type: 'float32', data: partial.lse.data, dims: [HEADS, ROWS] } },
   };
 }
 
-const batchOf = (rank: number) => ({ owners: OWNERS[rank]!, heads: HEADS, dim: DIM });
-
-/** A layer's chain on `rank`: its graphs, then both exchanges. */
-function layerChain(rank: number, layer: RankLayer, lanes: LaneExchanges, tag: string): Promise<Record<string, Float32Array>> {
-  return threads[rank]!.chain([decodeStep(rank, layer), lanes.queries(tag, batchOf(rank)), lanes.partials(tag, batchOf(rank))]);
-}
-
-/** An exchange on `ctx`'s rank that its peers never join. */
+/** An exchange on `ctx`'s rank that its peer never joins. */
 async function exchangeAlone(ctx: ReturnType<typeof contextOf> & { signal?: AbortSignal }): Promise<unknown> {
   using lanes = laneExchanges(ctx)!;
-  return await layerChain(ctx.rank, rankLayer(ctx.rank, 3), lanes, 'd0/0/');
+  return await threads[ctx.rank]!.chain([attentionStep(randomPartialOf(3)), lanes.step('d0/0/', SHARDED)]);
 }
 
-const ROW = HEADS * DIM;
-const rowOf = (data: Float32Array, i: number) => data.subarray(i * ROW, (i + 1) * ROW);
-
-/** Sharded row k (k-th in the order all ranks share) of `rank`'s batch, and the inverse. */
-const shardedRow = (rank: number, k: number) => OWNERS[rank]!.flatMap((owner, i) => (owner === LOCAL_ROW ? [] : [i]))[k]!;
-const shardedIndex = (rank: number, i: number) => OWNERS[rank]!.slice(0, i).filter((owner) => owner !== LOCAL_ROW).length;
-
-describe('pass-Q decode exchanges on the compute thread, through decode lanes (shm)', () => {
-  it('gives every rank the queries of all rows and each owner its rows’ partials merged in rank order, with no frame and no socket message', async () => {
+describe('decode exchange on the compute thread, through decode lanes (shm)', () => {
+  it('merges every layer’s sharded rows in rank order on every rank, same bits, with no frame and no socket message', async () => {
     const before = ends.map((end) => end.stats());
+    const locals = Array.from({ length: LAYERS }, (_, layer) => RANKS.map((rank) => randomPartialOf(WORLD * layer + rank)));
     // One chain per rank per layer, so each layer's outputs can be checked; a decode step chains all layers at once.
     for (let layer = 0; layer < LAYERS; layer++) {
-      const layers = RANKS.map((rank) => rankLayer(rank, WORLD * layer + rank));
       const outputs = await Promise.all(
         RANKS.map((rank) => {
           using lanes = laneExchanges(contextOf(rank))!;
-          return layerChain(rank, layers[rank]!, lanes, `d0/${layer}/`);
+          return threads[rank]!.chain([attentionStep(locals[layer]![rank]!), lanes.step(`d0/${layer}/`, SHARDED)]);
         }),
       );
-      for (const [rank, { q, attn }] of outputs.entries()) {
-        const local = localRowsOf(rank);
-        // Queries: a row this rank runs is its own; a sharded row another rank owns comes from that owner.
-        OWNERS[rank]!.forEach((owner, i) => {
-          const [source, row] = owner === LOCAL_ROW || owner === rank ? [rank, i] : [owner, shardedRow(owner, shardedIndex(rank, i))];
-          expect(rowOf(q!, i)).toEqual(rowOf(layers[source]!.q, localRowsOf(source).indexOf(row)));
-        });
-        // Partials: a row held alone keeps this rank's out; an owned row is every rank's partial of it, merged in rank order.
-        local.forEach((i, j) => {
-          if (OWNERS[rank]![i] === LOCAL_ROW) return expect(rowOf(attn!, j)).toEqual(rowOf(layers[rank]!.partial.out.data, i));
-          const k = shardedIndex(rank, i);
-          const merged = createPartial(1, HEADS, DIM);
-          for (const r of RANKS) {
-            const { out, lse } = layers[r]!.partial;
-            const row = createPartial(1, HEADS, DIM);
-            gatherPartialRows(out.data, lse.data, [shardedRow(r, k)], row);
-            mergeInto(merged, row);
-          }
-          expect(rowOf(attn!, j)).toEqual(merged.out.data);
-        });
+      const expected = createPartial(SHARDED.length, HEADS, DIM);
+      for (const local of locals[layer]!) mergeInto(expected, sliceRows(local, SHARDED));
+      for (const [rank, { out, lse }] of outputs.entries()) {
+        const merged = sliceRows({ out: { data: out!, shape: [ROWS, HEADS, DIM] }, lse: { data: lse!, shape: [HEADS, ROWS] } }, SHARDED);
+        expect(merged.out.data).toEqual(expected.out.data);
+        expect(merged.lse.data).toEqual(expected.lse.data);
+        // The row that is not sharded keeps this rank's own partial.
+        expect(out!.subarray(HEADS * DIM, 2 * HEADS * DIM)).toEqual(locals[layer]![rank]!.out.data.subarray(HEADS * DIM, 2 * HEADS * DIM));
       }
     }
     expect(ends.map((end) => end.stats())).toEqual(before);
@@ -146,7 +95,10 @@ describe('pass-Q decode exchanges on the compute thread, through decode lanes (s
   });
 
   it('fails the waiting exchange with ERR_PEER_LOST when the peer goes, at once', async () => {
-    const waiting = exchangeAlone(contextOf(0));
+    const waiting = (async () => {
+      using lanes = laneExchanges(contextOf(0))!;
+      return await threads[0]!.chain([attentionStep(randomPartialOf(1)), lanes.step('d0/0/', SHARDED)]);
+    })();
     await new Promise((resolve) => setTimeout(resolve, 50));
     const started = performance.now();
     await ends[1]!.close();
@@ -155,7 +107,7 @@ describe('pass-Q decode exchanges on the compute thread, through decode lanes (s
 
     // A failed lane stays failed: the next exchange fails at once, with the same code.
     using lanes = laneExchanges(contextOf(0))!;
-    await expect(layerChain(0, rankLayer(0, 2), lanes, 'd0/1/')).rejects.toMatchObject({ code: 'ERR_PEER_LOST' });
+    await expect(threads[0]!.chain([attentionStep(randomPartialOf(2)), lanes.step('d0/1/', SHARDED)])).rejects.toMatchObject({ code: 'ERR_PEER_LOST' });
   });
 
   it('fails a waiting exchange with ERR_TIMEOUT at the request timeout', async () => {
@@ -170,13 +122,24 @@ describe('pass-Q decode exchanges on the compute thread, through decode lanes (s
     await expect(exchangeAlone({ ...contextOf(1), signal: controller.signal })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
   });
 
-  it('refuses a message of a different exchange under the same number (ranks out of step)', async () => {
+  it('refuses to merge a partial of a different exchange under the same number (ranks out of step)', async () => {
     const outcomes = await Promise.allSettled(
       [0, 1].map((rank) => {
         using lanes = laneExchanges(contextOf(rank))!;
-        return layerChain(rank, rankLayer(rank, rank), lanes, `d0/${rank}/`);
+        return threads[rank]!.chain([attentionStep(randomPartialOf(rank)), lanes.step(`d0/${rank}/`, SHARDED)]);
       }),
     );
     expect(outcomes.map((outcome) => (outcome.status === 'rejected' ? (outcome.reason as { code: string }).code : 'merged'))).toEqual(['ERR_INTERNAL', 'ERR_INTERNAL']);
   });
 });
+
+/** Rows `rows` of a batch partial, as one partial of those rows. */
+function sliceRows(partial: PartialAttention, rows: readonly number[]): PartialAttention {
+  const n = rows.length;
+  const result = createPartial(n, HEADS, DIM);
+  rows.forEach((i, j) => {
+    result.out.data.set(partial.out.data.subarray(i * HEADS * DIM, (i + 1) * HEADS * DIM), j * HEADS * DIM);
+    for (let h = 0; h < HEADS; h++) result.lse.data[h * n + j] = partial.lse.data[h * ROWS + i]!;
+  });
+  return result;
+}

@@ -41,9 +41,11 @@ export async function decodeBurst(ctx: WorkerContext, rows: readonly BurstRow[],
     const stepCtx = { ...ctx, tagPrefix: `${ctx.tagPrefix}s${step}/` };
     const sampled = await withComputePriority(priority, () => decodeRows(stepCtx, live));
     const mine = live.flatMap((row, i): [number, number][] => (sampled[i] === undefined ? [] : [[row.id, sampled[i]]]));
-    if (mine.length > 0) emit({ step, tokens: mine } satisfies BurstTokens);
     ran++;
-    if (step === steps - 1) break;
+    if (step === steps - 1) {
+      if (mine.length > 0) emit({ step, tokens: mine } satisfies BurstTokens);
+      break;
+    }
     const known = new Map(mine);
     // Which rows need sharing, and who samples them, rests on the rows' budgets and positions: every rank of a
     // sharded row knows them. Each owner sends its tokens to the others and goes on; only the others wait for them.
@@ -51,7 +53,7 @@ export async function decodeBurst(ctx: WorkerContext, rows: readonly BurstRow[],
     const sharded = live.filter((row) => row.session.degree > 1 && row.budget > 1);
     const owners = [...new Set(sharded.map((row) => row.session.ownerOf(row.position)))];
     const shared = sharded.flatMap((row) => (known.has(row.id) ? [[row.id, known.get(row.id)!]] : []));
-    const frames = await Promise.all(
+    const sharing = Promise.all(
       owners.map((owner) =>
         broadcast(stepCtx.transport, owner, `${stepCtx.tagPrefix}tokens${owner}`, owner === ctx.rank ? { header: { tokens: shared } } : undefined, {
           timeoutMs: ctx.timeoutMs,
@@ -59,6 +61,10 @@ export async function decodeBurst(ctx: WorkerContext, rows: readonly BurstRow[],
         }),
       ),
     );
+    // The next step's owner waits for these tokens, the coordinator for none of them: the peers' frames leave
+    // first (sending to a sleeping process is a socket write, 0.3-0.5 ms of CPU here).
+    if (mine.length > 0) emit({ step, tokens: mine } satisfies BurstTokens);
+    const frames = await sharing;
     for (const frame of frames) for (const [id, token] of frame.header.tokens as [number, number][]) known.set(id, token);
     live = live.filter((row) => {
       row.budget--;
