@@ -2,28 +2,15 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generate, loadModel, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
+import { generate, loadModel } from '@seqpar/model';
 import type { ClusterGenerateOptions } from '../src/api/cluster-generate.js';
 import { createCluster, type ClusterOptions } from '../src/api/cluster.js';
-import { useModelCluster } from './model-cluster.js';
+import { streamedTokens, useModelCluster } from './model-cluster.js';
 import { expectAllGone, killAll } from './processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'seqpar-bursts-'));
 const MODEL = { layers: 2, hidden: 64, heads: 4, kvHeads: 2, vocab: 300, seed: 7 };
 const promptOf = (length: number, salt: number) => Array.from({ length }, (_, i) => (i * 31 + salt * 13) % 290);
-
-async function tokensOf(run: AsyncGenerator<GenerateEvent, GenerateSummary>, onToken?: (index: number) => void): Promise<number[]> {
-  const streamed: number[] = [];
-  for (;;) {
-    const next = await run.next();
-    if (next.done) {
-      expect(next.value.tokens).toEqual(streamed);
-      return streamed;
-    }
-    streamed.push(next.value.token);
-    onToken?.(streamed.length - 1);
-  }
-}
 
 /** The same generation on one process, every rank a task of it, one step at a time: the reference. */
 async function alone(prompt: number[], options: ClusterGenerateOptions, workers: number): Promise<number[]> {
@@ -51,7 +38,7 @@ describe('decode bursts: one coordinator call runs several decode steps on the w
         const own = workers === 2 && maxBurstSteps === undefined ? cluster() : await createCluster(options);
         const pids = own.pids();
         try {
-          const got = await Promise.all(batch.map(({ prompt, options }) => tokensOf(own.generate(dir, prompt, options))));
+          const got = await Promise.all(batch.map(({ prompt, options }) => streamedTokens(own.generate(dir, prompt, options))));
           expect(got, `${workers} workers, bursts of ${maxBurstSteps ?? 'up to 16'}`).toEqual(expected);
         } finally {
           if (own !== cluster()) {
@@ -68,16 +55,16 @@ describe('decode bursts: one coordinator call runs several decode steps on the w
     const kept: ClusterGenerateOptions = { strategy: 'single', maxNewTokens: 60, ...greedy };
     const [expectedKept, expectedNext] = await Promise.all([alone(promptOf(33, 5), kept, 2), alone(promptOf(20, 6), long, 2)]);
     const stop = new AbortController();
-    const aborted = tokensOf(cluster().generate(dir, promptOf(45, 7), { ...long, signal: stop.signal }), (index) => {
+    const aborted = streamedTokens(cluster().generate(dir, promptOf(45, 7), { ...long, signal: stop.signal }), (index) => {
       if (index === 20) stop.abort(); // both sessions long past their prefills: the batch is in bursts
     }).then(
       () => undefined,
       (error: unknown) => error,
     );
-    const keptTokens = tokensOf(cluster().generate(dir, promptOf(33, 5), kept));
+    const keptTokens = streamedTokens(cluster().generate(dir, promptOf(33, 5), kept));
     expect(await aborted).toMatchObject({ code: 'ERR_ABORTED' });
     expect(await keptTokens).toEqual(expectedKept);
-    expect(await tokensOf(cluster().generate(dir, promptOf(20, 6), long))).toEqual(expectedNext);
+    expect(await streamedTokens(cluster().generate(dir, promptOf(20, 6), long))).toEqual(expectedNext);
   });
 
   it('a session that joins while others run in bursts gets its first token and all its tokens while they go on', async () => {
@@ -87,12 +74,12 @@ describe('decode bursts: one coordinator call runs several decode steps on the w
     let joined!: () => void;
     const bursting = new Promise<void>((resolve) => (joined = resolve));
     let longAt = 0;
-    const long = tokensOf(cluster().generate(dir, promptOf(60, 8), running), (index) => {
+    const long = streamedTokens(cluster().generate(dir, promptOf(60, 8), running), (index) => {
       longAt = index;
       if (index === 30) joined();
     });
     await bursting;
-    expect(await tokensOf(cluster().generate(dir, promptOf(17, 9), joining))).toEqual(expected);
+    expect(await streamedTokens(cluster().generate(dir, promptOf(17, 9), joining))).toEqual(expected);
     expect(longAt).toBeLessThan(399); // the long session was still decoding when the joining one finished
     expect(await long).toHaveLength(400);
   });
@@ -100,11 +87,11 @@ describe('decode bursts: one coordinator call runs several decode steps on the w
   it('a deadline reached mid-burst ends that job with ERR_TIMEOUT; the other session decodes on to its last token', async () => {
     const kept: ClusterGenerateOptions = { strategy: 'single', maxNewTokens: 600, ...greedy };
     const expected = await alone(promptOf(28, 13), kept, 2);
-    const expiring = tokensOf(cluster().generate(dir, promptOf(40, 14), { strategy: 'ring', maxNewTokens: 20_000, ...greedy, timeoutMs: 600 })).then(
+    const expiring = streamedTokens(cluster().generate(dir, promptOf(40, 14), { strategy: 'ring', maxNewTokens: 20_000, ...greedy, timeoutMs: 600 })).then(
       () => undefined,
       (error: unknown) => error,
     );
-    const keptTokens = tokensOf(cluster().generate(dir, promptOf(28, 13), kept));
+    const keptTokens = streamedTokens(cluster().generate(dir, promptOf(28, 13), kept));
     expect(await expiring).toMatchObject({ code: 'ERR_TIMEOUT' });
     expect(await keptTokens).toEqual(expected);
   });
@@ -127,7 +114,7 @@ describe('decode bursts: one coordinator call runs several decode steps on the w
       const configFile = join(eosDir, 'config.json');
       writeFileSync(configFile, JSON.stringify({ ...JSON.parse(readFileSync(configFile, 'utf8')), eos_token_id: eos }));
       const expectedBystander = await alone(bystander.prompt, bystander.options, 2);
-      const got = await Promise.all([unsharded, sharded, bystander].map(({ prompt, options }) => tokensOf(cluster().generate(eosDir, prompt, options))));
+      const got = await Promise.all([unsharded, sharded, bystander].map(({ prompt, options }) => streamedTokens(cluster().generate(eosDir, prompt, options))));
       expect(got[0]).toEqual(upToEos(first));
       expect(got[1]).toEqual(upToEos(second));
       expect(got[2]).toEqual(expectedBystander);
@@ -138,14 +125,14 @@ describe('decode bursts: one coordinator call runs several decode steps on the w
     const victim = cluster().pids()[1]!;
     const failed = (error: unknown) => error;
     const errors = await Promise.all([
-      tokensOf(cluster().generate(dir, promptOf(50, 15), { strategy: 'zigzag', maxNewTokens: 2000, ...greedy }), (index) => index === 30 && process.kill(victim, 'SIGKILL')).then(
-        () => undefined,
-        failed,
-      ),
-      tokensOf(cluster().generate(dir, promptOf(20, 16), { strategy: 'single', maxNewTokens: 2000, ...greedy })).then(() => undefined, failed),
+      streamedTokens(
+        cluster().generate(dir, promptOf(50, 15), { strategy: 'zigzag', maxNewTokens: 2000, ...greedy }),
+        (index) => index === 30 && process.kill(victim, 'SIGKILL'),
+      ).then(() => undefined, failed),
+      streamedTokens(cluster().generate(dir, promptOf(20, 16), { strategy: 'single', maxNewTokens: 2000, ...greedy })).then(() => undefined, failed),
     ]);
     for (const error of errors) expect(error).toMatchObject({ code: expect.stringMatching(/^ERR_(PEER_LOST|TIMEOUT)$/), message: expect.stringMatching(/\brank 1\b/) });
     await expectAllGone([victim]);
-    expect(await tokensOf(cluster().generate(dir, promptOf(20, 6), { strategy: 'ring', maxNewTokens: 5, ...greedy }))).toHaveLength(5);
+    expect(await streamedTokens(cluster().generate(dir, promptOf(20, 6), { strategy: 'ring', maxNewTokens: 5, ...greedy }))).toHaveLength(5);
   });
 });

@@ -2,25 +2,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generate, loadModel, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
+import { generate, loadModel } from '@seqpar/model';
 import type { StrategyName } from '@seqpar/strategies';
 import type { ClusterGenerateOptions } from '../src/api/cluster-generate.js';
-import { useModelCluster } from './model-cluster.js';
+import { streamedTokens, useModelCluster } from './model-cluster.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'seqpar-batch-'));
 const promptOf = (length: number, salt: number) => Array.from({ length }, (_, i) => (i * 53 + salt * 17) % 290);
-
-async function tokensOf(run: AsyncGenerator<GenerateEvent, GenerateSummary>): Promise<number[]> {
-  const streamed: number[] = [];
-  for (;;) {
-    const next = await run.next();
-    if (next.done) {
-      expect(next.value.tokens).toEqual(streamed);
-      return streamed;
-    }
-    streamed.push(next.value.token);
-  }
-}
 
 /** Requests of different strategies, prompt lengths and token budgets, all in flight at once. */
 const requests: Array<{ prompt: number[]; options: ClusterGenerateOptions }> = [
@@ -46,9 +34,9 @@ describe('continuous batching of cluster.generate (worker processes, shm)', () =
       const degree = options.strategy === 'single' ? 1 : 2;
       const local = await generate(model, prompt, { ...options, workers: degree });
       alone.push(local.tokens);
-      expect(await tokensOf(cluster().generate(dir, prompt, options))).toEqual(local.tokens);
+      expect(await streamedTokens(cluster().generate(dir, prompt, options))).toEqual(local.tokens);
     }
-    const together = await Promise.all(requests.map(({ prompt, options }) => tokensOf(cluster().generate(dir, prompt, options))));
+    const together = await Promise.all(requests.map(({ prompt, options }) => streamedTokens(cluster().generate(dir, prompt, options))));
     expect(together).toEqual(alone);
   });
 
@@ -61,20 +49,20 @@ describe('continuous batching of cluster.generate (worker processes, shm)', () =
     const alone = await Promise.all(
       chunked.map(async ({ prompt, options }) => (await generate(model, prompt, { ...options, workers: options.strategy === 'single' ? 1 : 2 })).tokens),
     );
-    expect(await Promise.all(chunked.map(({ prompt, options }) => tokensOf(cluster().generate(dir, prompt, options))))).toEqual(alone);
-    const refused = tokensOf(cluster().generate(dir, promptOf(10, 1), { strategy: 'single', maxNewTokens: 1, prefillChunk: 100 }));
+    expect(await Promise.all(chunked.map(({ prompt, options }) => streamedTokens(cluster().generate(dir, prompt, options))))).toEqual(alone);
+    const refused = streamedTokens(cluster().generate(dir, promptOf(10, 1), { strategy: 'single', maxNewTokens: 1, prefillChunk: 100 }));
     await expect(refused).rejects.toMatchObject({ code: 'ERR_USAGE', message: expect.stringContaining('try 64 or 128') });
   });
 
   it('an aborted generation ends alone: the others keep their tokens; a request for prompt logits waits for the batch and runs', async () => {
     const stop = new AbortController();
     const long: ClusterGenerateOptions = { strategy: 'ring' as StrategyName, maxNewTokens: 40, greedy: true, ignoreEos: true };
-    const expected = await tokensOf(cluster().generate(dir, promptOf(30, 9), long));
-    const aborted = tokensOf(cluster().generate(dir, promptOf(50, 8), { ...long, signal: stop.signal })).then(
+    const expected = await streamedTokens(cluster().generate(dir, promptOf(30, 9), long));
+    const aborted = streamedTokens(cluster().generate(dir, promptOf(50, 8), { ...long, signal: stop.signal })).then(
       () => undefined,
       (error: unknown) => error,
     );
-    const kept = tokensOf(cluster().generate(dir, promptOf(30, 9), long));
+    const kept = streamedTokens(cluster().generate(dir, promptOf(30, 9), long));
     const logits = cluster().generate(dir, promptOf(12, 1), { strategy: 'ring', maxNewTokens: 2, greedy: true, allLogits: true });
     setTimeout(() => stop.abort(), 50);
     expect(await aborted).toMatchObject({ code: 'ERR_ABORTED' });
@@ -100,7 +88,7 @@ describe('continuous batching of cluster.generate (worker processes, shm)', () =
       while (!(await run.next()).done);
     })();
     await prefilling;
-    await tokensOf(cluster().generate(dir, promptOf(16, 13), { strategy: 'single', maxNewTokens: 4, greedy: true, ignoreEos: true }));
+    await streamedTokens(cluster().generate(dir, promptOf(16, 13), { strategy: 'single', maxNewTokens: 4, greedy: true, ignoreEos: true }));
     events.push('short: done');
     await long;
     expect(events).toEqual(['short: done', 'long: first token']);

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
-import { afterAll, beforeAll } from 'vitest';
-import { makeTinyModel, type TinyModelOptions } from '@seqpar/model';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { makeTinyModel, type GenerateEvent, type GenerateSummary, type TinyModelOptions } from '@seqpar/model';
 import { createCluster, type Cluster, type ClusterOptions } from '../src/api/cluster.js';
 import { expectAllGone, killAll } from './processes.js';
 
@@ -26,4 +26,18 @@ export function useModelCluster(dir: string, model: TinyModelOptions, options: C
     rmSync(dir, { recursive: true, force: true });
   });
   return () => cluster!;
+}
+
+/** The tokens a generation streams (`onToken` sees each index as it comes), checked against its summary's. */
+export async function streamedTokens(run: AsyncGenerator<GenerateEvent, GenerateSummary>, onToken?: (index: number) => void): Promise<number[]> {
+  const streamed: number[] = [];
+  for (;;) {
+    const next = await run.next();
+    if (next.done) {
+      expect(next.value.tokens).toEqual(streamed);
+      return streamed;
+    }
+    streamed.push(next.value.token);
+    onToken?.(streamed.length - 1);
+  }
 }
