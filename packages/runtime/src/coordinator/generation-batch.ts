@@ -2,6 +2,7 @@ import { SeqparError, type RankStats, type Tensor } from '@seqpar/core';
 import type { RpcCaller } from '../rpc/rpc-caller.js';
 import type { BurstTokens } from '../worker/decode-burst.js';
 import type { SessionPrefillArgs, StepRow } from '../worker/generation-sessions.js';
+import { burstSize } from './burst-size.js';
 import type { RankReply, RequestJob } from './request-job.js';
 
 export interface GenerationBatchOptions {
@@ -9,7 +10,7 @@ export interface GenerationBatchOptions {
   readonly workers: number;
   /** Sessions running at once; more jobs wait in the coordinator's queue. */
   readonly maxBatch: number;
-  /** Bound on a burst's steps; default MAX_BURST_STEPS. */
+  /** Bound on a burst's steps; default burst-size.ts MAX_BURST_STEPS. */
   readonly maxBurstSteps?: number;
   /** A call id unique in the world (the workers' tag prefixes). */
   readonly nextFlight: () => number;
@@ -243,17 +244,15 @@ export class GenerationBatch {
     }
   }
 
-  /**
-   * Steps in the next burst. One while a session waits for or runs its prefill, so it joins at the next step once
-   * its first token is out (a burst would hold it back for the rest of the burst). Otherwise as many as fit in
-   * BURST_MS at the last burst's time per step, within the longest remaining token budget and the nearest deadline
-   * (a burst ending past a deadline would only decode tokens nobody takes), and at most maxBurstSteps.
-   */
+  /** Steps in the next burst (burst-size.ts). */
   private burstSteps(decoding: readonly Session[]): number {
-    if ([...this.sessions.values()].some((session) => session.state === 'waiting' || session.state === 'prefilling') || this.stepMs === undefined) return 1;
-    const budget = Math.max(...decoding.map((session) => session.maxNewTokens - session.tokens.length));
-    const timeMs = Math.min(BURST_MS, ...decoding.map((session) => session.job.remainingMs()));
-    return Math.max(1, Math.min(this.options.maxBurstSteps ?? MAX_BURST_STEPS, budget, Math.floor(timeMs / this.stepMs)));
+    return burstSize({
+      prefillPending: [...this.sessions.values()].some((session) => session.state === 'waiting' || session.state === 'prefilling'),
+      stepMs: this.stepMs,
+      budgets: decoding.map((session) => session.maxNewTokens - session.tokens.length),
+      remainingMs: decoding.map((session) => session.job.remainingMs()),
+      ...(this.options.maxBurstSteps === undefined ? {} : { maxSteps: this.options.maxBurstSteps }),
+    });
   }
 
   /** Takes a token of a burst: the session's next one is accepted at once, with any that came ahead of it. */
@@ -308,22 +307,6 @@ export class GenerationBatch {
     return load.indexOf(Math.min(...load));
   }
 }
-
-/**
- * How long a burst may run. A cancel, an abort or a deadline frees its session at once, but the ranks decode its
- * row to the end of the burst; a new request's prefill may wait behind the burst's steps on a compute thread
- * (compute-queue.ts serves them first) and switches the bursts back to single steps only after it. 50 ms keeps
- * that wait below a client's perception while it spreads the coordinator's round trip (~2 ms a call on a 2-core
- * host: a socket wake-up each way) over 5-6 steps of a 16k-token session's ~8 ms and 14-16 of a short one's.
- */
-const BURST_MS = 50;
-
-/**
- * Past 16 steps the round trip's share per token (1/16 of it, ~0.13 ms) leaves little to gain, and the cap bounds
- * a burst sized from a step time that has since grown (a busier host): the time bound alone would let 1 ms steps
- * run 50 to a burst.
- */
-const MAX_BURST_STEPS = 16;
 
 /** Bound on freeing sessions at the end of a batch (a drop per KV share on each compute thread). */
 const RELEASE_TIMEOUT_MS = 30_000;
