@@ -114,6 +114,8 @@ export async function run(args = []) {
   try {
     const tensors = inputs(SEQ);
     const zigzag = (cluster, name, options) => ({ name, cluster, options: { causal: true, strategy: cluster === one ? 'single' : 'zigzag', ...options } });
+    // A pack of `documents` on one worker and on two, requests interleaved.
+    const onOneAndTwo = (name, documents) => interleaved([zigzag(one, name, { documents }), zigzag(two, name, { documents })], tensors, runs);
     const cases = {
       window: async () => {
         const [full, windowed] = await interleaved([zigzag(two, 'window: full causal', {}), zigzag(two, 'window: W=1024', { window: 1024 })], tensors, runs);
@@ -121,22 +123,12 @@ export async function run(args = []) {
         return [full, windowed];
       },
       skewed: async () => {
-        const skewedPack = [12288, ...Array(16).fill(256)];
-        const [skewedOne, skewedTwo] = await interleaved(
-          [zigzag(one, 'skewed: 12k + 16 x 256', { documents: skewedPack }), zigzag(two, 'skewed: 12k + 16 x 256', { documents: skewedPack })],
-          tensors,
-          runs,
-        );
+        const [skewedOne, skewedTwo] = await onOneAndTwo('skewed: 12k + 16 x 256', [12288, ...Array(16).fill(256)]);
         skewedTwo.wallVsN1 = skewedTwo.wallMs / skewedOne.wallMs;
         return [skewedOne, skewedTwo];
       },
       uniform: async () => {
-        const uniformPack = Array(16).fill(1024);
-        const [uniformOne, uniformTwo] = await interleaved(
-          [zigzag(one, 'uniform: 16 x 1k', { documents: uniformPack }), zigzag(two, 'uniform: 16 x 1k', { documents: uniformPack })],
-          tensors,
-          runs,
-        );
+        const [uniformOne, uniformTwo] = await onOneAndTwo('uniform: 16 x 1k', Array(16).fill(1024));
         uniformTwo.speedupVsN1 = uniformOne.wallMs / uniformTwo.wallMs;
         return [uniformOne, uniformTwo];
       },

@@ -2,10 +2,10 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generate, loadModel, type GenerateEvent, type GenerateSummary } from '@seqpar/model';
+import { generate, loadModel } from '@seqpar/model';
 import type { ClusterGenerateOptions } from '../src/api/cluster-generate.js';
 import { expectAllGone } from './processes.js';
-import { useModelCluster } from './model-cluster.js';
+import { streamedTokens, useModelCluster } from './model-cluster.js';
 
 /**
  * Sharded decode on shm worker processes exchanges its partials on the compute threads, through decode lanes
@@ -14,14 +14,6 @@ import { useModelCluster } from './model-cluster.js';
 const dir = mkdtempSync(join(tmpdir(), 'seqpar-decode-lanes-'));
 const prompt = Array.from({ length: 301 }, (_, i) => (i * 53) % 200);
 const workerEntries = (pids: readonly number[]) => readdirSync('/dev/shm').filter((name) => pids.some((pid) => name.startsWith(`seqpar-${pid}-`)));
-
-async function drain(run: AsyncGenerator<GenerateEvent, GenerateSummary>, onToken?: (event: GenerateEvent) => void): Promise<GenerateSummary> {
-  for (;;) {
-    const next = await run.next();
-    if (next.done) return next.value;
-    onToken?.(next.value);
-  }
-}
 
 describe('sharded decode over decode lanes (2 shm worker processes)', () => {
   const cluster = useModelCluster(
@@ -34,26 +26,26 @@ describe('sharded decode over decode lanes (2 shm worker processes)', () => {
     const model = await loadModel(dir);
     const options = { strategy: 'zigzag', maxNewTokens: 24, greedy: true, ignoreEos: true } as const;
     const local = await generate(model, prompt, { ...options, workers: 2 });
-    expect((await drain(cluster().generate(dir, prompt, options))).tokens).toEqual(local.tokens);
+    expect(await streamedTokens(cluster().generate(dir, prompt, options))).toEqual(local.tokens);
     expect(workerEntries(cluster().pids())).toEqual([]);
   });
 
   it('a worker killed while its peer waits in an exchange fails the generation naming the rank; the next one runs', async () => {
     const victim = cluster().pids()[1]!;
     const options: ClusterGenerateOptions = { strategy: 'zigzag', maxNewTokens: 4000, greedy: true, ignoreEos: true };
-    const error = await drain(cluster().generate(dir, prompt, options), ({ index }) => index === 3 && process.kill(victim, 'SIGKILL')).then(
+    const error = await streamedTokens(cluster().generate(dir, prompt, options), (index) => void (index === 3 && process.kill(victim, 'SIGKILL'))).then(
       () => undefined,
       (reason: unknown) => reason,
     );
     expect(error).toMatchObject({ code: expect.stringMatching(/^ERR_(PEER_LOST|TIMEOUT)$/), message: expect.stringMatching(/\brank 1\b/) });
     await expectAllGone([victim]);
-    expect((await drain(cluster().generate(dir, prompt, { ...options, maxNewTokens: 3 }))).tokens).toHaveLength(3);
+    expect(await streamedTokens(cluster().generate(dir, prompt, { ...options, maxNewTokens: 3 }))).toHaveLength(3);
   });
 
   it('an abort mid-decode ends with ERR_ABORTED and the cluster serves the next generation', async () => {
     const controller = new AbortController();
     const options: ClusterGenerateOptions = { strategy: 'zigzag', maxNewTokens: 4000, greedy: true, ignoreEos: true, signal: controller.signal };
-    await expect(drain(cluster().generate(dir, prompt, options), ({ index }) => index === 5 && controller.abort())).rejects.toMatchObject({ code: 'ERR_ABORTED' });
-    expect((await drain(cluster().generate(dir, prompt, { ...options, signal: undefined, maxNewTokens: 3 }))).tokens).toHaveLength(3);
+    await expect(streamedTokens(cluster().generate(dir, prompt, options), (index) => void (index === 5 && controller.abort()))).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    expect(await streamedTokens(cluster().generate(dir, prompt, { ...options, signal: undefined, maxNewTokens: 3 }))).toHaveLength(3);
   });
 });

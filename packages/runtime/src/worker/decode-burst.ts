@@ -1,7 +1,7 @@
 import { SeqparError } from '@seqpar/core';
 import { withComputePriority } from '@seqpar/kernels';
 import { decodeRows, type RankSession } from '@seqpar/model';
-import { broadcast } from '@seqpar/transport';
+import { broadcast, type FrameHeader } from '@seqpar/transport';
 import type { EmitPartial, WorkerContext } from './worker-ops.js';
 
 /** One row of a burst on this rank: a session it holds and where that session stands. */
@@ -42,28 +42,12 @@ export async function decodeBurst(ctx: WorkerContext, rows: readonly BurstRow[],
     const sampled = await withComputePriority(priority, () => decodeRows(stepCtx, live));
     const mine = live.flatMap((row, i): [number, number][] => (sampled[i] === undefined ? [] : [[row.id, sampled[i]]]));
     ran++;
-    if (step === steps - 1) {
-      if (mine.length > 0) emit({ step, tokens: mine } satisfies BurstTokens);
-      break;
-    }
-    const known = new Map(mine);
-    // Which rows need sharing, and who samples them, rests on the rows' budgets and positions: every rank of a
-    // sharded row knows them. Each owner sends its tokens to the others and goes on; only the others wait for them.
-    // A sharded session spans the call's ranks in order (as decodeRows assumes), so its owner is a transport rank.
-    const sharded = live.filter((row) => row.session.degree > 1 && row.budget > 1);
-    const owners = [...new Set(sharded.map((row) => row.session.ownerOf(row.position)))];
-    const shared = sharded.flatMap((row) => (known.has(row.id) ? [[row.id, known.get(row.id)!]] : []));
-    const sharing = Promise.all(
-      owners.map((owner) =>
-        broadcast(stepCtx.transport, owner, `${stepCtx.tagPrefix}tokens${owner}`, owner === ctx.rank ? { header: { tokens: shared } } : undefined, {
-          timeoutMs: ctx.timeoutMs,
-          signal: ctx.signal,
-        }),
-      ),
-    );
-    // The next step's owner waits for these tokens, the coordinator for none of them: the peers' frames leave
-    // first (sending to a sleeping process is a socket write, 0.3-0.5 ms of CPU here).
+    // The other ranks of a sharded row wait for its token to start the next step, the coordinator for none of
+    // them: the peers' frames leave first (sending to a sleeping process is a socket write, 0.3-0.5 ms of CPU here).
+    const sharing = step === steps - 1 ? undefined : shareTokens(ctx, stepCtx.tagPrefix, live, mine);
     if (mine.length > 0) emit({ step, tokens: mine } satisfies BurstTokens);
+    if (!sharing) break;
+    const known = new Map(mine);
     const frames = await sharing;
     for (const frame of frames) for (const [id, token] of frame.header.tokens as [number, number][]) known.set(id, token);
     live = live.filter((row) => {
@@ -77,4 +61,25 @@ export async function decodeBurst(ctx: WorkerContext, rows: readonly BurstRow[],
     });
   }
   return ran;
+}
+
+/**
+ * Each owner of sharded rows sends the tokens it sampled (`mine`) to the other ranks and goes on; the rest wait for
+ * them. Which rows need sharing, and who samples them, rests on the rows' budgets and positions: every rank of a
+ * sharded row knows them. A sharded session spans the call's ranks in order (as decodeRows assumes), so its owner
+ * is a transport rank.
+ */
+function shareTokens(ctx: WorkerContext, tagPrefix: string, live: readonly BurstRow[], mine: readonly [number, number][]): Promise<{ header: FrameHeader }[]> {
+  const known = new Map(mine);
+  const sharded = live.filter((row) => row.session.degree > 1 && row.budget > 1);
+  const owners = [...new Set(sharded.map((row) => row.session.ownerOf(row.position)))];
+  const shared = sharded.flatMap((row) => (known.has(row.id) ? [[row.id, known.get(row.id)!]] : []));
+  return Promise.all(
+    owners.map((owner) =>
+      broadcast(ctx.transport, owner, `${tagPrefix}tokens${owner}`, owner === ctx.rank ? { header: { tokens: shared } } : undefined, {
+        timeoutMs: ctx.timeoutMs,
+        signal: ctx.signal,
+      }),
+    ),
+  );
 }
