@@ -76,4 +76,10 @@ describe('createCluster (inproc executor)', () => {
     await expect(cluster.attention(p.q, p.k, p.v, { strategy: 'nope' as 'ring' })).rejects.toMatchObject({ code: 'ERR_USAGE' });
     await expect(createCluster({ workers: 0 })).rejects.toMatchObject({ code: 'ERR_USAGE' });
   });
+
+  it('refuses a burst bound that is not a positive integer before any worker starts', async () => {
+    for (const maxBurstSteps of [0, 2.5, -1]) {
+      await expect(createCluster({ workers: 1, maxBurstSteps })).rejects.toMatchObject({ code: 'ERR_USAGE', message: expect.stringContaining('maxBurstSteps') });
+    }
+  });
 });
